@@ -1,0 +1,164 @@
+"""All SQL for stocks.db: minute bars in, windows of bars and latest prices out.
+
+Functions take an explicit connection from ``get_connection``. Timestamps are bar-start UTC
+strings ("YYYY-MM-DDTHH:MM:SSZ"), which sort chronologically as text, so every window query is
+a range scan of the (ticker, timestamp) primary key.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+import numpy as np
+import pandas as pd
+
+from database.market_calendar import to_utc_string
+
+BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+_BAR_FIELDS = ("ticker", "timestamp", "open", "high", "low", "close", "volume", "vwap", "trade_count")
+
+
+def default_db_path() -> Path:
+    """stocks.db's path: ``AUTOTRADER_STOCKS_DB`` if set, else beside this file."""
+    override = os.environ.get("AUTOTRADER_STOCKS_DB")
+    return Path(override) if override else Path(__file__).resolve().parent / "stocks.db"
+
+
+def get_connection(db_path: str | Path | None = None, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection to an existing stocks.db (autocommit; ``read_only`` never takes a write lock)."""
+    path = Path(db_path) if db_path else default_db_path()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"stocks database not found at {path}; create it with: python -m database.create_stocks_db"
+        )
+    mode = "ro" if read_only else "rw"
+    conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=10, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+def _bar_row(bar: Mapping[str, Any]) -> tuple:
+    missing = [f for f in ("ticker", "timestamp", "open", "high", "low", "close") if bar.get(f) is None]
+    if missing:
+        raise ValueError(f"bar is missing {', '.join(missing)}: {dict(bar)!r}")
+    return (
+        str(bar["ticker"]).upper(),
+        to_utc_string(bar["timestamp"]),
+        float(bar["open"]), float(bar["high"]), float(bar["low"]), float(bar["close"]),
+        int(bar.get("volume") or 0),
+        None if bar.get("vwap") is None else float(bar["vwap"]),
+        None if bar.get("trade_count") is None else int(bar["trade_count"]),
+    )
+
+
+def upsert_bars(conn: sqlite3.Connection, bars: Iterable[Mapping[str, Any]]) -> int:
+    """Insert bars, replacing any stored bar of the same ticker and minute; returns the count.
+
+    A re-delivered or "updated" bar replaces the row, so re-running a pull never duplicates.
+    All rows are written in one transaction.
+    """
+    rows = [_bar_row(b) for b in bars]
+    if not rows:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            f"INSERT OR REPLACE INTO bars ({', '.join(_BAR_FIELDS)}) VALUES ({', '.join('?' * len(_BAR_FIELDS))})",
+            rows,
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return len(rows)
+
+
+def _frame(rows: List[tuple]) -> pd.DataFrame:
+    """Rows of (timestamp, open, high, low, close, volume), oldest first, as a UTC-indexed frame."""
+    if not rows:
+        index = pd.DatetimeIndex([], tz="UTC", name="timestamp")
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in BAR_COLUMNS}, index=index)
+    stamps, *columns = zip(*rows)
+    index = pd.DatetimeIndex(pd.to_datetime(stamps, format="%Y-%m-%dT%H:%M:%SZ", utc=True), name="timestamp")
+    data = {name: np.asarray(col, dtype="float64") for name, col in zip(BAR_COLUMNS, columns)}
+    return pd.DataFrame(data, index=index)
+
+
+def get_last_bars(conn: sqlite3.Connection, ticker: str, count: int, until: Optional[str] = None) -> pd.DataFrame:
+    """The last ``count`` bars of ``ticker`` starting at or before ``until`` (default: all), oldest first."""
+    if count <= 0:
+        return _frame([])
+    bound = to_utc_string(until) if until is not None else "9999-12-31T23:59:59Z"
+    rows = conn.execute(
+        "SELECT timestamp, open, high, low, close, volume FROM bars"
+        " WHERE ticker = ? AND timestamp <= ? ORDER BY timestamp DESC LIMIT ?",
+        (ticker.upper(), bound, int(count)),
+    ).fetchall()
+    return _frame([tuple(r) for r in reversed(rows)])
+
+
+def get_bars_between(conn: sqlite3.Connection, ticker: str, start: str, end: str) -> pd.DataFrame:
+    """Every bar of ``ticker`` with start <= timestamp <= end, oldest first, in one query."""
+    rows = conn.execute(
+        "SELECT timestamp, open, high, low, close, volume FROM bars"
+        " WHERE ticker = ? AND timestamp BETWEEN ? AND ? ORDER BY timestamp",
+        (ticker.upper(), to_utc_string(start), to_utc_string(end)),
+    ).fetchall()
+    return _frame([tuple(r) for r in rows])
+
+
+def get_latest_price(conn: sqlite3.Connection, ticker: str) -> Optional[Dict[str, Any]]:
+    """``{"price": close, "timestamp": bar start}`` of the newest stored bar, or None."""
+    row = conn.execute(
+        "SELECT close, timestamp FROM bars WHERE ticker = ? ORDER BY timestamp DESC LIMIT 1", (ticker.upper(),)
+    ).fetchone()
+    return {"price": float(row["close"]), "timestamp": row["timestamp"]} if row else None
+
+
+def get_latest_prices(conn: sqlite3.Connection, tickers: Iterable[str]) -> Dict[str, Optional[Dict[str, Any]]]:
+    return {t.upper(): get_latest_price(conn, t) for t in set(tickers)}
+
+
+def get_last_timestamp(conn: sqlite3.Connection, ticker: str) -> Optional[str]:
+    latest = get_latest_price(conn, ticker)
+    return latest["timestamp"] if latest else None
+
+
+def get_market_minutes(conn: sqlite3.Connection, start: str, end: str) -> List[str]:
+    """Regular-session minutes with start <= minute <= end, from the timestamps table."""
+    rows = conn.execute(
+        "SELECT timestamp FROM timestamps WHERE timestamp BETWEEN ? AND ? ORDER BY timestamp",
+        (to_utc_string(start), to_utc_string(end)),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def find_gaps(conn: sqlite3.Connection, ticker: str, start: str, end: str) -> List[str]:
+    """Market minutes in [start, end] for which ``ticker`` has no stored bar."""
+    rows = conn.execute(
+        "SELECT t.timestamp FROM timestamps t"
+        " WHERE t.timestamp BETWEEN ? AND ?"
+        " AND NOT EXISTS (SELECT 1 FROM bars b WHERE b.ticker = ? AND b.timestamp = t.timestamp)"
+        " ORDER BY t.timestamp",
+        (to_utc_string(start), to_utc_string(end), ticker.upper()),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def count_bars(conn: sqlite3.Connection, ticker: str) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM bars WHERE ticker = ?", (ticker.upper(),)).fetchone()[0])
+
+
+def list_tickers(conn: sqlite3.Connection) -> List[str]:
+    """Tickers with at least one stored bar (a skip-scan over the primary key)."""
+    tickers, last = [], ""
+    while True:
+        row = conn.execute("SELECT ticker FROM bars WHERE ticker > ? ORDER BY ticker LIMIT 1", (last,)).fetchone()
+        if row is None:
+            return tickers
+        last = row[0]
+        tickers.append(last)

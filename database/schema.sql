@@ -1,0 +1,18 @@
+-- stocks.db: minute bars keyed by (ticker, bar-start UTC minute), and every regular-session
+-- NYSE minute from 2018 through 2030. Idempotent: safe to run on an existing database.
+CREATE TABLE IF NOT EXISTS timestamps (
+    timestamp TEXT PRIMARY KEY            -- bar start, "YYYY-MM-DDTHH:MM:SSZ"
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS bars (
+    ticker TEXT NOT NULL,
+    timestamp TEXT NOT NULL,              -- bar start, "YYYY-MM-DDTHH:MM:SSZ"
+    open REAL NOT NULL,
+    high REAL NOT NULL,
+    low REAL NOT NULL,
+    close REAL NOT NULL,
+    volume INTEGER NOT NULL DEFAULT 0,
+    vwap REAL,
+    trade_count INTEGER,
+    PRIMARY KEY (ticker, timestamp)
+) WITHOUT ROWID;

@@ -1,0 +1,115 @@
+"""A card's shares, value and P&L, always derived from its transaction history.
+
+shares          = sum(buy shares) - sum(sell shares)
+invested        = sum(buy cost) - sum(sell proceeds)
+uninvested cash = initial_capital - invested
+current value   = shares * current_price + uninvested cash
+pnl             = current value - initial_capital
+
+Aggregates come from SQL (``system_db_manager.get_position_totals``), so a card with 100,000
+transactions costs one indexed query. Money is reported rounded to cents.
+"""
+from __future__ import annotations
+
+import math
+import sqlite3
+from typing import Any, Dict, Iterable, Optional
+
+from system_databse import system_db_manager
+
+
+def to_cents(amount: float) -> float:
+    """Round money for reporting; sums are kept unrounded until here so nothing drifts."""
+    return round(amount + 0.0, 2)
+
+
+def calculate_position(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> int:
+    """Shares the card holds now."""
+    return system_db_manager.get_position_totals(algo_id, conn=conn)["shares"]
+
+
+def calculate_trade_count(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> int:
+    return system_db_manager.get_position_totals(algo_id, conn=conn)["trade_count"]
+
+
+def calculate_invested_amount(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> float:
+    """Net cash the card has put into shares (buy costs minus sell proceeds)."""
+    return to_cents(system_db_manager.get_position_totals(algo_id, conn=conn)["invested"])
+
+
+def value_from_totals(shares: int, invested: float, current_price: float, initial_capital: float) -> float:
+    """Current value from aggregates: the one formula every caller shares."""
+    uninvested_cash = initial_capital - invested
+    return shares * current_price + uninvested_cash
+
+
+def calculate_current_value(algo_id: int, current_price: float, initial_capital: float, *,
+                            conn: Optional[sqlite3.Connection] = None) -> float:
+    totals = system_db_manager.get_position_totals(algo_id, conn=conn)
+    return to_cents(value_from_totals(totals["shares"], totals["invested"], current_price, initial_capital))
+
+
+def calculate_pnl(current_value: float, initial_capital: float) -> float:
+    return to_cents(current_value - initial_capital)
+
+
+def card_from_totals(algo: Dict[str, Any], totals: Dict[str, Any], current_price: Optional[float]) -> Dict[str, Any]:
+    """The spec's card dict: the algorithm row plus derived fields.
+
+    Without a price (no bar stored yet) the shares are valued at their net cost, which keeps
+    P&L at zero rather than inventing a loss.
+    """
+    shares, invested = totals["shares"], totals["invested"]
+    capital = float(algo["initial_capital"])
+    if current_price is None:
+        value = capital
+    else:
+        value = value_from_totals(shares, invested, current_price, capital)
+    return {
+        **algo,
+        "current_shares": shares,
+        "trade_count": totals["trade_count"],
+        "uninvested_cash": to_cents(capital - invested),
+        "current_value": to_cents(value),
+        "pnl": calculate_pnl(value, capital),
+        "current_price": current_price,
+    }
+
+
+def get_algorithm_with_calculations(algo_id: int, current_price: Optional[float], *,
+                                    conn: Optional[sqlite3.Connection] = None) -> Optional[Dict[str, Any]]:
+    """One card with ``current_shares``, ``trade_count``, ``current_value``, ``pnl``, ``current_price``."""
+    algo = system_db_manager.get_algorithm(algo_id, conn=conn)
+    if algo is None:
+        return None
+    totals = system_db_manager.get_position_totals(algo_id, conn=conn)
+    return card_from_totals(algo, totals, current_price)
+
+
+def uninvested_cash(initial_capital: float, invested: float) -> float:
+    return initial_capital - invested
+
+
+def calculate_available_cash(alpaca_cash: float, running_cards_uninvested: Iterable[float]) -> Dict[str, float]:
+    """Cash free for a new card: broker cash minus what running cards still hold in reserve.
+
+    The spec's "cash - sum(initial_capital)" counts invested money twice (it has already left
+    the broker's cash), so each running card reserves only its uninvested cash. While nothing
+    is invested both formulas agree.
+    """
+    if not isinstance(alpaca_cash, (int, float)) or not math.isfinite(alpaca_cash):
+        raise ValueError(f"broker cash must be a finite number, got {alpaca_cash!r}")
+    reserved = sum(max(0.0, amount) for amount in running_cards_uninvested)
+    return {
+        "alpaca_cash": to_cents(alpaca_cash),
+        "reserved": to_cents(reserved),
+        "available_cash": to_cents(alpaca_cash - reserved),
+    }
+
+
+def running_cards_uninvested(*, conn: Optional[sqlite3.Connection] = None) -> list[float]:
+    """Each running card's uninvested cash, read in two queries for any number of cards."""
+    cards = system_db_manager.get_all_algorithms("running", conn=conn)
+    totals = system_db_manager.get_all_position_totals(conn=conn)
+    return [uninvested_cash(float(c["initial_capital"]), totals.get(c["id"], {"invested": 0.0})["invested"])
+            for c in cards]

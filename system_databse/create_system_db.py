@@ -1,0 +1,82 @@
+"""Create or upgrade system.db by applying numbered migrations, each once, each atomically.
+
+Run from the repository root: ``python -m system_databse.create_system_db``.
+Running it again applies only what is new and never loses data.
+"""
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from system_databse import system_db_manager
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _migration_files() -> list[Path]:
+    return sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+
+
+def _applied(conn: sqlite3.Connection) -> set[str]:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    return {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+
+
+def _apply(conn: sqlite3.Connection, migration: Path) -> None:
+    """Run one migration file and record it, in a single transaction."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    name = migration.name.replace("'", "''")
+    script = (
+        "BEGIN IMMEDIATE;\n"
+        + migration.read_text()
+        + f"\nINSERT INTO schema_migrations (name, applied_at) VALUES ('{name}', '{now}');\nCOMMIT;"
+    )
+    try:
+        conn.executescript(script)
+    except sqlite3.Error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def create_system_db(db_path: str | Path | None = None) -> list[str]:
+    """Bring the database at ``db_path`` up to date; return the migrations applied now."""
+    path = Path(db_path) if db_path else system_db_manager.default_db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        done = _applied(conn)
+        applied_now = []
+        for migration in _migration_files():
+            if migration.name not in done:
+                _apply(conn, migration)
+                applied_now.append(migration.name)
+        return applied_now
+    finally:
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="path of system.db (default: AUTOTRADER_SYSTEM_DB or system_databse/system.db)")
+    args = parser.parse_args(argv)
+    path = Path(args.db) if args.db else system_db_manager.default_db_path()
+    try:
+        applied = create_system_db(path)
+    except (sqlite3.Error, OSError) as exc:
+        print(f"error: cannot create {path}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ", already up to date"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
