@@ -1,0 +1,292 @@
+"""system.db: the schema, cards, transactions, PIN, order journal and heartbeat."""
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+
+import pytest
+
+from system_databse import system_db_manager as ledger_db
+from system_databse.create_system_db import create_system_db, main as create_main
+
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def table_sql(conn, name):
+    return conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()[0]
+
+
+def counts(conn):
+    return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("algorithm_instances", "transactions", "system_config", "order_journal")}
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_new_database_has_the_spec_tables_and_default_pin(ledger):
+    tables = {r[0] for r in ledger.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"algorithm_instances", "transactions", "system_config"} <= tables
+    assert "CHECK(initial_capital > 0)" in table_sql(ledger, "algorithm_instances")
+    assert "CHECK(status IN ('running', 'stopped'))" in table_sql(ledger, "algorithm_instances")
+    assert "FOREIGN KEY (algorithm_id) REFERENCES algorithm_instances(id)" in table_sql(ledger, "transactions")
+    assert ledger_db.get_pin(conn=ledger) == "2020"
+
+
+def test_database_uses_wal_and_enforces_foreign_keys(ledger):
+    assert ledger.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.execute("INSERT INTO transactions (algorithm_id, type, shares, price, timestamp)"
+                       " VALUES (999, 'buy', 1, 1.0, '2026-01-02T15:00:00Z')")
+
+
+def test_schema_checks_refuse_impossible_rows_even_from_raw_sql(ledger):
+    card = ledger_db.create_algorithm("AAPL", "sma_crossover", 1000, conn=ledger)
+    for bad in ("(?, 'short', 1, 1.0, 't')", "(?, 'buy', 0, 1.0, 't')", "(?, 'buy', 1, -1.0, 't')"):
+        with pytest.raises(sqlite3.IntegrityError):
+            ledger.execute(f"INSERT INTO transactions (algorithm_id, type, shares, price, timestamp) VALUES {bad}",
+                           (card,))
+
+
+def test_recreating_the_database_changes_nothing_and_loses_nothing(system_db, ledger):
+    card = ledger_db.create_algorithm("AAPL", "sma_crossover", 1000, conn=ledger)
+    ledger_db.record_buy(card, 3, 100.0, conn=ledger)
+    ledger_db.set_pin("4321", conn=ledger)
+    before = counts(ledger)
+    assert create_system_db(system_db) == []
+    assert counts(ledger) == before
+    assert ledger_db.get_pin(conn=ledger) == "4321"
+
+
+def test_create_script_cli_reports_and_fails_cleanly(tmp_path, capsys):
+    assert create_main(["--db", str(tmp_path / "s.db")]) == 0
+    assert "5 migration(s) applied" in capsys.readouterr().out
+    assert create_main(["--db", str(tmp_path / "s.db")]) == 0
+    assert "already up to date" in capsys.readouterr().out
+    (tmp_path / "file").write_text("x")
+    assert create_main(["--db", str(tmp_path / "file" / "s.db")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot create") and err.count("\n") == 1
+
+
+def test_a_missing_database_is_a_clear_error_not_an_empty_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="create_system_db"):
+        ledger_db.get_connection(tmp_path / "nope.db")
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_default_path_follows_the_environment(system_db):
+    assert ledger_db.default_db_path() == system_db
+    assert ledger_db.get_pin() == "2020"  # opens its own connection to the env-selected file
+
+
+# --------------------------------------------------------------------------- cards
+
+
+def test_creating_a_card_stores_upper_case_ticker_utc_times_and_a_display_name(ledger):
+    card_id = ledger_db.create_algorithm(" nvda ", "sma_crossover", 10000, conn=ledger)
+    card = ledger_db.get_algorithm(card_id, conn=ledger)
+    assert card["ticker"] == "NVDA"
+    assert card["status"] == "running" and card["stopped_at"] is None
+    assert card["initial_capital"] == 10000.0
+    assert TS.match(card["created_at"])
+    stamp = card["created_at"].replace("-", "").replace(":", "").replace("T", "_")[:15]
+    assert card["display_name"] == f"NVDA_sma_crossover_{stamp}"
+
+
+@pytest.mark.parametrize("ticker, algo_type, capital", [
+    ("AAPL", "sma_crossover", 0),
+    ("AAPL", "sma_crossover", -5),
+    ("AAPL", "sma_crossover", math.nan),
+    ("AAPL", "sma_crossover", math.inf),
+    ("AAPL", "sma_crossover", "1000"),
+    ("AAPL", "sma_crossover", True),
+    ("", "sma_crossover", 1000),
+    ("   ", "sma_crossover", 1000),
+    ("NOT A TICKER", "sma_crossover", 1000),
+    (None, "sma_crossover", 1000),
+    ("AAPL", "", 1000),
+])
+def test_bad_card_input_is_refused_and_writes_nothing(ledger, ticker, algo_type, capital):
+    with pytest.raises(ledger_db.LedgerError):
+        ledger_db.create_algorithm(ticker, algo_type, capital, conn=ledger)
+    assert counts(ledger)["algorithm_instances"] == 0
+
+
+def test_stopping_a_card_is_a_soft_delete_with_a_time(ledger):
+    card_id = ledger_db.create_algorithm("AAPL", "sma_crossover", 1000, conn=ledger)
+    assert ledger_db.stop_algorithm(card_id, conn=ledger) is True
+    card = ledger_db.get_algorithm(card_id, conn=ledger)
+    assert card["status"] == "stopped" and TS.match(card["stopped_at"])
+    assert ledger_db.stop_algorithm(card_id, conn=ledger) is False  # twice: harmless
+    assert ledger_db.get_algorithm(card_id, conn=ledger)["stopped_at"] == card["stopped_at"]
+    assert ledger_db.stop_algorithm(12345, conn=ledger) is False
+    assert ledger_db.get_algorithm(12345, conn=ledger) is None
+
+
+def test_listing_cards_by_status(ledger):
+    a = ledger_db.create_algorithm("AAPL", "x", 1000, conn=ledger)
+    b = ledger_db.create_algorithm("NVDA", "x", 1000, conn=ledger)
+    ledger_db.stop_algorithm(a, conn=ledger)
+    assert [c["id"] for c in ledger_db.get_all_algorithms(conn=ledger)] == [a, b]
+    assert [c["id"] for c in ledger_db.get_all_algorithms("running", conn=ledger)] == [b]
+    assert [c["id"] for c in ledger_db.get_all_algorithms("stopped", conn=ledger)] == [a]
+    with pytest.raises(ledger_db.LedgerError):
+        ledger_db.get_all_algorithms("deleted", conn=ledger)
+
+
+def test_display_name_is_stamped_in_utc():
+    from datetime import datetime, timedelta, timezone
+    eastern_evening = datetime(2024, 6, 4, 22, 30, 22, tzinfo=timezone(timedelta(hours=-4)))
+    assert ledger_db.generate_display_name("NVDA", "sma_crossover", now=eastern_evening) == \
+        "NVDA_sma_crossover_20240605_023022"
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def test_buys_and_sells_are_recorded_and_listed_newest_first(ledger):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    ledger_db.record_buy(card, 100, 150.50, timestamp="2024-06-04T14:30:00Z", conn=ledger)
+    ledger_db.record_buy(card, 50, 145.25, timestamp="2024-06-04T14:31:00Z", conn=ledger)
+    sell_id = ledger_db.record_sell(card, 25, 155.75, timestamp="2024-06-04T14:32:00Z", conn=ledger)
+    history = ledger_db.get_transactions(card, conn=ledger)
+    assert [(t["type"], t["shares"], t["price"]) for t in history] == [
+        ("sell", 25, 155.75), ("buy", 50, 145.25), ("buy", 100, 150.50)]
+    assert history[0]["id"] == sell_id and history[0]["algorithm_id"] == card
+    assert ledger_db.get_position_totals(card, conn=ledger)["shares"] == 125
+
+
+def test_record_without_timestamp_uses_now_in_utc(ledger):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    ledger_db.record_buy(card, 1, 10.0, conn=ledger)
+    assert TS.match(ledger_db.get_transactions(card, conn=ledger)[0]["timestamp"])
+
+
+def test_selling_more_than_held_is_refused_and_writes_nothing(ledger):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    ledger_db.record_buy(card, 10, 100.0, conn=ledger)
+    with pytest.raises(ledger_db.LedgerError, match="holds 10 shares; cannot sell 11"):
+        ledger_db.record_sell(card, 11, 100.0, conn=ledger)
+    assert counts(ledger)["transactions"] == 1
+
+
+@pytest.mark.parametrize("shares, price", [
+    (0, 10.0), (-1, 10.0), (1.5, 10.0), ("3", 10.0), (True, 10.0),
+    (1, 0), (1, -2.0), (1, math.nan), (1, math.inf), (1, "10"),
+])
+def test_bad_trade_numbers_are_refused(ledger, shares, price):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    with pytest.raises(ledger_db.LedgerError):
+        ledger_db.record_buy(card, shares, price, conn=ledger)
+    assert counts(ledger)["transactions"] == 0
+
+
+def test_stopped_and_unknown_cards_cannot_trade(ledger):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    ledger_db.record_buy(card, 5, 10.0, conn=ledger)
+    ledger_db.stop_algorithm(card, conn=ledger)
+    with pytest.raises(ledger_db.LedgerError, match="stopped"):
+        ledger_db.record_buy(card, 1, 10.0, conn=ledger)
+    with pytest.raises(ledger_db.LedgerError, match="stopped"):
+        ledger_db.record_sell(card, 1, 10.0, conn=ledger)
+    with pytest.raises(ledger_db.LedgerError, match="does not exist"):
+        ledger_db.record_buy(999, 1, 10.0, conn=ledger)
+    assert counts(ledger)["transactions"] == 1
+
+
+def test_a_failed_write_inside_atomic_rolls_back_everything(ledger):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    with pytest.raises(RuntimeError):
+        with ledger_db.atomic(ledger):
+            ledger_db.record_buy(card, 5, 10.0, conn=ledger)
+            raise RuntimeError("crash between two writes")
+    assert counts(ledger)["transactions"] == 0
+
+
+# --------------------------------------------------------------------------- PIN
+
+
+def test_pin_can_be_changed_to_digits_only(ledger):
+    ledger_db.set_pin("987654", conn=ledger)
+    assert ledger_db.get_pin(conn=ledger) == "987654"
+    for bad in ("12", "abcd", "123456789", "", 1234):
+        with pytest.raises(ledger_db.LedgerError):
+            ledger_db.set_pin(bad, conn=ledger)
+    assert ledger_db.get_pin(conn=ledger) == "987654"
+
+
+# --------------------------------------------------------------------------- order journal
+
+
+def test_a_journaled_fill_is_recorded_exactly_once(ledger):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    assert ledger_db.journal_intent(card, "at-1-202606041430-buy", "buy", 10, "sma cross up", conn=ledger)
+    assert not ledger_db.journal_intent(card, "at-1-202606041430-buy", "buy", 10, conn=ledger)  # same id: no-op
+    ledger_db.mark_order_submitted("at-1-202606041430-buy", "broker-123", conn=ledger)
+    assert [o["status"] for o in ledger_db.get_open_orders(conn=ledger)] == ["submitted"]
+
+    tx = ledger_db.record_order_fill("at-1-202606041430-buy", 7, 101.5, "2026-06-04T14:31:00Z", conn=ledger)
+    again = ledger_db.record_order_fill("at-1-202606041430-buy", 7, 101.5, "2026-06-04T14:31:00Z", conn=ledger)
+    assert tx == again
+    history = ledger_db.get_transactions(card, conn=ledger)
+    assert [(t["type"], t["shares"], t["price"], t["timestamp"]) for t in history] == [
+        ("buy", 7, 101.5, "2026-06-04T14:31:00Z")]
+    order = ledger_db.get_orders(card, conn=ledger)[0]
+    assert (order["status"], order["filled_shares"], order["transaction_id"], order["broker_order_id"]) == \
+        ("filled", 7, tx, "broker-123")
+    assert ledger_db.get_open_orders(conn=ledger) == []
+
+
+def test_a_zero_fill_or_failure_closes_the_entry_without_a_transaction(ledger):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    ledger_db.journal_intent(card, "a", "buy", 10, conn=ledger)
+    ledger_db.journal_intent(card, "b", "buy", 10, conn=ledger)
+    assert ledger_db.record_order_fill("a", 0, None, conn=ledger) is None
+    ledger_db.mark_order_failed("b", "rejected: insufficient buying power", conn=ledger)
+    assert {o["client_order_id"]: o["status"] for o in ledger_db.get_orders(conn=ledger)} == {"a": "failed", "b": "failed"}
+    assert counts(ledger)["transactions"] == 0
+    assert ledger_db.record_order_fill("b", 10, 5.0, conn=ledger) is None  # closed stays closed
+
+
+def test_a_stopped_card_still_records_its_liquidation_fill(ledger):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    ledger_db.record_buy(card, 10, 100.0, conn=ledger)
+    ledger_db.stop_algorithm(card, conn=ledger)
+    ledger_db.journal_intent(card, "liq", "sell", 10, "card stopped", conn=ledger)
+    ledger_db.record_order_fill("liq", 10, 103.0, conn=ledger)
+    assert ledger_db.get_position_totals(card, conn=ledger)["shares"] == 0
+
+
+def test_journal_refuses_unknown_cards_and_bad_sides(ledger):
+    with pytest.raises(ledger_db.LedgerError):
+        ledger_db.journal_intent(999, "x", "buy", 1, conn=ledger)
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    with pytest.raises(ledger_db.LedgerError):
+        ledger_db.journal_intent(card, "x", "short", 1, conn=ledger)
+    with pytest.raises(ledger_db.LedgerError):
+        ledger_db.record_order_fill("never-journaled", 1, 1.0, conn=ledger)
+    assert counts(ledger)["order_journal"] == 0
+
+
+# --------------------------------------------------------------------------- heartbeat
+
+
+def test_heartbeat_is_replaced_not_appended(ledger):
+    assert ledger_db.get_heartbeat("orchestrator", conn=ledger) is None
+    ledger_db.write_heartbeat("orchestrator", {"cycles": 1}, now="2026-06-04T14:31:05Z", conn=ledger)
+    ledger_db.write_heartbeat("orchestrator", {"cycles": 2}, now="2026-06-04T14:32:05Z", conn=ledger)
+    assert ledger_db.get_heartbeat("orchestrator", conn=ledger) == {
+        "component": "orchestrator", "updated_at": "2026-06-04T14:32:05Z", "payload": {"cycles": 2}}
+    assert ledger.execute("SELECT COUNT(*) FROM heartbeat").fetchone()[0] == 1
+
+
+def test_read_only_connections_cannot_write(system_db):
+    conn = ledger_db.get_connection(system_db, read_only=True)
+    try:
+        assert ledger_db.get_pin(conn=conn) == "2020"
+        with pytest.raises(sqlite3.OperationalError):
+            ledger_db.set_pin("1111", conn=conn)
+    finally:
+        conn.close()
