@@ -1,0 +1,85 @@
+"""The Pi's systemd units: rendered for this checkout, valid for systemd, restart forever."""
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+
+import pytest
+
+from orchestra.config import REPO_ROOT
+from scripts import services
+
+ENV = {"API_HOST": "127.0.0.1", "API_PORT": "5055", "RUN_PAPER_EXCHANGE": "true"}
+
+
+def parse(path):
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(path)
+    return parser
+
+
+def test_units_are_rendered_with_this_checkouts_paths_and_dashboard_url(tmp_path):
+    written = services.render_units(tmp_path, ENV)
+    assert sorted(p.name for p in written) == [
+        "autotrader-api.service", "autotrader-exchange.service",
+        "autotrader-kiosk.service", "autotrader-orchestrator.service"]
+    for path in written:
+        text = path.read_text()
+        assert "@" not in text.replace("@REPO@", "")  # every placeholder filled
+        assert parse(path)["Service"]["Restart"] == "always"
+    api = parse(tmp_path / "autotrader-api.service")["Service"]
+    assert api["ExecStart"] == f"{REPO_ROOT}/.venv/bin/python {REPO_ROOT}/api_server.py"
+    kiosk = parse(tmp_path / "autotrader-kiosk.service")
+    assert kiosk["Service"]["ExecStart"].startswith("/usr/bin/chromium --kiosk")
+    assert kiosk["Service"]["ExecStart"].endswith("http://127.0.0.1:5055/")
+    assert "http://127.0.0.1:5055/api/health" in kiosk["Service"]["ExecStartPre"]
+    assert "autotrader-api.service" in kiosk["Unit"]["After"]
+
+
+def test_the_orchestrator_is_watched_by_systemds_watchdog(tmp_path):
+    services.render_units(tmp_path, ENV)
+    unit = parse(tmp_path / "autotrader-orchestrator.service")["Service"]
+    assert unit["Type"] == "notify" and int(unit["WatchdogSec"]) > 60
+
+
+def test_no_exchange_unit_when_trading_with_alpaca_itself(tmp_path):
+    written = services.render_units(tmp_path, {**ENV, "RUN_PAPER_EXCHANGE": "false"})
+    assert "autotrader-exchange.service" not in [p.name for p in written]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_accepts_the_units_without_a_warning(tmp_path):
+    written = services.render_units(tmp_path, ENV)
+    result = subprocess.run(["systemd-analyze", "verify", *map(str, written)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "" and result.stdout.strip() == ""
+
+
+def test_install_and_uninstall_only_touch_the_given_directory(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RUN_PAPER_EXCHANGE", "false")
+    assert services.main(["install", "--dest", str(tmp_path), "--no-enable"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "autotrader-api.service", "autotrader-kiosk.service", "autotrader-orchestrator.service"]
+    assert services.main(["uninstall", "--dest", str(tmp_path), "--no-enable"]) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_port_setting_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("API_PORT", "not-a-port")
+    assert services.main(["install", "--dest", str(tmp_path), "--no-enable"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: API_PORT") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wait_for_url_gives_up_with_a_one_line_error(capsys):
+    from scripts.wait_for_url import main as wait_main
+    import socket
+    with socket.socket() as probe:  # a free port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert wait_main([f"http://127.0.0.1:{port}/api/health", "--timeout", "0.5"]) == 1
+    assert "did not answer within 0.5s" in capsys.readouterr().err
+    assert wait_main(["not-a-url"]) == 2
