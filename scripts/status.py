@@ -1,0 +1,107 @@
+"""Print AutoTrader's state at a glance: services, market, orchestrator heartbeat, stream, cards.
+
+Usage: ./scripts/status   (or: python -m scripts.status)
+Reads the databases read-only and asks nothing of the broker, so it works when the broker or the
+API is down — which is when you need it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from database import db_manager, market_calendar
+from orchestra.config import ConfigError, load_env
+from scripts.launcher import answers_http
+from scripts.services import TEMPLATES, dashboard_url
+from system_databse import card_calculations, system_db_manager
+
+
+def service_states() -> list[str]:
+    """One line per unit: systemd's view when the units are installed for this user."""
+    units = [t.name for t in sorted(TEMPLATES.glob("*.service"))]
+    if shutil.which("systemctl") is None:
+        return ["services: systemctl not available"]
+    lines = []
+    for unit in units:
+        result = subprocess.run(["systemctl", "--user", "is-active", unit], capture_output=True, text=True)
+        lines.append(f"  {unit:<34} {result.stdout.strip() or 'unknown'}")
+    return ["services:"] + lines
+
+
+def age_of(stamp: Optional[str], now: datetime) -> str:
+    if not stamp:
+        return "never"
+    seconds = int((now - market_calendar.parse_utc(stamp)).total_seconds())
+    return f"{seconds}s ago" if seconds < 120 else f"{seconds // 60}m ago"
+
+
+def heartbeat_lines(heartbeat: Optional[dict[str, Any]], now: datetime) -> list[str]:
+    if heartbeat is None:
+        return ["orchestrator: no heartbeat yet (not started?)"]
+    beat = heartbeat["payload"]
+    stream = beat.get("stream", {})
+    lines = [
+        f"orchestrator: heartbeat {age_of(heartbeat['updated_at'], now)}, last cycle {beat.get('last_cycle_at', '-')},"
+        f" clock {beat.get('clock', '-')}, errors in the last hour: {beat.get('errors_last_hour', 0)}",
+        f"market: {'OPEN' if beat.get('market_open') else 'closed'} (as of the last heartbeat)",
+        f"stream: {'connected' if stream.get('connected') else 'DISCONNECTED'},"
+        f" subscriptions {', '.join(stream.get('subscriptions', [])) or 'none'},"
+        f" last message {stream.get('last_message_at') or 'never'}, reconnects {stream.get('reconnects', 0)}",
+    ]
+    for mismatch in beat.get("position_mismatches", []):
+        lines.append(f"POSITION MISMATCH: {mismatch}")
+    return lines
+
+
+def card_lines(ledger, market) -> list[str]:
+    cards = system_db_manager.get_all_algorithms("running", conn=ledger)
+    if not cards:
+        return ["cards: none running"]
+    totals = system_db_manager.get_all_position_totals(conn=ledger)
+    empty = {"shares": 0, "trade_count": 0, "invested": 0.0}
+    lines, total_pnl = ["cards:"], 0.0
+    for card in cards:
+        latest = db_manager.get_latest_price(market, card["ticker"])
+        view = card_calculations.card_from_totals(card, totals.get(card["id"], empty),
+                                                  latest["price"] if latest else None)
+        total_pnl += view["pnl"]
+        bar_time = latest["timestamp"] if latest else "no bar yet"
+        lines.append(f"  #{card['id']:<4} {card['display_name']:<40} {view['current_shares']:>6} sh"
+                     f"  value {view['current_value']:>12,.2f}  P&L {view['pnl']:>+10,.2f}  (last bar {bar_time})")
+    lines.append(f"  total P&L {total_pnl:+,.2f}")
+    return lines
+
+
+def report(now: datetime) -> list[str]:
+    lines = service_states()
+    url = dashboard_url(os.environ)
+    lines.append(f"dashboard: {url} {'answers' if answers_http(url + 'api/health') else 'DOES NOT ANSWER'}")
+    ledger = system_db_manager.get_connection(read_only=True)
+    market = db_manager.get_connection(read_only=True)
+    try:
+        lines += heartbeat_lines(system_db_manager.get_heartbeat("orchestrator", conn=ledger), now)
+        lines += card_lines(ledger, market)
+    finally:
+        ledger.close()
+        market.close()
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    load_env()
+    try:
+        print("\n".join(report(datetime.now(timezone.utc))))
+    except (FileNotFoundError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
