@@ -1,0 +1,101 @@
+"""Decision checking shared by live trading, dry runs and backtests.
+
+An algorithm's answer is validated here before anything can act on it: the action must be
+buy/sell/hold, shares a positive integer (hold: 0), a sell may not exceed the card's position and
+a buy may not cost more than the card's uninvested cash at the current price. A refused decision
+becomes a hold with the reason; it is never resized into something the algorithm did not ask for.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+ACTIONS = ("buy", "sell", "hold")
+CASH_TOLERANCE = 0.005  # half a cent: float sums of cent prices must not refuse an exact fit
+
+
+@dataclass(frozen=True)
+class CheckedDecision:
+    """What may be executed. ``accepted`` False means refused: action is then 'hold', shares 0.
+
+    ``requested_action``/``requested_shares`` keep what the algorithm asked for (for logs);
+    ``reason`` is one human-readable sentence (the algorithm's own note, if it gave one, first).
+    """
+
+    action: str
+    shares: int
+    accepted: bool
+    reason: str
+    requested_action: Any = None
+    requested_shares: Any = None
+
+    @property
+    def is_trade(self) -> bool:
+        return self.accepted and self.action in ("buy", "sell")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _money(amount: float) -> str:
+    return f"${amount:,.2f}"
+
+
+def _split(decision: Any) -> tuple[Any, Any, str]:
+    """(action, shares, note) from ``(action, shares)`` or ``(action, shares, note)``."""
+    if isinstance(decision, (tuple, list)) and len(decision) in (2, 3):
+        note = decision[2] if len(decision) == 3 else ""
+        return decision[0], decision[1], note if isinstance(note, str) else repr(note)
+    raise ValueError(f"algorithm returned {decision!r}; expected (action, shares), e.g. ('buy', 10) or ('hold', 0)")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values, so reasons read naturally and the result is JSON-able."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _shares_value(shares: Any) -> int:
+    if isinstance(shares, (bool, np.bool_)) or not isinstance(shares, (int, np.integer)):
+        raise ValueError(f"shares must be a whole number (int), got {_plain(shares)!r} ({type(shares).__name__})")
+    return int(shares)
+
+
+def _refuse(reason: str, action: Any, shares: Any) -> CheckedDecision:
+    return CheckedDecision("hold", 0, False, reason, _plain(action), _plain(shares))
+
+
+def check_decision(decision: Any, *, position: int, uninvested_cash: float, price: float) -> CheckedDecision:
+    """Validate one decision against the card's position, uninvested cash and the current price."""
+    try:
+        action, raw_shares, note = _split(decision)
+    except ValueError as exc:
+        return _refuse(f"refused: {exc}", decision, None)
+    prefix = f"{note}; " if note else ""
+    if not isinstance(action, str) or action not in ACTIONS:
+        return _refuse(f"{prefix}refused: action must be 'buy', 'sell' or 'hold', got {action!r}", action, raw_shares)
+    try:
+        shares = _shares_value(raw_shares)
+    except ValueError as exc:
+        return _refuse(f"{prefix}refused: {exc}", action, raw_shares)
+    if action == "hold":
+        if shares != 0:
+            return _refuse(f"{prefix}refused: a hold must come with 0 shares, got {shares}", action, shares)
+        return CheckedDecision("hold", 0, True, note or "hold", action, shares)
+    if shares <= 0:
+        return _refuse(f"{prefix}refused: {action} needs a positive number of shares, got {shares}", action, shares)
+    if action == "sell":
+        if shares > position:
+            return _refuse(f"{prefix}refused: sell {shares} shares but the card holds {position}", action, shares)
+        return CheckedDecision("sell", shares, True, f"{prefix}sell {shares} of {position} shares", action, shares)
+    if not isinstance(price, (int, float, np.floating)) or not math.isfinite(price) or price <= 0:
+        return _refuse(f"{prefix}refused: buy {shares} shares without a valid current price ({price!r})",
+                       action, shares)
+    cost = shares * float(price)
+    if cost > uninvested_cash + CASH_TOLERANCE:
+        return _refuse(f"{prefix}refused: buy {shares} shares at ~{_money(price)} costs {_money(cost)}, "
+                       f"more than the card's uninvested cash {_money(uninvested_cash)}", action, shares)
+    return CheckedDecision("buy", shares, True, f"{prefix}buy {shares} shares at ~{_money(price)} = {_money(cost)} "
+                           f"of {_money(uninvested_cash)} uninvested", action, shares)

@@ -1,0 +1,2 @@
+"""Raises while its module body runs."""
+raise RuntimeError("configuration missing")
