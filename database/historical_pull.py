@@ -1,0 +1,269 @@
+"""Minute bars from the broker's market-data REST API into stocks.db, and gap backfills.
+
+Run from the repository root:
+    python -m database.historical_pull AAPL NVDA --start 2026-11-02 --end 2026-11-20
+    python -m database.historical_pull AAPL --backfill [--now 2026-11-23T15:00:00Z]
+
+Bars are asked for a few sessions at a time (alpaca-py follows ``next_page_token`` within each
+request), so memory stays small and a progress bar can move. Only regular-session minutes are
+stored, through ``db_manager.upsert_bars``: re-running a pull never duplicates a row.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sqlite3
+import sys
+from typing import Callable, Iterable, Iterator, Optional
+
+import pandas as pd
+from alpaca.common.exceptions import APIError
+from alpaca.data.enums import DataFeed
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import StockBarsRequest
+from alpaca.data.timeframe import TimeFrame
+from pydantic import ValidationError
+from requests.exceptions import RequestException
+from tqdm import tqdm
+
+from database import db_manager, market_calendar
+from orchestra.broker_sdk import configure_rest_client
+from orchestra.config import AlpacaSettings, ConfigError, load_env
+
+logger = logging.getLogger(__name__)
+
+NEW_YORK = "America/New_York"
+SESSIONS_PER_REQUEST = 5
+REQUEST_TIMEOUT = 30.0
+_TICKER = re.compile(r"[A-Z][A-Z0-9.\-]{0,11}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class PullError(Exception):
+    """A pull that cannot be done as asked: bad ticker or range, or the data API refused it."""
+
+
+class DataUnavailable(PullError):
+    """The data API could not be reached or failed (timeout, 5xx): try again later."""
+
+
+def data_client(settings: AlpacaSettings) -> StockHistoricalDataClient:
+    """The SDK's historical client at ``ALPACA_DATA_URL`` (or Alpaca's own), with timeouts."""
+    client = StockHistoricalDataClient(settings.api_key, settings.secret, url_override=settings.data_url)
+    return configure_rest_client(client, timeout=REQUEST_TIMEOUT, sdk_retries=3)
+
+
+def _bound(value: str, *, end: bool, name: str = "") -> pd.Timestamp:
+    """A UTC bound from a date (the whole New York day) or a UTC timestamp ("...Z")."""
+    text = str(value).strip()
+    try:
+        if _DATE.fullmatch(text):
+            day = pd.Timestamp(text).tz_localize(NEW_YORK)
+            bound = day + pd.Timedelta(days=1) - pd.Timedelta(minutes=1) if end else day
+            return bound.tz_convert("UTC")
+        return market_calendar.parse_utc(text)
+    except (ValueError, TypeError) as exc:
+        raise PullError(f"{name or ('end' if end else 'start')} {value!r} is not a date (YYYY-MM-DD) "
+                        f"or a UTC time (YYYY-MM-DDTHH:MM:SSZ)") from exc
+
+
+def _tickers(tickers: Iterable[str]) -> list[str]:
+    if isinstance(tickers, str):
+        tickers = [tickers]
+    cleaned = sorted({str(t).strip().upper() for t in tickers})
+    bad = [t for t in cleaned if not _TICKER.fullmatch(t)]
+    if not cleaned or bad:
+        raise PullError(f"not a stock symbol: {', '.join(bad) or '(none given)'}")
+    return cleaned
+
+
+def market_minutes(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """Regular-session minutes with start <= minute <= end."""
+    minutes = market_calendar.all_minutes()
+    return minutes[(minutes >= start) & (minutes <= end)]
+
+
+def _chunks(minutes: pd.DatetimeIndex, sessions: int) -> Iterator[pd.DatetimeIndex]:
+    """``minutes`` cut into runs of at most ``sessions`` New York trading days."""
+    days = minutes.tz_convert(NEW_YORK).normalize()
+    unique_days = days.unique()
+    for i in range(0, len(unique_days), sessions):
+        yield minutes[days.isin(unique_days[i:i + sessions])]
+
+
+def _fetch(client: StockHistoricalDataClient, feed: str, tickers: list[str],
+           start: pd.Timestamp, end: pd.Timestamp, limit: Optional[int] = None) -> dict:
+    """``{symbol: [Bar, ...]}`` for one request (all pages); broker failures become PullError."""
+    request = StockBarsRequest(symbol_or_symbols=tickers, timeframe=TimeFrame.Minute, start=start.to_pydatetime(),
+                               end=end.to_pydatetime(), limit=limit, feed=DataFeed(feed))
+    try:
+        return client.get_stock_bars(request).data
+    except APIError as exc:
+        failure = DataUnavailable if (exc.status_code or 500) >= 500 or exc.status_code == 429 else PullError
+        raise failure(f"data API answered {exc.status_code} for {', '.join(tickers)}: {str(exc)[:200]}") from None
+    except RequestException as exc:
+        raise DataUnavailable(f"data API unreachable ({type(exc).__name__}): {str(exc)[:200]}") from None
+    except ValidationError as exc:
+        raise PullError(f"data API sent bars that do not parse: {str(exc)[:200]}") from None
+
+
+def _rows(bars_by_symbol: dict, keep: Callable[[str, str], bool]) -> list[dict]:
+    rows = []
+    for symbol, bars in bars_by_symbol.items():
+        for bar in bars:
+            stamp = market_calendar.to_utc_string(bar.timestamp)
+            if keep(symbol, stamp):
+                rows.append({"ticker": symbol, "timestamp": stamp, "open": bar.open, "high": bar.high,
+                             "low": bar.low, "close": bar.close, "volume": bar.volume,
+                             "vwap": bar.vwap, "trade_count": bar.trade_count})
+    return rows
+
+
+def _store(conn: sqlite3.Connection, client, feed: str, tickers: list[str], minutes: pd.DatetimeIndex,
+           keep: Callable[[str, str], bool], *, progress: bool, sessions_per_request: int) -> int:
+    """Fetch ``minutes`` for ``tickers`` chunk by chunk, storing the bars ``keep`` accepts."""
+    chunks = list(_chunks(minutes, sessions_per_request))
+    days = len(minutes.tz_convert(NEW_YORK).normalize().unique())
+    written = 0
+    with tqdm(total=days, unit="day", desc=" ".join(tickers)[:30], disable=not progress, leave=True) as bar:
+        for chunk in chunks:
+            stamps = set(chunk.strftime(market_calendar.TIMESTAMP_FORMAT))
+            fetched = _fetch(client, feed, tickers, chunk[0], chunk[-1])
+            written += db_manager.upsert_bars(conn, _rows(fetched, lambda s, t: t in stamps and keep(s, t)))
+            bar.update(len(chunk.tz_convert(NEW_YORK).normalize().unique()))
+            bar.set_postfix(bars=written)
+    return written
+
+
+def _require_data(client, feed: str, tickers: list[str], start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """Refuse the whole pull, before writing anything, if a ticker has no bar in the range."""
+    for ticker in tickers:
+        if not _fetch(client, feed, [ticker], start, end, limit=1).get(ticker):
+            raise PullError(f"no bars for {ticker} between {market_calendar.to_utc_string(start)} and "
+                            f"{market_calendar.to_utc_string(end)}: unknown ticker, or nothing traded")
+
+
+def pull_bars(conn: sqlite3.Connection, tickers: list[str], start: str, end: str, *,
+              settings: Optional[AlpacaSettings] = None, progress: bool = False,
+              sessions_per_request: int = SESSIONS_PER_REQUEST) -> int:
+    """Store every regular-session minute bar of ``tickers`` in [start, end]; returns bars written.
+
+    ``start``/``end`` are dates (whole New York days) or UTC times. Raises PullError, before
+    writing anything, for a malformed ticker, an empty or inverted range, or a ticker the data
+    API has no bars for.
+    """
+    symbols = _tickers(tickers)
+    lo, hi = _bound(start, end=False), _bound(end, end=True)
+    if lo > hi:
+        raise PullError(f"start {start} is after end {end}")
+    minutes = market_minutes(lo, hi)
+    if minutes.empty:
+        raise PullError(f"no market minutes between {start} and {end}")
+    settings = settings if settings is not None else AlpacaSettings.from_env()
+    client = data_client(settings)
+    _require_data(client, settings.feed, symbols, minutes[0], minutes[-1])
+    written = _store(conn, client, settings.feed, symbols, minutes, lambda s, t: True,
+                     progress=progress, sessions_per_request=max(1, sessions_per_request))
+    logger.info("pulled %d bars of %s from %s to %s", written, ",".join(symbols), start, end)
+    return written
+
+
+def _sessions_back(at: pd.Timestamp, sessions: int) -> pd.Timestamp:
+    """The open of the ``sessions``-th session counting back from ``at`` (today's counts once open)."""
+    opens = market_calendar.nyse().opens
+    past = opens[opens <= at]
+    if past.empty:
+        return at
+    return past.iloc[-min(max(1, sessions), len(past))]
+
+
+def backfill(conn: sqlite3.Connection, ticker: str, *, now: Optional[str] = None,
+             settings: Optional[AlpacaSettings] = None, new_ticker_days: int = 5,
+             progress: bool = False) -> int:
+    """Fetch exactly the market minutes ``ticker`` is missing, up to the last complete minute.
+
+    The search reaches back to the last stored bar or ``new_ticker_days`` sessions, whichever is
+    further (a new ticker gets those sessions); stored bars are never rewritten. ``now`` is a UTC
+    time, by default the system clock (a simulation passes the broker's). Returns bars written.
+    """
+    symbol = _tickers([ticker])[0]
+    at = _bound(now, end=False, name="now") if now is not None else pd.Timestamp(market_calendar.utc_now())
+    end = at.floor("min") - pd.Timedelta(minutes=1)
+    start = _sessions_back(at, new_ticker_days)
+    last = db_manager.get_last_timestamp(conn, symbol)
+    if last is not None:
+        start = min(start, market_calendar.parse_utc(last))
+    if start > end:
+        return 0
+    gaps = db_manager.find_gaps(conn, symbol, market_calendar.to_utc_string(start),
+                                market_calendar.to_utc_string(end))
+    if not gaps:
+        return 0
+    missing = set(gaps)
+    settings = settings if settings is not None else AlpacaSettings.from_env()
+    minutes = market_minutes(market_calendar.parse_utc(gaps[0]), market_calendar.parse_utc(gaps[-1]))
+    written = _store(conn, data_client(settings), settings.feed, [symbol], minutes,
+                     lambda s, t: t in missing, progress=progress, sessions_per_request=SESSIONS_PER_REQUEST)
+    logger.info("backfill %s: %d of %d missing minutes filled (%s to %s)", symbol, written, len(gaps),
+                gaps[0], gaps[-1])
+    return written
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m database.historical_pull",
+                                     description="Pull 1-minute bars into stocks.db, or backfill missing minutes.")
+    parser.add_argument("tickers", nargs="+", help="symbols, e.g. AAPL NVDA")
+    parser.add_argument("--start", help="first day (YYYY-MM-DD, New York) or UTC time (...Z)")
+    parser.add_argument("--end", help="last day (YYYY-MM-DD, New York) or UTC time (...Z)")
+    parser.add_argument("--backfill", action="store_true", help="fill the minutes missing up to now instead")
+    parser.add_argument("--now", help="with --backfill: the current UTC time (default: system clock)")
+    parser.add_argument("--days", type=int, default=5, help="with --backfill: sessions to look back (default 5)")
+    parser.add_argument("--db", help="stocks.db path (default: AUTOTRADER_STOCKS_DB or database/stocks.db)")
+    return parser
+
+
+def _run(conn: sqlite3.Connection, args: argparse.Namespace, settings: AlpacaSettings) -> None:
+    if args.backfill:
+        for ticker in _tickers(args.tickers):
+            filled = backfill(conn, ticker, now=args.now, settings=settings, new_ticker_days=args.days, progress=True)
+            print(f"{ticker}: {filled} missing bars filled")
+        return
+    written = pull_bars(conn, args.tickers, args.start, args.end, settings=settings, progress=True)
+    print(f"{written} bars stored for {' '.join(_tickers(args.tickers))} ({args.start} to {args.end})")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.backfill == bool(args.start or args.end) or (not args.backfill and not (args.start and args.end)):
+        print("error: give --start and --end, or --backfill (not both)", file=sys.stderr)
+        return 2
+    if args.days < 1:
+        print("error: --days must be at least 1", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    load_env()
+    try:
+        settings = AlpacaSettings.from_env()
+        conn = db_manager.get_connection(args.db)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        _run(conn, args, settings)
+    except DataUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except PullError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        print(f"error: stocks.db: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
