@@ -32,7 +32,7 @@ def plugin_dir(tmp_path) -> Path:
 
 def test_the_shipped_algorithms_are_discovered_with_descriptions():
     found = {info.name: info.description for info in available_algorithms()}
-    assert "sma_crossover" in found
+    assert {"sma_crossover", "bollinger_reversion", "lot_take_profit"} <= set(found)
     assert found["sma_crossover"].startswith("SMA crossover: buy")
     assert all(description for description in found.values())
     assert not any(name.startswith("_") for name in found)
