@@ -1,0 +1,186 @@
+"""PIN check, short-lived bearer tokens and the persistent lock-out after repeated wrong PINs.
+
+``POST /api/validate-pin`` trades the PIN for a random token kept only in this process (a
+restart logs everyone out, which is harmless: tokens live minutes). Every mutating endpoint is
+wrapped in ``require_token``. Wrong PINs are counted in system.db (``system_config`` key
+``pin_lockout``), so restarting the server does not reset a lock-out; each lock-out lasts twice
+as long as the previous one until a correct PIN is entered.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import logging
+import math
+import secrets
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Optional
+
+from flask import Blueprint, current_app, jsonify, request
+
+from api import db
+from api.errors import ApiError
+from api.json_body import json_object
+from system_databse import system_db_manager
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("auth", __name__)
+
+LOCKOUT_KEY = "pin_lockout"
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class TokenStore:
+    """Issued tokens (stored only as SHA-256 digests) with their expiry times."""
+
+    def __init__(self, ttl_seconds: float, now: Callable[[], datetime]):
+        self.ttl_seconds = ttl_seconds
+        self._now = now
+        self._expiry: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _digest(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def issue(self) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self._now()
+        with self._lock:
+            self._expiry = {d: t for d, t in self._expiry.items() if t > now}
+            self._expiry[self._digest(token)] = now + timedelta(seconds=self.ttl_seconds)
+        return token
+
+    def is_valid(self, token: str) -> bool:
+        with self._lock:
+            expiry = self._expiry.get(self._digest(token))
+        return expiry is not None and self._now() < expiry
+
+
+@dataclass
+class LockoutState:
+    """Wrong PINs since the last lock-out, lock-outs since the last correct PIN, and until when."""
+
+    failures: int = 0
+    lockouts: int = 0
+    locked_until: Optional[str] = None
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> "LockoutState":
+        raw = system_db_manager.get_config(LOCKOUT_KEY, conn=conn)
+        if not raw:
+            return cls()
+        try:
+            data = json.loads(raw)
+            return cls(int(data.get("failures", 0)), int(data.get("lockouts", 0)), data.get("locked_until"))
+        except (ValueError, TypeError, AttributeError):
+            logger.warning("unreadable %s in system_config; starting a fresh count", LOCKOUT_KEY)
+            return cls()
+
+    def save(self, conn: sqlite3.Connection) -> None:
+        system_db_manager.set_config(LOCKOUT_KEY, json.dumps(asdict(self), sort_keys=True), conn=conn)
+
+    def seconds_left(self, now: datetime) -> int:
+        if not self.locked_until:
+            return 0
+        try:
+            until = datetime.strptime(self.locked_until, TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
+        except (TypeError, ValueError):
+            return 0
+        return max(0, math.ceil((until - now).total_seconds()))
+
+
+def reset_lockout(conn: sqlite3.Connection) -> None:
+    """Forget wrong PINs and lock-outs (used by the PIN CLI)."""
+    LockoutState().save(conn)
+
+
+def _lockout_seconds(lockouts: int) -> int:
+    base = current_app.config["PIN_LOCKOUT_SECONDS"]
+    return int(min(base * 2 ** (lockouts - 1), current_app.config["PIN_LOCKOUT_MAX_SECONDS"]))
+
+
+def _too_many(seconds: int) -> ApiError:
+    return ApiError(429, f"too many wrong PINs; try again in {seconds} seconds", valid=False,
+                    retry_after=seconds, headers={"Retry-After": str(seconds)})
+
+
+def _check_pin(pin: str, now: datetime) -> tuple[bool, LockoutState]:
+    """Compare the PIN and update the lock-out state in one write transaction."""
+    conn = db.system_writer()
+    with system_db_manager.atomic(conn):
+        state = LockoutState.load(conn)
+        locked_for = state.seconds_left(now)
+        if locked_for > 0:
+            raise _too_many(locked_for)
+        try:
+            stored = system_db_manager.get_pin(conn=conn)
+        except system_db_manager.LedgerError:
+            raise ApiError(503, "no PIN is configured; set one with: python -m api.pin set-pin") from None
+        valid = hmac.compare_digest(pin.encode("utf-8", "surrogatepass"), stored.encode("utf-8"))
+        if valid:
+            if state != LockoutState():
+                state = LockoutState()
+                state.save(conn)
+            return True, state
+        state.failures += 1
+        state.locked_until = None
+        if state.failures >= current_app.config["PIN_MAX_ATTEMPTS"]:
+            state.lockouts += 1
+            state.failures = 0
+            state.locked_until = (now + timedelta(seconds=_lockout_seconds(state.lockouts))).strftime(TIMESTAMP_FORMAT)
+            logger.warning("PIN locked after %d wrong attempts (lock-out #%d)",
+                           current_app.config["PIN_MAX_ATTEMPTS"], state.lockouts)
+        state.save(conn)
+        return False, state
+
+
+@bp.post("/api/validate-pin")
+def validate_pin():
+    body = json_object()
+    unknown = sorted(set(body) - {"pin"})
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+    pin = body.get("pin")
+    if not isinstance(pin, str) or not pin:
+        raise ApiError(400, "pin must be a non-empty string of digits")
+    now = current_app.config["NOW"]()
+    valid, state = _check_pin(pin, now)
+    if valid:
+        tokens: TokenStore = current_app.extensions["autotrader_tokens"]
+        return jsonify({"valid": True, "token": tokens.issue(), "expires_in": int(tokens.ttl_seconds)})
+    locked_for = state.seconds_left(now)
+    if locked_for:
+        return jsonify({"valid": False, "error": f"wrong PIN; locked for {locked_for} seconds",
+                        "attempts_left": 0, "retry_after": locked_for}), 401
+    attempts_left = current_app.config["PIN_MAX_ATTEMPTS"] - state.failures
+    return jsonify({"valid": False, "error": "wrong PIN", "attempts_left": attempts_left}), 401
+
+
+def require_token(view):
+    """Answer 401 unless the request carries ``Authorization: Bearer <valid unexpired token>``."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        tokens: TokenStore = current_app.extensions["autotrader_tokens"]
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "this action needs a PIN token: POST /api/validate-pin, then send "
+                                "'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
+        if not tokens.is_valid(token.strip()):
+            raise ApiError(401, "the PIN token is invalid or expired; enter the PIN again",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def init_app(app) -> None:
+    app.extensions["autotrader_tokens"] = TokenStore(app.config["TOKEN_TTL_SECONDS"], app.config["NOW"])
+    app.register_blueprint(bp)

@@ -1,0 +1,103 @@
+"""The API's only door to the broker: cash, tradable symbols and the market clock, with caches.
+
+The wrapper is built lazily by ``config["BROKER_FACTORY"]`` (tests point it at a paper exchange
+or at a dead port). Every broker failure, including missing keys, becomes ``BrokerDown``, which
+views turn into a 503 for the endpoints that truly need the broker; the rest of the API keeps
+answering from the databases. The clock is asked at most once a minute; when the broker cannot
+answer, the exchange calendar decides ``market_open`` and the answer says so.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Optional
+
+from database import market_calendar
+from orchestra.config import AlpacaSettings, ConfigError
+
+logger = logging.getLogger(__name__)
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class BrokerDown(Exception):
+    """The broker could not answer (unreachable, erroring or not configured)."""
+
+
+def default_broker_factory():
+    """The real wrapper from the process environment (loaded from .env by the entry point)."""
+    from orchestra.alpaca_wrapper import AlpacaWrapper
+
+    return AlpacaWrapper(AlpacaSettings.from_env())
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+
+
+class BrokerGateway:
+    def __init__(self, factory: Callable[[], Any], now: Callable[[], datetime], cash_ttl_seconds: float):
+        self._factory = factory
+        self._now = now
+        self._cash_ttl = timedelta(seconds=cash_ttl_seconds)
+        self._wrapper = None
+        self._lock = threading.Lock()
+        self._clock_lock = threading.Lock()
+        self._cash: Optional[tuple[float, datetime]] = None
+        self._market: Optional[tuple[datetime, dict]] = None
+
+    def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(wrapper)``; any failure becomes BrokerDown with a message safe to show."""
+        from orchestra.alpaca_wrapper import BrokerError
+
+        try:
+            with self._lock:
+                if self._wrapper is None:
+                    self._wrapper = self._factory()
+            return fn(self._wrapper)
+        except ConfigError as exc:
+            raise BrokerDown(f"broker not configured: {exc}") from None
+        except BrokerError as exc:
+            logger.warning("broker %s failed: %s", what, exc)
+            raise BrokerDown(f"broker {what} failed: {exc}") from None
+        except Exception as exc:  # an SDK error the wrapper did not classify: still the broker's
+            logger.exception("unexpected broker error during %s", what)
+            raise BrokerDown(f"broker error ({what}): {type(exc).__name__}") from None
+
+    def account_cash(self, *, max_age: Optional[timedelta] = None) -> tuple[float, datetime]:
+        """Broker cash and when it was read; reuses a reading younger than ``max_age``."""
+        max_age = self._cash_ttl if max_age is None else max_age
+        now = self._now()
+        cached = self._cash
+        if cached is not None and now - cached[1] < max_age:
+            return cached
+        cash = float(self._call("account cash", lambda w: w.get_account_cash()))
+        self._cash = (cash, now)
+        return self._cash
+
+    def validate_ticker(self, symbol: str) -> bool:
+        return bool(self._call("asset lookup", lambda w: w.validate_ticker(symbol)))
+
+    def market_status(self) -> dict:
+        """``{"is_open", "source", "timestamp", "next_open", "next_close", "error"}``, cached per minute."""
+        now = self._now()
+        minute = now.replace(second=0, microsecond=0)
+        with self._clock_lock:
+            if self._market is not None and self._market[0] == minute:
+                return dict(self._market[1])
+            try:
+                clock = self._call("clock", lambda w: w.get_clock())
+                status = {"is_open": bool(clock.is_open), "source": "broker", "timestamp": iso(clock.timestamp),
+                          "next_open": iso(clock.next_open), "next_close": iso(clock.next_close), "error": None}
+            except BrokerDown as exc:
+                status = calendar_status(now, str(exc))
+            self._market = (minute, status)
+            return dict(status)
+
+
+def calendar_status(now: datetime, error: str) -> dict:
+    """Market status from the NYSE calendar, for when the broker's clock is out of reach."""
+    return {"is_open": market_calendar.is_open(now), "source": "calendar", "timestamp": iso(now),
+            "next_open": iso(market_calendar.next_open(now)), "next_close": iso(market_calendar.next_close(now)),
+            "error": error}

@@ -1,0 +1,51 @@
+"""Cards as the dashboard sees them: the spec's fields plus price time, P&L % and state.
+
+Pure assembly over explicit connections (no Flask): the ledger gives rows and aggregates,
+stocks.db gives the latest bar per ticker, ``card_calculations`` does the money.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Dict, Iterable, List, Optional
+
+from database import db_manager
+from system_databse import card_calculations, system_db_manager
+
+NO_TRADES = {"shares": 0, "trade_count": 0, "invested": 0.0}
+
+
+def card_state(status: str, shares: int) -> str:
+    """'running'; 'closing' for a stopped card whose shares the orchestrator is still selling; 'stopped'."""
+    if status == "running":
+        return "running"
+    return "closing" if shares > 0 else "stopped"
+
+
+def assemble_card(algo: Dict[str, Any], totals: Dict[str, Any], latest: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    card = card_calculations.card_from_totals(algo, totals, latest["price"] if latest else None)
+    capital = float(algo["initial_capital"])
+    card["price_timestamp"] = latest["timestamp"] if latest else None
+    card["pnl_percent"] = round(card["pnl"] / capital * 100, 2) if capital else 0.0
+    card["state"] = card_state(algo["status"], totals["shares"])
+    return card
+
+
+def latest_prices(stocks: sqlite3.Connection, tickers: Iterable[str]) -> Dict[str, Optional[Dict[str, Any]]]:
+    return {ticker: db_manager.get_latest_price(stocks, ticker) for ticker in set(tickers)}
+
+
+def listed_cards(system: sqlite3.Connection, stocks: sqlite3.Connection) -> List[Dict[str, Any]]:
+    """Running cards plus stopped cards still holding shares, oldest first, in three queries + one per ticker."""
+    algos = system_db_manager.get_all_algorithms(conn=system)
+    totals = system_db_manager.get_all_position_totals(conn=system)
+    shown = [a for a in algos if a["status"] == "running" or totals.get(a["id"], NO_TRADES)["shares"] > 0]
+    prices = latest_prices(stocks, (a["ticker"] for a in shown))
+    return [assemble_card(a, totals.get(a["id"], NO_TRADES), prices[a["ticker"]]) for a in shown]
+
+
+def one_card(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id: int) -> Optional[Dict[str, Any]]:
+    algo = system_db_manager.get_algorithm(algo_id, conn=system)
+    if algo is None:
+        return None
+    totals = system_db_manager.get_position_totals(algo_id, conn=system)
+    return assemble_card(algo, totals, db_manager.get_latest_price(stocks, algo["ticker"]))

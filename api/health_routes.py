@@ -1,0 +1,66 @@
+"""``GET /api/health``: is the orchestrator alive, is the stream fed, can we reach the broker.
+
+The orchestrator writes its heartbeat (payload: last cycle, stream state, last bar per ticker,
+position mismatches, recent errors) into system.db; this endpoint adds its age, the newest bar
+per running ticker read straight from stocks.db, and whether the broker's clock answered.
+Payload keys that look like credentials are masked, so a careless heartbeat cannot leak them.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from api import db
+from api.broker import iso
+from database import db_manager
+from system_databse import system_db_manager
+
+bp = Blueprint("health", __name__)
+
+SECRET_KEY_PATTERN = re.compile(r"secret|password|passwd|token|api_?key|authorization|credential", re.I)
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "***" if SECRET_KEY_PATTERN.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def _orchestrator(now: datetime) -> dict:
+    beat = system_db_manager.get_heartbeat("orchestrator", conn=db.system_reader())
+    if beat is None:
+        return {"alive": False, "heartbeat_at": None, "age_seconds": None, "details": {}}
+    age = (now - datetime.strptime(beat["updated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)).total_seconds()
+    age = max(0, int(age))
+    return {"alive": age <= current_app.config["HEARTBEAT_STALE_SECONDS"], "heartbeat_at": beat["updated_at"],
+            "age_seconds": age, "details": redact(beat["payload"])}
+
+
+def _last_bars() -> dict:
+    tickers = {a["ticker"] for a in system_db_manager.get_all_algorithms("running", conn=db.system_reader())}
+    return {t: db_manager.get_last_timestamp(db.stocks_reader(), t) for t in sorted(tickers)}
+
+
+@bp.get("/api/health")
+def health():
+    now = current_app.config["NOW"]()
+    orchestrator = _orchestrator(now)
+    market = current_app.extensions["autotrader_broker"].market_status()
+    broker = {"reachable": market["source"] == "broker", "error": market["error"]}
+    details = orchestrator["details"] if isinstance(orchestrator["details"], dict) else {}
+    return jsonify({
+        "ok": orchestrator["alive"] and broker["reachable"],
+        "server_time": iso(now),
+        "orchestrator": orchestrator,
+        "broker": broker,
+        "market": market,
+        "stream": details.get("stream"),
+        "position_mismatches": details.get("position_mismatches", []),
+        "errors_last_hour": details.get("errors_last_hour"),
+        "last_bar": _last_bars(),
+    })

@@ -1,0 +1,121 @@
+"""AutoTrader's API server and kiosk page (Flask). It reads the databases and never trades.
+
+``create_app(config)`` builds the application (importing this module starts nothing);
+``python api_server.py`` serves it with waitress on ``API_HOST``:``API_PORT`` (127.0.0.1:5000).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import sys
+from datetime import datetime, timezone
+from typing import Any, Mapping, Optional
+
+from flask import Flask
+
+from api import account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, json_body, openapi
+from api.broker import BrokerGateway, default_broker_factory
+from database import db_manager
+from orchestra import config as settings
+from orchestra.logging_setup import setup_logging
+from system_databse import system_db_manager
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1", "[::1]"]
+
+
+def default_config() -> dict[str, Any]:
+    """Everything the app reads; ``create_app(config)`` overrides any of it (tests pass a dict)."""
+    return {
+        "SYSTEM_DB": system_db_manager.default_db_path(),
+        "STOCKS_DB": db_manager.default_db_path(),
+        "ALGORITHMS_DIR": None,                      # None: the repository's algorithms/
+        "FRONTEND_DIR": settings.REPO_ROOT / "frontend",
+        "BROKER_FACTORY": default_broker_factory,    # () -> AlpacaWrapper, called on first use
+        "NOW": lambda: datetime.now(timezone.utc),
+        "TOKEN_TTL_SECONDS": 300,
+        "PIN_MAX_ATTEMPTS": 5,
+        "PIN_LOCKOUT_SECONDS": 60,                   # first lock-out; doubles each time
+        "PIN_LOCKOUT_MAX_SECONDS": 24 * 3600,
+        "CASH_CACHE_SECONDS": 10,
+        "HEARTBEAT_STALE_SECONDS": 180,
+        "HISTORY_MAX_POINTS": 500,
+        "MAX_CONTENT_LENGTH": 16 * 1024,
+        "TRUSTED_HOSTS": None,                       # a list limits Host headers (DNS-rebinding guard)
+    }
+
+
+def _security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "application/json":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
+    app = Flask(__name__, static_folder=None)
+    app.config.update(default_config())
+    if config:
+        app.config.update(config)
+    app.json.sort_keys = False
+    errors.register_error_handlers(app)
+    db.init_app(app)
+    json_body.init_app(app)
+    auth.init_app(app)
+    app.extensions["autotrader_broker"] = BrokerGateway(
+        app.config["BROKER_FACTORY"], app.config["NOW"], app.config["CASH_CACHE_SECONDS"])
+    for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp):
+        app.register_blueprint(blueprint)
+    frontend.init_app(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _check_database(path, manager) -> None:
+    """Fail at start-up, with the manager's message, rather than on the first request."""
+    manager.get_connection(path, read_only=True).close()
+
+
+def _broker_mode(env: Mapping[str, str]) -> str:
+    """For the start-up line; missing keys only disable cash and new cards, so they are not fatal."""
+    try:
+        broker = settings.AlpacaSettings.from_env(env)
+    except settings.ConfigError as exc:
+        logger.warning("broker not configured (%s): cash and new cards will answer 503", exc)
+        return "broker not configured"
+    return f"broker {broker.mode} mode, {broker.feed} feed, {broker.trading_url or 'Alpaca'}"
+
+
+def main() -> int:
+    """Serve with waitress (never Flask's debug server); 2 with a one-line message on bad settings."""
+    from waitress import serve
+
+    settings.load_env()
+    env = os.environ
+    try:
+        setup_logging("api", env=env)
+        api = settings.ApiSettings.from_env(env)
+    except settings.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    app = create_app({"TRUSTED_HOSTS": LOOPBACK_HOSTS if api.is_loopback else None})
+    try:
+        _check_database(app.config["SYSTEM_DB"], system_db_manager)
+        _check_database(app.config["STOCKS_DB"], db_manager)
+    except (FileNotFoundError, sqlite3.Error) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logger.info("AutoTrader API on http://%s:%d (%s; system.db %s, stocks.db %s)", api.host, api.port,
+                _broker_mode(env), app.config["SYSTEM_DB"], app.config["STOCKS_DB"])
+    if not api.is_loopback:
+        logger.warning("API bound to %s, beyond loopback: anyone who can reach this port sees the dashboard", api.host)
+    serve(app, host=api.host, port=api.port, threads=4, ident="autotrader")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
