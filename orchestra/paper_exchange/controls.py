@@ -1,0 +1,147 @@
+"""Test and operations switches of the paper exchange, all off by default.
+
+They are set through ``POST /_sim/control`` (plain JSON, not part of Alpaca's API). A request
+is validated completely before anything changes, so a bad value changes nothing.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Optional
+
+from .broker import OrderBehaviour
+from .clock import parse_utc
+
+FAIL_STATUSES = (500, 502, 503, 504)
+
+
+class ControlError(ValueError):
+    """A control request that names an unknown switch or carries a bad value."""
+
+
+@dataclass
+class Switches:
+    fill_delay_seconds: float = 0.0
+    partial_fill_ratio: Optional[float] = None
+    partial_fill_hold_seconds: float = 1.0
+    reject_orders: int = 0
+    fail_requests: int = 0
+    fail_status: int = 500
+    fail_after_processing: bool = False
+    stream_connection_limit: int = 1
+
+
+@dataclass(frozen=True)
+class Actions:
+    """One-shot effects of a control request, carried out by the exchange."""
+
+    drop_streams: bool = False
+    silence_streams_seconds: Optional[float] = None
+    clock_set: Optional[datetime] = None
+    clock_speed: Optional[float] = None
+
+
+class Controls:
+    """The current switches; thread-safe, read by the REST app and the stream server."""
+
+    def __init__(self, **initial: Any) -> None:
+        self._lock = threading.Lock()
+        self._switches = Switches(**initial)
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return asdict(self._switches)
+
+    def apply(self, request: Any) -> Actions:
+        """Validate ``request`` fully, then update switches; returns the one-shot actions."""
+        if not isinstance(request, dict):
+            raise ControlError("control body must be a JSON object")
+        unknown = set(request) - set(Switches.__dataclass_fields__) - {"drop_streams", "silence_streams_seconds", "clock"}
+        if unknown:
+            raise ControlError(f"unknown control(s): {', '.join(sorted(unknown))}")
+        updates = {key: _validated(key, value) for key, value in request.items()
+                   if key in Switches.__dataclass_fields__}
+        actions = _actions(request)
+        with self._lock:
+            for key, value in updates.items():
+                setattr(self._switches, key, value)
+        return actions
+
+    def order_behaviour(self) -> OrderBehaviour:
+        """Behaviour for the order being submitted now (uses up one pending rejection)."""
+        with self._lock:
+            s = self._switches
+            reject = s.reject_orders > 0
+            if reject:
+                s.reject_orders -= 1
+            return OrderBehaviour(s.fill_delay_seconds, s.partial_fill_ratio, s.partial_fill_hold_seconds, reject)
+
+    def take_failure(self) -> Optional[tuple[int, bool]]:
+        """(status, after_processing) if this request is to fail, using up one failure."""
+        with self._lock:
+            s = self._switches
+            if s.fail_requests <= 0:
+                return None
+            s.fail_requests -= 1
+            return s.fail_status, s.fail_after_processing
+
+    @property
+    def stream_connection_limit(self) -> int:
+        with self._lock:
+            return self._switches.stream_connection_limit
+
+
+def _number(key: str, value: Any, *, low: float, high: float = float("inf"), integer: bool = False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ControlError(f"{key} must be a number between {low} and {high}, got {value!r}")
+    if integer and int(value) != value:
+        raise ControlError(f"{key} must be a whole number, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _validated(key: str, value: Any) -> Any:
+    if key == "partial_fill_ratio":
+        if value is None:
+            return None
+        ratio = _number(key, value, low=0.0, high=1.0)
+        if ratio in (0.0, 1.0):
+            raise ControlError("partial_fill_ratio must be strictly between 0 and 1 (or null to turn it off)")
+        return ratio
+    if key in ("fill_delay_seconds", "partial_fill_hold_seconds"):
+        return _number(key, value, low=0.0, high=3600.0)
+    if key in ("reject_orders", "fail_requests"):
+        return _number(key, value, low=0, high=10_000, integer=True)
+    if key == "stream_connection_limit":
+        return _number(key, value, low=1, high=100, integer=True)
+    if key == "fail_status":
+        if value not in FAIL_STATUSES or isinstance(value, bool):
+            raise ControlError(f"fail_status must be one of {FAIL_STATUSES}, got {value!r}")
+        return value
+    if key == "fail_after_processing":
+        if not isinstance(value, bool):
+            raise ControlError(f"fail_after_processing must be true or false, got {value!r}")
+        return value
+    raise ControlError(f"unknown control {key}")
+
+
+def _actions(request: dict) -> Actions:
+    drop = request.get("drop_streams", False)
+    if not isinstance(drop, bool):
+        raise ControlError("drop_streams must be true or false")
+    silence = request.get("silence_streams_seconds")
+    if silence is not None:
+        silence = _number("silence_streams_seconds", silence, low=0.0, high=86_400.0)
+    clock = request.get("clock")
+    moment = speed = None
+    if clock is not None:
+        if not isinstance(clock, dict) or not clock or set(clock) - {"set", "speed"}:
+            raise ControlError('clock must be an object with "set" and/or "speed"')
+        if clock.get("set") is not None:
+            try:
+                moment = parse_utc(clock["set"])
+            except (ValueError, TypeError):
+                raise ControlError(f"clock.set must be a UTC timestamp like 2026-11-23T14:25:00Z, got {clock['set']!r}") from None
+        if clock.get("speed") is not None:
+            speed = _number("clock.speed", clock["speed"], low=0.0, high=1_000_000.0)
+    return Actions(drop, silence, moment, speed)

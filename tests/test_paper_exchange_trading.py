@@ -1,0 +1,168 @@
+"""The paper exchange's trading REST API, driven through alpaca-py's unchanged TradingClient."""
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
+from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
+
+
+def trading_client(exchange, key=None, secret=None) -> TradingClient:
+    return TradingClient(key or exchange.key, secret or exchange.secret, paper=True, url_override=exchange.base_url)
+
+
+def market_order(symbol: str, qty: int, side: str, client_order_id: str) -> MarketOrderRequest:
+    return MarketOrderRequest(symbol=symbol, qty=qty, side=OrderSide(side), time_in_force=TimeInForce.DAY,
+                              client_order_id=client_order_id)
+
+
+def wait_for_status(client: TradingClient, client_order_id: str, statuses, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        order = client.get_order_by_client_id(client_order_id)
+        if order.status in statuses:
+            return order
+        if time.monotonic() > deadline:
+            raise AssertionError(f"order {client_order_id} stuck in {order.status}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def exchange(paper_exchange_factory):
+    # speed 1: prices barely move while a test runs, so fills can be compared with quotes
+    return paper_exchange_factory(start="2026-11-23T15:00:00Z", speed=1)
+
+
+@pytest.fixture
+def client(exchange) -> TradingClient:
+    return trading_client(exchange)
+
+
+def test_a_new_account_has_its_starting_cash_and_no_positions(client):
+    account = client.get_account()
+    assert account.status == "ACTIVE"
+    assert Decimal(account.cash) == Decimal("100000")
+    assert Decimal(account.buying_power) == Decimal("100000")
+    assert Decimal(account.equity) == Decimal("100000")
+    assert client.get_all_positions() == []
+
+
+def test_known_asset_is_active_and_tradable(client):
+    asset = client.get_asset("AAPL")
+    assert (asset.symbol, asset.status, asset.tradable) == ("AAPL", "active", True)
+    assert client.get_asset(str(asset.id)).symbol == "AAPL"
+
+
+def test_delisted_asset_exists_but_is_not_tradable(client):
+    asset = client.get_asset("TWTR")
+    assert (asset.status, asset.tradable) == ("inactive", False)
+
+
+def test_unknown_asset_is_a_404_with_alpacas_body(client):
+    with pytest.raises(APIError) as caught:
+        client.get_asset("NOSUCH")
+    assert caught.value.status_code == 404
+    assert caught.value.code == 40410000
+    assert caught.value.message == "asset not found for NOSUCH"
+
+
+def test_market_buy_fills_and_moves_cash_into_a_position(client, exchange):
+    submitted = client.submit_order(market_order("AAPL", 10, "buy", "buy-1"))
+    assert submitted.client_order_id == "buy-1"
+    assert submitted.status in (OrderStatus.ACCEPTED, OrderStatus.NEW, OrderStatus.FILLED)
+    filled = wait_for_status(client, "buy-1", {OrderStatus.FILLED})
+    price = Decimal(filled.filled_avg_price)
+    assert Decimal(filled.filled_qty) == 10
+    assert filled.filled_at is not None
+    assert client.get_order_by_id(submitted.id).status == OrderStatus.FILLED
+    account = client.get_account()
+    assert Decimal(account.cash) == Decimal("100000") - price * 10
+    [position] = client.get_all_positions()
+    assert (position.symbol, Decimal(position.qty), Decimal(position.avg_entry_price)) == ("AAPL", 10, price)
+    assert exchange.state()["positions"]["AAPL"]["qty"] == 10
+
+
+def test_sell_returns_cash_and_closes_the_position(client):
+    client.submit_order(market_order("MSFT", 4, "buy", "b"))
+    bought = wait_for_status(client, "b", {OrderStatus.FILLED})
+    client.submit_order(market_order("MSFT", 4, "sell", "s"))
+    sold = wait_for_status(client, "s", {OrderStatus.FILLED})
+    expected = Decimal("100000") - Decimal(bought.filled_avg_price) * 4 + Decimal(sold.filled_avg_price) * 4
+    assert Decimal(client.get_account().cash) == expected
+    assert client.get_all_positions() == []
+
+
+def test_orders_are_listed_newest_first_and_filtered_by_status(client):
+    for n in range(3):
+        client.submit_order(market_order("SPY", 1, "buy", f"list-{n}"))
+    for n in range(3):
+        wait_for_status(client, f"list-{n}", {OrderStatus.FILLED})
+    closed = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED))
+    assert [o.client_order_id for o in closed] == ["list-2", "list-1", "list-0"]
+    assert client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN)) == []
+
+
+def test_duplicate_client_order_id_is_refused_with_422_and_changes_nothing(client, exchange):
+    client.submit_order(market_order("AAPL", 1, "buy", "same-id"))
+    wait_for_status(client, "same-id", {OrderStatus.FILLED})
+    cash_before = client.get_account().cash
+    with pytest.raises(APIError) as caught:
+        client.submit_order(market_order("AAPL", 1, "buy", "same-id"))
+    assert caught.value.status_code == 422
+    assert caught.value.code == 40010001
+    assert caught.value.message == "client_order_id must be unique"
+    assert client.get_account().cash == cash_before
+    assert len(exchange.state()["orders"]) == 1
+
+
+def test_buying_more_than_the_cash_allows_is_403_insufficient_buying_power(client, exchange):
+    with pytest.raises(APIError) as caught:
+        client.submit_order(market_order("META", 1000, "buy", "too-big"))
+    assert caught.value.status_code == 403
+    assert caught.value.code == 40310000
+    assert caught.value.message == "insufficient buying power"
+    assert exchange.state()["orders"] == []
+    assert Decimal(client.get_account().cash) == Decimal("100000")
+
+
+def test_selling_shares_not_held_is_403_insufficient_qty(client):
+    with pytest.raises(APIError) as caught:
+        client.submit_order(market_order("AAPL", 5, "sell", "naked"))
+    assert caught.value.status_code == 403
+    assert caught.value.message == "insufficient qty available for order (requested: 5, available: 0)"
+
+
+@pytest.mark.parametrize("symbol, message", [
+    ("NOSUCH", 'asset "NOSUCH" not found'),
+    ("TWTR", "asset TWTR is not active"),
+])
+def test_orders_for_unknown_or_inactive_symbols_are_422(client, symbol, message):
+    with pytest.raises(APIError) as caught:
+        client.submit_order(market_order(symbol, 1, "buy", f"bad-{symbol}"))
+    assert caught.value.status_code == 422
+    assert caught.value.message == message
+
+
+def test_unknown_client_order_id_is_404(client):
+    with pytest.raises(APIError) as caught:
+        client.get_order_by_client_id("never-sent")
+    assert caught.value.status_code == 404
+
+
+@pytest.mark.parametrize("key, secret", [("test-key", "wrong"), ("wrong", "test-secret")])
+def test_wrong_keys_are_401_for_trading(exchange, key, secret):
+    with pytest.raises(APIError) as caught:
+        trading_client(exchange, key, secret).get_account()
+    assert caught.value.status_code == 401
+    assert caught.value.message == "unauthorized."
+
+
+def test_missing_key_headers_are_401(exchange):
+    response = requests.get(f"{exchange.base_url}/v2/account", timeout=30)
+    assert response.status_code == 401
+    assert response.json() == {"message": "unauthorized."}
