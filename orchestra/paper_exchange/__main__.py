@@ -13,7 +13,7 @@ import sys
 import threading
 from decimal import Decimal, InvalidOperation
 
-from .clock import parse_utc
+from .clock import CALENDAR_END, CALENDAR_START, parse_utc
 from .server import Exchange, Options
 
 logger = logging.getLogger("orchestra.paper_exchange")
@@ -55,6 +55,8 @@ def options_from(argv, env) -> Options:
         start = parse_utc(args.start) if args.start else None
     except ValueError:
         parser.error(f"--start must be a UTC time like 2026-11-23T14:25:00Z, got {args.start!r}")
+    if start is not None and not CALENDAR_START < start.strftime("%Y-%m-%d") < CALENDAR_END:
+        parser.error(f"--start must lie between {CALENDAR_START} and {CALENDAR_END}")
     try:
         cash = Decimal(args.cash)
     except InvalidOperation:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from .broker import OrderBehaviour
-from .clock import parse_utc
+from .clock import CALENDAR_END, CALENDAR_START, parse_utc
 
 FAIL_STATUSES = (500, 502, 503, 504)
 
@@ -142,6 +142,8 @@ def _actions(request: dict) -> Actions:
                 moment = parse_utc(clock["set"])
             except (ValueError, TypeError):
                 raise ControlError(f"clock.set must be a UTC timestamp like 2026-11-23T14:25:00Z, got {clock['set']!r}") from None
+            if not CALENDAR_START < moment.strftime("%Y-%m-%d") < CALENDAR_END:
+                raise ControlError(f"clock.set must lie between {CALENDAR_START} and {CALENDAR_END}")
         if clock.get("speed") is not None:
             speed = _number("clock.speed", clock["speed"], low=0.0, high=1_000_000.0)
     return Actions(drop, silence, moment, speed)
