@@ -1,0 +1,160 @@
+"""The daemon's one notion of "now": the system clock, or the broker's ``/v2/clock``.
+
+``AUTOTRADER_CLOCK=system`` (default, production) reads the machine's UTC time.
+``AUTOTRADER_CLOCK=broker`` polls the broker's clock about once a second and extrapolates in
+between at the rate it observes, so an exchange running a fast simulated clock drives the whole
+loop; nothing else in the daemon changes. Both clocks sleep through ``threading.Event.wait`` so a
+stop request ends a sleep at once, and in bounded chunks so clock jumps are noticed.
+"""
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Mapping, Optional
+
+from orchestra.exceptions import OperationalError, TemporaryError
+
+logger = logging.getLogger(__name__)
+
+MINUTE = timedelta(minutes=1)
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+CLOCK_KINDS = ("system", "broker")
+
+
+def floor_minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def stamp(at: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` of a tz-aware datetime."""
+    return at.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+
+
+def clock_kind(env: Mapping[str, str]) -> str:
+    kind = (env.get("AUTOTRADER_CLOCK", "system").strip() or "system").lower()
+    if kind not in CLOCK_KINDS:
+        raise OperationalError(f"AUTOTRADER_CLOCK must be 'system' or 'broker', got {kind!r}")
+    return kind
+
+
+class SystemClock:
+    """The machine's clock (NTP-synced on the Pi); sleeps re-read it so jumps are noticed."""
+
+    kind = "system"
+
+    def __init__(self, max_chunk: float = 30.0):
+        self.max_chunk = max_chunk
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def sleep_until(self, target: datetime, stop: threading.Event,
+                    tick: Optional[Callable[[], None]] = None) -> bool:
+        """Sleep until ``target``; False if ``stop`` was set first."""
+        while not stop.is_set():
+            remaining = (target - self.now()).total_seconds()
+            if remaining <= 0:
+                return True
+            if stop.wait(min(remaining, self.max_chunk)):
+                return False
+            if tick:
+                tick()
+        return False
+
+
+class BrokerClock:
+    """The broker's clock, polled about once a second and extrapolated in between.
+
+    The rate (simulated seconds per real second) is the median of the last few observed
+    rates, so one jump (the simulation's clock being set) does not throw it off; a clock that
+    goes backwards resets the estimate.
+    """
+
+    kind = "broker"
+
+    def __init__(self, fetch: Callable[[], datetime], *, poll_interval: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic):
+        self._fetch = fetch
+        self.poll_interval = poll_interval
+        self._monotonic = monotonic
+        self._samples: deque[tuple[float, datetime]] = deque(maxlen=4)
+        self._lock = threading.Lock()
+
+    # -- reading
+
+    def poll(self) -> datetime:
+        """Ask the broker now; raises TemporaryError when it cannot be reached."""
+        try:
+            reading = self._fetch()
+        except Exception as exc:  # the wrapper's BrokerError or a network error
+            raise TemporaryError(f"broker clock unavailable: {exc}") from exc
+        if reading.tzinfo is None:
+            raise OperationalError("broker clock returned a timestamp without a time zone")
+        reading = reading.astimezone(timezone.utc)
+        with self._lock:
+            if self._samples and reading < self._samples[-1][1]:
+                self._samples.clear()  # the clock was set backwards: old rates mean nothing
+            self._samples.append((self._monotonic(), reading))
+        return reading
+
+    def rate(self) -> float:
+        """Observed clock seconds per real second (1.0 until two readings exist)."""
+        with self._lock:
+            samples = list(self._samples)
+        rates = [
+            (b[1] - a[1]).total_seconds() / (b[0] - a[0])
+            for a, b in zip(samples, samples[1:]) if b[0] - a[0] > 0.05
+        ]
+        return max(0.0, statistics.median(rates)) if rates else 1.0
+
+    def now(self) -> datetime:
+        with self._lock:
+            last = self._samples[-1] if self._samples else None
+        if last is None or self._monotonic() - last[0] >= self.poll_interval:
+            try:
+                return self.poll()
+            except TemporaryError:
+                if last is None:
+                    raise
+                logger.warning("broker clock unavailable; extrapolating from the last reading")
+        elapsed = self._monotonic() - last[0]
+        return last[1] + timedelta(seconds=elapsed * self.rate())
+
+    # -- sleeping
+
+    def sleep_until(self, target: datetime, stop: threading.Event,
+                    tick: Optional[Callable[[], None]] = None) -> bool:
+        """Sleep until the broker's own reading reaches ``target``; False if ``stop`` was set first.
+
+        Extrapolation only sizes the naps; the decision to wake is always a fresh reading.
+        """
+        while not stop.is_set():
+            try:
+                reading = self.poll()
+            except TemporaryError as exc:
+                logger.warning("%s; retrying", exc)
+                reading = None
+            if reading is not None and reading >= target:
+                return True
+            rate = self.rate()
+            nap = self.poll_interval
+            if reading is not None and rate > 0:
+                nap = min(nap, max(0.01, (target - reading).total_seconds() / rate))
+            if stop.wait(nap):
+                return False
+            if tick:
+                tick()
+        return False
+
+
+def make_clock(kind: str, fetch_broker_time: Optional[Callable[[], datetime]] = None):
+    """The clock named by ``AUTOTRADER_CLOCK``; the broker kind needs a way to read the broker."""
+    if kind == "system":
+        return SystemClock()
+    if fetch_broker_time is None:
+        raise OperationalError("AUTOTRADER_CLOCK=broker needs a broker connection")
+    return BrokerClock(fetch_broker_time)
