@@ -1,0 +1,250 @@
+"""One market minute of the daemon, and its read-only twin for ``--once --dry-run``.
+
+A cycle, in order: settle unfinished orders with the broker; read the running cards; sync the
+stream's reference counts; backfill gaps of tickers that need it (new subscriptions, after a
+stream reconnect); run each card's algorithm and execute accepted trades; sell the shares of
+stopped cards; compare the broker's positions with the sum of the cards'. Every failure is
+confined to the card (or step) it happened in; the cycle itself always finishes.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+
+from database import db_manager
+from orchestra.alpaca_wrapper import BrokerError
+from orchestra.card_runner import CardDecision, CardRunner
+from orchestra.clock import stamp
+from orchestra.exceptions import AlgorithmError
+from orchestra.heartbeat import ErrorLog
+from orchestra.trader import Trader, TradeOutcome, card_positions_by_ticker, position_mismatches
+from orchestra.websocket_manager import WebSocketManager
+from system_databse import system_db_manager as ledger
+
+logger = logging.getLogger(__name__)
+
+LIQUIDATION_REASON = "card stopped: closing its position of {shares} shares"
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for logs, tests and the heartbeat."""
+
+    minute: str
+    trading: bool
+    decisions: List[CardDecision] = field(default_factory=list)
+    card_errors: Dict[int, str] = field(default_factory=dict)
+    trades: List[TradeOutcome] = field(default_factory=list)
+    reconciled: List[TradeOutcome] = field(default_factory=list)
+    position_mismatches: Optional[List[Dict[str, Any]]] = None  # None: the broker could not be asked
+
+
+class Cycle:
+    """Runs minutes against one ledger, one market database, one broker and (in the daemon) one stream."""
+
+    def __init__(self, *, ledger_conn: sqlite3.Connection, market_conn: sqlite3.Connection, broker: Any,
+                 trader: Trader, runner: CardRunner, errors: ErrorLog,
+                 streams: Optional[WebSocketManager] = None,
+                 backfill: Optional[Callable[[str], int]] = None):
+        self.ledger_conn = ledger_conn
+        self.market_conn = market_conn
+        self.broker = broker
+        self.trader = trader
+        self.runner = runner
+        self.errors = errors
+        self.streams = streams
+        self.backfill = backfill
+        self.pending_backfill: set[str] = set()
+        self._reconnected = threading.Event()
+        self._last_mismatches: Optional[List[Dict[str, Any]]] = None
+
+    # -- the minute
+
+    def run(self, minute: datetime, *, trading: bool = True) -> CycleReport:
+        """Run every running card for the bar that started at ``minute``; orders only if ``trading``."""
+        report = CycleReport(stamp(minute), trading)
+        report.reconciled = self._reconcile()
+        running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
+        self.sync_streams(running)
+        self.heal({card["ticker"] for card in running})
+        in_flight = self.trader.open_order_cards()
+        for card in running:
+            self._run_card(card, minute, trading, in_flight, report)
+        if trading:
+            self._liquidate_stopped(minute, in_flight, report)
+        report.position_mismatches = self.compare_positions()
+        logger.info("cycle %s: %d card(s), %d trade(s), %d error(s)%s", report.minute, len(running),
+                    sum(1 for t in report.trades if t.status == "filled"), len(report.card_errors),
+                    "" if trading else " (market closed: no orders)")
+        return report
+
+    def _reconcile(self) -> List[TradeOutcome]:
+        try:
+            return self.trader.reconcile()
+        except (BrokerError, sqlite3.Error, ledger.LedgerError) as exc:
+            self._error(f"reconciling open orders failed: {exc}")
+            return []
+
+    def _run_card(self, card: Mapping[str, Any], minute: datetime, trading: bool, in_flight: set[int],
+                  report: CycleReport) -> None:
+        card_id, ticker = int(card["id"]), card["ticker"]
+        if card_id in in_flight:
+            logger.info("card %d %s: an order is still open at the broker; no new decision this minute",
+                        card_id, ticker)
+            return
+        try:
+            made = self.runner.decide(card, minute)
+        except AlgorithmError as exc:
+            report.card_errors[card_id] = str(exc)
+            self._error(f"card {card_id} {ticker} ({card['algorithm_type']}): {exc.message}")
+            return
+        except Exception as exc:  # a bug or bad data: still confined to this card
+            report.card_errors[card_id] = f"{type(exc).__name__}: {exc}"
+            logger.exception("card %d %s: unexpected failure", card_id, ticker)
+            self.errors.record(str(exc))
+            return
+        report.decisions.append(made)
+        self._act(made, minute, trading, report)
+
+    def _act(self, made: CardDecision, minute: datetime, trading: bool, report: CycleReport) -> None:
+        card, decision = made.card, made.decision
+        card_id, ticker = int(card["id"]), card["ticker"]
+        if not decision.accepted:
+            logger.warning("card %d %s: refused %s %s shares at %s: %s", card_id, ticker, decision.requested_action,
+                           decision.requested_shares, _money(made.price), decision.reason)
+            return
+        if not decision.is_trade:
+            logger.debug("card %d %s: hold at %s (%s)", card_id, ticker, _money(made.price), decision.reason)
+            return
+        if not trading:
+            logger.info("card %d %s: would %s %d shares at %s (%s) but the market is closed: no order",
+                        card_id, ticker, decision.action, decision.shares, _money(made.price), decision.reason)
+            return
+        self._execute(card, decision.action, decision.shares, minute, decision.reason, made.price, report)
+
+    def _execute(self, card: Mapping[str, Any], side: str, shares: int, minute: datetime, reason: str,
+                 price: Optional[float], report: CycleReport) -> None:
+        try:
+            report.trades.append(self.trader.execute(card, side, shares, minute, reason, price))
+        except (ledger.LedgerError, sqlite3.Error, ValueError) as exc:
+            report.card_errors[int(card["id"])] = str(exc)
+            self._error(f"card {card['id']} {card['ticker']}: {side} {shares} shares failed: {exc}")
+
+    def _liquidate_stopped(self, minute: datetime, in_flight: set[int], report: CycleReport) -> None:
+        """Sell every share still held by a stopped card, recorded on that card."""
+        totals = ledger.get_all_position_totals(conn=self.ledger_conn)
+        for card in ledger.get_all_algorithms("stopped", conn=self.ledger_conn):
+            shares = totals.get(card["id"], {"shares": 0})["shares"]
+            if shares <= 0 or card["id"] in in_flight:
+                continue
+            latest = db_manager.get_latest_price(self.market_conn, card["ticker"])
+            logger.info("card %d %s: stopped while holding %d shares; liquidating", card["id"], card["ticker"], shares)
+            self._execute(card, "sell", shares, minute, LIQUIDATION_REASON.format(shares=shares),
+                          latest["price"] if latest else None, report)
+
+    # -- streams and data healing
+
+    def sync_streams(self, running: Iterable[Mapping[str, Any]]) -> None:
+        """Reference-count subscriptions; newly needed tickers are queued for a backfill."""
+        if self.streams is None:
+            return
+        try:
+            added, _removed = self.streams.update_subscriptions(running)
+        except Exception as exc:  # the stream must never stop trading
+            self._error(f"stream subscription update failed: {exc}")
+            return
+        self.pending_backfill.update(added)
+
+    def stream_reconnected(self) -> None:
+        """Called from the streamer's thread: bars may have been missed while it was down."""
+        self._reconnected.set()
+
+    def heal(self, tickers: Iterable[str]) -> None:
+        """Backfill stocks.db gaps of ``tickers`` that need it, before any algorithm reads them."""
+        needed = set(tickers)
+        if self._reconnected.is_set():
+            self._reconnected.clear()
+            self.pending_backfill |= needed
+            logger.info("stream reconnected: backfilling %s", ", ".join(sorted(needed)) or "nothing")
+        if self.backfill is None:
+            return
+        for ticker in sorted(self.pending_backfill & needed):
+            try:
+                added = self.backfill(ticker)
+            except Exception as exc:  # broker down: keep it queued for the next cycle
+                self._error(f"backfill of {ticker} failed: {exc}")
+                continue
+            self.pending_backfill.discard(ticker)
+            if added:
+                logger.info("backfilled %d bar(s) of %s", added, ticker)
+        self.pending_backfill &= needed
+
+    # -- positions
+
+    def compare_positions(self) -> Optional[List[Dict[str, Any]]]:
+        """Broker vs cards per ticker (tickers with an order in flight are left out); never trades."""
+        try:
+            broker_positions = self.broker.get_positions()
+        except BrokerError as exc:
+            logger.warning("positions not compared: %s", exc)
+            return self._last_mismatches
+        in_flight = {o["algorithm_id"] for o in ledger.get_open_orders(conn=self.ledger_conn)}
+        busy_tickers = {card["ticker"] for card in ledger.get_all_algorithms(conn=self.ledger_conn)
+                        if card["id"] in in_flight}
+        mismatches = [m for m in position_mismatches(broker_positions, card_positions_by_ticker(self.ledger_conn))
+                      if m["ticker"] not in busy_tickers]
+        if mismatches != self._last_mismatches and mismatches:
+            for m in mismatches:
+                logger.warning("position mismatch %s: broker holds %d shares, the cards add up to %d "
+                               "(recorded for /api/health; not traded away)", m["ticker"], m["broker"], m["cards"])
+        elif mismatches != self._last_mismatches:
+            logger.info("broker positions match the cards again")
+        self._last_mismatches = mismatches
+        return mismatches
+
+    def _error(self, message: str) -> None:
+        logger.error(message)
+        self.errors.record(message)
+
+
+# --------------------------------------------------------------------------- dry run
+
+
+def preview(runner: CardRunner, ledger_conn: sqlite3.Connection, market_conn: sqlite3.Connection,
+            minute: datetime) -> List[str]:
+    """What each running card would do now and why, and which stopped cards would be liquidated.
+
+    Reads only: no orders, no writes (the caller passes read-only connections).
+    """
+    lines = []
+    for card in ledger.get_all_algorithms("running", conn=ledger_conn):
+        label = f"card {card['id']} {card['ticker']} {card['algorithm_type']}"
+        try:
+            made = runner.decide(card, minute)
+        except AlgorithmError as exc:
+            lines.append(f"{label}: ERROR - {exc.message}")
+            continue
+        decision = made.decision
+        data = f"[{made.bars} bars, last {made.last_bar or 'none'}, price {_money(made.price)}]"
+        if not decision.accepted:
+            lines.append(f"{label}: REFUSED {decision.requested_action} {decision.requested_shares} - "
+                         f"{decision.reason} {data}")
+        elif decision.is_trade:
+            lines.append(f"{label}: would {decision.action.upper()} {decision.shares} shares - {decision.reason} {data}")
+        else:
+            lines.append(f"{label}: HOLD - {decision.reason} {data}")
+    totals = ledger.get_all_position_totals(conn=ledger_conn)
+    for card in ledger.get_all_algorithms("stopped", conn=ledger_conn):
+        shares = totals.get(card["id"], {"shares": 0})["shares"]
+        if shares > 0:
+            lines.append(f"card {card['id']} {card['ticker']} (stopped): would SELL {shares} shares - "
+                         + LIQUIDATION_REASON.format(shares=shares))
+    return lines
+
+
+def _money(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"

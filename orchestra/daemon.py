@@ -1,0 +1,373 @@
+"""The orchestrator's minute loop: start-up healing, one cycle per market minute, clean shutdown.
+
+Cycle for the bar that started at minute M runs once M has closed (at M+1, after that bar has
+arrived or a short deadline), and only while the market is open at M+1: regular sessions of the
+NYSE calendar, holidays and early closes included. When the loop falls behind it runs the newest
+closed minute and says how many it skipped. Off hours it sleeps until one minute after the next
+open, in clock-driven naps (no busy-waiting), pinging systemd's watchdog.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, TextIO
+
+from database import db_manager, market_calendar
+from orchestra import systemd
+from orchestra.card_runner import CardRunner
+from orchestra.clock import MINUTE, clock_kind, floor_minute, make_clock, stamp
+from orchestra.config import AlpacaSettings, ConfigError
+from orchestra.cycle import Cycle, CycleReport, preview
+from orchestra.exceptions import OperationalError, TemporaryError
+from orchestra.heartbeat import ErrorLog, HeartbeatWriter
+from orchestra.trader import Trader
+from orchestra.websocket_manager import WebSocketManager
+from system_databse import system_db_manager as ledger
+
+logger = logging.getLogger(__name__)
+
+TICK_HEARTBEAT_SECONDS = 30.0
+
+
+def _positive_number(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{key} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """The orchestrator's own settings (``AUTOTRADER_*``), read from a mapping."""
+
+    clock: str = "system"
+    algorithms_dir: Optional[Path] = None  # None: the project's algorithms/ folder
+    algorithm_timeout: float = 10.0        # real seconds one on_data call may take
+    fill_timeout: float = 30.0             # real seconds to wait for an order to be final
+    bar_wait: float = 10.0                 # clock seconds after a minute closes to wait for its bars
+    min_bar_wait_real: float = 0.5         # ... but at least this many real seconds (fast simulations)
+    system_db: Optional[Path] = None       # None: AUTOTRADER_SYSTEM_DB or the default beside the code
+    stocks_db: Optional[Path] = None
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "DaemonSettings":
+        env = os.environ if env is None else env
+        try:
+            kind = clock_kind(env)
+        except OperationalError as exc:
+            raise ConfigError(str(exc)) from None
+        directory = env.get("AUTOTRADER_ALGORITHMS_DIR", "").strip()
+        if directory and not Path(directory).is_dir():
+            raise ConfigError(f"AUTOTRADER_ALGORITHMS_DIR is not a directory: {directory!r}")
+        return cls(
+            clock=kind,
+            algorithms_dir=Path(directory).resolve() if directory else None,
+            algorithm_timeout=_positive_number(env, "AUTOTRADER_ALGORITHM_TIMEOUT", 10.0),
+            fill_timeout=_positive_number(env, "AUTOTRADER_FILL_TIMEOUT", 30.0),
+            bar_wait=_positive_number(env, "AUTOTRADER_BAR_WAIT", 10.0),
+            system_db=Path(env.get("AUTOTRADER_SYSTEM_DB", "").strip() or ledger.default_db_path()),
+            stocks_db=Path(env.get("AUTOTRADER_STOCKS_DB", "").strip() or db_manager.default_db_path()),
+        )
+
+
+def is_cycle_minute(minute: datetime) -> bool:
+    """A bar the loop acts on: a session minute whose close (minute + 1) is still in the session."""
+    return market_calendar.is_open(minute) and market_calendar.is_open(minute + MINUTE)
+
+
+def next_wake(now: datetime) -> datetime:
+    """When the next cycle is due: the next minute boundary in session, else one minute after the next open."""
+    boundary = floor_minute(now) + MINUTE
+    if is_cycle_minute(boundary - MINUTE):
+        return boundary
+    return market_calendar.next_open(now).to_pydatetime() + MINUTE
+
+
+class InstanceLock:
+    """One trading daemon per system.db: an abstract unix socket named after the database's path.
+
+    The kernel releases it when the process dies, even by SIGKILL; no file is left behind.
+    """
+
+    def __init__(self, system_db: Path):
+        digest = hashlib.sha256(str(Path(system_db).resolve()).encode()).hexdigest()[:24]
+        self.name = f"autotrader-orchestrator-{digest}"
+        self._sock: Optional[socket.socket] = None
+
+    def acquire(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.bind("\0" + self.name)
+        except OSError:
+            sock.close()
+            raise OperationalError("another orchestrator is already trading on this system.db; "
+                                   "stop it first (systemctl --user stop autotrader-orchestrator)") from None
+        self._sock = sock
+
+    def release(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _default_streamer(alpaca: AlpacaSettings, stocks_db: Path, on_reconnect: Callable[[], None],
+                      is_market_open: Callable[[], bool]) -> Any:
+    from database.realtime_pull import RealtimeStreamer
+
+    return RealtimeStreamer(alpaca, stocks_db, on_reconnect=on_reconnect, is_market_open=is_market_open)
+
+
+def _default_backfill(market_conn: sqlite3.Connection, alpaca: AlpacaSettings) -> Callable[[str, str], int]:
+    from database import historical_pull
+
+    return lambda ticker, now: historical_pull.backfill(market_conn, ticker, now=now, settings=alpaca)
+
+
+class Orchestrator:
+    """Owns the connections, the broker, the clock, the stream and the loop of one daemon process."""
+
+    def __init__(self, settings: DaemonSettings, alpaca: AlpacaSettings, *, broker: Any = None, clock: Any = None,
+                 streamer_factory: Optional[Callable[..., Any]] = None, read_only: bool = False):
+        self.settings = settings
+        self.alpaca = alpaca
+        self.read_only = read_only
+        self.stop_event = threading.Event()
+        self.errors = ErrorLog()
+        self.system_db = Path(settings.system_db or ledger.default_db_path())
+        self.stocks_db = Path(settings.stocks_db or db_manager.default_db_path())
+        self.ledger_conn = self._connect(ledger.get_connection, self.system_db, "system.db")
+        self.market_conn = self._connect(db_manager.get_connection, self.stocks_db, "stocks.db")
+        if broker is None:
+            from orchestra.alpaca_wrapper import AlpacaWrapper
+
+            broker = AlpacaWrapper(alpaca)
+        self.broker = broker
+        self.clock = clock or make_clock(settings.clock, lambda: broker.get_clock().timestamp)
+        self.runner = CardRunner(self.market_conn, self.ledger_conn, directory=settings.algorithms_dir,
+                                 timeout=settings.algorithm_timeout)
+        self.trader = Trader(broker, self.ledger_conn, fill_timeout=settings.fill_timeout, on_error=self.errors.record)
+        self._streamer_factory = streamer_factory or _default_streamer
+        self.streams: Optional[WebSocketManager] = None
+        self.cycle: Optional[Cycle] = None
+        self.heartbeat = HeartbeatWriter(self.ledger_conn)
+        self.lock = InstanceLock(self.system_db)
+        self.last_minute: Optional[datetime] = None
+        self.last_cycle_at: Optional[str] = None
+        self.mismatches: list = []
+        self._closed_logged = False
+        self._last_tick_heartbeat = 0.0
+
+    def _connect(self, connect: Callable[..., sqlite3.Connection], path: Path, what: str) -> sqlite3.Connection:
+        try:
+            return connect(path, read_only=self.read_only)
+        except (FileNotFoundError, sqlite3.Error) as exc:
+            raise OperationalError(f"cannot open {what}: {exc}") from None
+
+    # -- assembling
+
+    def _build_cycle(self, *, with_stream: bool) -> Cycle:
+        backfill = _default_backfill(self.market_conn, self.alpaca)
+        cycle = Cycle(ledger_conn=self.ledger_conn, market_conn=self.market_conn, broker=self.broker,
+                      trader=self.trader, runner=self.runner, errors=self.errors,
+                      backfill=lambda ticker: backfill(ticker, stamp(self.clock.now())))
+        if with_stream:
+            streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
+                                              lambda: market_calendar.is_open(self.clock.now()))
+            self.streams = cycle.streams = WebSocketManager(streamer)
+        return cycle
+
+    def start(self) -> None:
+        """Daemon start-up: settle orders left open, restore subscriptions, heal data gaps."""
+        self.lock.acquire()
+        self.cycle = self._build_cycle(with_stream=True)
+        reconciled = self.cycle._reconcile()
+        if reconciled:
+            logger.info("start-up: reconciled %d order(s) left open by the previous run", len(reconciled))
+        running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
+        self.cycle.sync_streams(running)
+        self.streams.start_websocket_thread()
+        self.cycle.heal({card["ticker"] for card in running})
+        self._write_heartbeat(force=True)
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        if not self.stop_event.is_set():
+            logger.info("%s: finishing the current cycle, then exiting", reason)
+        self.stop_event.set()
+
+    def close(self) -> None:
+        if self.streams is not None:
+            try:
+                self.streams.stop()
+            except Exception as exc:  # shutting down anyway
+                logger.warning("stream did not stop cleanly: %s", exc)
+        self.lock.release()
+        self.ledger_conn.close()
+        self.market_conn.close()
+
+    # -- the daemon
+
+    def run_forever(self) -> int:
+        """Run cycles until ``request_stop``; returns the exit status (0)."""
+        try:
+            self.start()
+            systemd.ready()
+            systemd.status("trading loop running")
+            while not self.stop_event.is_set():
+                self._step()
+        finally:
+            systemd.stopping()
+            self.close()
+        logger.info("orchestrator stopped")
+        return 0
+
+    def _step(self) -> None:
+        try:
+            now = self.clock.now()
+        except TemporaryError as exc:
+            self._error(str(exc))
+            self.stop_event.wait(5.0)
+            return
+        minute = floor_minute(now) - MINUTE
+        if is_cycle_minute(minute) and (self.last_minute is None or minute > self.last_minute):
+            self._closed_logged = False
+            self._run_cycle(minute)
+        else:
+            self._sleep_until_next(now)
+
+    def _run_cycle(self, minute: datetime) -> Optional[CycleReport]:
+        if self.last_minute is not None and minute - self.last_minute > MINUTE \
+                and market_calendar.is_open(self.last_minute + MINUTE):
+            skipped = int((minute - self.last_minute) / MINUTE) - 1
+            logger.warning("running behind: skipped %d minute(s) between %s and %s", skipped,
+                           stamp(self.last_minute), stamp(minute))
+        self._wait_for_bars(minute)
+        report = None
+        try:
+            report = self.cycle.run(minute, trading=True)
+            if report.position_mismatches is not None:
+                self.mismatches = report.position_mismatches
+        except (sqlite3.Error, TemporaryError) as exc:
+            self._error(f"cycle {stamp(minute)} failed: {exc}; trying again next minute")
+        except Exception as exc:  # never let one minute kill the daemon
+            logger.exception("cycle %s failed unexpectedly", stamp(minute))
+            self.errors.record(str(exc))
+        self.last_minute = minute
+        self.last_cycle_at = self._now_stamp()
+        self._write_heartbeat(force=True)
+        systemd.watchdog()
+        return report
+
+    def _wait_for_bars(self, minute: datetime) -> None:
+        """Until every subscribed ticker has the bar of ``minute``, or the deadline passes."""
+        tickers = sorted(self.streams.active_tickers) if self.streams else []
+        deadline = minute + MINUTE + timedelta(seconds=self.settings.bar_wait)
+        real_floor = time.monotonic() + self.settings.min_bar_wait_real
+        wanted = stamp(minute)
+        while tickers:
+            tickers = [t for t in tickers if (db_manager.get_last_timestamp(self.market_conn, t) or "") < wanted]
+            if not tickers:
+                return
+            try:
+                late = self.clock.now() >= deadline and time.monotonic() >= real_floor
+            except TemporaryError:
+                late = time.monotonic() >= real_floor
+            if late:
+                logger.info("bar %s not yet in for %s; running without it", wanted, ", ".join(tickers))
+                return
+            time.sleep(0.05)
+
+    def _sleep_until_next(self, now: datetime) -> None:
+        wake = next_wake(now)
+        if wake - now > 2 * MINUTE and not self._closed_logged:
+            self._closed_logged = True
+            logger.info("market closed at %s; next cycle at %s", stamp(now), stamp(wake))
+            self._write_heartbeat(force=True)
+        self.clock.sleep_until(wake, self.stop_event, tick=self._tick)
+
+    def _tick(self) -> None:
+        """Called between naps: keep systemd's watchdog fed and the heartbeat fresh."""
+        systemd.watchdog()
+        if time.monotonic() - self._last_tick_heartbeat >= TICK_HEARTBEAT_SECONDS:
+            self._last_tick_heartbeat = time.monotonic()
+            self._write_heartbeat(force=False)
+
+    # -- heartbeat
+
+    def _now_stamp(self) -> Optional[str]:
+        try:
+            return stamp(self.clock.now())
+        except TemporaryError:
+            return None
+
+    def heartbeat_payload(self) -> dict:
+        tickers = sorted(self.streams.active_tickers) if self.streams else []
+        try:
+            now = self.clock.now()
+            market_open = market_calendar.is_open(now)
+        except TemporaryError:
+            market_open = None
+        stream = self.streams.status() if self.streams else {
+            "connected": False, "subscriptions": [], "last_message_at": None, "reconnects": 0}
+        return {
+            "last_cycle_at": self.last_cycle_at,
+            "clock": self.clock.kind,
+            "market_open": market_open,
+            "stream": stream,
+            "last_bar": {t: db_manager.get_last_timestamp(self.market_conn, t) for t in tickers},
+            "position_mismatches": self.mismatches,
+            "errors_last_hour": self.errors.last_hour(),
+        }
+
+    def _write_heartbeat(self, *, force: bool) -> None:
+        try:
+            self.heartbeat.write(self.heartbeat_payload(), force=force)
+        except sqlite3.Error as exc:
+            logger.warning("heartbeat not written: %s", exc)
+
+    def _error(self, message: str) -> None:
+        logger.error(message)
+        self.errors.record(message)
+
+    # -- one cycle from the shell
+
+    def run_once(self, *, dry_run: bool = False, out: TextIO = sys.stdout) -> int:
+        """``--once``: one cycle for the newest closed minute now; ``dry_run``: print, never act."""
+        now = self.clock.now()
+        minute = floor_minute(now) - MINUTE
+        trading = is_cycle_minute(minute)
+        state = "market open" if trading else "market closed"
+        if dry_run:
+            print(f"dry run for the bar of {stamp(minute)} ({self.clock.kind} clock, {state}): "
+                  "no orders, no writes", file=out)
+            lines = preview(self.runner, self.ledger_conn, self.market_conn, minute)
+            for line in lines or ["no running cards"]:
+                print(line, file=out)
+            return 0
+        self.lock.acquire()
+        self.cycle = self._build_cycle(with_stream=False)
+        self.cycle.pending_backfill = {c["ticker"] for c in ledger.get_all_algorithms("running", conn=self.ledger_conn)}
+        report = self.cycle.run(minute, trading=trading)
+        print(f"cycle for the bar of {stamp(minute)} ({self.clock.kind} clock, {state}): "
+              f"{len(report.decisions)} decision(s), {len(report.trades)} order(s), "
+              f"{len(report.card_errors)} card error(s)", file=out)
+        for trade in report.trades:
+            print(f"card {trade.card_id} {trade.ticker}: {trade.side} {trade.requested_shares} -> {trade.status}"
+                  + (f" {trade.filled_shares} at ${trade.price:,.2f}" if trade.price else ""), file=out)
+        for card_id, error in report.card_errors.items():
+            print(f"card {card_id}: ERROR - {error}", file=out)
+        return 0

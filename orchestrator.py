@@ -1,0 +1,86 @@
+"""AutoTrader's trading daemon: runs every running card's algorithm each market minute.
+
+    python orchestrator.py                 # the daemon (systemd: Type=notify)
+    python orchestrator.py --once          # one cycle for the newest closed minute, then exit
+    python orchestrator.py --once --dry-run  # print what each card would do now and why; no orders, no writes
+
+SIGTERM (or Ctrl-C) finishes the current cycle and exits 0. Settings come from the environment
+and ``.env``: the Alpaca keys and URLs, ``AUTOTRADER_CLOCK`` (system|broker),
+``AUTOTRADER_ALGORITHMS_DIR``, ``AUTOTRADER_ALGORITHM_TIMEOUT``, ``AUTOTRADER_FILL_TIMEOUT``,
+``AUTOTRADER_BAR_WAIT``, the database paths, ``AUTOTRADER_LOG_DIR`` and ``LOG_LEVEL``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from orchestra.config import AlpacaSettings, ConfigError, load_env
+from orchestra.exceptions import OperationalError, TemporaryError
+from orchestra.logging_setup import setup_logging
+
+logger = logging.getLogger("orchestrator")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="AutoTrader orchestrator: trades every market minute.")
+    parser.add_argument("--once", action="store_true", help="run a single cycle now and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --once: print each running card's decision and why; no orders, no writes")
+    args = parser.parse_args(argv)
+    if args.dry_run and not args.once:
+        parser.error("--dry-run needs --once")
+    return args
+
+
+def _startup_line(alpaca: AlpacaSettings, settings, mode: str) -> str:
+    return (f"orchestrator {mode} (pid {os.getpid()}): {alpaca.mode} trading, {alpaca.feed} feed, "
+            f"{settings.clock} clock; broker {alpaca.trading_url or 'Alpaca'}; "
+            f"algorithms from {settings.algorithms_dir or 'algorithms/'}; "
+            f"system.db {settings.system_db}; stocks.db {settings.stocks_db}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load_env()
+    try:
+        setup_logging("orchestrator")
+        from orchestra.daemon import DaemonSettings, Orchestrator
+
+        settings = DaemonSettings.from_env()
+        alpaca = AlpacaSettings.from_env()
+        mode = "dry run" if args.dry_run else ("single cycle" if args.once else "starting")
+        logger.info(_startup_line(alpaca, settings, mode))
+        if not alpaca.paper:
+            logger.warning("LIVE trading: orders use real money")
+        orchestrator = Orchestrator(settings, alpaca, read_only=args.dry_run)
+    except (ConfigError, OperationalError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def stop(signum, _frame):
+        orchestrator.request_stop(f"{signal.Signals(signum).name} received")
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        if args.once:
+            try:
+                return orchestrator.run_once(dry_run=args.dry_run)
+            finally:
+                orchestrator.close()
+        return orchestrator.run_forever()
+    except OperationalError as exc:
+        logger.critical("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TemporaryError as exc:
+        logger.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
