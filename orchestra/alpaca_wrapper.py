@@ -301,10 +301,11 @@ class AlpacaWrapper:
         """A 4xx answer to a submission: a duplicate id means "look it up", anything else is final."""
         cid = request.client_order_id
         if not _is_duplicate_id(exc):
-            error = translate_error(exc, f"order {cid} ({request.side.value} {int(request.qty)} {request.symbol})")
-            if isinstance(error, BrokerAuthError) and error.status == 401:
-                raise error from None
-            raise OrderRejected(str(error), status=error.status) from None
+            what = f"order {cid} ({request.side.value} {int(request.qty)} {request.symbol})"
+            if exc.status_code == 401:
+                raise translate_error(exc, what) from None
+            raise OrderRejected(f"{what} refused by the broker ({exc.status_code}): {_api_message(exc)}",
+                                status=exc.status_code) from None
         existing = self.get_order_by_client_id(cid)
         if existing is None:
             raise UnknownOrderOutcome(f"order {cid}: broker calls the id a duplicate but cannot find it")
