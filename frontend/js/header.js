@@ -1,0 +1,35 @@
+// The status line (market, next session, cash, total P&L, last update) and the warning banner.
+import { setText } from './dom.js';
+import { formatMoney, formatSignedMoney, formatDayTime, formatClock } from './format.js';
+
+export function totalPnl(cards) {
+  return Math.round(cards.reduce((sum, c) => sum + (Number.isFinite(c.pnl) ? c.pnl : 0), 0) * 100) / 100;
+}
+
+function sessionText(listing) {
+  if (!listing) return '';
+  if (listing.marketOpen) return listing.nextClose ? `closes ${formatDayTime(listing.nextClose)}` : '';
+  return listing.nextOpen ? `opens ${formatDayTime(listing.nextOpen)}` : '';
+}
+
+export function renderStatus(els, view) {
+  const { listing } = view;
+  if (listing) {
+    setText(els.market, listing.marketOpen ? 'MARKET OPEN' : 'MARKET CLOSED');
+    els.market.dataset.open = String(listing.marketOpen);
+    setText(els.session, sessionText(listing));
+    const pnl = totalPnl(listing.cards);
+    setText(els.totalPnl, `P&L ${formatSignedMoney(pnl)}`);
+    els.totalPnl.dataset.sign = pnl > 0 ? 'up' : pnl < 0 ? 'down' : 'flat';
+  }
+  if (view.cashError) setText(els.cash, 'CASH unavailable');
+  else if (view.cash !== null) setText(els.cash, `CASH ${formatMoney(view.cash)}`);
+  els.cash.title = view.cashError || '';
+  if (view.lastUpdate) setText(els.updated, `UPDATED ${formatClock(view.lastUpdate)}`);
+}
+
+export function renderBanner(banner, messages) {
+  const text = messages.join(' ');
+  setText(banner, text);
+  banner.hidden = text === '';
+}

@@ -1,0 +1,145 @@
+// Wires the dashboard together: polling loop, rendering, and the add/stop flows.
+import { SELECTORS as S, $ } from './selectors.js';
+import { createApi } from './api.js';
+import { toListing, toCash, toHealth, toHistory, toCard } from './model.js';
+import { intervalsFromQuery, nextDelay, createPoller } from './polling.js';
+import { staleReasons } from './staleness.js';
+import { createCardsView } from './cards.js';
+import { renderStatus, renderBanner } from './header.js';
+import { enableRowScrolling } from './scroller.js';
+import { createPinPad } from './pinpad.js';
+import { createAuth } from './auth.js';
+import { createAddDialog } from './add-dialog.js';
+import { createStopDialog } from './stop-dialog.js';
+import { formatClock } from './format.js';
+
+const api = createApi();
+const intervals = intervalsFromQuery(window.location.search);
+const view = {
+  listing: null, cash: null, cashError: null, health: null, lastUpdate: null,
+  failure: null, failingSince: null, closing: new Set(), historyKeys: new Map(),
+};
+
+const header = {
+  market: $(S.market), session: $(S.session), cash: $(S.cash), totalPnl: $(S.totalPnl), updated: $(S.updated),
+};
+const banner = $(S.banner);
+const cardsView = createCardsView({ container: $(S.cards), empty: $(S.empty), onStop: stopCard });
+const pinPad = createPinPad({
+  dialog: $(S.pinDialog), form: $(S.pinForm), display: $(S.pinDisplay), message: $(S.pinMessage),
+  keys: $(S.pinKeys), api,
+});
+const auth = createAuth({ pinPad });
+const addDialog = createAddDialog({
+  api, auth, onCreated: showNewCard,
+  els: {
+    dialog: $(S.addDialog), form: $(S.addForm), algorithm: $(S.addAlgorithm), description: $(S.addDescription),
+    ticker: $(S.addTicker), capital: $(S.addCapital), available: $(S.addAvailable), keyboard: $(S.addKeyboard),
+    error: $(S.addError), cancel: $(S.addCancel), submit: $(S.addSubmit),
+  },
+});
+const stopDialog = createStopDialog({
+  els: {
+    dialog: $(S.stopDialog), name: $(S.stopName), text: $(S.stopText), error: $(S.stopError),
+    cancel: $(S.stopCancel), confirm: $(S.stopConfirm),
+  },
+});
+
+function marketNow() {
+  return view.listing && view.listing.marketNow ? view.listing.marketNow.getTime() : Date.now();
+}
+
+function render() {
+  const listing = view.listing;
+  if (listing) {
+    for (const id of view.closing) if (!listing.cards.some((c) => String(c.id) === id)) view.closing.delete(id);
+    cardsView.update(listing.cards, view.closing);
+  }
+  renderStatus(header, view);
+  const messages = [];
+  if (view.failure) {
+    messages.push(`${view.failure} Since ${formatClock(view.failingSince)}; showing the last data received, retrying…`);
+  }
+  messages.push(...staleReasons({ listing, health: view.health, now: marketNow() }));
+  renderBanner(banner, messages);
+}
+
+function historyKey(card) {
+  return [card.tradeCount, card.shares, card.price, card.priceAt && card.priceAt.getTime()].join('|');
+}
+
+async function refreshHistories(cards) {
+  await Promise.all(cards.map(async (card) => {
+    const key = historyKey(card);
+    if (view.historyKeys.get(String(card.id)) === key) return;
+    try {
+      cardsView.setHistory(card.id, toHistory(await api.algorithmHistory(card.id)));
+      view.historyKeys.set(String(card.id), key);
+    } catch {
+      cardsView.setHistory(card.id, { points: [], trades: [], initialCapital: card.initialCapital });
+    }
+  }));
+}
+
+async function poll() {
+  const [listing, cash, health] = await Promise.allSettled([api.listAlgorithms(), api.accountCash(), api.health()]);
+  if (listing.status === 'rejected') {
+    view.failure = listing.reason.status === 0 || listing.reason.status >= 500
+      ? 'Cannot reach the AutoTrader server.' : `The server refused the update: ${listing.reason.message}`;
+    view.failingSince = view.failingSince || new Date();
+    render();
+    return { ok: false };
+  }
+  view.failure = null;
+  view.failingSince = null;
+  view.listing = toListing(listing.value);
+  view.cash = cash.status === 'fulfilled' ? toCash(cash.value).available : view.cash;
+  view.cashError = cash.status === 'rejected' ? cash.reason.message : null;
+  view.health = health.status === 'fulfilled' ? toHealth(health.value) : null;
+  view.lastUpdate = new Date();
+  render();
+  refreshHistories(view.listing.cards);
+  const { marketOpen, nextOpen } = view.listing;
+  return { ok: true, marketOpen, msUntilOpen: nextOpen ? nextOpen.getTime() - marketNow() : null };
+}
+
+const poller = createPoller({
+  tick: poll,
+  delayAfter: (outcome) => nextDelay(outcome, intervals),
+  onScheduled: (delay, outcome) => {
+    document.body.dataset.pollMs = String(delay);
+    document.body.dataset.pollCount = String(Number(document.body.dataset.pollCount || 0) + 1);
+    document.body.dataset.marketOpen = String(Boolean(outcome.ok && outcome.marketOpen));
+  },
+});
+
+function showNewCard(raw) {
+  if (raw && raw.id !== undefined && view.listing) {
+    const card = toCard(raw);
+    view.listing.cards = [...view.listing.cards.filter((c) => String(c.id) !== String(card.id)), card];
+    render();
+  }
+  poller.refreshNow();
+}
+
+async function stopCard(cardId) {
+  const card = view.listing && view.listing.cards.find((c) => String(c.id) === String(cardId));
+  if (!card) return;
+  if (!(await auth.ensure('PIN to stop'))) return;
+  const stopped = await stopDialog.confirm(card, () => auth.withToken((t) => api.stopAlgorithm(card.id, t), 'PIN to stop'));
+  if (!stopped) return;
+  view.closing.add(String(card.id));
+  render();
+  poller.refreshNow();
+}
+
+async function addCard() {
+  const token = await auth.ensure('PIN to add');
+  if (token) addDialog.open();
+}
+
+$(S.addButton).addEventListener('click', addCard);
+enableRowScrolling($(S.cards));
+// A long press on a touch screen would open Chromium's context menu over the kiosk.
+document.addEventListener('contextmenu', (event) => event.preventDefault());
+poller.start();

@@ -1,0 +1,37 @@
+// A small on-screen keyboard for the add form: the wall display has a touch screen and no keys.
+
+const ROWS = ['1234567890', 'QWERTYUIOP', 'ASDFGHJKL.', 'ZXCVBNM-'];
+const BACKSPACE = '⌫';
+
+export function createKeyboard(container, { inputs }) {
+  let target = inputs[0];
+  for (const input of inputs) input.addEventListener('focus', () => { target = input; });
+
+  for (const row of ROWS) {
+    const line = document.createElement('div');
+    line.className = 'osk-row';
+    const keys = [...row];
+    if (row === ROWS[ROWS.length - 1]) keys.push(BACKSPACE);
+    for (const key of keys) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'osk-key';
+      button.textContent = key;
+      button.dataset.key = key;
+      if (key === BACKSPACE) button.setAttribute('aria-label', 'Delete last character');
+      line.append(button);
+    }
+    container.append(line);
+  }
+
+  // pointerdown would move focus to the key; keep it in the field being typed into.
+  container.addEventListener('pointerdown', (event) => event.preventDefault());
+  container.addEventListener('click', (event) => {
+    const button = event.target.closest('button');
+    if (!button) return;
+    const key = button.dataset.key;
+    target.value = key === BACKSPACE ? target.value.slice(0, -1) : target.value + key;
+    target.dispatchEvent(new Event('input', { bubbles: true }));
+    target.focus();
+  });
+}

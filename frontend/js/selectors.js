@@ -1,0 +1,45 @@
+// Every element the scripts look up, in one place (the tests use the same names).
+export const SELECTORS = Object.freeze({
+  statusBar: '#status-bar',
+  market: '#status-market',
+  session: '#status-session',
+  cash: '#status-cash',
+  totalPnl: '#status-pnl',
+  updated: '#status-updated',
+  addButton: '#add-button',
+  banner: '#banner',
+  cards: '#cards',
+  empty: '#empty',
+
+  pinDialog: '#pin-dialog',
+  pinForm: '#pin-form',
+  pinDisplay: '#pin-display',
+  pinMessage: '#pin-message',
+  pinKeys: '#pin-keys',
+
+  addDialog: '#add-dialog',
+  addForm: '#add-form',
+  addAlgorithm: '#add-algorithm',
+  addDescription: '#add-description',
+  addTicker: '#add-ticker',
+  addCapital: '#add-capital',
+  addAvailable: '#add-available',
+  addKeyboard: '#add-keyboard',
+  addError: '#add-error',
+  addCancel: '#add-cancel',
+  addSubmit: '#add-submit',
+
+  stopDialog: '#stop-dialog',
+  stopName: '#stop-name',
+  stopText: '#stop-text',
+  stopError: '#stop-error',
+  stopCancel: '#stop-cancel',
+  stopConfirm: '#stop-confirm',
+});
+
+// Pick one element or fail loudly: a missing element is a bug in index.html, not a runtime state.
+export function $(selector, root = document) {
+  const found = root.querySelector(selector);
+  if (!found) throw new Error(`dashboard element ${selector} is missing`);
+  return found;
+}
