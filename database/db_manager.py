@@ -111,6 +111,25 @@ def get_bars_between(conn: sqlite3.Connection, ticker: str, start: str, end: str
     return _frame([tuple(r) for r in rows])
 
 
+def get_bar_arrays(conn: sqlite3.Connection, ticker: str, start: str, end: str) -> Dict[str, np.ndarray]:
+    """Every bar of ``ticker`` with start <= timestamp <= end as numpy columns, oldest first.
+
+    The backtest's one bulk read: SQLite converts the timestamps to epoch seconds, so no string is
+    parsed in Python (~3x faster than ``get_bars_between``). ``timestamp`` is ``datetime64[s]``
+    (UTC); open/high/low/close/volume are float64.
+    """
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples straight into numpy
+    rows = cursor.execute(
+        "SELECT CAST(strftime('%s', timestamp) AS INTEGER), open, high, low, close, volume FROM bars"
+        " WHERE ticker = ? AND timestamp BETWEEN ? AND ? ORDER BY timestamp",
+        (ticker.upper(), to_utc_string(start), to_utc_string(end)),
+    ).fetchall()
+    table = np.array(rows, dtype="float64").reshape(len(rows), 1 + len(BAR_COLUMNS))
+    columns = {name: np.ascontiguousarray(table[:, i + 1]) for i, name in enumerate(BAR_COLUMNS)}
+    return {"timestamp": table[:, 0].astype("int64").astype("datetime64[s]"), **columns}
+
+
 def get_latest_price(conn: sqlite3.Connection, ticker: str) -> Optional[Dict[str, Any]]:
     """``{"price": close, "timestamp": bar start}`` of the newest stored bar, or None."""
     row = conn.execute(
