@@ -225,12 +225,51 @@ def last_completed_bar_start(current_time: str | datetime) -> str:
 # --------------------------------------------------------------------------- history
 
 
-def freeze_history(transactions: Iterable[Mapping[str, Any]]) -> tuple:
+class TransactionHistory(tuple):
+    """A card's transactions as algorithms see them: a tuple of read-only mappings, oldest first.
+
+    Carries the running totals (``shares``, ``invested``) so position and cash are O(1) however
+    long the history; ``appended`` makes the next one without recomputing.
+    """
+
+    def __new__(cls, rows: Iterable[Mapping[str, Any]] = (), *, totals: tuple[int, float] | None = None):
+        history = super().__new__(cls, rows)
+        shares, invested = totals if totals is not None else _sum_totals(history)
+        object.__setattr__(history, "_totals", (shares, invested))
+        return history
+
+    def __setattr__(self, name, value):
+        raise TypeError("the transaction history is read-only")
+
+    __delattr__ = __setattr__
+
+    def __reduce__(self):  # plain dicts travel; the receiver freezes them again
+        return (freeze_history, ([dict(row) for row in self],))
+
+    @property
+    def shares(self) -> int:
+        """Shares held after these transactions."""
+        return self._totals[0]
+
+    @property
+    def invested(self) -> float:
+        """Net cash put into shares (buy costs minus sell proceeds)."""
+        return self._totals[1]
+
+    def appended(self, row: Mapping[str, Any]) -> "TransactionHistory":
+        frozen = MappingProxyType(dict(row))
+        shares, invested = _sum_totals((frozen,))
+        return TransactionHistory(self + (frozen,), totals=(self.shares + shares, self.invested + invested))
+
+
+def freeze_history(transactions: Iterable[Mapping[str, Any]]) -> TransactionHistory:
     """The history an algorithm sees: oldest first, read-only mappings of the documented keys.
 
     Accepts rows in any order (``system_db_manager.get_transactions`` returns newest first) and
     sorts by (timestamp, id).
     """
+    if isinstance(transactions, TransactionHistory):
+        return transactions
     rows = []
     for row in transactions:
         entry = {key: row[key] for key in HISTORY_KEYS if key in row}
@@ -238,13 +277,12 @@ def freeze_history(transactions: Iterable[Mapping[str, Any]]) -> tuple:
         entry["price"] = float(entry["price"])
         rows.append(entry)
     rows.sort(key=lambda r: (r.get("timestamp") or "", r.get("id") or 0))
-    return tuple(MappingProxyType(r) for r in rows)
+    return TransactionHistory(MappingProxyType(r) for r in rows)
 
 
-def history_totals(transaction_history: Iterable[Mapping[str, Any]]) -> tuple[int, float]:
-    """(shares held, net invested cash) from a history: the ledger's formulas, in Python."""
+def _sum_totals(rows: Iterable[Mapping[str, Any]]) -> tuple[int, float]:
     shares, invested = 0, 0.0
-    for row in transaction_history:
+    for row in rows:
         amount = row["shares"] * row["price"]
         if row["type"] == "buy":
             shares += row["shares"]
@@ -253,6 +291,13 @@ def history_totals(transaction_history: Iterable[Mapping[str, Any]]) -> tuple[in
             shares -= row["shares"]
             invested -= amount
     return shares, invested
+
+
+def history_totals(transaction_history: Iterable[Mapping[str, Any]]) -> tuple[int, float]:
+    """(shares held, net invested cash) from a history: the ledger's formulas, in Python."""
+    if isinstance(transaction_history, TransactionHistory):
+        return transaction_history.shares, transaction_history.invested
+    return _sum_totals(transaction_history)
 
 
 # --------------------------------------------------------------------------- base class

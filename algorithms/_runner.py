@@ -65,9 +65,10 @@ def decide(algorithm, bars: Bars, transaction_history: Sequence[Mapping[str, Any
     ``transaction_history`` must already be frozen (``freeze_history``) and ``bars`` read-only.
     Fewer bars than needed means the algorithm is not called (a hold that says so).
     """
-    if len(bars) < bars_needed:
-        return CheckedDecision("hold", 0, True, f"waiting for data: {len(bars)} of {bars_needed} bars", "hold", 0)
-    if len(bars) > bars_needed:
+    count = len(bars.close)
+    if count < bars_needed:
+        return CheckedDecision("hold", 0, True, f"waiting for data: {count} of {bars_needed} bars", "hold", 0)
+    if count > bars_needed:
         bars = bars.tail(bars_needed)
     try:
         raw = algorithm.on_data(bars, transaction_history)

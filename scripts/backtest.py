@@ -1,0 +1,367 @@
+"""Replay an algorithm over minute bars in stocks.db, through the same code path as live trading.
+
+    python -m scripts.backtest sma_crossover AAPL --start 2026-01-02 --end 2026-06-30 --capital 10000 [--png out.png]
+
+Same as live: a fresh ``Algorithm(ticker, capital)`` each minute, the same requirements, the same
+window of completed bars (newest last), the same read-only history and the same decision check
+(``algorithms.decide``). Decisions are taken after each bar closes while the market is open (not
+after a session's last bar: the orchestrator does not run once the market has closed).
+
+Fill model: an accepted decision taken after bar *i* fills at the open of the next stored bar
+(*i + 1*), at that bar's time, for exactly the shares decided (no partial fills, no slippage, no
+commission). A decision after the final bar of the range is not filled. The ledger lives in
+memory (system.db is never opened) and values the card with ``card_calculations`` formulas.
+The range is read from stocks.db once; the windows slide over it in memory.
+"""
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from algorithms import (AlgorithmError, AlgorithmLoadError, Bars, BarSeries, available_algorithms, decide,
+                        instantiate, load_algorithm_class, requirements_of)
+from algorithms._framework import TransactionHistory
+from database import db_manager, market_calendar
+from system_databse.card_calculations import calculate_pnl, to_cents, uninvested_cash, value_from_totals
+
+PROGRESS_CHUNK = 4096
+MINUTE = np.timedelta64(60, "s")
+SERIES_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+class BacktestError(Exception):
+    """Bad input for a backtest (dates, ticker without data): one line for the user."""
+
+
+@dataclass(frozen=True)
+class Trade:
+    timestamp: str  # fill time: start of the bar whose open filled it
+    side: str
+    shares: int
+    price: float
+    decided_at: str  # end of the bar after which the algorithm decided
+    reason: str
+
+
+class MemoryLedger:
+    """A card's transactions in memory; totals kept as running sums, values via card_calculations."""
+
+    def __init__(self, initial_capital: float):
+        self.initial_capital = float(initial_capital)
+        self.history = TransactionHistory()  # read-only, oldest first, as algorithms receive it
+        self.trades: list[Trade] = []
+
+    @property
+    def shares(self) -> int:
+        return self.history.shares
+
+    @property
+    def invested(self) -> float:
+        return self.history.invested
+
+    @property
+    def uninvested_cash(self) -> float:
+        return uninvested_cash(self.initial_capital, self.history.invested)
+
+    def value(self, price: float) -> float:
+        return value_from_totals(self.history.shares, self.history.invested, price, self.initial_capital)
+
+    def record(self, trade: Trade) -> None:
+        self.history = self.history.appended({"id": len(self.history) + 1, "type": trade.side,
+                                              "shares": trade.shares, "price": trade.price,
+                                              "timestamp": trade.timestamp})
+        self.trades.append(trade)
+
+
+@dataclass
+class BacktestResult:
+    algorithm_type: str
+    ticker: str
+    initial_capital: float
+    bars: int  # bars replayed (in the requested range)
+    decisions: int  # minutes the algorithm was asked
+    seconds: float  # replay time (loading excluded)
+    trades: list[Trade]
+    final_price: float
+    final_shares: int
+    final_value: float
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (time, reason) of refused decisions
+    first_bar: str = ""
+    last_bar: str = ""
+
+    @property
+    def pnl(self) -> float:
+        return calculate_pnl(self.final_value, self.initial_capital)
+
+    @property
+    def bars_per_second(self) -> float:
+        return self.bars / self.seconds if self.seconds > 0 else float("inf")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def parse_day(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise BacktestError(f"bad {what} date {text!r}: use YYYY-MM-DD") from None
+
+
+def day_bounds(start: date, end: date) -> tuple[str, str]:
+    """UTC bounds of New York trading days start..end (sessions never cross a UTC midnight)."""
+    if end < start:
+        raise BacktestError(f"end date {end} is before start date {start}")
+    return f"{start.isoformat()}T00:00:00Z", f"{end.isoformat()}T23:59:59Z"
+
+
+def load_series(conn: sqlite3.Connection, ticker: str, start: str, end: str, warmup: int) -> tuple[BarSeries, int]:
+    """(series, index of the first bar in range): ``warmup`` earlier bars, then every bar in range.
+
+    Two queries for the whole run; the per-minute windows are then views into these arrays.
+    """
+    in_range = db_manager.get_bar_arrays(conn, ticker, start, end)
+    if not len(in_range["close"]):
+        raise BacktestError(f"no bars for {ticker} in stocks.db between {start[:10]} and {end[:10]}; "
+                            f"pull them with: python -m database.historical_pull {ticker} --start ... --end ...")
+    before_start = datetime.fromisoformat(start.replace("Z", "+00:00")) - timedelta(seconds=1)
+    earlier = db_manager.get_last_bars(conn, ticker, warmup, until=before_start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if len(earlier):
+        head = Bars.from_frame(earlier)
+        columns = [np.concatenate([getattr(head, c), in_range[c]]) for c in SERIES_COLUMNS]
+    else:
+        columns = [in_range[c] for c in SERIES_COLUMNS]
+    return BarSeries(Bars.from_columns(*columns)), len(earlier)
+
+
+def decision_points(timestamps: np.ndarray, first: int) -> np.ndarray:
+    """Indexes of bars after which the live loop would decide: in range, market still open, a next bar exists."""
+    ends = timestamps + MINUTE
+    if not len(timestamps):
+        return np.array([], dtype=np.int64)
+    calendar = market_calendar.nyse()
+    closes = calendar.closes
+    lo, hi = _as_utc(timestamps[first]), _as_utc(timestamps[-1]) + timedelta(days=1)
+    session_closes = closes[(closes >= lo - timedelta(days=1)) & (closes <= hi)]
+    close_times = session_closes.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+    eligible = ~np.isin(ends, close_times)
+    eligible[:first] = False
+    eligible[-1] = False  # nothing to fill at
+    return np.flatnonzero(eligible)
+
+
+def _as_utc(value: np.datetime64) -> datetime:
+    return datetime.fromisoformat(str(value.astype("datetime64[s]"))).replace(tzinfo=timezone.utc)
+
+
+def _stamps(values: np.ndarray) -> np.ndarray:
+    return np.char.add(np.datetime_as_string(values.astype("datetime64[s]"), unit="s"), "Z")
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str, initial_capital: float,
+           algorithm_type: str = "", progress: Optional[Callable[[int], None]] = None,
+           points: Optional[np.ndarray] = None) -> BacktestResult:
+    """Run the algorithm after every decision point of ``series`` and fill at the next bar's open."""
+    ledger = MemoryLedger(initial_capital)
+    points = decision_points(series.timestamp, first) if points is None else points
+    decided_at = _stamps(series.timestamp[points] + MINUTE)
+    fill_times = _stamps(series.timestamp[points + 1])
+    opens, closes = series.open.tolist(), series.close.tolist()
+    refused: list[tuple[str, str]] = []
+    requirement_cache: tuple = (None, None)
+    started = time.perf_counter()
+    done = 0
+    for k, i in enumerate(points.tolist()):
+        algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type)
+        current_time = decided_at[k]
+        raw = algorithm.get_data_requirements(current_time)
+        if raw != requirement_cache[0]:  # same answer as last minute: already validated
+            requirement_cache = (raw, requirements_of(algorithm, current_time, algorithm_type=algorithm_type)["bars"])
+        needed = requirement_cache[1]
+        checked = decide(algorithm, series.window(i + 1, needed), ledger.history, bars_needed=needed,
+                         position=ledger.shares, uninvested_cash=ledger.uninvested_cash, price=closes[i],
+                         algorithm_type=algorithm_type)
+        if checked.is_trade:
+            ledger.record(Trade(str(fill_times[k]), checked.action, checked.shares, opens[i + 1], str(current_time),
+                                checked.reason))
+        elif not checked.accepted:
+            refused.append((str(current_time), checked.reason))
+        if progress is not None and k - done >= PROGRESS_CHUNK:
+            progress(k - done)
+            done = k
+    seconds = time.perf_counter() - started
+    if progress is not None:
+        progress(len(points) - done)
+    final_price = closes[-1]
+    return BacktestResult(
+        algorithm_type=algorithm_type, ticker=ticker, initial_capital=float(initial_capital),
+        bars=len(series) - first, decisions=len(points), seconds=seconds, trades=ledger.trades,
+        final_price=final_price, final_shares=ledger.shares, final_value=to_cents(ledger.value(final_price)),
+        refused=refused, first_bar=series.window(first + 1, 1).last_timestamp or "",
+        last_bar=series.window(len(series), 1).last_timestamp or "")
+
+
+def run_backtest(algorithm_type: str, ticker: str, start: str, end: str, capital: float, *,
+                 conn: sqlite3.Connection, progress: bool = False) -> tuple[BacktestResult, BarSeries, int]:
+    """Load once, replay, and return (result, series, first index in range) for reports and plots."""
+    if not (capital > 0) or capital == float("inf"):
+        raise BacktestError(f"capital must be a positive amount, got {capital}")
+    algorithm_class = load_algorithm_class(algorithm_type)
+    probe = instantiate(algorithm_class, ticker, capital, algorithm_type=algorithm_type)
+    warmup = requirements_of(probe, start, algorithm_type=algorithm_type)["bars"]
+    series, first = load_series(conn, ticker, start, end, warmup)
+    points = decision_points(series.timestamp, first)
+    bar = _progress_bar(len(points), enabled=progress)
+    try:
+        result = replay(algorithm_class, series, first, ticker=ticker, initial_capital=capital,
+                        algorithm_type=algorithm_type, points=points,
+                        progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return result, series, first
+
+
+def _progress_bar(total: int, *, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="bar", unit_scale=True, desc="replay", file=sys.stderr, leave=False)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def equity_curve(result: BacktestResult, series: BarSeries, first: int) -> np.ndarray:
+    """The card's value at every bar close in range (shares x close + uninvested cash)."""
+    times = series.timestamp[first:]
+    closes = series.close[first:]
+    shares = np.zeros(len(times))
+    invested = np.zeros(len(times))
+    fill_index = np.searchsorted(times, np.array([t.timestamp.rstrip("Z") for t in result.trades],
+                                                 dtype="datetime64[s]"))
+    for trade, index in zip(result.trades, fill_index):
+        sign = 1 if trade.side == "buy" else -1
+        shares[index] += sign * trade.shares
+        invested[index] += sign * trade.shares * trade.price
+    return value_from_totals(np.cumsum(shares), np.cumsum(invested), closes, result.initial_capital)
+
+
+def format_report(result: BacktestResult, *, max_trades: int | None = None) -> str:
+    lines = [f"{result.algorithm_type} on {result.ticker}: {result.bars:,} bars "
+             f"{result.first_bar} .. {result.last_bar}, capital ${result.initial_capital:,.2f}", ""]
+    if result.trades:
+        lines.append(f"{'filled at':<21} {'side':<4} {'shares':>7} {'price':>10} {'amount':>12}  reason")
+        shown = result.trades if max_trades is None else result.trades[:max_trades]
+        for t in shown:
+            lines.append(f"{t.timestamp:<21} {t.side:<4} {t.shares:>7,} {t.price:>10.2f} "
+                         f"{t.shares * t.price:>12,.2f}  {t.reason}")
+        if len(shown) < len(result.trades):
+            lines.append(f"... {len(result.trades) - len(shown):,} more trades")
+    else:
+        lines.append("no trades")
+    if result.refused:
+        lines += ["", f"{len(result.refused):,} decisions refused by the checker, first: "
+                      f"{result.refused[0][0]} {result.refused[0][1]}"]
+    pct = result.pnl / result.initial_capital * 100
+    lines += ["",
+              f"trades        {len(result.trades):,}",
+              f"final shares  {result.final_shares:,} at ${result.final_price:,.2f}",
+              f"final value   ${result.final_value:,.2f}",
+              f"P&L           {'+' if result.pnl >= 0 else '-'}${abs(result.pnl):,.2f} ({pct:+.2f}%)",
+              f"bars          {result.bars:,} ({result.decisions:,} decisions)",
+              f"replay        {result.seconds:.2f} s, {result.bars_per_second:,.0f} bars/s"]
+    return "\n".join(lines)
+
+
+def write_png(path: Path, result: BacktestResult, series: BarSeries, first: int) -> None:
+    """Equity curve with buy/sell markers; needs matplotlib (pip install -r bench/requirements.txt)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise BacktestError("--png needs matplotlib, which is not part of the runtime set: "
+                            ".venv/bin/pip install -r bench/requirements.txt") from None
+    times = series.timestamp[first:].astype("datetime64[s]")
+    equity = equity_curve(result, series, first)
+    figure, axis = plt.subplots(figsize=(12, 5))
+    axis.plot(times, equity, linewidth=0.8, color="black", label="card value")
+    for side, marker, color in (("buy", "^", "green"), ("sell", "v", "red")):
+        stamps = np.array([t.timestamp.rstrip("Z") for t in result.trades if t.side == side], dtype="datetime64[s]")
+        index = np.searchsorted(times, stamps)
+        axis.scatter(stamps, equity[index], marker=marker, color=color, s=18, label=side, zorder=3)
+    axis.set_title(f"{result.algorithm_type} {result.ticker}: P&L ${result.pnl:,.2f}")
+    axis.set_ylabel("value ($)")
+    axis.legend(loc="best")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scripts.backtest",
+                                     description="Replay an algorithm over minute bars in stocks.db.")
+    parser.add_argument("algorithm", help="algorithm type: a file name in algorithms/ (e.g. sma_crossover)")
+    parser.add_argument("ticker", help="symbol with bars in stocks.db, e.g. AAPL")
+    parser.add_argument("--start", required=True, help="first trading day, YYYY-MM-DD (New York)")
+    parser.add_argument("--end", required=True, help="last trading day, YYYY-MM-DD (New York)")
+    parser.add_argument("--capital", type=float, default=10_000.0, help="the card's initial capital (default 10000)")
+    parser.add_argument("--png", type=Path, help="write the equity curve with trade markers (needs matplotlib)")
+    parser.add_argument("--db", type=Path, help="stocks.db path (default: AUTOTRADER_STOCKS_DB or database/stocks.db)")
+    parser.add_argument("--max-trades", type=int, default=200, help="trades listed (default 200, 0 for all)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _known(name: str) -> str:
+    names = ", ".join(info.name for info in available_algorithms()) or "none"
+    return f"unknown algorithm {name!r}; available: {names}"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        start, end = day_bounds(parse_day(args.start, "start"), parse_day(args.end, "end"))
+        if args.png is not None and not args.png.parent.exists():
+            raise BacktestError(f"cannot write {args.png}: folder {args.png.parent} does not exist")
+        ticker = args.ticker.strip().upper()
+        conn = db_manager.get_connection(args.db, read_only=True)
+        try:
+            result, series, first = run_backtest(args.algorithm, ticker, start, end, args.capital, conn=conn,
+                                                 progress=not args.no_progress and sys.stderr.isatty())
+        finally:
+            conn.close()
+        print(format_report(result, max_trades=args.max_trades or None))
+        if args.png is not None:
+            write_png(args.png, result, series, first)
+            print(f"equity curve written to {args.png}")
+    except AlgorithmLoadError as exc:
+        message = _known(args.algorithm) if exc.message.startswith("unknown algorithm") else exc.message
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except (BacktestError, AlgorithmError, FileNotFoundError, sqlite3.Error, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1 if not isinstance(exc, BacktestError) else 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
