@@ -178,22 +178,35 @@ def _sessions_back(at: pd.Timestamp, sessions: int) -> pd.Timestamp:
     return past.iloc[-min(max(1, sessions), len(past))]
 
 
+def _search_start(conn: sqlite3.Connection, symbol: str, window_start: pd.Timestamp) -> pd.Timestamp:
+    """Where a backfill starts looking: the window's start, unless history begins later in it."""
+    last = db_manager.get_last_timestamp(conn, symbol)
+    if last is None:
+        return window_start
+    last_at = market_calendar.parse_utc(last)
+    if last_at < window_start:
+        return last_at
+    earlier = db_manager.get_last_bars(conn, symbol, 1, until=window_start - pd.Timedelta(minutes=1))
+    if not earlier.empty:
+        return window_start
+    return db_manager.get_bars_between(conn, symbol, window_start, last_at).index[0]
+
+
 def backfill(conn: sqlite3.Connection, ticker: str, *, now: Optional[str] = None,
              settings: Optional[AlpacaSettings] = None, new_ticker_days: int = 5,
              progress: bool = False) -> int:
     """Fetch exactly the market minutes ``ticker`` is missing, up to the last complete minute.
 
-    The search reaches back to the last stored bar or ``new_ticker_days`` sessions, whichever is
-    further (a new ticker gets those sessions); stored bars are never rewritten. ``now`` is a UTC
-    time, by default the system clock (a simulation passes the broker's). Returns bars written.
+    Searched: everything since the last stored bar, and the holes of the last ``new_ticker_days``
+    sessions (a stream that reconnected quickly leaves a hole *before* its newest bar), but never
+    before the ticker's stored history begins; a new ticker gets those sessions whole. Stored
+    bars are never rewritten. ``now`` is a UTC time, by default the system clock (a simulation
+    passes the broker's). Returns the number of bars written.
     """
     symbol = _tickers([ticker])[0]
     at = _bound(now, end=False, name="now") if now is not None else pd.Timestamp(market_calendar.utc_now())
     end = at.floor("min") - pd.Timedelta(minutes=1)
-    start = _sessions_back(at, new_ticker_days)
-    last = db_manager.get_last_timestamp(conn, symbol)
-    if last is not None:
-        start = min(start, market_calendar.parse_utc(last))
+    start = _search_start(conn, symbol, _sessions_back(at, new_ticker_days))
     if start > end:
         return 0
     gaps = db_manager.find_gaps(conn, symbol, market_calendar.to_utc_string(start),
