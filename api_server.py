@@ -40,7 +40,8 @@ def default_config() -> dict[str, Any]:
         "PIN_LOCKOUT_SECONDS": 60,                   # first lock-out; doubles each time
         "PIN_LOCKOUT_MAX_SECONDS": 24 * 3600,
         "CASH_CACHE_SECONDS": 10,
-        "HEARTBEAT_STALE_SECONDS": 180,
+        "HEARTBEAT_STALE_SECONDS": 180,              # market open: the daemon writes every minute
+        "HEARTBEAT_STALE_SECONDS_CLOSED": 600,       # off hours it writes every few minutes
         "HISTORY_MAX_POINTS": 500,
         "MAX_CONTENT_LENGTH": 16 * 1024,
         "TRUSTED_HOSTS": None,                       # a list limits Host headers (DNS-rebinding guard)

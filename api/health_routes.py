@@ -31,14 +31,16 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _orchestrator(now: datetime) -> dict:
+def _orchestrator(now: datetime, market_open: bool) -> dict:
+    """Heartbeat age against a limit that is longer off hours, when the daemon writes less often."""
     beat = system_db_manager.get_heartbeat("orchestrator", conn=db.system_reader())
+    limit = current_app.config["HEARTBEAT_STALE_SECONDS" if market_open else "HEARTBEAT_STALE_SECONDS_CLOSED"]
     if beat is None:
-        return {"alive": False, "heartbeat_at": None, "age_seconds": None, "details": {}}
+        return {"alive": False, "heartbeat_at": None, "age_seconds": None, "stale_after_seconds": limit, "details": {}}
     age = (now - datetime.strptime(beat["updated_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)).total_seconds()
     age = max(0, int(age))
-    return {"alive": age <= current_app.config["HEARTBEAT_STALE_SECONDS"], "heartbeat_at": beat["updated_at"],
-            "age_seconds": age, "details": redact(beat["payload"])}
+    return {"alive": age <= limit, "heartbeat_at": beat["updated_at"], "age_seconds": age,
+            "stale_after_seconds": limit, "details": redact(beat["payload"])}
 
 
 def _last_bars() -> dict:
@@ -49,8 +51,8 @@ def _last_bars() -> dict:
 @bp.get("/api/health")
 def health():
     now = current_app.config["NOW"]()
-    orchestrator = _orchestrator(now)
     market = current_app.extensions["autotrader_broker"].market_status()
+    orchestrator = _orchestrator(now, market["is_open"])
     broker = {"reachable": market["source"] == "broker", "error": market["error"]}
     details = orchestrator["details"] if isinstance(orchestrator["details"], dict) else {}
     return jsonify({

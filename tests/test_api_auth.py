@@ -1,0 +1,193 @@
+"""PIN → token → actions: constant-time check, short-lived tokens, lock-out that doubles and survives restarts."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from system_databse import system_db_manager
+from tests.fixtures.api import auth, get_token, table_rows
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def wrong_pin(client, pin="0000"):
+    return client.post("/api/validate-pin", json={"pin": pin})
+
+
+def test_right_pin_gives_a_token_that_expires_in_five_minutes(offline_client):
+    response = offline_client.post("/api/validate-pin", json={"pin": "2020"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["valid"] is True and body["expires_in"] == 300
+    assert len(body["token"]) >= 40
+
+
+def test_each_token_is_different(offline_client):
+    assert get_token(offline_client) != get_token(offline_client)
+
+
+def test_wrong_pin_is_401_and_counts_down_attempts(offline_client):
+    answers = [wrong_pin(offline_client) for _ in range(4)]
+    assert [a.status_code for a in answers] == [401] * 4
+    assert [a.get_json()["attempts_left"] for a in answers] == [4, 3, 2, 1]
+    assert all(a.get_json()["valid"] is False and "token" not in a.get_json() for a in answers)
+
+
+@pytest.mark.parametrize("body", [{}, {"pin": 2020}, {"pin": ""}, {"pin": None}, {"pin": ["2020"]},
+                                  {"pin": "2020", "extra": 1}])
+def test_malformed_pin_request_is_400_and_not_counted(offline_client, system_db, body):
+    before = table_rows(system_db)
+    response = offline_client.post("/api/validate-pin", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]
+    assert table_rows(system_db) == before
+
+
+def test_five_wrong_pins_lock_even_the_right_pin_out(offline_client, api_clock):
+    for _ in range(4):
+        wrong_pin(offline_client)
+    fifth = wrong_pin(offline_client)
+    assert fifth.status_code == 401
+    assert fifth.get_json()["attempts_left"] == 0 and fifth.get_json()["retry_after"] == 60
+
+    locked = offline_client.post("/api/validate-pin", json={"pin": "2020"})
+    assert locked.status_code == 429
+    assert locked.headers["Retry-After"] == "60"
+    assert locked.get_json()["retry_after"] == 60 and "try again" in locked.get_json()["error"]
+
+    api_clock.advance(59)
+    assert wrong_pin(offline_client, "2020").headers["Retry-After"] == "1"
+    api_clock.advance(1)
+    assert offline_client.post("/api/validate-pin", json={"pin": "2020"}).status_code == 200
+
+
+def test_lock_out_doubles_until_a_right_pin(offline_client, api_clock):
+    lengths = []
+    for _ in range(3):
+        for _ in range(5):
+            wrong_pin(offline_client)
+        locked = wrong_pin(offline_client)
+        lengths.append(int(locked.headers["Retry-After"]))
+        api_clock.advance(lengths[-1])
+    assert lengths == [60, 120, 240]
+
+    assert offline_client.post("/api/validate-pin", json={"pin": "2020"}).status_code == 200
+    for _ in range(5):
+        wrong_pin(offline_client)
+    assert wrong_pin(offline_client).headers["Retry-After"] == "60"
+
+
+def test_lock_out_is_capped(api_factory, api_clock):
+    client = api_factory(PIN_LOCKOUT_MAX_SECONDS=100).test_client()
+    for _ in range(2):
+        for _ in range(5):
+            wrong_pin(client)
+        seconds = int(wrong_pin(client).headers["Retry-After"])
+        api_clock.advance(seconds)
+    assert seconds == 100
+
+
+def test_a_right_pin_resets_the_count(offline_client):
+    for _ in range(3):
+        wrong_pin(offline_client)
+    get_token(offline_client)
+    answers = [wrong_pin(offline_client) for _ in range(4)]
+    assert [a.status_code for a in answers] == [401] * 4
+    assert answers[-1].get_json()["attempts_left"] == 1
+
+
+def test_lock_out_survives_a_server_restart(api_factory):
+    first = api_factory().test_client()
+    for _ in range(5):
+        wrong_pin(first)
+    restarted = api_factory().test_client()
+    assert restarted.post("/api/validate-pin", json={"pin": "2020"}).status_code == 429
+
+
+def test_token_works_until_it_expires(api_factory, api_clock, system_db):
+    client = api_factory(TOKEN_TTL_SECONDS=300).test_client()
+    algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1000.0, conn=None)
+    token = get_token(client)
+    api_clock.advance(300)
+    before = table_rows(system_db)
+    expired = client.delete(f"/api/algorithms/{algo_id}", headers=auth(token))
+    assert expired.status_code == 401
+    assert "expired" in expired.get_json()["error"]
+    assert expired.headers["WWW-Authenticate"].startswith("Bearer")
+    assert table_rows(system_db) == before
+
+    fresh = get_token(client)
+    api_clock.advance(299)
+    assert client.delete(f"/api/algorithms/{algo_id}", headers=auth(fresh)).status_code == 200
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer ", "Bearer not-a-token", "Basic MjAyMA==", "2020"])
+def test_mutations_without_a_valid_token_are_401_and_change_nothing(offline_client, system_db, header):
+    algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1000.0)
+    before = table_rows(system_db)
+    headers = {"Authorization": header} if header is not None else {}
+    stop = offline_client.delete(f"/api/algorithms/{algo_id}", headers=headers)
+    create = offline_client.post("/api/algorithms", headers=headers,
+                                 json={"ticker": "AAPL", "algorithm_type": "sma_crossover", "initial_capital": 10})
+    assert (stop.status_code, create.status_code) == (401, 401)
+    assert stop.get_json()["error"] and create.get_json()["error"]
+    assert table_rows(system_db) == before
+
+
+def test_a_token_does_not_survive_a_restart(api_factory, system_db):
+    algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1000.0)
+    token = get_token(api_factory().test_client())
+    restarted = api_factory().test_client()
+    assert restarted.delete(f"/api/algorithms/{algo_id}", headers=auth(token)).status_code == 401
+
+
+# --------------------------------------------------------------------------- the PIN command
+
+
+def pin_cli(*args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "api.pin", *args], input=stdin, capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+
+
+def test_set_pin_from_the_shell_changes_what_the_api_accepts(offline_client, system_db):
+    result = pin_cli("set-pin", "--db", str(system_db), stdin="468135\n")
+    assert result.returncode == 0, result.stderr
+    assert offline_client.post("/api/validate-pin", json={"pin": "2020"}).status_code == 401
+    assert offline_client.post("/api/validate-pin", json={"pin": "468135"}).status_code == 200
+
+
+@pytest.mark.parametrize("new_pin", ["12", "12a4", "123456789", ""])
+def test_set_pin_refuses_a_bad_pin_in_one_line(system_db, new_pin):
+    result = pin_cli("set-pin", "--db", str(system_db), stdin=new_pin + "\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert system_db_manager.get_pin() == "2020"
+
+
+def test_pin_command_on_a_missing_database_fails_in_one_line(tmp_path):
+    result = pin_cli("status", "--db", str(tmp_path / "nope.db"))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "not found" in result.stderr
+
+
+def test_unlock_and_status_from_the_shell(offline_client, system_db, api_clock):
+    api_clock.now = datetime.now(timezone.utc)  # the command reads the real clock
+    for _ in range(5):
+        wrong_pin(offline_client)
+    status = pin_cli("status", "--db", str(system_db))
+    assert status.returncode == 0 and "1 lock-out(s); locked for" in status.stdout
+    assert "2020" not in status.stdout
+    assert pin_cli("unlock", "--db", str(system_db)).returncode == 0
+    assert offline_client.post("/api/validate-pin", json={"pin": "2020"}).status_code == 200
+    assert "not locked" in pin_cli("status", "--db", str(system_db)).stdout
+
+
+def test_set_pin_lifts_a_lock_out(offline_client, system_db):
+    for _ in range(5):
+        wrong_pin(offline_client)
+    assert pin_cli("set-pin", "--db", str(system_db), stdin="9876\n").returncode == 0
+    assert offline_client.post("/api/validate-pin", json={"pin": "9876"}).status_code == 200
