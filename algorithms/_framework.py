@@ -241,7 +241,8 @@ class TransactionHistory(tuple):
     def __setattr__(self, name, value):
         raise TypeError("the transaction history is read-only")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name):
+        raise TypeError("the transaction history is read-only")
 
     def __reduce__(self):  # plain dicts travel; the receiver freezes them again
         return (freeze_history, ([dict(row) for row in self],))

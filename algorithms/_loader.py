@@ -14,7 +14,6 @@ import inspect
 import keyword
 import logging
 import sys
-import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,9 @@ logger = logging.getLogger(__name__)
 ALGORITHMS_DIR = Path(__file__).resolve().parent
 MODULE_PREFIX = "autotrader_algorithm_"
 
-_cache: dict[Path, tuple[str, type, str]] = {}  # path -> (content sha256, class, description): a cache
-_cache_lock = threading.Lock()
+# path -> (content sha256, class, description). A cache, not state: no lock, so a file whose body
+# hangs (an infinite loop at import) blocks only the caller loading it, never other cards' loads.
+_cache: dict[Path, tuple[str, type, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -142,14 +142,13 @@ def _load(algorithm_type: str, directory: Path | str | None) -> tuple[type, str]
         raise AlgorithmLoadError(f"cannot read {path}: {exc}", algorithm_type=algorithm_type) from exc
     digest = hashlib.sha256(source).hexdigest()
     key = path.resolve()
-    with _cache_lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == digest:
-            return cached[1], cached[2]
-        module = _execute(algorithm_type, path, source)
-        cls = _algorithm_class(algorithm_type, module)
-        description = _first_line(module.__doc__) or _first_line(cls.__doc__)
-        _cache[key] = (digest, cls, description)
+    cached = _cache.get(key)
+    if cached is not None and cached[0] == digest:
+        return cached[1], cached[2]
+    module = _execute(algorithm_type, path, source)
+    cls = _algorithm_class(algorithm_type, module)
+    description = _first_line(module.__doc__) or _first_line(cls.__doc__)
+    _cache[key] = (digest, cls, description)
     if cached is not None:
         logger.info("algorithm %s reloaded: %s changed", algorithm_type, path.name)
     return cls, description

@@ -136,3 +136,22 @@ def test_a_new_file_is_discovered_on_the_next_scan(tmp_path):
     (tmp_path / "fresh.py").write_text(_algorithm_source("hold"))
     assert [info.to_dict() for info in available_algorithms(tmp_path)] == [
         {"name": "fresh", "description": "Answers hold."}]
+
+
+def test_a_file_that_hangs_while_importing_blocks_only_its_own_load(tmp_path):
+    import threading
+    release = tmp_path / "release"
+    (tmp_path / "hangs.py").write_text(
+        "import pathlib, time\n"
+        f"while not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.01)\n"
+        + _algorithm_source("hold"))
+    (tmp_path / "fine.py").write_text(_algorithm_source("sell"))
+    loader = threading.Thread(target=load_algorithm_class, args=("hangs", tmp_path), daemon=True)
+    loader.start()
+    try:
+        assert load_algorithm_class("fine", tmp_path)("X", 1).on_data(None, ()) == ("sell", 0)
+        assert loader.is_alive()
+    finally:
+        release.write_text("go")
+        loader.join(60)
+    assert not loader.is_alive()

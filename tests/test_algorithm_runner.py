@@ -166,3 +166,42 @@ def test_more_bars_than_needed_are_trimmed_to_the_newest(tmp_path):
         "        return ('hold', 0, f'{len(bars)} bars, last {bars.close[-1]}, at {bars.last_timestamp}')\n")
     decision = decide_for_card(card("echo"), make_bars([1.0, 2.0, 3.0, 4.0]), [], 4.0, directory=tmp_path)
     assert decision.reason == "2 bars, last 4.0, at 2026-01-05T14:33:00Z"
+
+
+def test_a_history_carries_its_totals_and_stays_read_only():
+    history = freeze_history([
+        {"id": 1, "type": "buy", "shares": 100, "price": 150.50, "timestamp": "2024-06-04T14:30:00Z"},
+        {"id": 2, "type": "buy", "shares": 50, "price": 145.25, "timestamp": "2024-06-04T14:31:00Z"},
+        {"id": 3, "type": "sell", "shares": 25, "price": 155.75, "timestamp": "2024-06-04T14:32:00Z"},
+    ])
+    assert (history.shares, history.invested) == (125, 15050.0 + 7262.5 - 3893.75)
+    later = history.appended({"id": 4, "type": "sell", "shares": 125, "price": 150.0,
+                              "timestamp": "2024-06-04T14:33:00Z"})
+    assert (later.shares, len(later), len(history)) == (0, 4, 3)
+    for attempt in (lambda: setattr(history, "shares", 10**6), lambda: history.__delattr__("_totals")):
+        with pytest.raises(TypeError, match="read-only"):
+            attempt()
+    assert pickle.loads(pickle.dumps(history)).shares == 125
+    assert isinstance(history, tuple) and history[0]["price"] == 150.50
+
+
+def test_the_live_path_with_the_real_managers(market, ledger):
+    """What the orchestrator's cycle and dry run do: bars and history from the two databases."""
+    from database import db_manager
+    from system_databse import system_db_manager
+    closes = [100.0] * 50 + [99.0] * 10 + [111.0]  # sma_crossover crosses up on the last bar
+    stamps = [str(START + np.timedelta64(i, "m")) + "Z" for i in range(len(closes) + 1)]
+    db_manager.upsert_bars(market, [{"ticker": "AAPL", "timestamp": ts, "open": c, "high": c, "low": c, "close": c,
+                                     "volume": 10} for ts, c in zip(stamps, closes + [50.0])])
+    card_id = system_db_manager.create_algorithm("AAPL", "sma_crossover", 5_000.0, conn=ledger)
+    system_db_manager.record_buy(card_id, 10, 100.0, timestamp="2026-01-05T14:00:00Z", conn=ledger)
+    system_db_manager.record_sell(card_id, 10, 101.0, timestamp="2026-01-05T14:10:00Z", conn=ledger)
+    card = system_db_manager.get_algorithm(card_id, conn=ledger)
+    now = "2026-01-05T15:31:04Z"  # the 15:30 bar (close 111) has completed; the 15:31 bar (50) has not
+    needed = requirements_for_card(card, now)["bars"]
+    frame = db_manager.get_last_bars(market, "AAPL", needed, until=last_completed_bar_start(now))
+    history = system_db_manager.get_transactions(card_id, conn=ledger)  # newest first
+    decision = decide_for_card(card, frame, history, float(frame["close"].iloc[-1]), current_time=now)
+    # uninvested cash 5,000 - 1,000 + 1,010 = 5,010: floor(5,010 / 111) = 45 shares
+    assert (decision.action, decision.shares, decision.accepted) == ("buy", 45, True)
+    assert decision.reason.endswith("buy 45 shares at ~$111.00 = $4,995.00 of $5,010.00 uninvested")
