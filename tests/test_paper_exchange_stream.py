@@ -2,44 +2,17 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timedelta, timezone
 
 import msgpack
 import pytest
 import requests
-from alpaca.data.live import StockDataStream
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.fixtures.exchange import wait_until
+from tests.fixtures.exchange import SdkStream, wait_until
 
 UTC = timezone.utc
-
-
-class SdkStream:
-    """A StockDataStream running in its own thread, collecting the bars it is handed."""
-
-    def __init__(self, exchange, symbols, feed="iex"):
-        self.stream = StockDataStream(exchange.key, exchange.secret, url_override=f"{exchange.stream_url}/v2/{feed}")
-        self.bars = []
-        self.stream.subscribe_bars(self.on_bar, *symbols)
-        self.thread = threading.Thread(target=self.stream.run, daemon=True)
-
-    async def on_bar(self, bar):
-        self.bars.append(bar)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        wait_until(lambda: self.stream._loop is not None, message="stream loop")
-        self.stream.stop()
-        self.thread.join(30)
-
-    def of(self, symbol):
-        return [b for b in list(self.bars) if b.symbol == symbol]
 
 
 def rest_bar(exchange, symbol, minute: datetime) -> dict:

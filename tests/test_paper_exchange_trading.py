@@ -1,35 +1,16 @@
 """The paper exchange's trading REST API, driven through alpaca-py's unchanged TradingClient."""
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
+from alpaca.trading.enums import OrderStatus, QueryOrderStatus
+from alpaca.trading.requests import GetOrdersRequest
 
-
-def trading_client(exchange, key=None, secret=None) -> TradingClient:
-    return TradingClient(key or exchange.key, secret or exchange.secret, paper=True, url_override=exchange.base_url)
-
-
-def market_order(symbol: str, qty: int, side: str, client_order_id: str) -> MarketOrderRequest:
-    return MarketOrderRequest(symbol=symbol, qty=qty, side=OrderSide(side), time_in_force=TimeInForce.DAY,
-                              client_order_id=client_order_id)
-
-
-def wait_for_status(client: TradingClient, client_order_id: str, statuses, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        order = client.get_order_by_client_id(client_order_id)
-        if order.status in statuses:
-            return order
-        if time.monotonic() > deadline:
-            raise AssertionError(f"order {client_order_id} stuck in {order.status}")
-        time.sleep(0.1)
+from tests.fixtures.exchange import market_order, trading_client, wait_for_status
 
 
 @pytest.fixture

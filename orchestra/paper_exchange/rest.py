@@ -8,9 +8,9 @@ from __future__ import annotations
 import hmac
 import logging
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import pandas as pd
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -94,14 +94,8 @@ def _unauthorised(path: str):
 
 def new_york(moment: datetime, micros: bool = False) -> str:
     """Alpaca's clock format: Eastern time with offset (``2026-11-23T09:30:00-05:00``)."""
-    import pandas as pd
     local = pd.Timestamp(moment).tz_convert(NEW_YORK)
-    text = local.isoformat(timespec="microseconds" if micros else "seconds")
-    return text
-
-
-def _money(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.01")))
+    return local.isoformat(timespec="microseconds" if micros else "seconds")
 
 
 def _trading_routes(app: Flask, exchange: "Exchange") -> None:

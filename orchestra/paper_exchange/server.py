@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Optional
 
@@ -38,7 +38,6 @@ class Exchange:
     """Everything the REST app and the stream share; also the handle that starts and stops them."""
 
     def __init__(self, options: Options) -> None:
-        from datetime import timezone
         self.options = options
         self.key, self.secret = options.key, options.secret
         self.calendar = MarketCalendar()
