@@ -26,10 +26,14 @@ class BrokerDown(Exception):
 
 
 def default_broker_factory():
-    """The real wrapper from the process environment (loaded from .env by the entry point)."""
+    """The real wrapper from the process environment (loaded from .env by the entry point).
+
+    One attempt per read with a short timeout: the page polls again anyway, and a hung broker
+    must not hold a listing for half a minute.
+    """
     from orchestra.alpaca_wrapper import AlpacaWrapper
 
-    return AlpacaWrapper(AlpacaSettings.from_env())
+    return AlpacaWrapper(AlpacaSettings.from_env(), request_timeout=5.0, read_attempts=1)
 
 
 def iso(moment: datetime) -> str:

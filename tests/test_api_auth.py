@@ -191,3 +191,13 @@ def test_set_pin_lifts_a_lock_out(offline_client, system_db):
         wrong_pin(offline_client)
     assert pin_cli("set-pin", "--db", str(system_db), stdin="9876\n").returncode == 0
     assert offline_client.post("/api/validate-pin", json={"pin": "9876"}).status_code == 200
+
+
+def test_concurrent_wrong_pins_are_counted_one_by_one(api_factory):
+    """Ten guesses at once: the count is kept in one write transaction, so only five get through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = api_factory()
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = sorted(pool.map(lambda _: wrong_pin(app.test_client()).status_code, range(10)))
+    assert statuses == [401] * 5 + [429] * 5

@@ -1,0 +1,91 @@
+"""The OpenAPI document is the whole API, and the API keeps to it under fuzzing.
+
+schemathesis generates requests from ``api/openapi.json`` (valid and invalid ones) and sends them
+to the real app served by waitress on 127.0.0.1, with a valid token, over real databases and a
+paper exchange: no 5xx, every status, header, content type and body as documented, invalid input
+refused, authentication enforced, undocumented methods answered 405.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from waitress.server import create_server
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+    unsupported_method,
+)
+
+import api_server
+from api.openapi import OPENAPI_PATH
+from database import db_manager
+from system_databse import system_db_manager
+from system_databse.create_system_db import create_system_db
+from tests.fixtures.api import auth, broker_factory
+from tests.fixtures.exchange import start_paper_exchange
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+          response_schema_conformance, negative_data_rejection, ignored_auth, unsupported_method]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory, stocks_db_template):
+    """An app over its own databases (one card with a trade and bars) and a real paper exchange."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    create_system_db(folder / "system.db")
+    shutil.copyfile(stocks_db_template, folder / "stocks.db")
+    ledger = system_db_manager.get_connection(folder / "system.db")
+    algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 5_000, conn=ledger)
+    system_db_manager.record_buy(algo_id, 10, 100.0, conn=ledger)
+    ledger.close()
+    market = db_manager.get_connection(folder / "stocks.db")
+    db_manager.upsert_bars(market, [{"ticker": "NVDA", "timestamp": "2030-01-02T15:00:00Z", "open": 101, "high": 101,
+                                     "low": 101, "close": 101, "volume": 5}])
+    market.close()
+    exchange = start_paper_exchange(folder / "exchange")
+    app = api_server.create_app({"SYSTEM_DB": folder / "system.db", "STOCKS_DB": folder / "stocks.db",
+                                 "BROKER_FACTORY": broker_factory(exchange.env), "TOKEN_TTL_SECONDS": 3600,
+                                 "TESTING": True})
+    token = app.test_client().post("/api/validate-pin", json={"pin": "2020"}).get_json()["token"]
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield app, token, f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=30)
+    exchange.stop()
+
+
+schema = schemathesis.openapi.from_dict(json.loads(OPENAPI_PATH.read_text()))
+
+
+@schema.parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_keeps_to_its_openapi_document(case, fuzzed):
+    _app, token, base_url = fuzzed
+    case.call_and_validate(base_url=base_url, headers=auth(token), checks=CHECKS, timeout=60)
+
+
+def test_every_route_is_documented_and_every_documented_route_exists(fuzzed):
+    app = fuzzed[0]
+    document = app.test_client().get("/api/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, item in document["paths"].items()
+                  for method in item if method in ("get", "post", "delete", "put", "patch")}
+    routed = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = rule.rule.replace("<int:algo_id>", "{algo_id}")
+        routed |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert documented == routed
