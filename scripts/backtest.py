@@ -182,24 +182,32 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     requirement_cache: tuple = (None, None)
     started = time.perf_counter()
     done = 0
-    for k, i in enumerate(points.tolist()):
-        algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type)
-        current_time = decided_at[k]
-        raw = algorithm.get_data_requirements(current_time)
-        if raw != requirement_cache[0]:  # same answer as last minute: already validated
-            requirement_cache = (raw, requirements_of(algorithm, current_time, algorithm_type=algorithm_type)["bars"])
-        needed = requirement_cache[1]
-        checked = decide(algorithm, series.window(i + 1, needed), ledger.history, bars_needed=needed,
-                         position=ledger.shares, uninvested_cash=ledger.uninvested_cash, price=closes[i],
-                         algorithm_type=algorithm_type)
-        if checked.is_trade:
-            ledger.record(Trade(str(fill_times[k]), checked.action, checked.shares, opens[i + 1], str(current_time),
-                                checked.reason))
-        elif not checked.accepted:
-            refused.append((str(current_time), checked.reason))
-        if progress is not None and k - done >= PROGRESS_CHUNK:
-            progress(k - done)
-            done = k
+    current_time = ""
+    try:
+        for k, i in enumerate(points.tolist()):
+            algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type)
+            current_time = decided_at[k]
+            raw = algorithm.get_data_requirements(current_time)
+            if raw != requirement_cache[0]:  # same answer as last minute: already validated
+                needed = requirements_of(algorithm, current_time, algorithm_type=algorithm_type)["bars"]
+                requirement_cache = (raw, needed)
+            needed = requirement_cache[1]
+            checked = decide(algorithm, series.window(i + 1, needed), ledger.history, bars_needed=needed,
+                             position=ledger.shares, uninvested_cash=ledger.uninvested_cash, price=closes[i],
+                             algorithm_type=algorithm_type)
+            if checked.is_trade:
+                ledger.record(Trade(str(fill_times[k]), checked.action, checked.shares, opens[i + 1],
+                                    str(current_time), checked.reason))
+            elif not checked.accepted:
+                refused.append((str(current_time), checked.reason))
+            if progress is not None and k - done >= PROGRESS_CHUNK:
+                progress(k - done)
+                done = k
+    except AlgorithmError as exc:
+        raise AlgorithmError(f"after the bar ending {current_time}: {exc.message}", algorithm_type) from exc
+    except Exception as exc:  # noqa: BLE001 - get_data_requirements is user code too
+        raise AlgorithmError(f"after the bar ending {current_time}: get_data_requirements raised "
+                             f"{type(exc).__name__}: {exc}", algorithm_type) from exc
     seconds = time.perf_counter() - started
     if progress is not None:
         progress(len(points) - done)
@@ -316,8 +324,13 @@ def write_png(path: Path, result: BacktestResult, series: BarSeries, first: int)
 # --------------------------------------------------------------------------- CLI
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not the usage block
+        self.exit(2, f"error: {message} (see python -m scripts.backtest --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m scripts.backtest",
+    parser = _Parser(prog="python -m scripts.backtest",
                                      description="Replay an algorithm over minute bars in stocks.db.")
     parser.add_argument("algorithm", help="algorithm type: a file name in algorithms/ (e.g. sma_crossover)")
     parser.add_argument("ticker", help="symbol with bars in stocks.db, e.g. AAPL")
@@ -339,6 +352,8 @@ def _known(name: str) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.max_trades < 0:
+            raise BacktestError(f"--max-trades must be 0 (all) or more, got {args.max_trades}")
         start, end = day_bounds(parse_day(args.start, "start"), parse_day(args.end, "end"))
         if args.png is not None and not args.png.parent.exists():
             raise BacktestError(f"cannot write {args.png}: folder {args.png.parent} does not exist")

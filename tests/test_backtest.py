@@ -198,6 +198,8 @@ def test_the_png_without_matplotlib_is_a_clear_error(day_db, capsys, tmp_path, m
      "error: end date 2026-01-02 is before start date 2026-01-05"),
     (["sma_crossover", "AAPL", "--start", DAY, "--end", DAY, "--capital", "0"], "error: capital must be a positive"),
     (["sma_crossover", "AAPL", "--start", DAY, "--end", DAY, "--capital", "nan"], "error: capital must be a positive"),
+    (["sma_crossover", "AAPL", "--start", DAY, "--end", DAY, "--max-trades", "-1"],
+     "error: --max-trades must be 0 (all) or more, got -1"),
     (["sma_crossover", "AAPL", "--start", DAY, "--end", DAY, "--png", "/no/such/dir/x.png"],
      "error: cannot write /no/such/dir/x.png: folder /no/such/dir does not exist"),
 ])
@@ -224,3 +226,26 @@ def test_bar_arrays_match_the_frame_reader(day_db, market):
     empty = db_manager.get_bar_arrays(market, "NONE", f"{DAY}T15:00:00Z", f"{DAY}T15:09:00Z")
     assert {name: len(values) for name, values in empty.items()} == dict.fromkeys(
         ("timestamp", "open", "high", "low", "close", "volume"), 0)
+
+
+def test_an_algorithm_error_names_the_bar(day_db, market):
+    from pathlib import Path
+    from algorithms import AlgorithmError
+    cls = load_algorithm_class("raises_in_on_data", Path(__file__).parent / "algorithm_files")
+    series, first = backtest.load_series(market, "AAPL", f"{DAY}T00:00:00Z", f"{DAY}T23:59:59Z", 2)
+    with pytest.raises(AlgorithmError, match="after the bar ending 2026-01-05T14:32:00Z: on_data raised "
+                                             "ZeroDivisionError"):
+        backtest.replay(cls, series, first, ticker="AAPL", initial_capital=1000.0, algorithm_type="raises_in_on_data")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sma_crossover", "AAPL", "--end", DAY], "error: the following arguments are required: --start"),
+    (["sma_crossover", "AAPL", "--start", DAY, "--end", DAY, "--capital", "lots"],
+     "error: argument --capital: invalid float value: 'lots'"),
+])
+def test_usage_errors_are_one_line_too(day_db, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        backtest.main(args)
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and out == ""
+    assert err.startswith(message) and err.count("\n") == 1
