@@ -19,65 +19,87 @@ from .server import Exchange, Options
 logger = logging.getLogger("orchestra.paper_exchange")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options end in one line on stderr and exit status 2, not a usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"paper exchange: {message}\n")
+
+
 def _parser(env) -> argparse.ArgumentParser:
     def default(name, fallback):
-        return env.get(f"PAPER_EXCHANGE_{name}", fallback) or fallback
+        return env.get(f"PAPER_EXCHANGE_{name}") or fallback
 
-    parser = argparse.ArgumentParser(prog="python -m orchestra.paper_exchange",
-                                     description="Local Alpaca-compatible paper exchange.")
+    parser = _Parser(prog="python -m orchestra.paper_exchange",
+                     description="Local Alpaca-compatible paper exchange.")
+    # string defaults pass through ``type`` too, so a malformed environment value is reported like an option
     parser.add_argument("--host", default=default("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(default("PORT", "18080")),
+    parser.add_argument("--port", type=int, default=default("PORT", "18080"),
                         help="trading + market-data REST port (0 = any free port)")
-    parser.add_argument("--stream-port", type=int, default=int(default("STREAM_PORT", "18082")),
+    parser.add_argument("--stream-port", type=int, default=default("STREAM_PORT", "18082"),
                         help="market-data WebSocket port (0 = any free port)")
-    parser.add_argument("--start", default=default("START", None),
+    parser.add_argument("--start", type=_start_time, default=default("START", None),
                         help="simulated start time, UTC, e.g. 2026-11-23T14:25:00Z (default: now)")
-    parser.add_argument("--speed", type=float, default=float(default("SPEED", "1")),
-                        help="simulated seconds per real second (default 1)")
-    parser.add_argument("--seed", type=int, default=int(default("SEED", "42")))
-    parser.add_argument("--cash", default=default("CASH", "100000"))
+    parser.add_argument("--speed", type=_non_negative, default=default("SPEED", "1"),
+                        help="simulated seconds per real second (default 1; 0 freezes the clock)")
+    parser.add_argument("--seed", type=int, default=default("SEED", "42"))
+    parser.add_argument("--cash", type=_cash, default=default("CASH", "100000"))
     parser.add_argument("--key", default=default("KEY", "demo-key"))
     parser.add_argument("--secret", default=default("SECRET", "demo-secret"))
     parser.add_argument("--stream-connection-limit", type=int,
-                        default=int(default("STREAM_CONNECTION_LIMIT", "1")),
+                        default=default("STREAM_CONNECTION_LIMIT", "1"),
                         help="authenticated stream connections allowed at once (Alpaca: 1)")
-    parser.add_argument("--log-level", default=default("LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", type=str.upper, default=default("LOG_LEVEL", "INFO"),
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser
+
+
+def _start_time(raw: str):
+    try:
+        start = parse_utc(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a UTC time like 2026-11-23T14:25:00Z, got {raw!r}") from None
+    if not CALENDAR_START < start.strftime("%Y-%m-%d") < CALENDAR_END:
+        raise argparse.ArgumentTypeError(f"must lie between {CALENDAR_START} and {CALENDAR_END}")
+    return start
+
+
+def _non_negative(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {raw!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {raw!r}")
+    return value
+
+
+def _cash(raw: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"must be a number, got {raw!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {raw!r}")
+    return value
 
 
 def options_from(argv, env) -> Options:
     parser = _parser(env)
-    try:
-        args = parser.parse_args(argv)
-    except ValueError as error:  # a malformed number in the environment
-        parser.error(str(error))
-    try:
-        start = parse_utc(args.start) if args.start else None
-    except ValueError:
-        parser.error(f"--start must be a UTC time like 2026-11-23T14:25:00Z, got {args.start!r}")
-    if start is not None and not CALENDAR_START < start.strftime("%Y-%m-%d") < CALENDAR_END:
-        parser.error(f"--start must lie between {CALENDAR_START} and {CALENDAR_END}")
-    try:
-        cash = Decimal(args.cash)
-    except InvalidOperation:
-        parser.error(f"--cash must be a number, got {args.cash!r}")
-    if args.speed < 0 or cash < 0 or args.stream_connection_limit < 1:
-        parser.error("--speed and --cash must be >= 0 and --stream-connection-limit >= 1")
+    args = parser.parse_args(argv)
+    if args.stream_connection_limit < 1:
+        parser.error("--stream-connection-limit must be at least 1")
     if not args.key or not args.secret:
         parser.error("--key and --secret must not be empty")
-    return Options(host=args.host, port=args.port, stream_port=args.stream_port, start=start,
-                   speed=args.speed, seed=args.seed, cash=cash, key=args.key, secret=args.secret,
-                   stream_connection_limit=args.stream_connection_limit)
+    return Options(host=args.host, port=args.port, stream_port=args.stream_port, start=args.start,
+                   speed=args.speed, seed=args.seed, cash=args.cash, key=args.key, secret=args.secret,
+                   stream_connection_limit=args.stream_connection_limit, log_level=args.log_level)
 
 
 def main(argv=None, env=None) -> int:
     env = os.environ if env is None else env
-    try:
-        options = options_from(argv, env)
-    except ValueError as error:
-        print(f"paper exchange: {error}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=env.get("PAPER_EXCHANGE_LOG_LEVEL", "INFO").upper(),
+    options = options_from(argv, env)
+    logging.basicConfig(level=options.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if options.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("binding to %s: the paper exchange is reachable beyond this machine", options.host)

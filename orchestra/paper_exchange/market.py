@@ -61,7 +61,7 @@ UNIVERSE: tuple[Asset, ...] = (
 CENT = Decimal("0.01")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Bar:
     """One minute bar; ``timestamp`` is the bar's start (UTC)."""
 
@@ -87,7 +87,7 @@ class Market:
         self._sessions = calendar.sessions_between(calendar.first_day, calendar.last_day)
         self._session_index = {day: i for i, day in enumerate(self._sessions)}
         self._daily = {}  # symbol -> (log opens, log closes) per session, built on first use
-        self._session_bars = lru_cache(maxsize=256)(self._build_session_bars)
+        self._session_bars = lru_cache(maxsize=192)(self._build_session_bars)
 
     # ---- assets -------------------------------------------------------------------------
     def asset(self, symbol_or_id: str) -> Optional[Asset]:

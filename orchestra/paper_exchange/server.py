@@ -32,6 +32,7 @@ class Options:
     key: str = "demo-key"
     secret: str = "demo-secret"
     stream_connection_limit: int = 1
+    log_level: str = "INFO"
 
 
 class Exchange:

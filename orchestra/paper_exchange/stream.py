@@ -35,6 +35,7 @@ MIRRORED = {"corrections": "trades", "cancelErrors": "trades"}  # Alpaca mirrors
 AUTH_TIMEOUT_SECONDS = 10.0
 TICK_SECONDS = 0.05
 MAX_MINUTES_PER_TICK = 120
+HISTORY_LIMIT = 10_000  # subscribe/unsubscribe entries kept for /_sim/state
 
 
 @dataclass
@@ -195,6 +196,7 @@ class StreamServer:
                     (target.add if action == "subscribe" else target.discard)(symbol.upper())
             self.history.append({"connection": client.id, "action": action, "at": utc_z(self.exchange.clock.now()),
                                  **{ch: [s.upper() for s in v] for ch, v in changes.items()}})
+            del self.history[:-HISTORY_LIMIT]
         await self.send(client, [client.subscription_message()])
         return True
 
