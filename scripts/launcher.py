@@ -1,0 +1,180 @@
+"""Run the whole system in the foreground: paper exchange (when configured), orchestrator, API.
+
+``./scripts/start`` sets things up and then runs this. It prints the dashboard URL, and Ctrl-C
+(or SIGTERM) stops every process it started. If any of them dies, the others are stopped too,
+so nothing is left half-running.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Mapping, Optional
+from urllib.parse import urlparse
+
+from database import market_calendar
+from orchestra.config import REPO_ROOT, AlpacaSettings, ApiSettings, ConfigError, load_env
+from algorithms import available_algorithms
+from scripts.services import dashboard_url, runs_paper_exchange
+from system_databse import system_db_manager
+
+logger = logging.getLogger("launcher")
+PYTHON = sys.executable
+DEMO_CARDS = (("NVDA", "sma_crossover", 10_000.0), ("AAPL", "bollinger_reversion", 10_000.0),
+              ("TSLA", "lot_take_profit", 10_000.0))
+
+
+def answers_http(url: str) -> bool:
+    """True if anything answers HTTP at ``url`` (any status counts: the server is up)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    ready_url: Optional[str] = None
+    extra_env: dict[str, str] = field(default_factory=dict, repr=False)
+    process: Optional[subprocess.Popen] = field(default=None, repr=False)
+
+
+class Supervisor:
+    """Starts children in order, waits for each to answer, and stops them all in reverse."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = dict(env)
+        self.children: list[Child] = []
+
+    def start(self, child: Child, timeout: float = 90.0) -> None:
+        logger.info("starting %s", child.name)
+        child.process = subprocess.Popen(child.argv, cwd=REPO_ROOT, env={**self.env, **child.extra_env})
+        self.children.append(child)
+        deadline = time.monotonic() + timeout
+        while child.ready_url and not answers_http(child.ready_url):
+            if child.process.poll() is not None:
+                raise RuntimeError(f"{child.name} exited with code {child.process.returncode} while starting")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{child.name} did not answer at {child.ready_url} within {timeout:g}s")
+            time.sleep(0.3)
+
+    def first_exited(self) -> Optional[Child]:
+        return next((c for c in self.children if c.process and c.process.poll() is not None), None)
+
+    def stop_all(self, grace: float = 30.0) -> None:
+        for child in reversed(self.children):
+            if child.process and child.process.poll() is None:
+                logger.info("stopping %s", child.name)
+                child.process.terminate()
+        deadline = time.monotonic() + grace
+        for child in reversed(self.children):
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop within %gs; killing it", child.name, grace)
+                child.process.kill()
+                child.process.wait()
+
+
+def demo_start_time(now: datetime) -> str:
+    """The simulated start for a demo: now while the market is open, else just before the next open."""
+    if market_calendar.is_open(now):
+        return market_calendar.to_utc_string(now)
+    return market_calendar.to_utc_string(market_calendar.next_open(now) - timedelta(minutes=2))
+
+
+def exchange_child(settings: AlpacaSettings, env: Mapping[str, str]) -> Child:
+    trading, stream = urlparse(settings.trading_url or ""), urlparse(settings.stream_url or "")
+    if not (trading.port and stream.port):
+        raise ConfigError("RUN_PAPER_EXCHANGE=true needs ALPACA_TRADING_URL and ALPACA_STREAM_URL with ports")
+    start = env.get("PAPER_EXCHANGE_START", "").strip() or demo_start_time(datetime.now(timezone.utc))
+    argv = [PYTHON, "-m", "orchestra.paper_exchange", "--host", trading.hostname, "--port", str(trading.port),
+            "--stream-port", str(stream.port), "--start", start]
+    keys = {"PAPER_EXCHANGE_KEY": settings.api_key, "PAPER_EXCHANGE_SECRET": settings.secret}  # not in `ps`
+    return Child("paper exchange", argv, ready_url=f"{settings.trading_url}/v2/clock", extra_env=keys)
+
+
+def seed_demo_cards() -> list[int]:
+    """Give a brand-new demo something to trade: only when the ledger has never had a card."""
+    conn = system_db_manager.get_connection()
+    try:
+        if system_db_manager.get_all_algorithms(conn=conn):
+            return []
+        known = {info.name for info in available_algorithms()}
+        return [system_db_manager.create_algorithm(ticker, algo, capital, conn=conn)
+                for ticker, algo, capital in DEMO_CARDS if algo in known]
+    finally:
+        conn.close()
+
+
+def plan(env: Mapping[str, str]) -> list[Child]:
+    """The processes to run, in start order."""
+    settings = AlpacaSettings.from_env(env)
+    api = ApiSettings.from_env(env)
+    children = [exchange_child(settings, env)] if runs_paper_exchange(env) else []
+    children.append(Child("orchestrator", [PYTHON, str(REPO_ROOT / "orchestrator.py")]))
+    children.append(Child("API server", [PYTHON, str(REPO_ROOT / "api_server.py")],
+                          ready_url=f"{dashboard_url(env)}api/health"))
+    if not api.is_loopback:
+        logger.warning("the API binds to %s: the dashboard is reachable from other machines", api.host)
+    return children
+
+
+def run(env: Mapping[str, str]) -> int:
+    supervisor = Supervisor(env)
+    stopping = False
+
+    def request_stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        for child in plan(env):
+            supervisor.start(child)
+            if stopping:
+                return 0
+            if child.name == "paper exchange" and (created := seed_demo_cards()):
+                print(f"Created {len(created)} demo cards on the paper exchange (ids {created}).", flush=True)
+        print(f"AutoTrader is running. Dashboard: {dashboard_url(env)}  (PIN 2020 until you change it)", flush=True)
+        print("Press Ctrl-C to stop everything.", flush=True)
+        while not stopping:
+            exited = supervisor.first_exited()
+            if exited:
+                logger.error("%s exited with code %s; stopping the rest", exited.name, exited.process.returncode)
+                return 1
+            time.sleep(0.5)
+        return 0
+    except (ConfigError, RuntimeError, OSError) as exc:
+        logger.error("%s", exc)
+        return 1
+    finally:
+        supervisor.stop_all()
+        print("AutoTrader stopped.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
+    load_env()
+    return run(os.environ)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
