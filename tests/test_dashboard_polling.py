@@ -1,0 +1,120 @@
+"""Polling that follows the market, and the banner for stale data or an unreachable server."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.fixtures.browser import dashboard_url, stamp, wait_until
+
+pytestmark = pytest.mark.browser
+
+BANNER = "#banner"
+
+
+def poll_ms(page) -> int:
+    return int(page.evaluate("document.body.dataset.pollMs || 0"))
+
+
+def listing_request_starts(page) -> list[float]:
+    """When the page started each GET /api/algorithms, by the browser's own clock (ms)."""
+    return page.evaluate("""performance.getEntriesByType('resource')
+        .filter(e => new URL(e.name).pathname === '/api/algorithms').map(e => e.startTime)""")
+
+
+def switch_market(api, moment) -> None:
+    """Move the exchange's clock, then the API past its minute-long market-status cache."""
+    api.exchange.set_clock(stamp(moment))
+    api.clock.advance(60)
+
+
+@pytest.fixture
+def polling_page(market_hours, page_factory):
+    day, api = market_hours
+    day.create_card("NVDA", 1_000)
+    day.add_bars("NVDA", [100.0] * 30)
+    page = page_factory(1280, 720)
+    page.add_init_script("performance.setResourceTimingBufferSize(100000)")
+    return day, api, page
+
+
+def test_polling_interval_follows_the_market_flag(polling_page):
+    day, api, page = polling_page
+    page.goto(dashboard_url(api, poll_open_ms=500, poll_closed_ms=2000))
+    page.wait_for_selector("#status-market:has-text('MARKET OPEN')")
+    wait_until(lambda: poll_ms(page) == 500, what="the open-market interval")
+    wait_until(lambda: len(listing_request_starts(page)) >= 4, what="several quick polls")
+
+    switch_market(api, day.close + timedelta(minutes=30))
+    page.wait_for_selector("#status-market:has-text('MARKET CLOSED')")
+    wait_until(lambda: poll_ms(page) == 2000, what="the closed-market interval")
+    assert page.inner_text("#status-session").startswith("opens ")
+    assert page.is_hidden(BANNER)              # old bars are no news while the market is closed
+    closed_from = len(listing_request_starts(page))
+    wait_until(lambda: len(listing_request_starts(page)) >= closed_from + 3, timeout=90, what="closed polls")
+    starts = listing_request_starts(page)[closed_from - 1:]
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
+    assert min(gaps) >= 1990, gaps             # never sooner than the closed interval
+
+    switch_market(api, day.minute(31))
+    page.wait_for_selector("#status-market:has-text('MARKET OPEN')", timeout=60_000)
+    wait_until(lambda: poll_ms(page) == 500, what="back to the open-market interval")
+    assert page.inner_text("#status-session").startswith("closes ")
+
+
+def test_a_closed_market_is_checked_again_just_after_the_open(trading_day, paper_exchange_factory,
+                                                              live_api_factory, page_factory):
+    exchange = paper_exchange_factory(start=stamp(trading_day.open - timedelta(seconds=20)), speed=1)
+    api = live_api_factory(exchange, HEARTBEAT_STALE_SECONDS=3600)
+    page = page_factory(1280, 720)
+    page.goto(dashboard_url(api, poll_open_ms=500, poll_closed_ms=600_000))   # hourly-ish when closed
+    page.wait_for_selector("#status-market:has-text('MARKET CLOSED')")
+    wait_until(lambda: poll_ms(page) > 0, what="the first schedule")
+    assert 500 <= poll_ms(page) <= 25_000      # 20 s to the open + 5 s, not the 10-minute interval
+    page.wait_for_selector("#status-market:has-text('MARKET OPEN')", timeout=150_000)
+    wait_until(lambda: poll_ms(page) == 500, what="the open-market interval")
+
+
+def test_stale_prices_raise_a_banner_that_clears_when_bars_arrive(polling_page):
+    day, api, page = polling_page
+    page.goto(dashboard_url(api, poll_open_ms=500))
+    page.wait_for_selector("#status-market:has-text('MARKET OPEN')")
+    wait_until(lambda: page.locator(".card").count() == 1, what="the card")
+    assert page.is_hidden(BANNER)
+
+    switch_market(api, day.minute(45))         # 15 minutes later, no new NVDA bar
+    page.wait_for_selector(f"{BANNER}:has-text('No new NVDA price')")
+    last_bar_time = page.locator(".chart-price-at").inner_text().removeprefix("price ")
+    assert page.inner_text(BANNER) == f"No new NVDA price since {last_bar_time}."
+
+    day.add_bars("NVDA", [101.0] * 15, first_minute=30)
+    page.wait_for_selector(BANNER, state="hidden")
+    assert page.locator('[data-field="price"]').inner_text() == "$101.00"
+
+
+def test_a_silent_orchestrator_raises_a_banner_that_clears_when_it_reports(polling_page):
+    day, api, page = polling_page
+    api.app.config["HEARTBEAT_STALE_SECONDS"] = 180
+    day.heartbeat(api, seconds_ago=600)
+    page.goto(dashboard_url(api, poll_open_ms=500))
+    page.wait_for_selector(f"{BANNER}:has-text('trading engine')")
+    assert page.inner_text(BANNER).startswith("The trading engine (orchestrator) has not reported for 10 min")
+    day.heartbeat(api)
+    page.wait_for_selector(BANNER, state="hidden")
+
+
+def test_an_unreachable_server_raises_a_banner_that_clears_when_it_returns(polling_page):
+    day, api, page = polling_page
+    page.console_watch.expect_failed("/api/", "net::")
+    page.goto(dashboard_url(api, poll_open_ms=500))
+    wait_until(lambda: page.locator(".card").count() == 1, what="the card")
+    assert page.is_hidden(BANNER)
+
+    api.stop()
+    page.wait_for_selector(f"{BANNER}:has-text('Cannot reach the AutoTrader server.')")
+    assert "showing the last data received, retrying" in page.inner_text(BANNER)
+    assert page.locator(".card").count() == 1  # the last data stays on screen
+
+    api.start()
+    page.wait_for_selector(BANNER, state="hidden", timeout=60_000)
+    assert page.locator(".card").count() == 1
