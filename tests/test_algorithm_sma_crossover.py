@@ -103,3 +103,26 @@ def test_crossover_signal_on_its_own(tail, expected):
 def test_a_run_of_ties_longer_than_the_lookback_is_no_cross():
     # 61 equal closes: every spread is a tie, there is no earlier sign to cross from
     assert crossover_signal([100.0] * 70 + [101.0])[0] == 0
+
+
+def exact_signs(closes) -> list[int]:
+    """sign(SMA20 - SMA50) per bar from 49 on, in exact integer cents: 5*sum20 - 2*sum50."""
+    cents = np.round(np.asarray(closes) * 100).astype(np.int64)
+    sums = np.concatenate([[0], np.cumsum(cents)])
+    t = np.arange(49, len(cents))
+    return np.sign(5 * (sums[t + 1] - sums[t - 19]) - 2 * (sums[t + 1] - sums[t - 49])).tolist()
+
+
+def test_it_fires_exactly_where_an_exact_stateful_engine_does_on_a_tie_heavy_walk():
+    rng = np.random.default_rng(3)
+    closes = np.round(100 + np.cumsum(rng.choice([-0.01, 0.01], size=20_000)), 2).tolist()
+    signs = exact_signs(closes)
+    assert signs.count(0) > 40  # ties are common with cent steps: the case the rule is for
+    expected, last = [], 0
+    for t, sign in enumerate(signs, start=49):
+        if sign and last and sign != last and t >= 60:
+            expected.append((t, sign))
+        last = sign or last
+    ours = [(t, s) for t in range(60, len(closes)) if (s := crossover_signal(closes[t - 60:t + 1])[0])]
+    assert len(expected) > 200
+    assert ours == expected

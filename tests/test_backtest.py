@@ -10,6 +10,7 @@ With $10,000: buy floor(10,000 / 111) = 90 shares at 110.90 (9,981.00), sell 90 
 """
 from __future__ import annotations
 
+import re
 import sys
 from fractions import Fraction
 
@@ -249,3 +250,13 @@ def test_usage_errors_are_one_line_too(day_db, capsys, args, message):
     out, err = capsys.readouterr()
     assert exit_info.value.code == 2 and out == ""
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_the_benchmark_finds_the_same_trades_as_backtrader_on_a_week(capsys):
+    pytest.importorskip("backtrader")  # benchmark-only: bench/requirements.txt
+    from bench import bench_backtest
+    assert bench_backtest.main(["--start", "2025-06-02", "--end", "2025-06-06", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1,950 synthetic minute bars of SYN" in out and "trades identical" in out
+    trades = re.search(r"trades:\s+ours (\d[\d,]*\d|\d), backtrader (\d[\d,]*\d|\d)", out)
+    assert trades.group(1) == trades.group(2) and int(trades.group(1).replace(",", "")) > 10
