@@ -124,22 +124,27 @@ def _trading_routes(app: Flask, exchange: "Exchange") -> None:
         body = request.get_json(silent=True)
         if body is None:
             raise ApiError(400, "request body format is invalid", 40010000)
-        order = broker.submit(body, exchange.controls.order_behaviour())
+        with broker.lock:  # render before another request can settle it further
+            order = broker.submit(body, exchange.controls.order_behaviour())
+            answer = order_json(order)
         logger.info("order %s %s %s x%d accepted", order.client_order_id, order.side, order.symbol, order.qty)
-        return jsonify(order_json(order))
+        return jsonify(answer)
 
     @app.get("/v2/orders")
     def list_orders():
-        return jsonify([order_json(o) for o in _filtered_orders(broker.list_orders())])
+        with broker.lock:
+            return jsonify([order_json(o) for o in _filtered_orders(broker.list_orders())])
 
     @app.get("/v2/orders:by_client_order_id")
     def order_by_client_id():
         client_order_id = request.args.get("client_order_id", "")
-        return jsonify(order_json(broker.find_by_client_id(client_order_id)))
+        with broker.lock:
+            return jsonify(order_json(broker.find_by_client_id(client_order_id)))
 
     @app.get("/v2/orders/<order_id>")
     def order_by_id(order_id: str):
-        return jsonify(order_json(broker.find(order_id)))
+        with broker.lock:
+            return jsonify(order_json(broker.find(order_id)))
 
     @app.delete("/v2/orders/<order_id>")
     def cancel_order(order_id: str):
@@ -149,22 +154,25 @@ def _trading_routes(app: Flask, exchange: "Exchange") -> None:
     @app.delete("/v2/orders")
     def cancel_all():
         answers = []
-        for order in broker.list_orders():
-            if order.is_open:
-                broker.cancel(order.id)
-                answers.append({"id": order.id, "status": 200, "body": order_json(order)})
+        with broker.lock:
+            for order in broker.list_orders():
+                if order.is_open:
+                    broker.cancel(order.id)
+                    answers.append({"id": order.id, "status": 200, "body": order_json(order)})
         return jsonify(answers), 207
 
     @app.get("/v2/positions")
     def positions():
-        return jsonify([exchange.position_json(p) for p in broker.open_positions()])
+        with broker.lock:
+            return jsonify([exchange.position_json(p) for p in broker.open_positions()])
 
     @app.get("/v2/positions/<symbol_or_id>")
     def position(symbol_or_id: str):
         found = market.asset(symbol_or_id)
-        for held in broker.open_positions():
-            if found and held.symbol == found.symbol:
-                return jsonify(exchange.position_json(held))
+        with broker.lock:
+            for held in broker.open_positions():
+                if found and held.symbol == found.symbol:
+                    return jsonify(exchange.position_json(held))
         raise ApiError(404, "position does not exist", 40410000)
 
     @app.get("/v2/clock")
