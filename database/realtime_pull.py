@@ -203,11 +203,7 @@ class RealtimeStreamer:
                 self._notify_reconnect()
             self._ever_connected = True
             await self._consume(stream, sent)
-        except asyncio.CancelledError:
-            raise
-        except (OSError, asyncio.TimeoutError, ValueError, KeyError) as exc:
-            logger.warning("stream connection failed or dropped: %s: %s", type(exc).__name__, exc)
-        except Exception as exc:  # websockets' errors, anything else: reconnect, never die
+        except Exception as exc:  # refused, dropped, timed out, garbled: log, back off, reconnect
             logger.warning("stream connection failed or dropped: %s: %s", type(exc).__name__, exc)
         finally:
             self.connected = False

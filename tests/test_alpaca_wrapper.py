@@ -92,6 +92,7 @@ def test_validate_ticker(wrapper):
     assert wrapper.validate_ticker("AAPL") is True
     assert wrapper.validate_ticker("nvda") is True
     assert wrapper.validate_ticker("ZZZZ") is False
+    assert wrapper.validate_ticker("TWTR") is False  # known to the broker but inactive
     assert wrapper.validate_ticker("") is False
     assert wrapper.validate_ticker("BRK/B") is False
     assert wrapper.validate_ticker("../account") is False
