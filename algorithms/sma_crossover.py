@@ -17,6 +17,7 @@ FAST = 20
 SLOW = 50
 TIE_LOOKBACK = 10
 TIE_TOLERANCE = 1e-9
+NO_CROSS = {1: "no cross: SMA20 above SMA50", -1: "no cross: SMA20 below SMA50", 0: "no cross: SMA20 level with SMA50"}
 
 
 def _sign_at(closes: list, end: int) -> tuple[int, float, float]:
@@ -63,4 +64,5 @@ class Algorithm(AlgorithmBase):
             held = self.position(transaction_history)
             why = f"SMA20 {fast:.4f} crossed below SMA50 {slow:.4f}"
             return ("sell", held, why) if held > 0 else ("hold", 0, why + ", nothing to sell")
-        return ("hold", 0)
+        spread = fast - slow
+        return "hold", 0, NO_CROSS[0 if abs(spread) <= TIE_TOLERANCE * abs(slow) else 1 if spread > 0 else -1]

@@ -43,8 +43,9 @@ def test_a_cross_above_buys_with_all_the_uninvested_cash():
     assert decision.reason.startswith("SMA20 100.0500 crossed above SMA50 100.0200; buy 90 shares at ~$111.00")
 
 
-def test_staying_above_after_the_cross_holds():
-    assert decide(BELOW + [111.0, 112.0], bought(90, 111.0)).action == "hold"
+def test_staying_above_after_the_cross_holds_and_says_where_it_stands():
+    decision = decide(BELOW + [111.0, 112.0], bought(90, 111.0))
+    assert (decision.action, decision.reason) == ("hold", "no cross: SMA20 above SMA50")
 
 
 def test_a_cross_below_sells_the_whole_position():
@@ -60,7 +61,7 @@ def test_a_cross_below_with_nothing_held_holds_and_says_why():
 
 def test_an_exact_tie_is_not_a_cross():
     assert crossover_signal(np.array(BELOW + [110.0]))[0] == 0
-    assert decide(BELOW + [110.0]).action == "hold"
+    assert decide(BELOW + [110.0]).reason == "no cross: SMA20 level with SMA50"
 
 
 def test_crossing_through_a_tie_fires_on_the_first_bar_past_it():
@@ -80,7 +81,7 @@ def test_float_rounding_of_cent_prices_does_not_fake_a_cross():
     closes = [round(c * 1.01, 2) for c in BELOW + [110.0]]  # 101.00, 99.99, ..., tie at 111.10
     fast, slow = sum(closes[-20:]) / 20, sum(closes[-50:]) / 50
     assert fast > slow  # naive float comparison would call this a cross up...
-    assert decide(closes).action == "hold"  # ...but it is a tie within the tolerance
+    assert decide(closes).reason == "no cross: SMA20 level with SMA50"  # ...but it is a tie
 
 
 def test_a_card_with_little_cash_left_cannot_buy_a_share():
