@@ -147,3 +147,22 @@ def test_missing_key_headers_are_401(exchange):
     response = requests.get(f"{exchange.base_url}/v2/account", timeout=30)
     assert response.status_code == 401
     assert response.json() == {"message": "unauthorized."}
+
+
+def test_after_a_mix_of_trades_cash_and_positions_add_up_to_the_fills(paper_exchange_factory):
+    exchange = paper_exchange_factory(start="2026-11-24T16:00:00Z", speed=0)  # frozen: one price for all reads
+    client = trading_client(exchange)
+    trades = [("AAPL", 7, "buy"), ("TSLA", 3, "buy"), ("AAPL", 2, "sell"), ("SPY", 5, "buy"), ("TSLA", 3, "sell"),
+              ("AAPL", 1, "buy"), ("SPY", 4, "sell")]
+    for n, (symbol, qty, side) in enumerate(trades):
+        client.submit_order(market_order(symbol, qty, side, f"mix-{n}"))
+        wait_for_status(client, f"mix-{n}", {OrderStatus.FILLED})
+    orders = exchange.state()["orders"]
+    flow = sum((Decimal(o["filled_avg_price"]) * int(o["filled_qty"]) * (-1 if o["side"] == "buy" else 1))
+               for o in orders)
+    account = client.get_account()
+    assert Decimal(account.cash) == Decimal("100000") + flow
+    held = {p.symbol: int(p.qty) for p in client.get_all_positions()}
+    assert held == {"AAPL": 6, "SPY": 1}
+    value = sum(Decimal(p.market_value) for p in client.get_all_positions())
+    assert Decimal(account.equity) == Decimal(account.cash) + value
