@@ -106,10 +106,11 @@ def test_bad_controls_are_refused_and_change_nothing(exchange, body):
 
 
 def test_orders_before_the_open_wait_and_fill_at_the_opening_price(paper_exchange_factory):
-    exchange = paper_exchange_factory(start="2026-11-23T14:28:00Z", speed=60)
+    exchange = paper_exchange_factory(start="2026-11-23T14:28:00Z", speed=0)
     client = trading_client(exchange)
     client.submit_order(market_order("NVDA", 5, "buy", "early"))
     assert client.get_order_by_client_id("early").status == OrderStatus.ACCEPTED
+    exchange.set_clock(speed=60)  # from 14:28, two real seconds to the open
     filled = wait_for_status(client, "early", {OrderStatus.FILLED})
     assert filled.filled_at == datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
     opening = wait_until(lambda: requests.get(
@@ -120,10 +121,11 @@ def test_orders_before_the_open_wait_and_fill_at_the_opening_price(paper_exchang
 
 
 def test_a_day_order_still_waiting_at_the_close_expires(paper_exchange_factory):
-    exchange = paper_exchange_factory(start="2026-11-27T17:58:00Z", speed=60)  # 2 minutes before the early close
+    exchange = paper_exchange_factory(start="2026-11-27T17:58:00Z", speed=0)  # 2 minutes before the early close
     exchange.control(fill_delay_seconds=10)
     client = trading_client(exchange)
     client.submit_order(market_order("AAPL", 1, "buy", "too-late"))
+    exchange.set_clock(speed=60)  # the 10 real seconds of delay now span the close
     expired = wait_for_status(client, "too-late", {OrderStatus.EXPIRED, OrderStatus.FILLED})
     assert expired.status == OrderStatus.EXPIRED
     assert expired.expired_at == datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
