@@ -13,6 +13,7 @@ from algorithms._framework import (
     AlgorithmLoadError,
     Bars,
     BarSeries,
+    TransactionHistory,
     freeze_history,
     history_totals,
     last_completed_bar_start,
@@ -32,7 +33,7 @@ from algorithms._runner import decide, decide_for_card, instantiate, requirement
 
 __all__ = [
     "ACTIONS", "ALGORITHMS_DIR", "INTERFACE_VERSION", "AlgorithmBase", "AlgorithmError", "AlgorithmInfo",
-    "AlgorithmLoadError", "BarSeries", "Bars", "CheckedDecision", "ScanResult", "algorithm_path",
+    "AlgorithmLoadError", "BarSeries", "Bars", "CheckedDecision", "ScanResult", "TransactionHistory", "algorithm_path",
     "available_algorithms", "check_decision", "decide", "decide_for_card", "freeze_history", "history_totals",
     "instantiate", "is_valid_algorithm_type", "last_completed_bar_start", "load_algorithm_class",
     "requirements_for_card", "requirements_of", "scan_algorithms", "validate_requirements",

@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from algorithms._framework import AlgorithmLoadError
+from algorithms._framework import INTERFACE_VERSION, AlgorithmLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ MODULE_PREFIX = "autotrader_algorithm_"
 # path -> (content sha256, class, description). A cache, not state: no lock, so a file whose body
 # hangs (an infinite loop at import) blocks only the caller loading it, never other cards' loads.
 _cache: dict[Path, tuple[str, type, str]] = {}
+_reported: dict[str, str] = {}  # folder/name -> error last logged: a broken file is logged once, not per call
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,10 @@ def _algorithm_class(algorithm_type: str, module) -> type:
     for method in ("get_data_requirements", "on_data"):
         if not callable(getattr(cls, method, None)):
             raise AlgorithmLoadError(f"{name}: class Algorithm has no method {method}()", algorithm_type=algorithm_type)
+    version = getattr(cls, "interface_version", INTERFACE_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INTERFACE_VERSION:
+        raise AlgorithmLoadError(f"{name}: written for interface version {version!r}; this framework supports "
+                                 f"1 to {INTERFACE_VERSION}", algorithm_type=algorithm_type)
     try:
         inspect.signature(cls).bind("TICKER", 1000.0)
     except TypeError as exc:
@@ -177,7 +182,11 @@ def scan_algorithms(directory: Path | str | None = None) -> ScanResult:
 
 def available_algorithms(directory: Path | str | None = None) -> list[AlgorithmInfo]:
     """Usable algorithms sorted by name; broken files are logged with their error and skipped."""
-    result = scan_algorithms(directory)
+    folder = _directory(directory)
+    result = scan_algorithms(folder)
     for name, error in result.errors.items():
-        logger.warning("algorithm %s skipped: %s", name, error)
+        key = f"{folder}/{name}"
+        if _reported.get(key) != error:
+            logger.warning("algorithm %s skipped: %s", name, error)
+            _reported[key] = error
     return result.algorithms

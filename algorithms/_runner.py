@@ -128,7 +128,7 @@ def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Seq
                       uninvested_cash=capital - invested, price=current_price,
                       algorithm_type=algorithm_type, card_id=card_id)
     if not decision.accepted:
-        logger.warning("card %s (%s %s): %s", card_id, algorithm_type, card.get("ticker"), decision.reason)
+        logger.warning("card %s (%s %s): %s", card_id, algorithm_type, _card_field(card, "ticker"), decision.reason)
     return decision
 
 

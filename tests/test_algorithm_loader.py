@@ -155,3 +155,21 @@ def test_a_file_that_hangs_while_importing_blocks_only_its_own_load(tmp_path):
         release.write_text("go")
         loader.join(60)
     assert not loader.is_alive()
+
+
+def test_a_broken_file_is_logged_once_not_on_every_scan(plugin_dir, caplog):
+    with caplog.at_level("WARNING"):
+        available_algorithms(plugin_dir)
+        available_algorithms(plugin_dir)
+    assert caplog.text.count("algorithm syntax_error skipped") == 1
+    (plugin_dir / "syntax_error.py").write_text("class Algorithm(:\n    pass\n")  # a different error
+    with caplog.at_level("WARNING"):
+        available_algorithms(plugin_dir)
+    assert caplog.text.count("algorithm syntax_error skipped") == 2
+
+
+def test_an_algorithm_for_a_newer_interface_is_refused(tmp_path):
+    (tmp_path / "future.py").write_text(_algorithm_source("hold").replace(
+        "class Algorithm:\n", "class Algorithm:\n    interface_version = 2\n"))
+    with pytest.raises(AlgorithmLoadError, match="written for interface version 2; this framework supports 1 to 1"):
+        load_algorithm_class("future", tmp_path)
