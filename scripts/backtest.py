@@ -175,8 +175,8 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     """Run the algorithm after every decision point of ``series`` and fill at the next bar's open."""
     ledger = MemoryLedger(initial_capital)
     points = decision_points(series.timestamp, first) if points is None else points
-    decided_at = _stamps(series.timestamp[points] + MINUTE)
-    fill_times = _stamps(series.timestamp[points + 1])
+    decided_at = _stamps(series.timestamp[points] + MINUTE).tolist()  # plain str, as live passes
+    fill_times = _stamps(series.timestamp[points + 1]).tolist()
     opens, closes = series.open.tolist(), series.close.tolist()
     refused: list[tuple[str, str]] = []
     requirement_cache: tuple = (None, None)
@@ -187,7 +187,11 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
         for k, i in enumerate(points.tolist()):
             algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type)
             current_time = decided_at[k]
-            raw = algorithm.get_data_requirements(current_time)
+            try:
+                raw = algorithm.get_data_requirements(current_time)
+            except Exception as exc:  # noqa: BLE001 - user code
+                raise AlgorithmError(f"get_data_requirements raised {type(exc).__name__}: {exc}",
+                                     algorithm_type) from exc
             if raw != requirement_cache[0]:  # same answer as last minute: already validated
                 needed = requirements_of(algorithm, current_time, algorithm_type=algorithm_type)["bars"]
                 requirement_cache = (raw, needed)
@@ -196,18 +200,15 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
                              position=ledger.shares, uninvested_cash=ledger.uninvested_cash, price=closes[i],
                              algorithm_type=algorithm_type)
             if checked.is_trade:
-                ledger.record(Trade(str(fill_times[k]), checked.action, checked.shares, opens[i + 1],
-                                    str(current_time), checked.reason))
+                ledger.record(Trade(fill_times[k], checked.action, checked.shares, opens[i + 1], current_time,
+                                    checked.reason))
             elif not checked.accepted:
-                refused.append((str(current_time), checked.reason))
+                refused.append((current_time, checked.reason))
             if progress is not None and k - done >= PROGRESS_CHUNK:
                 progress(k - done)
                 done = k
     except AlgorithmError as exc:
         raise AlgorithmError(f"after the bar ending {current_time}: {exc.message}", algorithm_type) from exc
-    except Exception as exc:  # noqa: BLE001 - get_data_requirements is user code too
-        raise AlgorithmError(f"after the bar ending {current_time}: get_data_requirements raised "
-                             f"{type(exc).__name__}: {exc}", algorithm_type) from exc
     seconds = time.perf_counter() - started
     if progress is not None:
         progress(len(points) - done)

@@ -260,3 +260,18 @@ def test_the_benchmark_finds_the_same_trades_as_backtrader_on_a_week(capsys):
     assert "1,950 synthetic minute bars of SYN" in out and "trades identical" in out
     trades = re.search(r"trades:\s+ours (\d[\d,]*\d|\d), backtrader (\d[\d,]*\d|\d)", out)
     assert trades.group(1) == trades.group(2) and int(trades.group(1).replace(",", "")) > 10
+
+
+def test_a_failing_get_data_requirements_names_the_bar_too(day_db, market, tmp_path):
+    from algorithms import AlgorithmError
+    (tmp_path / "late.py").write_text(
+        "class Algorithm:\n"
+        "    def __init__(self, ticker, initial_capital):\n        pass\n"
+        "    def get_data_requirements(self, current_time):\n"
+        "        if current_time > '2026-01-05T15:00:00Z':\n            raise ValueError('too late')\n"
+        "        return {'bars': 1}\n"
+        "    def on_data(self, bars, transaction_history):\n        return ('hold', 0)\n")
+    series, first = backtest.load_series(market, "AAPL", f"{DAY}T00:00:00Z", f"{DAY}T23:59:59Z", 1)
+    with pytest.raises(AlgorithmError, match="after the bar ending 2026-01-05T15:01:00Z: get_data_requirements "
+                                             "raised ValueError: too late"):
+        backtest.replay(load_algorithm_class("late", tmp_path), series, first, ticker="AAPL", initial_capital=1e3)
