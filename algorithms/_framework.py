@@ -55,7 +55,8 @@ class AlgorithmLoadError(AlgorithmError):
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
-    array = np.ascontiguousarray(array)
+    """A read-only copy: never flips the flags of an array the caller still owns."""
+    array = np.array(array, copy=True, order="C")
     array.flags.writeable = False
     return array
 

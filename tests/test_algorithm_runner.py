@@ -205,3 +205,11 @@ def test_the_live_path_with_the_real_managers(market, ledger):
     # uninvested cash 5,000 - 1,000 + 1,010 = 5,010: floor(5,010 / 111) = 45 shares
     assert (decision.action, decision.shares, decision.accepted) == ("buy", 45, True)
     assert decision.reason.endswith("buy 45 shares at ~$111.00 = $4,995.00 of $5,010.00 uninvested")
+
+
+def test_building_bars_leaves_the_callers_arrays_writable():
+    closes = np.array([1.0, 2.0])
+    bars = Bars.from_columns(np.array(["2026-01-05T14:30", "2026-01-05T14:31"], dtype="datetime64[s]"),
+                             closes, closes, closes, closes)
+    closes[0] = 5.0  # still the caller's to change, and the bars do not see it
+    assert bars.close.tolist() == [1.0, 2.0] and not bars.close.flags.writeable
