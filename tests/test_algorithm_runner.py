@@ -213,3 +213,17 @@ def test_building_bars_leaves_the_callers_arrays_writable():
                              closes, closes, closes, closes)
     closes[0] = 5.0  # still the caller's to change, and the bars do not see it
     assert bars.close.tolist() == [1.0, 2.0] and not bars.close.flags.writeable
+
+
+def test_decide_for_card_runs_in_a_worker_process():
+    """Everything in and out pickles, so a caller may run it under a time budget in a subprocess."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    closes = [100.0] * 50 + [99.0] * 10 + [111.0]
+    args = ({"id": 4, "algorithm_type": "sma_crossover", "ticker": "AAPL", "initial_capital": 10_000.0},
+            make_bars(closes), [], 111.0)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        remote = pool.submit(decide_for_card, *args).result(timeout=120)
+        failure = pool.submit(decide_for_card, {**args[0], "algorithm_type": "nope"}, *args[1:]).exception(120)
+    assert remote == decide_for_card(*args) and remote.action == "buy"
+    assert isinstance(failure, AlgorithmLoadError) and failure.card_id == 4
