@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 from typing import Optional
@@ -87,7 +87,7 @@ class Market:
         self._sessions = calendar.sessions_between(calendar.first_day, calendar.last_day)
         self._session_index = {day: i for i, day in enumerate(self._sessions)}
         self._daily = {}  # symbol -> (log opens, log closes) per session, built on first use
-        self._session_bars = lru_cache(maxsize=192)(self._build_session_bars)
+        self._session = lru_cache(maxsize=256)(self._build_session)  # ~25 kB per symbol-day
 
     # ---- assets -------------------------------------------------------------------------
     def asset(self, symbol_or_id: str) -> Optional[Asset]:
@@ -108,10 +108,12 @@ class Market:
         """Minute bars of ``symbol`` with start <= timestamp < end, oldest first."""
         if not self.has_bars(symbol) or end <= start:
             return []
-        ny_day = lambda moment: pd.Timestamp(moment).tz_convert("America/New_York").strftime("%Y-%m-%d")
+        lo, hi = start.timestamp(), end.timestamp()
         bars: list[Bar] = []
-        for day in self.calendar.sessions_between(ny_day(start), ny_day(end)):
-            bars.extend(b for b in self._session_bars(symbol, day) if start <= b.timestamp < end)
+        for day in self.calendar.sessions_between(_ny_day(start), _ny_day(end)):
+            session = self._session(symbol, day)
+            first, last = np.searchsorted(session.starts, [lo, hi], side="left")
+            bars.extend(session.bar(symbol, i) for i in range(first, last))
         return bars
 
     def bar_at(self, symbol: str, minute: datetime) -> Optional[Bar]:
@@ -135,11 +137,12 @@ class Market:
         if not asset.active:
             return Decimal(str(asset.base_price)).quantize(CENT)
         day = self._last_session_started(moment)
-        for bar in reversed(self._session_bars(symbol, day)):
-            if bar.timestamp + timedelta(minutes=1) <= moment:
-                return Decimal(str(bar.close)).quantize(CENT)
+        session = self._session(symbol, day)
+        complete = int(np.searchsorted(session.starts, moment.timestamp() - 60, side="right"))
+        if complete:
+            return Decimal(str(session.closes[complete - 1])).quantize(CENT)
         previous = self._sessions[max(self._session_index[day] - 1, 0)]
-        return Decimal(str(self._session_bars(symbol, previous)[-1].close)).quantize(CENT)
+        return Decimal(str(self._session(symbol, previous).closes[-1])).quantize(CENT)
 
     def previous_close(self, symbol: str, moment: datetime) -> Decimal:
         """Close of the last session that ended before ``moment``."""
@@ -150,10 +153,10 @@ class Market:
         _, close = self.calendar.session_bounds(day)
         if close > moment:
             day = self._sessions[max(self._session_index[day] - 1, 0)]
-        return Decimal(str(self._session_bars(symbol, day)[-1].close)).quantize(CENT)
+        return Decimal(str(self._session(symbol, day).closes[-1])).quantize(CENT)
 
     def _last_session_started(self, moment: datetime) -> str:
-        day = pd.Timestamp(moment).tz_convert("America/New_York").strftime("%Y-%m-%d")
+        day = _ny_day(moment)
         index = int(np.searchsorted(self._sessions, day, side="right")) - 1
         index = min(max(index, 0), len(self._sessions) - 1)
         opening, _ = self.calendar.session_bounds(self._sessions[index])
@@ -179,7 +182,7 @@ class Market:
             self._daily[symbol] = (log_open, log_close)
         return self._daily[symbol]
 
-    def _build_session_bars(self, symbol: str, day: str) -> tuple[Bar, ...]:
+    def _build_session(self, symbol: str, day: str) -> "SessionBars":
         asset = self._assets[symbol]
         opening, closing = self.calendar.session_bounds(day)
         count = int((closing - opening).total_seconds() // 60)
@@ -195,11 +198,31 @@ class Market:
         highs = np.maximum(np.round(np.maximum(opens, closes) * np.exp(wick[0]), 2), np.maximum(opens, closes))
         lows = np.minimum(np.round(np.minimum(opens, closes) * np.exp(-wick[1]), 2), np.minimum(opens, closes))
         u_shape = 1.0 + 2.0 * ((np.linspace(-1, 1, count)) ** 2)
-        volumes = np.maximum(1, (asset.base_volume * u_shape * rng.lognormal(0, 0.4, count)).astype(int))
-        trades = np.maximum(1, (volumes / rng.uniform(60, 140, count)).astype(int))
+        volumes = np.maximum(1, (asset.base_volume * u_shape * rng.lognormal(0, 0.4, count)).astype(np.int64))
+        trades = np.maximum(1, (volumes / rng.uniform(60, 140, count)).astype(np.int64))
         vwaps = np.clip(np.round((highs + lows + closes) / 3, 4), lows, highs)
-        return tuple(
-            Bar(symbol, opening + timedelta(minutes=i), float(opens[i]), float(highs[i]),
-                float(lows[i]), float(closes[i]), int(volumes[i]), int(trades[i]), float(vwaps[i]))
-            for i in range(count)
-        )
+        starts = opening.timestamp() + 60.0 * np.arange(count)
+        return SessionBars(starts, opens, highs, lows, closes, volumes, trades, vwaps)
+
+
+@dataclass(frozen=True)
+class SessionBars:
+    """One symbol's minute bars of one session, column-wise (compact enough to cache)."""
+
+    starts: np.ndarray  # bar start, epoch seconds
+    opens: np.ndarray
+    highs: np.ndarray
+    lows: np.ndarray
+    closes: np.ndarray
+    volumes: np.ndarray
+    trades: np.ndarray
+    vwaps: np.ndarray
+
+    def bar(self, symbol: str, i: int) -> Bar:
+        return Bar(symbol, datetime.fromtimestamp(self.starts[i], timezone.utc), float(self.opens[i]),
+                   float(self.highs[i]), float(self.lows[i]), float(self.closes[i]), int(self.volumes[i]),
+                   int(self.trades[i]), float(self.vwaps[i]))
+
+
+def _ny_day(moment: datetime) -> str:
+    return pd.Timestamp(moment).tz_convert("America/New_York").strftime("%Y-%m-%d")

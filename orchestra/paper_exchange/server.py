@@ -53,7 +53,7 @@ class Exchange:
     def start(self) -> tuple[int, int]:
         """Bind both servers and serve in background threads; returns (rest port, stream port)."""
         app = create_app(self)
-        self._http = create_server(app, host=self.options.host, port=self.options.port, threads=8,
+        self._http = create_server(app, host=self.options.host, port=self.options.port, threads=4,
                                    ident="paper-exchange")
         rest_port = self._http.effective_port
         threading.Thread(target=self._http.run, name="rest", daemon=True).start()
