@@ -183,6 +183,7 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     started = time.perf_counter()
     done = 0
     current_time = ""
+    history, cash = ledger.history, ledger.uninvested_cash  # change only when a trade is recorded
     try:
         for k, i in enumerate(points.tolist()):
             algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type)
@@ -196,12 +197,13 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
                 needed = requirements_of(algorithm, current_time, algorithm_type=algorithm_type)["bars"]
                 requirement_cache = (raw, needed)
             needed = requirement_cache[1]
-            checked = decide(algorithm, series.window(i + 1, needed), ledger.history, bars_needed=needed,
-                             position=ledger.shares, uninvested_cash=ledger.uninvested_cash, price=closes[i],
+            checked = decide(algorithm, series.window(i + 1, needed), history, bars_needed=needed,
+                             position=history.shares, uninvested_cash=cash, price=closes[i],
                              algorithm_type=algorithm_type)
             if checked.is_trade:
                 ledger.record(Trade(fill_times[k], checked.action, checked.shares, opens[i + 1], current_time,
                                     checked.reason))
+                history, cash = ledger.history, ledger.uninvested_cash
             elif not checked.accepted:
                 refused.append((current_time, checked.reason))
             if progress is not None and k - done >= PROGRESS_CHUNK:
