@@ -63,7 +63,9 @@ def create_app(exchange: "Exchange") -> Flask:
     def http_error(error: HTTPException):
         return jsonify({"code": error.code * 100000, "message": error.description or error.name}), error.code
 
-    _trading_routes(app, exchange)
+    _account_routes(app, exchange)
+    _order_routes(app, exchange)
+    _market_hours_routes(app, exchange)
     data_api.register(app, exchange)
     _sim_routes(app, exchange)
     return app
@@ -98,8 +100,8 @@ def new_york(moment: datetime, micros: bool = False) -> str:
     return local.isoformat(timespec="microseconds" if micros else "seconds")
 
 
-def _trading_routes(app: Flask, exchange: "Exchange") -> None:
-    broker, market, calendar = exchange.broker, exchange.market, exchange.calendar
+def _account_routes(app: Flask, exchange: "Exchange") -> None:
+    broker, market = exchange.broker, exchange.market
 
     @app.get("/v2/account")
     def account():
@@ -118,6 +120,24 @@ def _trading_routes(app: Flask, exchange: "Exchange") -> None:
         if found is None:
             raise ApiError(404, f"asset not found for {symbol_or_id}", 40410000)
         return jsonify(_asset_json(found))
+
+    @app.get("/v2/positions")
+    def positions():
+        with broker.lock:
+            return jsonify([exchange.position_json(p) for p in broker.open_positions()])
+
+    @app.get("/v2/positions/<symbol_or_id>")
+    def position(symbol_or_id: str):
+        found = market.asset(symbol_or_id)
+        with broker.lock:
+            for held in broker.open_positions():
+                if found and held.symbol == found.symbol:
+                    return jsonify(exchange.position_json(held))
+        raise ApiError(404, "position does not exist", 40410000)
+
+
+def _order_routes(app: Flask, exchange: "Exchange") -> None:
+    broker = exchange.broker
 
     @app.post("/v2/orders")
     def submit_order():
@@ -161,19 +181,9 @@ def _trading_routes(app: Flask, exchange: "Exchange") -> None:
                     answers.append({"id": order.id, "status": 200, "body": order_json(order)})
         return jsonify(answers), 207
 
-    @app.get("/v2/positions")
-    def positions():
-        with broker.lock:
-            return jsonify([exchange.position_json(p) for p in broker.open_positions()])
 
-    @app.get("/v2/positions/<symbol_or_id>")
-    def position(symbol_or_id: str):
-        found = market.asset(symbol_or_id)
-        with broker.lock:
-            for held in broker.open_positions():
-                if found and held.symbol == found.symbol:
-                    return jsonify(exchange.position_json(held))
-        raise ApiError(404, "position does not exist", 40410000)
+def _market_hours_routes(app: Flask, exchange: "Exchange") -> None:
+    calendar = exchange.calendar
 
     @app.get("/v2/clock")
     def clock():
