@@ -133,3 +133,12 @@ def test_same_seed_same_bars_other_seed_other_bars(exchange, paper_exchange_fact
     assert mine == twins
     assert mine["bars"]["AAPL"][0]["t"] == others["bars"]["AAPL"][0]["t"]
     assert mine["bars"]["AAPL"] != others["bars"]["AAPL"]
+
+
+def test_descending_sort_pages_from_the_newest_bar(exchange):
+    params = dict(timeframe="1Min", start="2026-11-24T14:30:00Z", end="2026-11-24T14:39:00Z", sort="desc")
+    first = raw(exchange, "/v2/stocks/AAPL/bars", limit=6, **params).json()
+    rest = raw(exchange, "/v2/stocks/AAPL/bars", limit=6, page_token=first["next_page_token"], **params).json()
+    stamps = [b["t"] for b in first["bars"] + rest["bars"]]
+    assert stamps == [f"2026-11-24T14:{m:02d}:00Z" for m in range(39, 29, -1)]
+    assert rest["next_page_token"] is None

@@ -7,8 +7,8 @@ import pytest
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderStatus, QueryOrderStatus
-from alpaca.trading.requests import GetOrdersRequest
+from alpaca.trading.enums import AssetStatus, OrderStatus, QueryOrderStatus
+from alpaca.trading.requests import GetAssetsRequest, GetOrdersRequest
 
 from tests.fixtures.exchange import market_order, trading_client, wait_for_status
 
@@ -166,3 +166,38 @@ def test_after_a_mix_of_trades_cash_and_positions_add_up_to_the_fills(paper_exch
     assert held == {"AAPL": 6, "SPY": 1}
     value = sum(Decimal(p.market_value) for p in client.get_all_positions())
     assert Decimal(account.equity) == Decimal(account.cash) + value
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"symbol": "AAPL", "qty": "0", "side": "buy", "type": "market", "time_in_force": "day"}, "qty must be > 0"),
+    ({"symbol": "AAPL", "qty": "1.5", "side": "buy", "type": "market", "time_in_force": "day"},
+     "fractional orders are not supported by the paper exchange"),
+    ({"symbol": "AAPL", "qty": "ten", "side": "buy", "type": "market", "time_in_force": "day"}, "invalid qty: ten"),
+    ({"symbol": "AAPL", "side": "buy", "type": "market", "time_in_force": "day"}, "qty is required"),
+    ({"symbol": "AAPL", "qty": "1", "side": "hold", "type": "market", "time_in_force": "day"}, "invalid side"),
+    ({"symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit", "time_in_force": "day", "limit_price": "1"},
+     "order type 'limit' is not supported by the paper exchange (market orders only)"),
+    ({"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "fok"},
+     "invalid time_in_force (the paper exchange takes day or gtc)"),
+    ({"qty": "1", "side": "buy", "type": "market", "time_in_force": "day"}, "symbol is required"),
+    ({"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day",
+      "client_order_id": "x" * 129}, "client_order_id must be no more than 128 characters"),
+])
+def test_malformed_orders_are_422_and_book_nothing(exchange, body, message):
+    response = requests.post(f"{exchange.base_url}/v2/orders", json=body, headers=exchange.headers, timeout=30)
+    assert response.status_code == 422
+    assert response.json() == {"code": 40010001, "message": message}
+    assert exchange.state()["orders"] == []
+
+
+def test_a_body_that_is_not_json_is_400(exchange):
+    response = requests.post(f"{exchange.base_url}/v2/orders", data="symbol=AAPL", headers=exchange.headers, timeout=30)
+    assert response.status_code == 400
+    assert response.json() == {"code": 40010000, "message": "request body format is invalid"}
+
+
+def test_asset_list_has_the_universe_and_filters_by_status(client):
+    active = {a.symbol for a in client.get_all_assets(GetAssetsRequest(status=AssetStatus.ACTIVE))}
+    assert {"AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "GOOGL", "META", "SPY", "QQQ", "AMD"} <= active
+    assert "TWTR" not in active
+    assert "TWTR" in {a.symbol for a in client.get_all_assets()}

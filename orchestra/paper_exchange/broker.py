@@ -297,10 +297,12 @@ class Broker:
 
 def _whole_quantity(raw) -> int:
     """Alpaca sends qty as a string or number; the paper exchange trades whole shares."""
+    if raw is None:
+        raise ApiError(422, "qty is required", 40010001)
     try:
         value = Decimal(str(raw))
-    except Exception:
-        raise ApiError(422, "qty is required", 40010001) from None
+    except ArithmeticError:
+        raise ApiError(422, f"invalid qty: {raw}", 40010001) from None
     if not value.is_finite() or value <= 0:
         raise ApiError(422, "qty must be > 0", 40010001)
     if value != value.to_integral_value():
