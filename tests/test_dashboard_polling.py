@@ -118,3 +118,15 @@ def test_an_unreachable_server_raises_a_banner_that_clears_when_it_returns(polli
     api.start()
     page.wait_for_selector(BANNER, state="hidden", timeout=60_000)
     assert page.locator(".card").count() == 1
+
+
+def test_a_broker_outage_shows_cash_unavailable_and_keeps_the_cards(polling_page):
+    day, api, page = polling_page
+    page.console_watch.expect_failed("/api/account/cash", 503)
+    page.goto(dashboard_url(api, poll_open_ms=500))
+    page.wait_for_selector("#status-cash:has-text('CASH $')")
+    api.exchange.stop()
+    page.wait_for_selector("#status-cash:has-text('CASH unavailable')", timeout=90_000)
+    assert "broker" in page.get_attribute("#status-cash", "title")
+    assert page.locator('.card [data-field="price"]').inner_text() == "$100.00"
+    assert page.is_hidden(BANNER) or "Cannot reach" not in page.inner_text(BANNER)

@@ -85,7 +85,8 @@ export function drawChart(container, history, { baseline = null, label = 'value'
   const height = Math.max(30, Math.floor(container.clientHeight));
   const points = history ? series(history) : [];
   if (points.length === 0) {
-    container.replaceChildren(h('p', { className: 'chart-empty', text: history ? 'no price data yet' : 'loading chart…' }));
+    const note = !history ? 'loading chart…' : history.failed ? 'chart unavailable' : 'no price data yet';
+    container.replaceChildren(h('p', { className: 'chart-empty', text: note }));
     return 0;
   }
   const { x, y, t0, t1 } = scales(points, baseline, width, height);

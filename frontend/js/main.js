@@ -52,7 +52,9 @@ function marketNow() {
 function render() {
   const listing = view.listing;
   if (listing) {
-    for (const id of view.closing) if (!listing.cards.some((c) => String(c.id) === id)) view.closing.delete(id);
+    const shown = new Set(listing.cards.map((c) => String(c.id)));
+    for (const id of view.closing) if (!shown.has(id)) view.closing.delete(id);
+    for (const id of view.historyKeys.keys()) if (!shown.has(id)) view.historyKeys.delete(id);
     cardsView.update(listing.cards, view.closing);
   }
   renderStatus(header, view);
@@ -76,7 +78,8 @@ async function refreshHistories(cards) {
       cardsView.setHistory(card.id, toHistory(await api.algorithmHistory(card.id)));
       view.historyKeys.set(String(card.id), key);
     } catch {
-      cardsView.setHistory(card.id, { points: [], trades: [], initialCapital: card.initialCapital });
+      const drawnBefore = view.historyKeys.has(String(card.id));
+      if (!drawnBefore) cardsView.setHistory(card.id, { points: [], trades: [], failed: true });
     }
   }));
 }
@@ -84,8 +87,9 @@ async function refreshHistories(cards) {
 async function poll() {
   const [listing, cash, health] = await Promise.allSettled([api.listAlgorithms(), api.accountCash(), api.health()]);
   if (listing.status === 'rejected') {
-    view.failure = listing.reason.status === 0 || listing.reason.status >= 500
-      ? 'Cannot reach the AutoTrader server.' : `The server refused the update: ${listing.reason.message}`;
+    const { status, message } = listing.reason;
+    view.failure = status === 0 ? 'Cannot reach the AutoTrader server.'
+      : `The AutoTrader server could not answer (${status}: ${message}).`;
     view.failingSince = view.failingSince || new Date();
     render();
     return { ok: false };

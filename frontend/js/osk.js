@@ -1,7 +1,7 @@
 // A small on-screen keyboard for the add form: the wall display has a touch screen and no keys.
 
 const ROWS = ['1234567890', 'QWERTYUIOP', 'ASDFGHJKL.', 'ZXCVBNM-'];
-const BACKSPACE = '⌫';
+const BACKSPACE = 'Backspace';
 
 export function createKeyboard(container, { inputs }) {
   let target = inputs[0];
@@ -16,9 +16,12 @@ export function createKeyboard(container, { inputs }) {
       const button = document.createElement('button');
       button.type = 'button';
       button.className = 'osk-key';
-      button.textContent = key;
+      button.textContent = key === BACKSPACE ? 'BACK' : key;
       button.dataset.key = key;
-      if (key === BACKSPACE) button.setAttribute('aria-label', 'Delete last character');
+      if (key === BACKSPACE) {
+        button.classList.add('osk-key--wide');
+        button.setAttribute('aria-label', 'Delete last character');
+      }
       line.append(button);
     }
     container.append(line);
