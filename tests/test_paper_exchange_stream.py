@@ -118,3 +118,13 @@ def test_unknown_stream_path_is_refused_at_the_handshake(paper_exchange):
     with pytest.raises(InvalidStatus) as caught:
         connect(f"{paper_exchange.stream_url}/v2/crypto")
     assert caught.value.response.status_code == 404
+
+
+def test_key_headers_at_the_handshake_authenticate_and_a_second_auth_is_refused(paper_exchange):
+    with connect(f"{paper_exchange.stream_url}/v2/iex", additional_headers=paper_exchange.headers) as ws:
+        assert json_messages(ws) == [{"T": "success", "msg": "connected"}]
+        assert json_messages(ws) == [{"T": "success", "msg": "authenticated"}]
+        ws.send(json.dumps({"action": "auth", "key": paper_exchange.key, "secret": paper_exchange.secret}))
+        assert json_messages(ws) == [{"T": "error", "code": 403, "msg": "already authenticated"}]
+        ws.send(json.dumps({"action": "subscribe", "bars": ["MSFT"]}))
+        assert json_messages(ws)[0]["bars"] == ["MSFT"]

@@ -149,6 +149,12 @@ class StreamServer:
         logger.info("stream connection %d opened (%s, %s)", client.id, client.feed, codec)
         try:
             await self.send(client, [{"T": "success", "msg": "connected"}])
+            headers = connection.request.headers
+            if "APCA-API-KEY-ID" in headers:  # Alpaca also takes the REST headers at the handshake
+                credentials = {"key": headers.get("APCA-API-KEY-ID"), "secret": headers.get("APCA-API-SECRET-KEY")}
+                if not await self._authenticate(client, credentials):
+                    await connection.close()
+                    return
             await self._conversation(client)
         except ConnectionClosed:
             pass
