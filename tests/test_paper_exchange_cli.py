@@ -56,3 +56,12 @@ def test_a_port_in_use_is_a_clear_error(tmp_path):
     assert done.returncode == 1
     assert "cannot bind 127.0.0.1" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_exchange_imports_no_production_module():
+    probe = ("import sys, orchestra.paper_exchange.__main__; "
+             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('orchestra', 'database', 'system_databse', 'algorithms', 'api', 'api_server', 'orchestrator'))))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    loaded = done.stdout.strip().split(",")
+    assert loaded and all(m == "orchestra" or m.startswith("orchestra.paper_exchange") for m in loaded), loaded

@@ -1,6 +1,7 @@
 """The paper exchange's trading REST API, driven through alpaca-py's unchanged TradingClient."""
 from __future__ import annotations
 
+from datetime import timezone
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import AssetStatus, OrderStatus, QueryOrderStatus
 from alpaca.trading.requests import GetAssetsRequest, GetOrdersRequest
 
-from tests.fixtures.exchange import market_order, trading_client, wait_for_status
+from tests.fixtures.exchange import market_order, trading_client, wait_for_status, wait_until
 
 
 @pytest.fixture
@@ -201,3 +202,14 @@ def test_asset_list_has_the_universe_and_filters_by_status(client):
     assert {"AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "GOOGL", "META", "SPY", "QQQ", "AMD"} <= active
     assert "TWTR" not in active
     assert "TWTR" in {a.symbol for a in client.get_all_assets()}
+
+
+def test_a_fill_price_lies_within_the_bar_of_its_minute(paper_exchange):
+    client = trading_client(paper_exchange)
+    client.submit_order(market_order("TSLA", 1, "buy", "priced"))
+    filled = wait_for_status(client, "priced", {OrderStatus.FILLED})
+    minute = filled.filled_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:00Z")
+    [bar] = wait_until(lambda: requests.get(
+        f"{paper_exchange.base_url}/v2/stocks/TSLA/bars", headers=paper_exchange.headers, timeout=30,
+        params={"timeframe": "1Min", "start": minute, "end": minute}).json()["bars"], message="the fill's bar")
+    assert Decimal(str(bar["l"])) <= Decimal(filled.filled_avg_price) <= Decimal(str(bar["h"]))
