@@ -13,6 +13,7 @@ if the two trade lists differ. Goal: our replay at least 5x backtrader's bars/s 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import sys
 import tempfile
@@ -130,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each engine; the best time counts")
     args = parser.parse_args(argv)
-    try:
-        import backtrader  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("backtrader") is None:
         print("error: backtrader is benchmark-only: .venv/bin/pip install -r bench/requirements.txt", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
