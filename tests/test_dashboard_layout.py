@@ -144,3 +144,17 @@ def test_every_screen_fits_at_each_size(busy_wall, page_factory, save_screenshot
     page.wait_for_selector("#stop-dialog", state="visible")
     save_screenshot(page, f"{size}-stop-confirm")
     assert_fits(page)
+
+
+def test_an_empty_wall_fits_and_invites_to_add(market_hours, page_factory, save_screenshot):
+    day, api = market_hours
+    for width, height in SIZES:
+        page = page_factory(width, height)
+        page.goto(dashboard_url(api))
+        page.wait_for_selector("#empty:has-text('No algorithms running. Press + to add one.')")
+        page.wait_for_selector("#status-cash:has-text('CASH $100,000.00')")
+        save_screenshot(page, f"{width}x{height}-empty")
+        assert_fits(page)
+        empty = page.locator("#empty").bounding_box()
+        header = page.locator("#status-bar").bounding_box()
+        assert empty["y"] >= header["y"] + header["height"] and empty["y"] + empty["height"] <= height

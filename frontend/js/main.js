@@ -18,6 +18,7 @@ const intervals = intervalsFromQuery(window.location.search);
 const view = {
   listing: null, cash: null, cashError: null, health: null, lastUpdate: null,
   failure: null, failingSince: null, closing: new Set(), historyKeys: new Map(),
+  changes: 0, // bumped by every add/stop, so a listing fetched before one is not shown after it
 };
 
 const header = {
@@ -85,7 +86,9 @@ async function refreshHistories(cards) {
 }
 
 async function poll() {
+  const changesBefore = view.changes;
   const [listing, cash, health] = await Promise.allSettled([api.listAlgorithms(), api.accountCash(), api.health()]);
+  if (view.changes !== changesBefore) return { ok: false }; // outdated: refreshNow() has queued a new poll
   if (listing.status === 'rejected') {
     const { status, message } = listing.reason;
     view.failure = status === 0 ? 'Cannot reach the AutoTrader server.'
@@ -118,6 +121,7 @@ const poller = createPoller({
 });
 
 function showNewCard(raw) {
+  view.changes += 1;
   if (raw && raw.id !== undefined && view.listing) {
     const card = toCard(raw);
     view.listing.cards = [...view.listing.cards.filter((c) => String(c.id) !== String(card.id)), card];
@@ -130,8 +134,9 @@ async function stopCard(cardId) {
   const card = view.listing && view.listing.cards.find((c) => String(c.id) === String(cardId));
   if (!card) return;
   if (!(await auth.ensure('PIN to stop'))) return;
-  const stopped = await stopDialog.confirm(card, () => auth.withToken((t) => api.stopAlgorithm(card.id, t), 'PIN to stop'));
-  if (!stopped) return;
+  const stop = () => auth.withToken((token) => api.stopAlgorithm(card.id, token), 'PIN to stop');
+  if (!(await stopDialog.confirm(card, stop))) return;
+  view.changes += 1;
   view.closing.add(String(card.id));
   render();
   poller.refreshNow();
