@@ -73,7 +73,7 @@ def list_algorithms():
 def get_algorithm(algo_id: int):
     limit = _int_arg("limit", DEFAULT_TRANSACTION_LIMIT, 1, 100_000)
     card = _card_or_404(algo_id)
-    card["transactions"] = system_db_manager.get_transactions(algo_id, conn=db.system_reader())[:limit]
+    card["transactions"] = system_db_manager.get_recent_transactions(algo_id, limit, conn=db.system_reader())
     return jsonify(card)
 
 

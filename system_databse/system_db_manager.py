@@ -261,6 +261,17 @@ def get_transactions(algo_id: int, *, conn: Optional[sqlite3.Connection] = None)
     return [dict(r) for r in rows]
 
 
+def get_recent_transactions(algo_id: int, limit: int, *,
+                            conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """A card's ``limit`` newest transactions, newest first (for display without reading them all)."""
+    with _connection(conn) as c:
+        rows = c.execute(
+            "SELECT * FROM transactions WHERE algorithm_id = ? ORDER BY timestamp DESC, id DESC LIMIT ?",
+            (algo_id, int(limit)),
+        ).fetchall()
+    return [dict(r) for r in rows]
+
+
 _TOTALS_SQL = """
 SELECT algorithm_id,
        COALESCE(SUM(CASE WHEN type = 'buy' THEN shares ELSE -shares END), 0) AS shares,

@@ -149,8 +149,8 @@ def test_history_values_the_card_at_every_bar(offline_client, traded_card, after
 def test_history_is_thinned_to_the_requested_points_keeping_both_ends(offline_client, traded_card, after_creation):
     body = offline_client.get(f"/api/algorithms/{traded_card}/history?window=1h&points=4").get_json()
     assert body["downsampled"] is True and body["bar_count"] == 10
-    assert [p["timestamp"] for p in body["points"]] == [minute(after_creation, i) for i in (0, 3, 6, 9)]
-    assert [p["value"] for p in body["points"]] == [2000.0, 2020.0, 2045.0, 2060.0]
+    assert [p["timestamp"] for p in body["points"]] == [minute(after_creation, i) for i in (0, 4, 8, 9)]
+    assert [p["value"] for p in body["points"]] == [2000.0, 2030.0, 2055.0, 2060.0]
     assert len(body["trades"]) == 2
 
 
@@ -338,3 +338,14 @@ def test_delete_with_a_non_json_body_is_415(offline_client, ledger, system_db):
     assert response.status_code == 415
     assert table_rows(system_db) == before
     assert offline_client.delete(f"/api/algorithms/{algo_id}", json={}, headers=auth(token)).status_code == 200
+
+
+def test_history_lists_at_most_the_newest_thousand_trades(offline_client, ledger, market, after_creation):
+    algo_id = system_db_manager.create_algorithm("QQQ", "sma_crossover", 1_000_000, conn=ledger)
+    db_manager.upsert_bars(market, [bar("QQQ", minute(after_creation, i), 10.0) for i in range(3)])
+    for i in range(1005):
+        system_db_manager.record_buy(algo_id, 1, 10.0, timestamp=minute(after_creation, 1, 30), conn=ledger)
+    body = offline_client.get(f"/api/algorithms/{algo_id}/history?window=all").get_json()
+    assert body["trades_in_window"] == 1005 and len(body["trades"]) == 1000
+    assert body["trades"][-1]["id"] == max(t["id"] for t in body["trades"])
+    assert [p["shares"] for p in body["points"]] == [0, 1005, 1005]
