@@ -91,6 +91,15 @@ def _broker_mode(env: Mapping[str, str]) -> str:
     return f"broker {broker.mode} mode, {broker.feed} feed, {broker.trading_url or 'Alpaca'}"
 
 
+def announce(api: settings.ApiSettings, app: Flask, env: Mapping[str, str]) -> None:
+    """The start-up line (address, broker mode, databases) and a warning when bound beyond loopback."""
+    logger.info("AutoTrader API on http://%s:%d (%s; system.db %s, stocks.db %s)", api.host, api.port,
+                _broker_mode(env), app.config["SYSTEM_DB"], app.config["STOCKS_DB"])
+    if not api.is_loopback:
+        logger.warning("API bound to %s, beyond loopback: anyone who can reach this port sees the dashboard "
+                       "and can try PINs; keep it on 127.0.0.1 unless the network is trusted", api.host)
+
+
 def main() -> int:
     """Serve with waitress (never Flask's debug server); 2 with a one-line message on bad settings."""
     from waitress import serve
@@ -110,10 +119,7 @@ def main() -> int:
     except (FileNotFoundError, sqlite3.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logger.info("AutoTrader API on http://%s:%d (%s; system.db %s, stocks.db %s)", api.host, api.port,
-                _broker_mode(env), app.config["SYSTEM_DB"], app.config["STOCKS_DB"])
-    if not api.is_loopback:
-        logger.warning("API bound to %s, beyond loopback: anyone who can reach this port sees the dashboard", api.host)
+    announce(api, app, env)
     serve(app, host=api.host, port=api.port, threads=4, ident="autotrader")
     return 0
 

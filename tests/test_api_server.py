@@ -88,3 +88,21 @@ def test_bad_port_stops_start_up_with_one_line(tmp_path, system_db, stocks_db, r
     process = run_server(env)
     assert process.wait(timeout=DEADLINE) == 2
     assert (tmp_path / "server-0.out").read_text() == "error: API_PORT must be a port number, got 'http'\n"
+
+
+def test_binding_beyond_loopback_is_warned_about(api_factory, caplog):
+    import logging
+
+    import api_server
+    from orchestra.config import ApiSettings
+
+    app = api_factory()
+    env = {"ALPACA_API_KEY": "k-123456", "ALPACA_SECRET": "s-654321"}
+    with caplog.at_level(logging.INFO, logger="api_server"):
+        api_server.announce(ApiSettings(host="127.0.0.1", port=5000), app, env)
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        api_server.announce(ApiSettings(host="0.0.0.0", port=5000), app, env)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "beyond loopback" in warnings[0]
+    assert "broker PAPER mode, iex feed" in caplog.text
+    assert "k-123456" not in caplog.text and "s-654321" not in caplog.text
