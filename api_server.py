@@ -12,7 +12,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
-from flask import Flask
+from flask import Flask, request
 
 from api import account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, json_body, openapi
 from api.broker import BrokerGateway, default_broker_factory
@@ -49,6 +49,9 @@ def default_config() -> dict[str, Any]:
 
 
 def _security_headers(response):
+    if request.method == "OPTIONS" and response.status_code == 200 and not response.get_data():
+        response.status_code = 204  # Flask's automatic answer: just the Allow header, no (HTML) body
+        response.headers.pop("Content-Type", None)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")

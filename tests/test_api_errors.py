@@ -69,6 +69,12 @@ def test_a_missing_database_is_a_503_with_the_fix(api_factory, tmp_path):
     assert "python -m system_databse.create_system_db" in response.get_json()["error"]
 
 
+def test_options_answers_only_the_allowed_methods(offline_client):
+    response = offline_client.options("/api/algorithms")
+    assert response.status_code == 204 and response.data == b"" and "Content-Type" not in response.headers
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+
+
 def test_no_cors_is_granted(offline_client):
     preflight = offline_client.options("/api/algorithms", headers={
         "Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
