@@ -73,9 +73,9 @@ def assert_fits(page) -> None:
 
 
 @pytest.fixture
-def busy_wall(trading_day, paper_exchange_factory, live_api_factory):
+def busy_wall(next_session, paper_exchange_factory, live_api_factory):
     """Six cards: profits, losses, flat, a seven-figure one, a card being closed, one without bars."""
-    day = trading_day
+    day = next_session
     exchange = paper_exchange_factory(start=stamp(day.minute(30)), speed=1, cash=5_000_000)
     api = live_api_factory(exchange, HEARTBEAT_STALE_SECONDS=3600)
     day.heartbeat(api)

@@ -62,9 +62,9 @@ def test_polling_interval_follows_the_market_flag(polling_page):
     assert page.inner_text("#status-session").startswith("closes ")
 
 
-def test_a_closed_market_is_checked_again_just_after_the_open(trading_day, paper_exchange_factory,
+def test_a_closed_market_is_checked_again_just_after_the_open(next_session, paper_exchange_factory,
                                                               live_api_factory, page_factory):
-    exchange = paper_exchange_factory(start=stamp(trading_day.open - timedelta(seconds=20)), speed=1)
+    exchange = paper_exchange_factory(start=stamp(next_session.open - timedelta(seconds=20)), speed=1)
     api = live_api_factory(exchange, HEARTBEAT_STALE_SECONDS=3600)
     page = page_factory(1280, 720)
     page.goto(dashboard_url(api, poll_open_ms=500, poll_closed_ms=600_000))   # hourly-ish when closed

@@ -65,10 +65,10 @@ def test_money_and_percent_read_naturally(modules):
     result = modules("format.js", """return [
         m.formatSignedMoney(581.25), m.formatSignedMoney(-34), m.formatSignedMoney(0),
         m.formatPercent(0.0581), m.formatPercent(-0.00004), m.formatPercent(0), m.formatMoney(NaN),
-        m.formatDuration(59.2), m.formatDuration(125), m.formatDuration(600),
+        m.formatDuration(59.2), m.formatDuration(125), m.formatDuration(600), m.formatDuration(3 * 3600 + 420),
       ];""")
     assert result == ["+$581.25", "−$34.00", "$0.00", "+5.81%", "0.00%", "0.00%", "—",
-                      "1 min", "2 min 5 s", "10 min"]
+                      "1 min", "2 min 5 s", "10 min", "3 h 7 min"]
 
 
 @pytest.mark.parametrize("typed,expected", [
@@ -89,7 +89,7 @@ def test_refusals_are_reworded_only_when_the_api_says_enough(modules):
                       "ZZZZ is not a tradable asset at the broker."]
 
 
-def test_staleness_only_matters_while_the_market_is_open(modules):
+def test_staleness_of_bars_matters_only_while_open_and_of_the_heartbeat_more_loosely_when_closed(modules):
     result = modules("staleness.js", """
         const at = (iso) => new Date(iso);
         const card = (ticker, priceAt, state = 'running') => ({ ticker, priceAt: priceAt && at(priceAt), state });
@@ -103,8 +103,14 @@ def test_staleness_only_matters_while_the_market_is_open(modules):
           m.staleReasons({ listing: listing(true, [card('AMD', null), card('TSLA', '2026-11-24T15:00:00Z', 'closing')]),
                            health: { orchestratorAlive: false, heartbeatAgeSeconds: null }, now }).length,
           m.staleReasons({ listing: listing(false, [card('AMD', null)]), health: null, now }),
+          m.staleReasons({ listing: listing(false, []),
+                           health: { orchestratorAlive: false, heartbeatAgeSeconds: 600 }, now }),
+          m.staleReasons({ listing: listing(false, []),
+                           health: { orchestratorAlive: false, heartbeatAgeSeconds: null }, now }),
+          m.staleReasons({ listing: listing(false, []),
+                           health: { orchestratorAlive: false, heartbeatAgeSeconds: 7200 }, now }),
         ];""")
-    assert result == [[], [], 2, []]
+    assert result == [[], [], 2, [], [], [], ["The trading engine (orchestrator) has not reported for 2 h."]]
 
 
 def test_chart_thinning_keeps_the_extremes(modules):

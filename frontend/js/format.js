@@ -52,8 +52,10 @@ export function formatDate(date) {
 
 export function formatDuration(seconds) {
   const total = Math.max(0, Math.ceil(seconds));
-  const minutes = Math.floor(total / 60);
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
   const rest = total % 60;
+  if (hours > 0) return minutes ? `${hours} h ${minutes} min` : `${hours} h`;
   if (minutes === 0) return `${rest} s`;
   return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
 }

@@ -2,6 +2,8 @@
 import { formatDayTime, formatDuration } from './format.js';
 
 export const STALE_AFTER_MS = 5 * 60_000;
+// Off hours the orchestrator refreshes its heartbeat only every few minutes.
+export const CLOSED_HEARTBEAT_STALE_MS = 15 * 60_000;
 const BAR_LENGTH_MS = 60_000;
 
 function staleTickers(cards, now, staleAfterMs) {
@@ -23,18 +25,25 @@ function staleTickers(cards, now, staleAfterMs) {
   return reasons;
 }
 
-function heartbeatReason(health) {
-  if (!health || health.orchestratorAlive) return null;
+function heartbeatReason(health, marketOpen) {
+  if (!health) return null;
   const age = health.heartbeatAgeSeconds;
+  if (!marketOpen) {
+    // Closed: only a heartbeat that stopped long ago is news (a fresh install has none yet).
+    if (age === null || age * 1000 <= CLOSED_HEARTBEAT_STALE_MS) return null;
+  } else if (health.orchestratorAlive) {
+    return null;
+  }
   if (age === null) return 'The trading engine (orchestrator) has not reported yet.';
   return `The trading engine (orchestrator) has not reported for ${formatDuration(age)}.`;
 }
 
-// Bars and heartbeats only flow while the market is open, so only then is their absence news.
+// Bars flow only while the market is open, so only then is their absence news; the heartbeat
+// is judged by the server's threshold while open and by a looser one while closed.
 export function staleReasons({ listing, health, now, staleAfterMs = STALE_AFTER_MS }) {
-  if (!listing || !listing.marketOpen) return [];
-  const reasons = staleTickers(listing.cards, now, staleAfterMs);
-  const heartbeat = heartbeatReason(health);
+  if (!listing) return [];
+  const reasons = listing.marketOpen ? staleTickers(listing.cards, now, staleAfterMs) : [];
+  const heartbeat = heartbeatReason(health, listing.marketOpen);
   if (heartbeat) reasons.push(heartbeat);
   return reasons;
 }
