@@ -89,7 +89,9 @@ export function createAddDialog({ els, api, auth, onCreated }) {
     const capital = parseCapital(els.capital.value);
     if (!algorithm) return { problem: 'Choose an algorithm.' };
     if (!ticker) return { problem: 'Enter a ticker symbol, for example NVDA.' };
-    if (capital === null) return { problem: 'Enter the capital as a positive dollar amount, for example 1000 or 1000.50.' };
+    if (capital === null) {
+      return { problem: 'Enter the capital as a positive dollar amount, for example 1000 or 1000.50.' };
+    }
     return { fields: { ticker, algorithm_type: algorithm, initial_capital: capital } };
   }
 

@@ -30,7 +30,9 @@ function buildCard(card, onStop) {
   };
   const root = h('article', { className: 'card', dataset: { cardId: card.id } }, [
     parts.name,
-    h('p', { className: 'card-meta' }, [parts.ticker, h('span', { className: 'card-sep', text: ' · ' }), parts.algorithm]),
+    h('p', { className: 'card-meta' }, [
+      parts.ticker, h('span', { className: 'card-sep', text: ' · ' }), parts.algorithm,
+    ]),
     parts.closing,
     h('dl', { className: 'card-fields' }, [
       ...row('Allocation', 'capital'), ...row('Shares', 'shares'), ...row('Trades', 'trades'),

@@ -27,8 +27,8 @@ const header = {
 const banner = $(S.banner);
 const cardsView = createCardsView({ container: $(S.cards), empty: $(S.empty), onStop: stopCard });
 const pinPad = createPinPad({
-  dialog: $(S.pinDialog), form: $(S.pinForm), display: $(S.pinDisplay), message: $(S.pinMessage),
-  keys: $(S.pinKeys), api,
+  dialog: $(S.pinDialog), title: $(S.pinTitle), form: $(S.pinForm), display: $(S.pinDisplay),
+  message: $(S.pinMessage), keys: $(S.pinKeys), api,
 });
 const auth = createAuth({ pinPad });
 const addDialog = createAddDialog({
@@ -61,7 +61,8 @@ function render() {
   renderStatus(header, view);
   const messages = [];
   if (view.failure) {
-    messages.push(`${view.failure} Since ${formatClock(view.failingSince)}; showing the last data received, retrying…`);
+    const since = formatClock(view.failingSince);
+    messages.push(`${view.failure} Since ${since}; showing the last data received, retrying…`);
   }
   messages.push(...staleReasons({ listing, health: view.health, now: marketNow() }));
   renderBanner(banner, messages);

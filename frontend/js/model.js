@@ -11,6 +11,12 @@ function text(value) {
   return value === null || value === undefined ? '' : String(value);
 }
 
+// P&L as a fraction of the allocation: the API's percentage, else computed here.
+function ratio(percent, pnl, capital) {
+  if (percent !== null) return percent / 100;
+  return pnl !== null && capital ? pnl / capital : null;
+}
+
 export function toCard(raw) {
   const capital = num(raw.initial_capital);
   const pnl = num(raw.pnl);
@@ -31,7 +37,7 @@ export function toCard(raw) {
     priceAt: parseUtc(raw.price_timestamp),
     value: num(raw.current_value),
     pnl,
-    pnlRatio: num(raw.pnl_percent) !== null ? num(raw.pnl_percent) / 100 : (pnl !== null && capital ? pnl / capital : null),
+    pnlRatio: ratio(num(raw.pnl_percent), pnl, capital),
   };
 }
 

@@ -11,7 +11,7 @@ function wrongPinText(body) {
   return `Wrong PIN. ${left} attempt${left === 1 ? '' : 's'} left before a lock-out.`;
 }
 
-export function createPinPad({ dialog, form, display, message, keys, api, now = () => Date.now() }) {
+export function createPinPad({ dialog, title, form, display, message, keys, api, now = () => Date.now() }) {
   let digits = '';
   let settle = null;
   let lockedUntil = 0;
@@ -118,7 +118,7 @@ export function createPinPad({ dialog, form, display, message, keys, api, now = 
     if (settle) return Promise.resolve(null);
     digits = '';
     showDigits();
-    dialog.querySelector('.modal-title').textContent = prompt;
+    title.textContent = prompt;
     if (now() < lockedUntil) tickLock();
     else setMessage(message, '');
     openModal(dialog, () => finish(null));

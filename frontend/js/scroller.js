@@ -1,9 +1,10 @@
 // Horizontal scrolling of the card row by mouse wheel and keyboard (touch swipes scroll natively).
+import { SELECTORS as S } from './selectors.js';
 
 const LINE_PX = 16;
 
 function cardStep(container) {
-  const card = container.querySelector('.card');
+  const card = container.querySelector(S.card);
   if (!card) return container.clientWidth * 0.8;
   const gap = parseFloat(getComputedStyle(container).columnGap) || 0;
   return card.getBoundingClientRect().width + gap;
@@ -20,7 +21,7 @@ export function enableRowScrolling(container) {
   }, { passive: false });
 
   document.addEventListener('keydown', (event) => {
-    if (document.querySelector('dialog[open]') || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (document.querySelector(S.openDialog) || event.altKey || event.ctrlKey || event.metaKey) return;
     if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
     const step = cardStep(container);
     const moves = {

@@ -9,9 +9,12 @@ export const SELECTORS = Object.freeze({
   addButton: '#add-button',
   banner: '#banner',
   cards: '#cards',
+  card: '.card',
   empty: '#empty',
+  openDialog: 'dialog[open]',
 
   pinDialog: '#pin-dialog',
+  pinTitle: '#pin-title',
   pinForm: '#pin-form',
   pinDisplay: '#pin-display',
   pinMessage: '#pin-message',
