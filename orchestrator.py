@@ -12,6 +12,7 @@ and ``.env``: the Alpaca keys and URLs, ``AUTOTRADER_CLOCK`` (system|broker),
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 <pid>: stacks to stderr
     try:
         if args.once:
             try:

@@ -9,7 +9,6 @@ stop request ends a sleep at once, and in bounded chunks so clock jumps are noti
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 import time
 from collections import deque
@@ -23,6 +22,7 @@ logger = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 CLOCK_KINDS = ("system", "broker")
+JUMP_SECONDS = 300.0  # a broker reading this far from the extrapolation is a jump (a simulation was set)
 
 
 def floor_minute(at: datetime) -> datetime:
@@ -52,6 +52,8 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
 
+    peek = now
+
     def sleep_until(self, target: datetime, stop: threading.Event,
                     tick: Optional[Callable[[], None]] = None) -> bool:
         """Sleep until ``target``; False if ``stop`` was set first."""
@@ -69,19 +71,23 @@ class SystemClock:
 class BrokerClock:
     """The broker's clock, polled about once a second and extrapolated in between.
 
-    The rate (simulated seconds per real second) is the median of the last few observed
-    rates, so one jump (the simulation's clock being set) does not throw it off; a clock that
-    goes backwards resets the estimate.
+    The rate (clock seconds per real second) is measured over the readings since the last
+    jump, end to end, so request latency averages out. A reading far from the extrapolation
+    (the simulation's clock was set) or earlier than the last one starts a new measurement;
+    until that one spans half a second, the previous rate is kept and no jump is declared.
     """
 
     kind = "broker"
+    MIN_SPAN = 0.5  # real seconds of readings needed to measure the rate
 
     def __init__(self, fetch: Callable[[], datetime], *, poll_interval: float = 1.0,
                  monotonic: Callable[[], float] = time.monotonic):
         self._fetch = fetch
         self.poll_interval = poll_interval
         self._monotonic = monotonic
-        self._samples: deque[tuple[float, datetime]] = deque(maxlen=4)
+        self._samples: deque[tuple[float, datetime]] = deque(maxlen=16)
+        self._rate = 1.0
+        self._rate_measured = False
         self._lock = threading.Lock()
 
     # -- reading
@@ -96,20 +102,29 @@ class BrokerClock:
             raise OperationalError("broker clock returned a timestamp without a time zone")
         reading = reading.astimezone(timezone.utc)
         with self._lock:
-            if self._samples and reading < self._samples[-1][1]:
-                self._samples.clear()  # the clock was set backwards: old rates mean nothing
-            self._samples.append((self._monotonic(), reading))
+            self._add_sample(self._monotonic(), reading)
         return reading
 
+    def _add_sample(self, mono: float, reading: datetime) -> None:
+        if self._samples:
+            last_mono, last_reading = self._samples[-1]
+            expected = last_reading + timedelta(seconds=(mono - last_mono) * self._rate)
+            off = abs((reading - expected).total_seconds())
+            if off > JUMP_SECONDS and (self._rate_measured or reading < last_reading):
+                logger.info("broker clock jumped: expected about %s, reads %s", stamp(expected), stamp(reading))
+                self._samples.clear()
+                self._rate_measured = False
+        self._samples.append((mono, reading))
+        first_mono, first_reading = self._samples[0]
+        span = mono - first_mono
+        if span >= self.MIN_SPAN:
+            self._rate = max(0.0, (reading - first_reading).total_seconds() / span)
+            self._rate_measured = True
+
     def rate(self) -> float:
-        """Observed clock seconds per real second (1.0 until two readings exist)."""
+        """Measured clock seconds per real second (1.0 until measured)."""
         with self._lock:
-            samples = list(self._samples)
-        rates = [
-            (b[1] - a[1]).total_seconds() / (b[0] - a[0])
-            for a, b in zip(samples, samples[1:]) if b[0] - a[0] > 0.05
-        ]
-        return max(0.0, statistics.median(rates)) if rates else 1.0
+            return self._rate
 
     def now(self) -> datetime:
         with self._lock:
@@ -121,8 +136,15 @@ class BrokerClock:
                 if last is None:
                     raise
                 logger.warning("broker clock unavailable; extrapolating from the last reading")
-        elapsed = self._monotonic() - last[0]
-        return last[1] + timedelta(seconds=elapsed * self.rate())
+        return self.peek()
+
+    def peek(self) -> datetime:
+        """The extrapolated time without asking the broker (for other threads; polls only if never read)."""
+        with self._lock:
+            if self._samples:
+                mono, reading = self._samples[-1]
+                return reading + timedelta(seconds=(self._monotonic() - mono) * self._rate)
+        return self.poll()
 
     # -- sleeping
 

@@ -35,7 +35,7 @@ from system_databse import system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
-TICK_HEARTBEAT_SECONDS = 30.0
+TICK_HEARTBEAT_SECONDS = 5.0  # how often, off hours, to check whether the heartbeat changed
 
 
 def _positive_number(env: Mapping[str, str], key: str, default: float) -> float:
@@ -187,7 +187,7 @@ class Orchestrator:
                       backfill=lambda ticker: backfill(ticker, stamp(self.clock.now())))
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
-                                              lambda: market_calendar.is_open(self.clock.now()))
+                                              lambda: market_calendar.is_open(self.clock.peek()))
             self.streams = cycle.streams = WebSocketManager(streamer)
         return cycle
 
@@ -295,7 +295,7 @@ class Orchestrator:
         wake = next_wake(now)
         if wake - now > 2 * MINUTE and not self._closed_logged:
             self._closed_logged = True
-            logger.info("market closed at %s; next cycle at %s", stamp(now), stamp(wake))
+            logger.info("off hours: next cycle at %s (clock %s)", stamp(wake), stamp(now))
             self._write_heartbeat(force=True)
         self.clock.sleep_until(wake, self.stop_event, tick=self._tick)
 

@@ -29,9 +29,13 @@ def notify(message: str, env: Optional[Mapping[str, str]] = None) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)  # a stalled listener must never stall trading
             sock.connect(address)
-            sock.sendall(message.encode("utf-8"))
+            sock.send(message.encode("utf-8"))
         return True
+    except BlockingIOError:
+        logger.debug("systemd notify %r dropped: the listener is not reading", message)
+        return False
     except OSError as exc:
         logger.warning("systemd notify %r failed: %s", message, exc)
         return False
