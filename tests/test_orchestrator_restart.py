@@ -1,0 +1,92 @@
+"""Exactly once across a crash: SIGKILL between submit and record, the fill lands while the
+daemon is down, and the restarted daemon records it once, sends nothing twice and restores the
+stream's subscriptions."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from system_databse import system_db_manager as ledger
+from system_databse.create_system_db import create_system_db
+from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms
+
+pytestmark = pytest.mark.slow
+
+FILL_DELAY = 6.0  # real seconds the exchange keeps each order open
+
+
+def _order(exchange, coid):
+    return next((o for o in exchange.state()["orders"] if o["client_order_id"] == coid), None)
+
+
+def _filled_order(exchange, coid):
+    order = _order(exchange, coid)
+    return order if order and order["status"] == "filled" else None
+
+
+def _journal(conn, card_id):
+    return ledger.get_orders(card_id, conn=conn)
+
+
+def _subscribed(exchange) -> set[str]:
+    return {s for c in exchange.state()["stream"]["connections"] for s in c["subscriptions"]["bars"]}
+
+
+@pytest.fixture
+def crash_setup(tmp_path, stocks_db_template, paper_exchange_factory):
+    system_db, stocks_db = tmp_path / "system.db", tmp_path / "stocks.db"
+    create_system_db(system_db)
+    shutil.copyfile(stocks_db_template, stocks_db)
+    conn = ledger.get_connection(system_db)
+    aapl = ledger.create_algorithm("AAPL", "buy_and_hold", 10000.0, conn=conn)
+    msft = ledger.create_algorithm("MSFT", "buy_and_hold", 10000.0, conn=conn)
+    exchange = paper_exchange_factory(start="2026-11-23T14:35:00Z", speed=60)
+    exchange.control(fill_delay_seconds=FILL_DELAY)
+    env = orchestrator_env(exchange, system_db=system_db, stocks_db=stocks_db,
+                           algorithms_dir=write_test_algorithms(tmp_path / "algorithms", ["buy_and_hold"]),
+                           log_dir=tmp_path / "logs", AUTOTRADER_FILL_TIMEOUT="120")
+    yield conn, exchange, env, aapl, msft
+    conn.close()
+
+
+def test_sigkill_between_submit_and_record_then_restart_records_each_fill_once(crash_setup, orchestrator_factory):
+    conn, exchange, env, aapl, msft = crash_setup
+    first = orchestrator_factory(env)
+
+    # The AAPL order is journaled and submitted; the exchange holds it open: kill the daemon now.
+    entry = wait_until(lambda: next((e for e in _journal(conn, aapl) if e["status"] == "submitted"), None),
+                       60, "the AAPL order to be submitted")
+    coid = entry["client_order_id"]
+    assert _order(exchange, coid)["status"] in ("new", "accepted")
+    first.process.kill()
+    assert first.process.wait(timeout=30) == -9
+    assert ledger.get_transactions(aapl, conn=conn) == [], "nothing may be recorded before the fill"
+
+    # The fill happens while the daemon is down.
+    filled = wait_until(lambda: _filled_order(exchange, coid), 60, "the fill at the exchange")
+    exchange.control(fill_delay_seconds=0)
+
+    second = orchestrator_factory(env)
+    second.wait_for(rf"card {aapl} AAPL: reconciling {coid} \(filled at the broker\)")
+    second.wait_for(r"start-up: reconciled 1 order\(s\) left open by the previous run")
+    wait_until(lambda: ledger.get_transactions(msft, conn=conn), 60, "the MSFT card to trade after the restart")
+    wait_until(lambda: _subscribed(exchange) == {"AAPL", "MSFT"}, 60, "subscriptions to be restored")
+    second.wait_for(r"cycle \S+: 2 card\(s\), 0 trade\(s\)", 60)  # a later cycle: the AAPL card just holds
+    assert second.terminate() == 0
+
+    aapl_tx = ledger.get_transactions(aapl, conn=conn)
+    assert [(t["type"], t["shares"]) for t in aapl_tx] == [("buy", 7)]
+    assert aapl_tx[0]["price"] == pytest.approx(float(filled["filled_avg_price"]))
+    assert [(e["client_order_id"], e["status"], e["transaction_id"]) for e in _journal(conn, aapl)] == [
+        (coid, "filled", aapl_tx[0]["id"])]
+    orders = exchange.state()["orders"]
+    assert [o["client_order_id"] for o in orders].count(coid) == 1, "the order was sent twice"
+    assert sorted(o["client_order_id"].split("-")[1] for o in orders) == sorted([str(aapl), str(msft)])
+    positions = {s: p["qty"] for s, p in exchange.state()["positions"].items()}
+    assert positions == {"AAPL": 7, "MSFT": 7}
+    history = exchange.state()["stream"]["history"]
+    subscribers = {h["connection"] for h in history if h["action"] == "subscribe"}
+    assert len(subscribers) == 2, "the restarted daemon must open its own stream connection and subscribe again"
+    assert re.search(rf"card {aapl} AAPL: bought 7 shares at \$", second.output())
