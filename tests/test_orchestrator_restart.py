@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from database import db_manager
 from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms
@@ -90,3 +91,39 @@ def test_sigkill_between_submit_and_record_then_restart_records_each_fill_once(c
     subscribers = {h["connection"] for h in history if h["action"] == "subscribe"}
     assert len(subscribers) == 2, "the restarted daemon must open its own stream connection and subscribe again"
     assert re.search(rf"card {aapl} AAPL: bought 7 shares at \$", second.output())
+    assert _gaps(env, "AAPL") == [], "the minutes missed while the daemon was down must be backfilled"
+
+
+def _gaps(env, ticker):
+    market = db_manager.get_connection(env["AUTOTRADER_STOCKS_DB"])
+    try:
+        last = db_manager.get_last_timestamp(market, ticker)
+        return db_manager.find_gaps(market, ticker, "2026-11-23T14:30:00Z", last)
+    finally:
+        market.close()
+
+
+def test_a_stream_reconnect_backfills_the_missed_bars_before_the_next_cycle(tmp_path, stocks_db_template,
+                                                                             paper_exchange_factory,
+                                                                             orchestrator_factory):
+    system_db, stocks_db = tmp_path / "system.db", tmp_path / "stocks.db"
+    create_system_db(system_db)
+    shutil.copyfile(stocks_db_template, stocks_db)
+    conn = ledger.get_connection(system_db)
+    ledger.create_algorithm("AAPL", "buy_and_hold", 10000.0, conn=conn)
+    exchange = paper_exchange_factory(start="2026-11-23T15:00:00Z", speed=300)  # a 1 s reconnect misses bars
+    env = orchestrator_env(exchange, system_db=system_db, stocks_db=stocks_db,
+                           algorithms_dir=write_test_algorithms(tmp_path / "algorithms", ["buy_and_hold"]),
+                           log_dir=tmp_path / "logs")
+    daemon = orchestrator_factory(env)
+    daemon.wait_for(r"cycle \S+: 1 card\(s\)")
+    exchange.control(drop_streams=True)
+    reconnected = daemon.wait_for(r"stream reconnected: backfilling AAPL")
+    healed = daemon.wait_for(r"backfilled (\d+) bar\(s\) of AAPL", after=reconnected.end())
+    assert int(healed.group(1)) >= 1
+    daemon.wait_for(r"cycle \S+: 1 card\(s\)", after=healed.end())
+    wait_until(lambda: ledger.get_heartbeat("orchestrator", conn=conn)["payload"]["stream"]["reconnects"] >= 1,
+               30, "the heartbeat to count the reconnect")
+    assert daemon.terminate() == 0
+    assert _gaps(env, "AAPL") == []
+    conn.close()
