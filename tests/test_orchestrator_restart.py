@@ -127,3 +127,15 @@ def test_a_stream_reconnect_backfills_the_missed_bars_before_the_next_cycle(tmp_
     assert daemon.terminate() == 0
     assert _gaps(env, "AAPL") == []
     conn.close()
+
+
+def test_sigterm_during_a_cycle_lets_it_record_the_fill_before_exiting(crash_setup, orchestrator_factory):
+    conn, exchange, env, aapl, _msft = crash_setup
+    daemon = orchestrator_factory(env)
+    wait_until(lambda: any(e["status"] == "submitted" for e in _journal(conn, aapl)), 60, "the AAPL order")
+    daemon.process.terminate()  # SIGTERM while the cycle waits for the exchange to fill
+    assert daemon.process.wait(timeout=60) == 0
+    out = daemon.output()
+    assert out.index("SIGTERM received: finishing the current cycle") < out.index(f"card {aapl} AAPL: bought 7 shares")
+    assert [(e["status"], e["filled_shares"]) for e in _journal(conn, aapl)] == [("filled", 7)]
+    assert [(t["type"], t["shares"]) for t in ledger.get_transactions(aapl, conn=conn)] == [("buy", 7)]

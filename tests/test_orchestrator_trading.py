@@ -10,12 +10,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from database import historical_pull
 from orchestra.alpaca_wrapper import AlpacaWrapper
+from orchestra.card_runner import CardRunner
 from orchestra.config import AlpacaSettings
+from orchestra.cycle import Cycle
+from orchestra.heartbeat import ErrorLog
 from orchestra.trader import Trader, card_positions_by_ticker, client_order_id, position_mismatches
 from system_databse import system_db_manager as manager
 from tests.fixtures.exchange import start_paper_exchange
-from tests.fixtures.orchestrator import wait_until
+from tests.fixtures.orchestrator import wait_until, write_test_algorithms
 
 _minutes = itertools.count()
 CALM = {"fill_delay_seconds": 0, "partial_fill_ratio": None, "reject_orders": 0, "fail_requests": 0,
@@ -37,10 +41,14 @@ def broker(exchange):
     exchange.control(**CALM)
 
 
-@pytest.fixture
-def minute():
+def fresh_minute() -> datetime:
     """A cycle minute no other test uses, so client order ids never collide on the shared exchange."""
     return datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc) + timedelta(minutes=next(_minutes))
+
+
+@pytest.fixture
+def minute():
+    return fresh_minute()
 
 
 def _exchange_orders(exchange, coid):
@@ -144,6 +152,24 @@ def test_a_position_mismatch_is_reported_and_never_traded(exchange, broker, ledg
     held = broker.get_positions().get("NVDA", 0)
     assert {"ticker": "NVDA", "broker": held, "cards": 5} in mismatches
     assert len(exchange.state()["orders"]) == before
+
+
+def test_a_broker_rejection_is_confined_to_its_card_for_that_minute(exchange, broker, ledger, market, tmp_path, minute):
+    now = exchange.state()["clock"]["now"][:19] + "Z"
+    for ticker in ("AAPL", "MSFT"):
+        historical_pull.backfill(market, ticker, now=now, settings=AlpacaSettings.from_env(exchange.env))
+    first, second = ledger_card(ledger, "AAPL"), ledger_card(ledger, "MSFT")
+    errors = ErrorLog()
+    trader = Trader(broker, ledger, on_error=errors.record)
+    cycle = Cycle(ledger_conn=ledger, market_conn=market, broker=broker, trader=trader, errors=errors,
+                  runner=CardRunner(market, ledger, directory=write_test_algorithms(tmp_path / "a", ["buy_and_hold"])))
+    exchange.control(reject_orders=1)  # the next order the exchange accepts is then rejected
+    report = cycle.run(minute)
+    assert [(t.card_id, t.status) for t in report.trades] == [(first["id"], "failed"), (second["id"], "filled")]
+    assert errors.last_hour() == 1
+    again = cycle.run(fresh_minute())  # the next minute the card simply tries again
+    assert [(t.card_id, t.status) for t in again.trades] == [(first["id"], "filled")]
+    assert [t["shares"] for t in system_db_transactions(ledger, first)] == [7]
 
 
 # --------------------------------------------------------------------------- helpers
