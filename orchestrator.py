@@ -4,7 +4,8 @@
     python orchestrator.py --once          # one cycle for the newest closed minute, then exit
     python orchestrator.py --once --dry-run  # print what each card would do now and why; no orders, no writes
 
-SIGTERM (or Ctrl-C) finishes the current cycle and exits 0. Settings come from the environment
+SIGTERM (or Ctrl-C) finishes the current cycle and exits 0; SIGUSR1 dumps every thread's stack to
+stderr (for a daemon that looks stuck). Settings come from the environment
 and ``.env``: the Alpaca keys and URLs, ``AUTOTRADER_CLOCK`` (system|broker),
 ``AUTOTRADER_ALGORITHMS_DIR``, ``AUTOTRADER_ALGORITHM_TIMEOUT``, ``AUTOTRADER_FILL_TIMEOUT``,
 ``AUTOTRADER_BAR_WAIT``, the database paths, ``AUTOTRADER_LOG_DIR`` and ``LOG_LEVEL``.

@@ -67,7 +67,7 @@ class Cycle:
     def run(self, minute: datetime, *, trading: bool = True) -> CycleReport:
         """Run every running card for the bar that started at ``minute``; orders only if ``trading``."""
         report = CycleReport(stamp(minute), trading)
-        report.reconciled = self._reconcile()
+        report.reconciled = self.reconcile()
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.sync_streams(running)
         self.heal({card["ticker"] for card in running})
@@ -82,7 +82,8 @@ class Cycle:
                     "" if trading else " (market closed: no orders)")
         return report
 
-    def _reconcile(self) -> List[TradeOutcome]:
+    def reconcile(self) -> List[TradeOutcome]:
+        """Settle unfinished journal entries; a broker or database failure waits for the next cycle."""
         try:
             return self.trader.reconcile()
         except (BrokerError, sqlite3.Error, ledger.LedgerError) as exc:
@@ -158,6 +159,10 @@ class Cycle:
             self._error(f"stream subscription update failed: {exc}")
             return
         self.pending_backfill.update(added)
+
+    def request_backfill(self, tickers: Iterable[str]) -> None:
+        """Queue ``tickers`` for a gap backfill before their algorithms next run."""
+        self.pending_backfill.update(tickers)
 
     def stream_reconnected(self) -> None:
         """Called from the streamer's thread: bars may have been missed while it was down."""

@@ -195,7 +195,7 @@ class Orchestrator:
         """Daemon start-up: settle orders left open, restore subscriptions, heal data gaps."""
         self.lock.acquire()
         self.cycle = self._build_cycle(with_stream=True)
-        reconciled = self.cycle._reconcile()
+        reconciled = self.cycle.reconcile()
         if reconciled:
             logger.info("start-up: reconciled %d order(s) left open by the previous run", len(reconciled))
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
@@ -360,7 +360,7 @@ class Orchestrator:
             return 0
         self.lock.acquire()
         self.cycle = self._build_cycle(with_stream=False)
-        self.cycle.pending_backfill = {c["ticker"] for c in ledger.get_all_algorithms("running", conn=self.ledger_conn)}
+        self.cycle.request_backfill(c["ticker"] for c in ledger.get_all_algorithms("running", conn=self.ledger_conn))
         report = self.cycle.run(minute, trading=trading)
         print(f"cycle for the bar of {stamp(minute)} ({self.clock.kind} clock, {state}): "
               f"{len(report.decisions)} decision(s), {len(report.trades)} order(s), "

@@ -19,6 +19,7 @@ from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.exchange import start_paper_exchange
 from tests.fixtures.orchestrator import (
+    TEST_ALGORITHMS,
     NotifySocket,
     orchestrator_env,
     start_orchestrator,
@@ -49,6 +50,7 @@ class TradingDay:
     holiday_heartbeat: dict
     holiday_log: str
     subscriptions: dict = field(default_factory=dict)   # checkpoint -> set of tickers at the exchange
+    last_aapl_stop: str = ""                            # simulated time the last AAPL card was stopped
     exchange: dict = field(default_factory=dict)        # final /_sim/state
     stream_history: list = field(default_factory=list)
     journal: list = field(default_factory=list)
@@ -65,6 +67,11 @@ class TradingDay:
 def _subscribed(exchange) -> set[str]:
     connections = exchange.state()["stream"]["connections"]
     return {symbol for c in connections for symbol in c["subscriptions"]["bars"]}
+
+
+def _subscribed_with(exchange, ticker: str) -> set[str] | None:
+    subscribed = _subscribed(exchange)
+    return subscribed if ticker in subscribed else None
 
 
 def _shares(conn, card_id: int) -> int:
@@ -115,7 +122,15 @@ def trading_day(tmp_path_factory, stocks_db_template) -> TradingDay:
         wait_until(lambda: (_heartbeat(conn).get("last_cycle_at") or "") > stopped_at, 90, "a cycle after the stop")
         day.subscriptions["one AAPL card"] = _subscribed(exchange)
 
+        # A new algorithm file and a card using it, on a ticker nobody watched yet.
+        (algorithms / "late_buyer.py").write_text(TEST_ALGORITHMS["buy_and_hold"].replace('("buy", 7)', '("buy", 4)'))
+        cards["late_nvda"] = ledger.create_algorithm("NVDA", "late_buyer", 10000.0, conn=conn)
+        wait_until(lambda: _shares(conn, cards["late_nvda"]) == 4, 90, "the card added during the day to buy")
+        day.subscriptions["NVDA card added"] = wait_until(lambda: _subscribed_with(exchange, "NVDA"), 30,
+                                                          "NVDA to be subscribed")
+
         ledger.stop_algorithm(cards["blocks_aapl"], conn=conn)
+        day.last_aapl_stop = _sim_now(exchange)
         wait_until(lambda: "AAPL" not in _subscribed(exchange), 90, "AAPL to be unsubscribed")
         day.subscriptions["no AAPL card"] = _subscribed(exchange)
 
@@ -193,9 +208,22 @@ def test_subscriptions_are_reference_counted(trading_day):
     subs = trading_day.subscriptions
     assert subs["two AAPL cards"] == {"AAPL", "MSFT"}
     assert subs["one AAPL card"] == {"AAPL", "MSFT"}
-    assert subs["no AAPL card"] == {"MSFT"}
-    aapl_changes = [(h["action"]) for h in trading_day.stream_history if "AAPL" in h.get("bars", [])]
-    assert aapl_changes == ["subscribe", "unsubscribe"], "AAPL must be subscribed once and dropped once"
+    assert subs["NVDA card added"] == {"AAPL", "MSFT", "NVDA"}
+    assert subs["no AAPL card"] == {"MSFT", "NVDA"}
+    aapl_changes = [(h["action"], h["at"]) for h in trading_day.stream_history if "AAPL" in h.get("bars", [])]
+    actions = [action for action, _ in aapl_changes]  # (a subscribe frame repeats the symbols already held)
+    assert actions.count("unsubscribe") == 1 and actions[-1] == "unsubscribe", "dropped once, never re-added"
+    assert aapl_changes[-1][1] >= trading_day.last_aapl_stop, "AAPL was dropped before its last card stopped"
+
+
+def test_a_card_added_during_the_day_is_subscribed_backfilled_then_run(trading_day):
+    card, log = trading_day.cards["late_nvda"], trading_day.output
+    subscribed = log.index("subscribed NVDA (1 card(s))")
+    backfilled = re.search(r"backfilled (\d+) bar\(s\) of NVDA", log)
+    bought = log.index(f"card {card} NVDA: bought 4 shares")
+    assert subscribed < backfilled.start() < bought
+    assert int(backfilled.group(1)) > 1000  # a new ticker gets several sessions of history
+    assert [(t["type"], t["shares"]) for t in trading_day.transactions[card]] == [("buy", 4)]
 
 
 def test_a_stopped_card_holding_shares_is_liquidated_on_that_card(trading_day):
@@ -239,7 +267,7 @@ def test_heartbeat_reports_cycles_stream_and_errors(trading_day):
     beat = trading_day.heartbeat
     assert beat["clock"] == "broker" and beat["market_open"] is False
     assert "2026-11-27T17:5" in beat["last_cycle_at"]
-    assert beat["stream"]["connected"] is True and beat["stream"]["subscriptions"] == ["MSFT"]
+    assert beat["stream"]["connected"] is True and beat["stream"]["subscriptions"] == ["MSFT", "NVDA"]
     assert beat["last_bar"]["MSFT"] >= "2026-11-27T17:50:00Z"
     assert beat["errors_last_hour"] > 0
 
