@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta, timezone
 import shutil
 
 import pytest
 
 from database import db_manager, historical_pull
+from orchestra.clock import stamp
 from orchestra.config import AlpacaSettings
+from orchestra.daemon import next_wake
 from system_databse import system_db_manager as manager
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.exchange import start_paper_exchange
@@ -133,4 +136,24 @@ def test_a_second_trader_on_the_same_database_is_refused(desk, orchestrator_fact
     result = run_orchestrator(env, "--once")
     assert result.returncode == 2
     assert "another orchestrator is already trading on this system.db" in result.stderr
+    assert daemon.terminate() == 0
+
+
+def test_on_the_system_clock_the_daemon_follows_real_time(tmp_path, stocks_db_template, paper_exchange_factory,
+                                                          orchestrator_factory):
+    exchange = paper_exchange_factory(start=None, speed=1)  # the exchange runs on real time too
+    system_db, stocks_db = tmp_path / "system.db", tmp_path / "stocks.db"
+    create_system_db(system_db)
+    shutil.copyfile(stocks_db_template, stocks_db)
+    env = orchestrator_env(exchange, system_db=system_db, stocks_db=stocks_db,
+                           algorithms_dir=write_test_algorithms(tmp_path / "algorithms"), log_dir=tmp_path / "logs",
+                           AUTOTRADER_CLOCK="system")
+    now = datetime.now(timezone.utc)
+    daemon = orchestrator_factory(env)
+    daemon.wait_for(r"PAPER trading, iex feed, system clock")
+    wake = next_wake(now)
+    if wake - now > timedelta(minutes=2):  # off hours right now: it must sleep until the next open
+        daemon.wait_for(rf"off hours: next cycle at {stamp(wake)} \(clock \d{{4}}-")
+    else:
+        daemon.wait_for(r"cycle \S+: 0 card\(s\)", 120)
     assert daemon.terminate() == 0
