@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
@@ -41,6 +42,7 @@ class CycleReport:
     trades: List[TradeOutcome] = field(default_factory=list)
     reconciled: List[TradeOutcome] = field(default_factory=list)
     position_mismatches: Optional[List[Dict[str, Any]]] = None  # None: the broker could not be asked
+    seconds: float = 0.0  # real time the cycle took (bar wait excluded)
 
 
 class Cycle:
@@ -66,6 +68,7 @@ class Cycle:
 
     def run(self, minute: datetime, *, trading: bool = True) -> CycleReport:
         """Run every running card for the bar that started at ``minute``; orders only if ``trading``."""
+        started = time.monotonic()
         report = CycleReport(stamp(minute), trading)
         report.reconciled = self.reconcile()
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
@@ -77,8 +80,9 @@ class Cycle:
         if trading:
             self._liquidate_stopped(minute, in_flight, report)
         report.position_mismatches = self.compare_positions()
-        logger.info("cycle %s: %d card(s), %d trade(s), %d error(s)%s", report.minute, len(running),
-                    sum(1 for t in report.trades if t.status == "filled"), len(report.card_errors),
+        report.seconds = time.monotonic() - started
+        logger.info("cycle %s: %d card(s), %d trade(s), %d error(s) in %.2fs%s", report.minute, len(running),
+                    sum(1 for t in report.trades if t.status == "filled"), len(report.card_errors), report.seconds,
                     "" if trading else " (market closed: no orders)")
         return report
 
