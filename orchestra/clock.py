@@ -88,6 +88,7 @@ class BrokerClock:
         self._samples: deque[tuple[float, datetime]] = deque(maxlen=16)
         self._rate = 1.0
         self._rate_measured = False
+        self._unreachable = False
         self._lock = threading.Lock()
 
     # -- reading
@@ -158,8 +159,14 @@ class BrokerClock:
             try:
                 reading = self.poll()
             except TemporaryError as exc:
-                logger.warning("%s; retrying", exc)
+                if not self._unreachable:
+                    logger.warning("%s; retrying every %gs", exc, self.poll_interval)
+                self._unreachable = True
                 reading = None
+            else:
+                if self._unreachable:
+                    logger.info("broker clock reachable again")
+                self._unreachable = False
             if reading is not None and reading >= target:
                 return True
             rate = self.rate()

@@ -250,11 +250,12 @@ class Orchestrator:
             self._sleep_until_next(now)
 
     def _run_cycle(self, minute: datetime) -> Optional[CycleReport]:
-        if self.last_minute is not None and minute - self.last_minute > MINUTE \
-                and market_calendar.is_open(self.last_minute + MINUTE):
-            skipped = int((minute - self.last_minute) / MINUTE) - 1
-            logger.warning("running behind: skipped %d minute(s) between %s and %s", skipped,
-                           stamp(self.last_minute), stamp(minute))
+        if self.last_minute is not None and minute - self.last_minute > MINUTE:
+            between = market_calendar.minutes_between(self.last_minute + MINUTE, minute - MINUTE)
+            skipped = sum(1 for m in between if is_cycle_minute(market_calendar.parse_utc(m)))
+            if skipped:
+                logger.warning("running behind: skipped %d minute(s) between %s and %s", skipped,
+                               stamp(self.last_minute), stamp(minute))
         self._wait_for_bars(minute)
         report = None
         try:
