@@ -31,7 +31,8 @@ def default_config() -> dict[str, Any]:
     return {
         "SYSTEM_DB": system_db_manager.default_db_path(),
         "STOCKS_DB": db_manager.default_db_path(),
-        "ALGORITHMS_DIR": None,                      # None: the repository's algorithms/
+        # the same folder the orchestrator runs: AUTOTRADER_ALGORITHMS_DIR, else the repository's algorithms/
+        "ALGORITHMS_DIR": os.environ.get("AUTOTRADER_ALGORITHMS_DIR", "").strip() or None,
         "FRONTEND_DIR": settings.REPO_ROOT / "frontend",
         "BROKER_FACTORY": default_broker_factory,    # () -> AlpacaWrapper, called on first use
         "NOW": lambda: datetime.now(timezone.utc),

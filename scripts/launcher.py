@@ -169,11 +169,25 @@ def run(env: Mapping[str, str]) -> int:
         print("AutoTrader stopped.", flush=True)
 
 
+def exec_exchange(env: Mapping[str, str]) -> int:
+    """Become the paper exchange the settings point at (the exchange's systemd unit runs this)."""
+    try:
+        child = exchange_child(AlpacaSettings.from_env(env), env)
+    except ConfigError as exc:
+        logger.error("%s", exc)
+        return 2
+    os.execvpe(child.argv[0], child.argv, {**env, **child.extra_env})
+    return 1  # not reached
+
+
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exchange-only", action="store_true",
+                        help="run only the paper exchange, on the ports and keys the settings name")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
     load_env()
-    return run(os.environ)
+    return exec_exchange(os.environ) if args.exchange_only else run(os.environ)
 
 
 if __name__ == "__main__":

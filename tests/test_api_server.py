@@ -106,3 +106,20 @@ def test_binding_beyond_loopback_is_warned_about(api_factory, caplog):
     assert len(warnings) == 1 and "beyond loopback" in warnings[0]
     assert "broker PAPER mode, iex feed" in caplog.text
     assert "k-123456" not in caplog.text and "s-654321" not in caplog.text
+
+
+def test_the_dialog_offers_the_algorithms_of_the_folder_the_orchestrator_runs(tmp_path, monkeypatch, system_db, stocks_db):
+    """AUTOTRADER_ALGORITHMS_DIR moves both processes to another folder, not just the daemon."""
+    import api_server
+    folder = tmp_path / "my_algorithms"
+    folder.mkdir()
+    (folder / "always_hold.py").write_text(
+        '"""Never trades: a card that just watches."""\n'
+        "class Algorithm:\n"
+        "    def __init__(self, ticker, initial_capital): pass\n"
+        "    def get_data_requirements(self, current_time): return {'bars': 1}\n"
+        "    def on_data(self, bars, transaction_history): return ('hold', 0)\n")
+    monkeypatch.setenv("AUTOTRADER_ALGORITHMS_DIR", str(folder))
+    client = api_server.create_app().test_client()
+    listing = client.get("/api/available-algorithms").get_json()
+    assert listing == {"algorithms": [{"name": "always_hold", "description": "Never trades: a card that just watches."}]}

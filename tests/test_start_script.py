@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -89,3 +90,34 @@ def test_start_brings_up_the_whole_system_and_ctrl_c_stops_it(checkout):
         if start.poll() is None:
             os.killpg(start.pid, signal.SIGKILL)
         log.close()
+
+
+def test_the_exchange_service_serves_the_ports_and_keys_named_in_the_settings(tmp_path):
+    rest_port, stream_port = free_port(), free_port()
+    env = {**os.environ, "ALPACA_API_KEY": "svc-key", "ALPACA_SECRET": "svc-secret",
+           "ALPACA_TRADING_URL": f"http://127.0.0.1:{rest_port}", "ALPACA_STREAM_URL": f"ws://127.0.0.1:{stream_port}"}
+    exchange = subprocess.Popen([str(REPO_ROOT / ".venv/bin/python"), "-m", "scripts.launcher", "--exchange-only"],
+                                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        clock = urllib.request.Request(f"http://127.0.0.1:{rest_port}/v2/clock",
+                                       headers={"APCA-API-KEY-ID": "svc-key", "APCA-API-SECRET-KEY": "svc-secret"})
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(clock, timeout=5) as answer:
+                    assert set(json.load(answer)) >= {"timestamp", "is_open", "next_open", "next_close"}
+                    break
+            except urllib.error.URLError:
+                assert exchange.poll() is None and time.monotonic() < deadline
+                time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", stream_port), timeout=5):
+            pass  # the stream port is the one the settings name
+        wrong = urllib.request.Request(clock.full_url, headers={"APCA-API-KEY-ID": "demo-key",
+                                                                "APCA-API-SECRET-KEY": "demo-secret"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(wrong, timeout=5)
+        assert refused.value.code == 401
+        assert "svc-secret" not in Path(f"/proc/{exchange.pid}/cmdline").read_text()
+    finally:
+        exchange.terminate()
+        exchange.wait(timeout=30)
