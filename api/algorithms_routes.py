@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, Dict
 
 from flask import Blueprint, current_app, jsonify, request
@@ -13,6 +13,7 @@ from api.auth import require_token
 from api.broker import BrokerDown, BrokerGateway
 from api.errors import ApiError
 from api.json_body import json_object
+from database import market_calendar
 from system_databse import card_calculations, system_db_manager
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,7 @@ def gateway() -> BrokerGateway:
     return current_app.extensions["autotrader_broker"]
 
 
-def utc_string(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+utc_string = market_calendar.to_utc_string
 
 
 def discovered_algorithms() -> list[Dict[str, str]]:

@@ -26,6 +26,7 @@ from flask import Blueprint, current_app, jsonify, request
 from api import db
 from api.errors import ApiError
 from api.json_body import json_object
+from database import market_calendar
 from system_databse import system_db_manager
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 LOCKOUT_KEY = "pin_lockout"
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class TokenStore:
@@ -90,7 +90,7 @@ class LockoutState:
         if not self.locked_until:
             return 0
         try:
-            until = datetime.strptime(self.locked_until, TIMESTAMP_FORMAT).replace(tzinfo=now.tzinfo)
+            until = market_calendar.parse_utc(self.locked_until)
         except (TypeError, ValueError):
             return 0
         return max(0, math.ceil((until - now).total_seconds()))
@@ -134,7 +134,7 @@ def _check_pin(pin: str, now: datetime) -> tuple[bool, LockoutState]:
         if state.failures >= current_app.config["PIN_MAX_ATTEMPTS"]:
             state.lockouts += 1
             state.failures = 0
-            state.locked_until = (now + timedelta(seconds=_lockout_seconds(state.lockouts))).strftime(TIMESTAMP_FORMAT)
+            state.locked_until = market_calendar.to_utc_string(now + timedelta(seconds=_lockout_seconds(state.lockouts)))
             logger.warning("PIN locked after %d wrong attempts (lock-out #%d)",
                            current_app.config["PIN_MAX_ATTEMPTS"], state.lockouts)
         state.save(conn)

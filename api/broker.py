@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from database import market_calendar
@@ -18,7 +18,6 @@ from orchestra.config import AlpacaSettings, ConfigError
 
 logger = logging.getLogger(__name__)
 
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class BrokerDown(Exception):
@@ -36,8 +35,7 @@ def default_broker_factory():
     return AlpacaWrapper(AlpacaSettings.from_env(), request_timeout=5.0, read_attempts=1)
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+iso = market_calendar.to_utc_string  # "YYYY-MM-DDTHH:MM:SSZ" of an aware datetime
 
 
 class BrokerGateway:

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from database import db_manager
+from database.market_calendar import TIMESTAMP_FORMAT
 from system_databse import card_calculations, system_db_manager
 
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 WINDOWS: Dict[str, Optional[timedelta]] = {
     "1h": timedelta(hours=1),
     "1d": timedelta(days=1),

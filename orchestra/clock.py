@@ -15,12 +15,12 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Optional
 
+from database.market_calendar import to_utc_string
 from orchestra.exceptions import OperationalError, TemporaryError
 
 logger = logging.getLogger(__name__)
 
 MINUTE = timedelta(minutes=1)
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 CLOCK_KINDS = ("system", "broker")
 JUMP_SECONDS = 300.0  # a broker reading this far from the extrapolation is a jump (a simulation was set)
 
@@ -29,9 +29,7 @@ def floor_minute(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
 
 
-def stamp(at: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ`` of a tz-aware datetime."""
-    return at.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+stamp = to_utc_string  # ``YYYY-MM-DDTHH:MM:SSZ`` of a tz-aware datetime
 
 
 def clock_kind(env: Mapping[str, str]) -> str:

@@ -37,10 +37,14 @@ def calculate_invested_amount(algo_id: int, *, conn: Optional[sqlite3.Connection
     return to_cents(system_db_manager.get_position_totals(algo_id, conn=conn)["invested"])
 
 
+def uninvested_cash(initial_capital: float, invested: float) -> float:
+    """The part of a card's allocation not currently in shares."""
+    return initial_capital - invested
+
+
 def value_from_totals(shares: int, invested: float, current_price: float, initial_capital: float) -> float:
     """Current value from aggregates: the one formula every caller shares."""
-    uninvested_cash = initial_capital - invested
-    return shares * current_price + uninvested_cash
+    return shares * current_price + uninvested_cash(initial_capital, invested)
 
 
 def calculate_current_value(algo_id: int, current_price: float, initial_capital: float, *,
@@ -69,7 +73,7 @@ def card_from_totals(algo: Dict[str, Any], totals: Dict[str, Any], current_price
         **algo,
         "current_shares": shares,
         "trade_count": totals["trade_count"],
-        "uninvested_cash": to_cents(capital - invested),
+        "uninvested_cash": to_cents(uninvested_cash(capital, invested)),
         "current_value": to_cents(value),
         "pnl": calculate_pnl(value, capital),
         "current_price": current_price,
@@ -84,10 +88,6 @@ def get_algorithm_with_calculations(algo_id: int, current_price: Optional[float]
         return None
     totals = system_db_manager.get_position_totals(algo_id, conn=conn)
     return card_from_totals(algo, totals, current_price)
-
-
-def uninvested_cash(initial_capital: float, invested: float) -> float:
-    return initial_capital - invested
 
 
 def calculate_available_cash(alpaca_cash: float, running_cards_uninvested: Iterable[float]) -> Dict[str, float]:
