@@ -11,7 +11,6 @@ from typing import Any, Dict, Iterable, List, Optional
 from database import db_manager
 from system_databse import card_calculations, system_db_manager
 
-NO_TRADES = {"shares": 0, "trade_count": 0, "invested": 0.0}
 
 
 def card_state(status: str, shares: int) -> str:
@@ -38,9 +37,9 @@ def listed_cards(system: sqlite3.Connection, stocks: sqlite3.Connection) -> List
     """Running cards plus stopped cards still holding shares, oldest first, in three queries + one per ticker."""
     algos = system_db_manager.get_all_algorithms(conn=system)
     totals = system_db_manager.get_all_position_totals(conn=system)
-    shown = [a for a in algos if a["status"] == "running" or totals.get(a["id"], NO_TRADES)["shares"] > 0]
+    shown = [a for a in algos if a["status"] == "running" or totals.get(a["id"], card_calculations.NO_TRADES)["shares"] > 0]
     prices = latest_prices(stocks, (a["ticker"] for a in shown))
-    return [assemble_card(a, totals.get(a["id"], NO_TRADES), prices[a["ticker"]]) for a in shown]
+    return [assemble_card(a, totals.get(a["id"], card_calculations.NO_TRADES), prices[a["ticker"]]) for a in shown]
 
 
 def one_card(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id: int) -> Optional[Dict[str, Any]]:

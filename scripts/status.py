@@ -63,11 +63,10 @@ def card_lines(ledger, market) -> list[str]:
     if not cards:
         return ["cards: none running"]
     totals = system_db_manager.get_all_position_totals(conn=ledger)
-    empty = {"shares": 0, "trade_count": 0, "invested": 0.0}
     lines, total_pnl = ["cards:"], 0.0
     for card in cards:
         latest = db_manager.get_latest_price(market, card["ticker"])
-        view = card_calculations.card_from_totals(card, totals.get(card["id"], empty),
+        view = card_calculations.card_from_totals(card, totals.get(card["id"], card_calculations.NO_TRADES),
                                                   latest["price"] if latest else None)
         total_pnl += view["pnl"]
         bar_time = latest["timestamp"] if latest else "no bar yet"

@@ -18,6 +18,9 @@ from typing import Any, Dict, Iterable, Optional
 from system_databse import system_db_manager
 
 
+NO_TRADES = {"shares": 0, "trade_count": 0, "invested": 0.0}  # totals of a card without transactions
+
+
 def to_cents(amount: float) -> float:
     """Round money for reporting; sums are kept unrounded until here so nothing drifts."""
     return round(amount + 0.0, 2)
