@@ -179,17 +179,15 @@ def _sessions_back(at: pd.Timestamp, sessions: int) -> pd.Timestamp:
 
 
 def _search_start(conn: sqlite3.Connection, symbol: str, window_start: pd.Timestamp) -> pd.Timestamp:
-    """Where a backfill starts looking: the window's start, unless history begins later in it."""
+    """Where a backfill starts looking: the window's start, or the last stored bar if that is older.
+
+    Stored bars inside the window do not move the start: when the stream wrote a ticker's first
+    bars before its back-fill ran, the minutes before them must still be fetched.
+    """
     last = db_manager.get_last_timestamp(conn, symbol)
     if last is None:
         return window_start
-    last_at = market_calendar.parse_utc(last)
-    if last_at < window_start:
-        return last_at
-    earlier = db_manager.get_last_bars(conn, symbol, 1, until=window_start - pd.Timedelta(minutes=1))
-    if not earlier.empty:
-        return window_start
-    return db_manager.get_bars_between(conn, symbol, window_start, last_at).index[0]
+    return min(window_start, market_calendar.parse_utc(last))
 
 
 def backfill(conn: sqlite3.Connection, ticker: str, *, now: Optional[str] = None,
@@ -198,8 +196,9 @@ def backfill(conn: sqlite3.Connection, ticker: str, *, now: Optional[str] = None
     """Fetch exactly the market minutes ``ticker`` is missing, up to the last complete minute.
 
     Searched: everything since the last stored bar, and the holes of the last ``new_ticker_days``
-    sessions (a stream that reconnected quickly leaves a hole *before* its newest bar), but never
-    before the ticker's stored history begins; a new ticker gets those sessions whole. Stored
+    sessions (a stream that reconnected quickly leaves a hole *before* its newest bar, and one
+    that started before the back-fill leaves the session's start); a new ticker gets those
+    sessions whole. Stored
     bars are never rewritten. ``now`` is a UTC time, by default the system clock (a simulation
     passes the broker's). Returns the number of bars written.
     """

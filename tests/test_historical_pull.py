@@ -77,14 +77,26 @@ def test_backfill_returns_exactly_the_deleted_minutes(settings, market):
         market.execute("DELETE FROM bars WHERE ticker = 'AAPL' AND timestamp = ?", (stamp,))
     market.execute("UPDATE bars SET close = 1.0 WHERE ticker = 'AAPL' AND timestamp = '2026-11-19T16:00:00Z'")
 
-    filled = backfill(market, "AAPL", now="2026-11-23T14:30:00Z", settings=settings)
+    filled = backfill(market, "AAPL", now="2026-11-23T14:30:00Z", settings=settings, new_ticker_days=4)
 
-    assert filled == len(holes) + len(tail) == 34
+    assert filled == len(holes) + len(tail) == 34  # the four sessions back reach Wednesday the 18th
     restored = {r["timestamp"]: tuple(r) for r in market.execute("SELECT * FROM bars WHERE ticker='AAPL'")}
     assert set(restored) == set(originals)
     assert all(restored[s] == originals[s] for s in holes + tail)
     assert restored["2026-11-19T16:00:00Z"][5] == 1.0  # stored bars are never rewritten by a backfill
-    assert backfill(market, "AAPL", now="2026-11-23T14:30:00Z", settings=settings) == 0
+    assert backfill(market, "AAPL", now="2026-11-23T14:30:00Z", settings=settings, new_ticker_days=4) == 0
+
+
+def test_backfill_fetches_the_minutes_before_the_first_streamed_bar(paper_exchange, settings, market):
+    """The stream wrote 14:50 before the daemon's back-fill ran: 14:30-14:49 must still come."""
+    paper_exchange.set_clock("2026-11-23T15:00:30Z", speed=0)
+    db_manager.upsert_bars(market, [{"ticker": "NVDA", "timestamp": "2026-11-23T14:50:00Z", "open": 1.0,
+                                     "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1}])
+
+    filled = backfill(market, "NVDA", now="2026-11-23T15:00:30Z", settings=settings, new_ticker_days=1)
+
+    assert filled == 29  # 14:30-14:49 and 14:51-14:59
+    assert db_manager.find_gaps(market, "NVDA", "2026-11-23T14:30:00Z", "2026-11-23T14:59:00Z") == []
 
 
 def test_backfill_of_a_new_ticker_takes_the_last_sessions_up_to_now(paper_exchange, settings, market):
