@@ -23,7 +23,17 @@ from system_databse import system_db_manager
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1", "[::1]"]
+
+
+def trusted_hosts(api: settings.ApiSettings) -> Optional[list[str]]:
+    """Host headers a loopback-bound server answers (a DNS-rebinding guard), or None for no check.
+
+    Werkzeug compares only the part before the first ':', so an IPv6 literal cannot be listed:
+    an IPv6 or non-loopback binding runs without the check.
+    """
+    if not api.is_loopback or ":" in api.host:
+        return None
+    return sorted({"localhost", "127.0.0.1", api.host})
 
 
 def default_config() -> dict[str, Any]:
@@ -116,7 +126,7 @@ def main() -> int:
     except settings.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = create_app({"TRUSTED_HOSTS": LOOPBACK_HOSTS if api.is_loopback else None})
+    app = create_app({"TRUSTED_HOSTS": trusted_hosts(api)})
     try:
         _check_database(app.config["SYSTEM_DB"], system_db_manager)
         _check_database(app.config["STOCKS_DB"], db_manager)

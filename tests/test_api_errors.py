@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import api_server
+from orchestra.config import ApiSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,11 +93,23 @@ def test_json_answers_are_not_cached_and_not_sniffed(offline_client):
 
 
 def test_trusted_hosts_refuse_a_rebound_domain(api_factory):
-    client = api_factory(TRUSTED_HOSTS=api_server.LOOPBACK_HOSTS).test_client()
+    client = api_factory(TRUSTED_HOSTS=api_server.trusted_hosts(ApiSettings("127.0.0.1", 5000))).test_client()
     assert client.get("/api/algorithms", headers={"Host": "127.0.0.1:5000"}).status_code == 200
     assert client.get("/api/algorithms", headers={"Host": "localhost"}).status_code == 200
     evil = client.get("/api/algorithms", headers={"Host": "attacker.example:5000"})
     assert evil.status_code == 400 and evil.is_json
+
+
+def test_a_server_bound_to_another_loopback_address_answers_it(api_factory):
+    """Debian and Pi OS resolve their own host name to 127.0.1.1."""
+    client = api_factory(TRUSTED_HOSTS=api_server.trusted_hosts(ApiSettings("127.0.1.1", 5000))).test_client()
+    assert client.get("/api/algorithms", headers={"Host": "127.0.1.1:5000"}).status_code == 200
+    assert client.get("/api/algorithms", headers={"Host": "attacker.example"}).status_code == 400
+
+
+def test_ipv6_and_network_bindings_run_without_the_host_check():
+    assert api_server.trusted_hosts(ApiSettings("::1", 5000)) is None
+    assert api_server.trusted_hosts(ApiSettings("0.0.0.0", 5000)) is None
 
 
 # --------------------------------------------------------------------------- the kiosk page
