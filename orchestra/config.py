@@ -28,7 +28,7 @@ def load_env(path: Optional[Path] = None) -> None:
     load_dotenv(path or REPO_ROOT / ".env", override=False)
 
 
-def _flag(env: Mapping[str, str], key: str, default: bool) -> bool:
+def flag(env: Mapping[str, str], key: str, default: bool) -> bool:
     raw = env.get(key, "").strip()
     if not raw:
         return default
@@ -81,7 +81,7 @@ class AlpacaSettings:
         return cls(
             api_key=_required(env, "ALPACA_API_KEY"),
             secret=_required(env, "ALPACA_SECRET"),
-            paper=_flag(env, "ALPACA_PAPER", True),
+            paper=flag(env, "ALPACA_PAPER", True),
             feed=feed,
             trading_url=_base_url(env, "ALPACA_TRADING_URL", ("http", "https")),
             data_url=_base_url(env, "ALPACA_DATA_URL", ("http", "https")),

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
-from orchestra.config import REPO_ROOT, ApiSettings, ConfigError, load_env
+from orchestra.config import REPO_ROOT, ApiSettings, ConfigError, flag, load_env
 
 TEMPLATES = REPO_ROOT / "scripts" / "systemd"
 DEFAULT_DEST = Path.home() / ".config" / "systemd" / "user"
@@ -26,13 +26,14 @@ EXCHANGE_UNIT = "autotrader-exchange.service"
 
 
 def runs_paper_exchange(env: Mapping[str, str]) -> bool:
-    return env.get("RUN_PAPER_EXCHANGE", "true").strip().lower() in ("1", "true", "yes", "on")
+    """RUN_PAPER_EXCHANGE (default true); a typo is a ConfigError, never a silent False."""
+    return flag(env, "RUN_PAPER_EXCHANGE", True)
 
 
 def dashboard_url(env: Mapping[str, str]) -> str:
     api = ApiSettings.from_env(env)
     host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
-    return f"http://{host}:{api.port}/"
+    return f"http://[{host}]:{api.port}/" if ":" in host else f"http://{host}:{api.port}/"
 
 
 def wanted_units(env: Mapping[str, str]) -> list[Path]:

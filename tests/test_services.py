@@ -76,10 +76,18 @@ def test_a_bad_port_setting_is_a_one_line_error(tmp_path, capsys, monkeypatch):
 
 def test_wait_for_url_gives_up_with_a_one_line_error(capsys):
     from scripts.wait_for_url import main as wait_main
-    import socket
-    with socket.socket() as probe:  # a free port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from tests.fixtures.ports import free_port
+    port = free_port()  # nobody listens there
     assert wait_main([f"http://127.0.0.1:{port}/api/health", "--timeout", "0.5"]) == 1
     assert "did not answer within 0.5s" in capsys.readouterr().err
     assert wait_main(["not-a-url"]) == 2
+
+
+def test_the_dashboard_url_of_an_ipv6_loopback_binding_is_bracketed():
+    assert services.dashboard_url({"API_HOST": "::1", "API_PORT": "5000"}) == "http://[::1]:5000/"
+    assert services.dashboard_url({"API_HOST": "0.0.0.0", "API_PORT": "5000"}) == "http://127.0.0.1:5000/"
+
+
+def test_a_mistyped_run_paper_exchange_is_an_error_not_a_silent_false(tmp_path):
+    with pytest.raises(services.ConfigError, match="RUN_PAPER_EXCHANGE"):
+        services.render_units(tmp_path, {**ENV, "RUN_PAPER_EXCHANGE": "ture"})
