@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import pytest
 import requests
@@ -12,19 +11,14 @@ import requests
 from database import db_manager
 from database.realtime_pull import RealtimeStreamer
 from orchestra.config import AlpacaSettings
+from tests.fixtures.exchange import wait_until as poll_until
 
 START = "2026-11-23T14:35:00Z"  # Monday morning; at speed 60 a bar per symbol every real second
 
 
 def wait_until(condition, what: str, timeout: float = 90.0):
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+    """The exchange fixture's poll, naming ``what`` first as these tests read best."""
+    return poll_until(condition, timeout=timeout, interval=0.1, message=what)
 
 
 @pytest.fixture

@@ -16,15 +16,10 @@ from pathlib import Path
 import pytest
 
 from orchestra.config import REPO_ROOT
+from tests.fixtures.ports import free_port
 
 SKIP = shutil.ignore_patterns(".venv", ".git", "*.db", "*.db-wal", "*.db-shm", "logs", ".env", "__pycache__",
                               ".pytest_cache", ".hypothesis", "test-artifacts")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def children_of(pid: int) -> set[int]:
