@@ -144,10 +144,15 @@ def test_submit_then_wait_reports_the_fill(exchange, wrapper):
     assert wrapper.get_order_by_client_id(cid) == done
 
 
-def test_sell_returns_the_average_price(wrapper):
+def test_sell_returns_the_average_price(exchange, wrapper):
     wrapper.place_market_buy("NVDA", 4)
+    cash_before_sell = wrapper.get_account_cash()
     price = wrapper.place_market_sell("NVDA", 4)
     assert price > 0
+    [sell] = [o for o in exchange.state()["orders"] if o["side"] == "sell"]
+    assert sell["status"] == "filled" and int(float(sell["filled_qty"])) == 4
+    assert price == pytest.approx(float(sell["filled_avg_price"]))
+    assert wrapper.get_account_cash() == pytest.approx(cash_before_sell + 4 * price, abs=0.01)
     assert wrapper.get_positions() == {}
 
 
@@ -196,13 +201,12 @@ def test_place_market_buy_reports_a_partial_fill_and_leaves_nothing_open(exchang
 def test_rejected_order_is_no_fill(exchange, wrapper):
     exchange.control(reject_orders=1)
     cid = new_client_order_id()
-    try:
-        submitted = wrapper.submit_market_order("AAPL", "buy", 5, cid)
-    except OrderRejected:
-        submitted = None
-    if submitted is not None:
-        done = wrapper.wait_for_terminal(cid, timeout=20)
-        assert done.status == "rejected" and done.filled_shares == 0 and done.filled_avg_price is None
+    # The paper exchange accepts the order, then it ends rejected (as in test_orchestrator_trading).
+    wrapper.submit_market_order("AAPL", "buy", 5, cid)
+    done = wrapper.wait_for_terminal(cid, timeout=20)
+    assert done.status == "rejected"
+    assert done.filled_shares == 0 and done.filled_avg_price is None
+    assert orders_with_id(exchange, cid)[0]["status"] == "rejected"
     assert wrapper.get_positions() == {}
     exchange.control(reject_orders=1)
     with pytest.raises(OrderRejected):

@@ -44,13 +44,15 @@ def test_broker_cash_is_cached_briefly_then_read_again(api_factory, paper_exchan
 
 
 def test_a_broker_error_is_a_503_and_the_next_read_recovers(api_factory, paper_exchange_factory, api_clock):
-    exchange = paper_exchange_factory()
+    exchange = paper_exchange_factory(cash=100_000)
     client = api_factory(exchange).test_client()
     exchange.control(fail_requests=1)
     failed = client.get("/api/account/cash")
     assert failed.status_code == 503
     assert "500" in failed.get_json()["error"] and "cash cannot be computed" in failed.get_json()["error"]
-    assert client.get("/api/account/cash").status_code == 200
+    recovered = client.get("/api/account/cash")
+    assert recovered.status_code == 200
+    assert recovered.get_json()["alpaca_cash"] == 100_000.0
 
 
 def test_broker_down_only_cash_fails_and_the_rest_keeps_working(offline_client, ledger, market):

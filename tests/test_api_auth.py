@@ -123,6 +123,7 @@ def test_token_works_until_it_expires(api_factory, api_clock, system_db):
     fresh = get_token(client)
     api_clock.advance(299)
     assert client.delete(f"/api/algorithms/{algo_id}", headers=auth(fresh)).status_code == 200
+    assert system_db_manager.get_algorithm(algo_id)["status"] == "stopped"
 
 
 @pytest.mark.parametrize("header", [None, "Bearer", "Bearer ", "Bearer not-a-token", "Basic MjAyMA==", "2020"])

@@ -278,6 +278,10 @@ def test_capital_is_checked_against_cash_minus_running_reserves(api_client, toke
     assert table_rows(system_db) == before
     exact = api_client.post("/api/algorithms", json={**NEW, "initial_capital": 60_000}, headers=auth(token))
     assert exact.status_code == 201
+    card = exact.get_json()
+    assert card["initial_capital"] == 60000.0
+    stored = system_db_manager.get_algorithm(card["id"])
+    assert (stored["ticker"], stored["initial_capital"], stored["status"]) == (NEW["ticker"], 60000.0, "running")
 
 
 def test_broker_down_refuses_creation_with_503_and_writes_nothing(offline_client, system_db):

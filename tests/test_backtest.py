@@ -97,6 +97,7 @@ def test_each_backtest_decision_equals_the_live_path_on_the_same_window(day_db, 
     result, series, first = backtest.run_backtest("sma_crossover", "AAPL", f"{DAY}T00:00:00Z", f"{DAY}T23:59:59Z",
                                                   10_000.0, conn=market)
     card = {"id": 1, "algorithm_type": "sma_crossover", "ticker": "AAPL", "initial_capital": 10_000.0}
+    assert [(trade.side, trade.shares) for trade in result.trades] == [("buy", 90), ("sell", 90)]
     history = []
     for trade in result.trades:
         decided_at = trade.decided_at

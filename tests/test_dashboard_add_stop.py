@@ -142,7 +142,7 @@ def test_stopping_asks_for_the_pin_then_confirmation_then_shows_closing_until_fl
 
 def test_a_card_without_shares_disappears_at_once(market_hours, page_factory):
     day, api = market_hours
-    day.create_card("MSFT", 3_000)
+    algo_id = day.create_card("MSFT", 3_000)
     day.add_bars("MSFT", [300.0] * 30)
     page = page_factory(1280, 720)
     page.goto(dashboard_url(api))
@@ -154,6 +154,7 @@ def test_a_card_without_shares_disappears_at_once(market_hours, page_factory):
         "It stops trading now. It holds no MSFT shares, so nothing needs to be sold.")
     page.click("#stop-confirm")
     wait_until(lambda: card(page, "MSFT").count() == 0, what="the card to go")
+    assert system_db_manager.get_algorithm(algo_id)["status"] == "stopped"
 
 
 def test_an_expired_token_brings_the_pin_pad_back(market_hours, page_factory):

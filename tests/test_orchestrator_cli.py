@@ -1,7 +1,6 @@
 """``python orchestrator.py`` from the shell: --once, --once --dry-run, bad settings, one trader per database."""
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta, timezone
 import shutil
 
@@ -13,6 +12,7 @@ from orchestra.config import AlpacaSettings
 from orchestra.daemon import next_wake
 from system_databse import system_db_manager as manager
 from system_databse.create_system_db import create_system_db
+from tests.fixtures.api import table_rows
 from tests.fixtures.exchange import start_paper_exchange
 from tests.fixtures.orchestrator import orchestrator_env, run_orchestrator, write_test_algorithms
 
@@ -50,17 +50,13 @@ def desk(tmp_path, stocks_db_template, exchange):
     return env, cards, system_db
 
 
-def _digest(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _orders(exchange) -> list:
     return exchange.state()["orders"]
 
 
 def test_dry_run_prints_each_cards_decision_and_why_without_orders_or_writes(desk, exchange):
     env, cards, system_db = desk
-    before_orders, before_db = len(_orders(exchange)), _digest(system_db)
+    before_orders, before_db = len(_orders(exchange)), table_rows(system_db)
     result = run_orchestrator(env, "--once", "--dry-run")
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -74,7 +70,7 @@ def test_dry_run_prints_each_cards_decision_and_why_without_orders_or_writes(des
             in out)
     assert "[1 bars, last 2026-11-23T1" in out
     assert len(_orders(exchange)) == before_orders
-    assert _digest(system_db) == before_db
+    assert table_rows(system_db) == before_db  # rows, not file bytes: WAL mode writes to system.db-wal
     conn = manager.get_connection(system_db)
     assert manager.get_orders(conn=conn) == [] and manager.get_heartbeat("orchestrator", conn=conn) is None
 

@@ -1,13 +1,14 @@
 """Simulated clock and NYSE calendar as alpaca-py's TradingClient sees them."""
 from __future__ import annotations
 
-import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import requests
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import GetCalendarRequest
+
+from tests.fixtures.exchange import wait_until
 
 UTC = timezone.utc
 
@@ -76,11 +77,13 @@ def test_calendar_raw_shape_matches_alpaca(exchange):
 def test_the_clock_runs_at_the_chosen_speed(paper_exchange_factory):
     exchange = paper_exchange_factory(start="2026-11-23T14:25:00Z", speed=600)
     client = TradingClient(exchange.key, exchange.secret, paper=True, url_override=exchange.base_url)
-    deadline = time.monotonic() + 60
-    while not client.get_clock().is_open:  # 5 simulated minutes: half a second at speed 600
-        assert time.monotonic() < deadline, "simulated clock did not reach the open"
-        time.sleep(0.1)
+    assert exchange.state()["clock"]["speed"] == 600.0
+    # 5 simulated minutes to the open: half a second at speed 600
+    wait_until(lambda: client.get_clock().is_open, timeout=60, interval=0.1, message="the simulated open")
     assert client.get_clock().timestamp >= utc("2026-11-23T14:30:00Z")
+    clock = exchange.state()["clock"]
+    assert clock["speed"] == 600.0
+    assert utc(clock["now"]) >= utc("2026-11-23T14:30:00Z")  # advanced at least 5 minutes from 14:25
 
 
 def test_clock_control_changes_speed_and_refuses_bad_input(exchange):
