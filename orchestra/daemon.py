@@ -202,7 +202,14 @@ class Orchestrator:
         self.cycle.sync_streams(running)
         self.streams.start_websocket_thread()
         self.cycle.heal({card["ticker"] for card in running})
+        self.last_minute = self._previous_run_minute()
         self._write_heartbeat(force=True)
+
+    def _previous_run_minute(self) -> Optional[datetime]:
+        """The last bar the previous run acted on: a restart within that minute must not decide it again."""
+        beat = ledger.get_heartbeat("orchestrator", conn=self.ledger_conn)
+        stamp_ = (beat or {}).get("payload", {}).get("last_bar_minute")
+        return market_calendar.parse_utc(stamp_).to_pydatetime() if stamp_ else None
 
     def request_stop(self, reason: str = "stop requested") -> None:
         if not self.stop_event.is_set():
@@ -326,6 +333,7 @@ class Orchestrator:
             "connected": False, "subscriptions": [], "last_message_at": None, "reconnects": 0}
         return {
             "last_cycle_at": self.last_cycle_at,
+            "last_bar_minute": stamp(self.last_minute) if self.last_minute else None,
             "clock": self.clock.kind,
             "market_open": market_open,
             "stream": stream,

@@ -139,3 +139,35 @@ def test_sigterm_during_a_cycle_lets_it_record_the_fill_before_exiting(crash_set
     assert out.index("SIGTERM received: finishing the current cycle") < out.index(f"card {aapl} AAPL: bought 7 shares")
     assert [(e["status"], e["filled_shares"]) for e in _journal(conn, aapl)] == [("filled", 7)]
     assert [(t["type"], t["shares"]) for t in ledger.get_transactions(aapl, conn=conn)] == [("buy", 7)]
+
+
+def test_a_restart_within_the_same_minute_does_not_decide_that_bar_again(tmp_path, stocks_db_template,
+                                                                          paper_exchange_factory,
+                                                                          orchestrator_factory):
+    """systemd restarts a crashed daemon within seconds: the bar it already acted on stays done."""
+    system_db, stocks_db = tmp_path / "system.db", tmp_path / "stocks.db"
+    create_system_db(system_db)
+    shutil.copyfile(stocks_db_template, stocks_db)
+    conn = ledger.get_connection(system_db)
+    card = ledger.create_algorithm("AAPL", "blocks", 10000.0, conn=conn)  # buys 5 per minute early in a block
+    exchange = paper_exchange_factory(start="2026-11-23T14:42:30Z", speed=0)  # time stands still
+    env = orchestrator_env(exchange, system_db=system_db, stocks_db=stocks_db,
+                           algorithms_dir=write_test_algorithms(tmp_path / "algorithms", ["blocks"]),
+                           log_dir=tmp_path / "logs", AUTOTRADER_BAR_WAIT="1")
+
+    first = orchestrator_factory(env)
+    first.wait_for(r"cycle 2026-11-23T14:41:00Z: 1 card\(s\), 1 trade\(s\)")
+    assert first.terminate() == 0
+
+    second = orchestrator_factory(env)
+    wait_until(lambda: (ledger.get_heartbeat("orchestrator", conn=conn) or {}).get("payload", {}).get("pid")
+               == second.pid, 60, "the restarted daemon's heartbeat")
+    exchange.set_clock("2026-11-23T14:43:30Z")
+    second.wait_for(r"cycle 2026-11-23T14:42:00Z: 1 card\(s\), 1 trade\(s\)")
+    assert second.terminate() == 0
+
+    assert "cycle 2026-11-23T14:41:00Z" not in second.output()
+    assert [(t["type"], t["shares"]) for t in reversed(ledger.get_transactions(card, conn=conn))] == [
+        ("buy", 5), ("buy", 5)]
+    assert len(exchange.state()["orders"]) == 2
+    conn.close()
