@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 from urllib.parse import urlparse
 
 from database import market_calendar
@@ -59,12 +59,13 @@ class Supervisor:
         self.env = dict(env)
         self.children: list[Child] = []
 
-    def start(self, child: Child, timeout: float = 90.0) -> None:
+    def start(self, child: Child, timeout: float = 90.0, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Start ``child`` and wait until it answers (or a stop is requested meanwhile)."""
         logger.info("starting %s", child.name)
         child.process = subprocess.Popen(child.argv, cwd=REPO_ROOT, env={**self.env, **child.extra_env})
         self.children.append(child)
         deadline = time.monotonic() + timeout
-        while child.ready_url and not answers_http(child.ready_url):
+        while child.ready_url and not answers_http(child.ready_url) and not should_stop():
             if child.process.poll() is not None:
                 raise RuntimeError(f"{child.name} exited with code {child.process.returncode} while starting")
             if time.monotonic() > deadline:
@@ -147,7 +148,7 @@ def run(env: Mapping[str, str]) -> int:
     signal.signal(signal.SIGINT, request_stop)
     try:
         for child in plan(env):
-            supervisor.start(child)
+            supervisor.start(child, should_stop=lambda: stopping)
             if stopping:
                 return 0
             if child.name == "paper exchange" and (created := seed_demo_cards()):

@@ -116,3 +116,18 @@ def test_the_exchange_service_serves_the_ports_and_keys_named_in_the_settings(tm
     finally:
         exchange.terminate()
         exchange.wait(timeout=30)
+
+
+def test_ctrl_c_while_a_process_is_still_starting_stops_the_wait():
+    """The launcher must not sit out a child's whole start-up timeout after Ctrl-C."""
+    import sys
+    from scripts.launcher import Child, Supervisor
+
+    supervisor = Supervisor(os.environ)
+    sleeper = Child("sleeper", [sys.executable, "-c", "import time; time.sleep(120)"],
+                    ready_url=f"http://127.0.0.1:{free_port()}/")  # never answers
+    stop_requests = iter([False, False, True])
+    supervisor.start(sleeper, timeout=120, should_stop=lambda: next(stop_requests, True))
+    assert sleeper.process.poll() is None  # the wait ended because of the stop, not the child
+    supervisor.stop_all(grace=10)
+    assert sleeper.process.poll() is not None
