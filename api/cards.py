@@ -6,7 +6,7 @@ stocks.db gives the latest bar per ticker, ``card_calculations`` does the money.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, List, Optional
 
 from database import db_manager
 from system_databse import card_calculations, system_db_manager
@@ -29,16 +29,12 @@ def assemble_card(algo: Dict[str, Any], totals: Dict[str, Any], latest: Optional
     return card
 
 
-def latest_prices(stocks: sqlite3.Connection, tickers: Iterable[str]) -> Dict[str, Optional[Dict[str, Any]]]:
-    return {ticker: db_manager.get_latest_price(stocks, ticker) for ticker in set(tickers)}
-
-
 def listed_cards(system: sqlite3.Connection, stocks: sqlite3.Connection) -> List[Dict[str, Any]]:
     """Running cards plus stopped cards still holding shares, oldest first, in three queries + one per ticker."""
     algos = system_db_manager.get_all_algorithms(conn=system)
     totals = system_db_manager.get_all_position_totals(conn=system)
     shown = [a for a in algos if a["status"] == "running" or totals.get(a["id"], card_calculations.NO_TRADES)["shares"] > 0]
-    prices = latest_prices(stocks, (a["ticker"] for a in shown))
+    prices = db_manager.get_latest_prices(stocks, (a["ticker"] for a in shown))
     return [assemble_card(a, totals.get(a["id"], card_calculations.NO_TRADES), prices[a["ticker"]]) for a in shown]
 
 

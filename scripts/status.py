@@ -14,11 +14,12 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from api.cards import listed_cards
 from database import db_manager, market_calendar
 from orchestra.config import ConfigError, load_env
 from scripts.launcher import answers_http
 from scripts.services import TEMPLATES, dashboard_url
-from system_databse import card_calculations, system_db_manager
+from system_databse import system_db_manager
 
 
 def service_states() -> list[str]:
@@ -59,19 +60,16 @@ def heartbeat_lines(heartbeat: Optional[dict[str, Any]], now: datetime) -> list[
 
 
 def card_lines(ledger, market) -> list[str]:
-    cards = system_db_manager.get_all_algorithms("running", conn=ledger)
+    cards = listed_cards(ledger, market)  # what the wall shows: running cards and those still closing
     if not cards:
         return ["cards: none running"]
-    totals = system_db_manager.get_all_position_totals(conn=ledger)
     lines, total_pnl = ["cards:"], 0.0
-    for card in cards:
-        latest = db_manager.get_latest_price(market, card["ticker"])
-        view = card_calculations.card_from_totals(card, totals.get(card["id"], card_calculations.NO_TRADES),
-                                                  latest["price"] if latest else None)
+    for view in cards:
         total_pnl += view["pnl"]
-        bar_time = latest["timestamp"] if latest else "no bar yet"
-        lines.append(f"  #{card['id']:<4} {card['display_name']:<40} {view['current_shares']:>6} sh"
-                     f"  value {view['current_value']:>12,.2f}  P&L {view['pnl']:>+10,.2f}  (last bar {bar_time})")
+        bar_time = view["price_timestamp"] or "no bar yet"
+        closing = "  CLOSING" if view["state"] == "closing" else ""
+        lines.append(f"  #{view['id']:<4} {view['display_name']:<40} {view['current_shares']:>6} sh"
+                     f"  value {view['current_value']:>12,.2f}  P&L {view['pnl']:>+10,.2f}  (last bar {bar_time}){closing}")
     lines.append(f"  total P&L {total_pnl:+,.2f}")
     return lines
 

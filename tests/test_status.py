@@ -34,6 +34,18 @@ def test_status_shows_heartbeat_stream_mismatches_and_cards(ledger, market, monk
     assert "total P&L +250.00" in text
 
 
+def test_status_lists_a_stopped_card_still_selling_its_shares_as_closing(ledger, market):
+    card = ledger_db.create_algorithm("AAPL", "sma_crossover", 10000, conn=ledger)
+    ledger_db.record_buy(card, 10, 100.0, conn=ledger)
+    ledger_db.stop_algorithm(card, conn=ledger)
+    flat = ledger_db.create_algorithm("NVDA", "sma_crossover", 10000, conn=ledger)
+    ledger_db.stop_algorithm(flat, conn=ledger)
+    lines = status.card_lines(ledger, market)
+    assert [line for line in lines if line.startswith("  #")] == [
+        f"  #{card:<4} " + ledger_db.get_algorithm(card, conn=ledger)["display_name"].ljust(40)
+        + "     10 sh  value    10,000.00  P&L      +0.00  (last bar no bar yet)  CLOSING"]
+
+
 def test_status_without_an_orchestrator_or_cards_says_so(ledger, market):
     text = "\n".join(status.report(NOW))
     assert "orchestrator: no heartbeat yet" in text
