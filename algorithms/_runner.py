@@ -103,14 +103,15 @@ def _load(algorithm_type: str, directory: Path | None, card_id: Any) -> type:
 
 def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Sequence[Mapping[str, Any]],
                     current_price: float, *, current_time: str | None = None,
-                    directory: Path | None = None) -> CheckedDecision:
+                    directory: Path | None = None, bars_needed: int | None = None) -> CheckedDecision:
     """Run one card's algorithm for one minute and return the checked decision with its reason.
 
     ``card`` needs ``algorithm_type``, ``ticker``, ``initial_capital`` (and ``id`` for messages);
     ``bars`` is a ``Bars`` or the DataFrame of ``db_manager.get_last_bars`` (completed bars only,
     newest last); ``transaction_history`` the card's transactions in any order (as
     ``system_db_manager.get_transactions`` returns them); ``current_price`` the latest price.
-    ``current_time`` defaults to the end of the newest bar. Raises ``AlgorithmError`` (incl.
+    ``current_time`` defaults to the end of the newest bar; ``bars_needed`` is what
+    ``requirements_for_card`` already answered for this minute (asked again when omitted). Raises ``AlgorithmError`` (incl.
     ``AlgorithmLoadError``) for anything the algorithm got wrong; never trades.
     """
     algorithm_type = _card_field(card, "algorithm_type")
@@ -123,7 +124,8 @@ def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Seq
     position, invested = history_totals(history)
     capital = float(_card_field(card, "initial_capital"))
     algorithm = instantiate(cls, _card_field(card, "ticker"), capital, algorithm_type=algorithm_type, card_id=card_id)
-    needed = requirements_of(algorithm, current_time, algorithm_type=algorithm_type, card_id=card_id)["bars"]
+    needed = bars_needed if bars_needed is not None else \
+        requirements_of(algorithm, current_time, algorithm_type=algorithm_type, card_id=card_id)["bars"]
     decision = decide(algorithm, window, history, bars_needed=needed, position=position,
                       uninvested_cash=capital - invested, price=current_price,
                       algorithm_type=algorithm_type, card_id=card_id)

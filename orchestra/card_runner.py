@@ -67,7 +67,7 @@ class CardRunner:
         price = float(frame["close"].iloc[-1]) if len(frame) else None
         decision = self._call(card, "on_data", lambda: decide_for_card(
             card, frame, history, price if price is not None else float("nan"),
-            current_time=current_time, directory=self.directory))
+            current_time=current_time, directory=self.directory, bars_needed=requirements["bars"]))
         last_bar = stamp(frame.index[-1].to_pydatetime()) if len(frame) else None
         return CardDecision(card, decision, price, len(frame), last_bar)
 

@@ -353,3 +353,19 @@ def test_an_edited_algorithm_file_takes_effect_on_the_next_decision(runner_setup
     path = Path(directory) / "buy_and_hold.py"
     path.write_text(path.read_text().replace('("buy", 7)', '("buy", 3)'))
     assert runner.decide(card, minute).decision.shares == 3
+
+
+def test_a_card_is_asked_its_data_requirements_once_per_minute(runner_setup, ledger):
+    runner, directory, minute = runner_setup
+    calls = directory / "requirement_calls.txt"
+    (directory / "counts_requirements.py").write_text(
+        '"""Test: records each get_data_requirements call."""\n'
+        "class Algorithm:\n"
+        "    def __init__(self, ticker, initial_capital): pass\n"
+        "    def get_data_requirements(self, current_time):\n"
+        f"        with open({str(calls)!r}, 'a') as log: log.write(current_time + '\\n')\n"
+        "        return {'bars': 3}\n"
+        "    def on_data(self, bars, transaction_history): return ('hold', 0)\n")
+    made = runner.decide(_card(ledger, "counts_requirements"), minute)
+    assert (made.decision.action, made.bars) == ("hold", 3)
+    assert calls.read_text().splitlines() == ["2026-11-23T14:40:00Z"]
