@@ -22,7 +22,7 @@ from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
-from orchestra.trader import Trader, TradeOutcome, card_positions_by_ticker, position_mismatches
+from orchestra.trader import Trader, TradeOutcome, card_positions_by_ticker, money, position_mismatches
 from orchestra.websocket_manager import WebSocketManager
 from system_databse import system_db_manager as ledger
 
@@ -120,14 +120,14 @@ class Cycle:
         card_id, ticker = int(card["id"]), card["ticker"]
         if not decision.accepted:
             logger.warning("card %d %s: refused %s %s shares at %s: %s", card_id, ticker, decision.requested_action,
-                           decision.requested_shares, _money(made.price), decision.reason)
+                           decision.requested_shares, money(made.price), decision.reason)
             return
         if not decision.is_trade:
-            logger.debug("card %d %s: hold at %s (%s)", card_id, ticker, _money(made.price), decision.reason)
+            logger.debug("card %d %s: hold at %s (%s)", card_id, ticker, money(made.price), decision.reason)
             return
         if not trading:
             logger.info("card %d %s: would %s %d shares at %s (%s) but the market is closed: no order",
-                        card_id, ticker, decision.action, decision.shares, _money(made.price), decision.reason)
+                        card_id, ticker, decision.action, decision.shares, money(made.price), decision.reason)
             return
         self._execute(card, decision.action, decision.shares, minute, decision.reason, made.price, report)
 
@@ -201,11 +201,11 @@ class Cycle:
         except BrokerError as exc:
             logger.warning("positions not compared: %s", exc)
             return self._last_mismatches
-        in_flight = {o["algorithm_id"] for o in ledger.get_open_orders(conn=self.ledger_conn)}
-        busy_tickers = {card["ticker"] for card in ledger.get_all_algorithms(conn=self.ledger_conn)
-                        if card["id"] in in_flight}
-        mismatches = [m for m in position_mismatches(broker_positions, card_positions_by_ticker(self.ledger_conn))
-                      if m["ticker"] not in busy_tickers]
+        cards = ledger.get_all_algorithms(conn=self.ledger_conn)
+        in_flight = self.trader.open_order_cards()
+        busy_tickers = {card["ticker"] for card in cards if card["id"] in in_flight}
+        card_positions = card_positions_by_ticker(self.ledger_conn, cards)
+        mismatches = [m for m in position_mismatches(broker_positions, card_positions) if m["ticker"] not in busy_tickers]
         if mismatches != self._last_mismatches and mismatches:
             for m in mismatches:
                 logger.warning("position mismatch %s: broker holds %d shares, the cards add up to %d "
@@ -238,7 +238,7 @@ def preview(runner: CardRunner, ledger_conn: sqlite3.Connection, market_conn: sq
             lines.append(f"{label}: ERROR - {exc.message}")
             continue
         decision = made.decision
-        data = f"[{made.bars} bars, last {made.last_bar or 'none'}, price {_money(made.price)}]"
+        data = f"[{made.bars} bars, last {made.last_bar or 'none'}, price {money(made.price)}]"
         if not decision.accepted:
             lines.append(f"{label}: REFUSED {decision.requested_action} {decision.requested_shares} - "
                          f"{decision.reason} {data}")
@@ -253,7 +253,3 @@ def preview(runner: CardRunner, ledger_conn: sqlite3.Connection, market_conn: sq
             lines.append(f"card {card['id']} {card['ticker']} (stopped): would SELL {shares} shares - "
                          + LIQUIDATION_REASON.format(shares=shares))
     return lines
-
-
-def _money(value: Optional[float]) -> str:
-    return "n/a" if value is None else f"${value:,.2f}"

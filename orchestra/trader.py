@@ -64,7 +64,7 @@ class Trader:
             logger.warning("card %d %s: order %s was already journaled; not sending it again", card_id, ticker, coid)
             return TradeOutcome(coid, card_id, ticker, side, shares, "duplicate")
         logger.info("card %d %s: sending %s %d shares (last price %s; reason: %s) as %s",
-                    card_id, ticker, side, shares, _money(price), reason, coid)
+                    card_id, ticker, side, shares, money(price), reason, coid)
         try:
             result = self.broker.submit_market_order(ticker, side, shares, coid)
         except OrderRejected as exc:
@@ -132,7 +132,7 @@ class Trader:
                                 error=result.status)
         verb = "bought" if result.side == "buy" else "sold"
         logger.info("card %d %s: %s %d shares at %s (requested %d, %s, transaction %d)", card_id, ticker, verb,
-                    result.filled_shares, _money(result.filled_avg_price), result.requested_shares, coid, tx_id)
+                    result.filled_shares, money(result.filled_avg_price), result.requested_shares, coid, tx_id)
         return TradeOutcome(coid, card_id, ticker, result.side, result.requested_shares, "filled",
                             result.filled_shares, result.filled_avg_price, tx_id)
 
@@ -144,11 +144,11 @@ class Trader:
 # --------------------------------------------------------------------------- positions
 
 
-def card_positions_by_ticker(conn: sqlite3.Connection) -> Dict[str, int]:
+def card_positions_by_ticker(conn: sqlite3.Connection, cards: Optional[List[Mapping[str, Any]]] = None) -> Dict[str, int]:
     """Sum of every card's shares (running and stopped) per ticker, from the transaction history."""
     totals = ledger.get_all_position_totals(conn=conn)
     positions: Dict[str, int] = defaultdict(int)
-    for card in ledger.get_all_algorithms(conn=conn):
+    for card in cards if cards is not None else ledger.get_all_algorithms(conn=conn):
         shares = totals.get(card["id"], {"shares": 0})["shares"]
         if shares:
             positions[card["ticker"]] += shares
@@ -164,5 +164,5 @@ def position_mismatches(broker_positions: Mapping[str, int], card_positions: Map
     ]
 
 
-def _money(value: Optional[float]) -> str:
+def money(value: Optional[float]) -> str:
     return "n/a" if value is None else f"${value:,.2f}"
