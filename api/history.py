@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from database import db_manager
-from database.market_calendar import TIMESTAMP_FORMAT
+from database.market_calendar import TIMESTAMP_FORMAT, parse_utc
 from system_databse import card_calculations, system_db_manager
 
 WINDOWS: Dict[str, Optional[timedelta]] = {
@@ -31,10 +31,6 @@ WINDOWS: Dict[str, Optional[timedelta]] = {
 }
 MAX_TRADE_MARKERS = 1000
 BAR = pd.Timedelta(minutes=1)
-
-
-def _utc(stamp: str) -> pd.Timestamp:
-    return pd.Timestamp(stamp).tz_convert("UTC")
 
 
 def _holdings(bar_times: pd.DatetimeIndex, trades: List[Dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,10 +65,10 @@ def card_history(system: sqlite3.Connection, stocks: sqlite3.Connection, algo: D
     """The series for one card; empty when its ticker has no bar since the card was created."""
     result = _empty(algo, window)
     latest = db_manager.get_latest_price(stocks, algo["ticker"])
-    created = _utc(algo["created_at"]).floor("min")
-    if latest is None or _utc(latest["timestamp"]) < created:
+    created = parse_utc(algo["created_at"]).floor("min")
+    if latest is None or parse_utc(latest["timestamp"]) < created:
         return result
-    end = _utc(latest["timestamp"])
+    end = parse_utc(latest["timestamp"])
     span = WINDOWS[window]
     start = created if span is None else max(created, end - span)
     bar_count, sampled = db_manager.get_sampled_closes(stocks, algo["ticker"], start.strftime(TIMESTAMP_FORMAT),

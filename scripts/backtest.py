@@ -132,7 +132,7 @@ def load_series(conn: sqlite3.Connection, ticker: str, start: str, end: str, war
     if not len(in_range["close"]):
         raise BacktestError(f"no bars for {ticker} in stocks.db between {start[:10]} and {end[:10]}; "
                             f"pull them with: python -m database.historical_pull {ticker} --start ... --end ...")
-    before_start = datetime.fromisoformat(start.replace("Z", "+00:00")) - timedelta(seconds=1)
+    before_start = market_calendar.parse_utc(start) - timedelta(seconds=1)
     earlier = db_manager.get_last_bars(conn, ticker, warmup, until=market_calendar.to_utc_string(before_start))
     if len(earlier):
         head = Bars.from_frame(earlier)
