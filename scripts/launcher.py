@@ -104,7 +104,7 @@ def exchange_child(settings: AlpacaSettings, env: Mapping[str, str]) -> Child:
     if not (trading.port and stream.port):
         raise ConfigError("RUN_PAPER_EXCHANGE=true needs ALPACA_TRADING_URL and ALPACA_STREAM_URL with ports")
     start = env.get("PAPER_EXCHANGE_START", "").strip() or demo_start_time(datetime.now(timezone.utc))
-    argv = [PYTHON, "-m", "orchestra.paper_exchange", "--host", trading.hostname, "--port", str(trading.port),
+    argv = [PYTHON, "-m", "paper_exchange", "--host", trading.hostname, "--port", str(trading.port),
             "--stream-port", str(stream.port), "--start", start]
     keys = {"PAPER_EXCHANGE_KEY": settings.api_key, "PAPER_EXCHANGE_SECRET": settings.secret}  # not in `ps`
     return Child("paper exchange", argv, ready_url=f"{settings.trading_url}/v2/clock", extra_env=keys)

@@ -1,4 +1,4 @@
-"""``python -m orchestra.paper_exchange``: run the exchange until SIGINT/SIGTERM.
+"""``python -m paper_exchange``: run the exchange until SIGINT/SIGTERM.
 
 Every option also comes from the environment (``PAPER_EXCHANGE_<NAME>``); the command line
 wins. Port 0 picks a free port; the ready line names the ports actually bound.
@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from .clock import CALENDAR_END, CALENDAR_START, parse_utc
 from .server import Exchange, Options
 
-logger = logging.getLogger("orchestra.paper_exchange")
+logger = logging.getLogger("paper_exchange")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +30,7 @@ def _parser(env) -> argparse.ArgumentParser:
     def default(name, fallback):
         return env.get(f"PAPER_EXCHANGE_{name}") or fallback
 
-    parser = _Parser(prog="python -m orchestra.paper_exchange",
+    parser = _Parser(prog="python -m paper_exchange",
                      description="Local Alpaca-compatible paper exchange.")
     # string defaults pass through ``type`` too, so a malformed environment value is reported like an option
     parser.add_argument("--host", default=default("HOST", "127.0.0.1"))
