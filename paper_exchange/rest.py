@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import data_api
 from .broker import ApiError, order_json
+from .rules import RATE_LIMIT_MESSAGE, RateLimiter, check_wash_trade
 from .clock import NEW_YORK, parse_utc
 from .controls import ControlError
 
@@ -35,6 +36,7 @@ def create_app(exchange: "Exchange") -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False
     app.config["EXCHANGE"] = exchange
+    limiter = RateLimiter()
 
     @app.before_request
     def guard():
@@ -42,6 +44,10 @@ def create_app(exchange: "Exchange") -> Flask:
             return None
         if not _authorised(exchange):
             return _unauthorised(request.path)
+        if not request.path.startswith("/v2/stocks"):  # the trading API's budget; market data is not counted
+            allowed, g.rate_headers = limiter.take(exchange.key, exchange.controls.rate_limit_per_minute)
+            if not allowed:
+                return jsonify({"code": 42910000, "message": RATE_LIMIT_MESSAGE}), 429
         failure = exchange.controls.take_failure()
         if failure:
             status, after = failure
@@ -53,7 +59,9 @@ def create_app(exchange: "Exchange") -> Flask:
     @app.after_request
     def lose_answer(response: Response):
         status = g.pop("fail_with", None)
-        return server_error(status) if status else response
+        answer = server_error(status) if status else response
+        answer.headers.update(g.pop("rate_headers", None) or {})
+        return answer
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
@@ -145,6 +153,8 @@ def _order_routes(app: Flask, exchange: "Exchange") -> None:
         if body is None:
             raise ApiError(400, "request body format is invalid", 40010000)
         with broker.lock:  # render before another request can settle it further
+            if exchange.controls.wash_trade_rejection:
+                check_wash_trade(broker, body)
             order = broker.submit(body, exchange.controls.order_behaviour())
             answer = order_json(order)
         logger.info("order %s %s %s x%d accepted", order.client_order_id, order.side, order.symbol, order.qty)
