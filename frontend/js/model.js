@@ -61,9 +61,14 @@ export function toCash(raw) {
 // /api/health: is the orchestrator (the trading engine) alive, by the server's own threshold.
 export function toHealth(raw) {
   const orchestrator = (raw && raw.orchestrator) || {};
+  const mismatches = raw && Array.isArray(raw.position_mismatches) ? raw.position_mismatches : [];
   return {
     orchestratorAlive: orchestrator.alive === true,
     heartbeatAgeSeconds: num(orchestrator.age_seconds),
+    // Tickers whose cards and broker disagree: the orchestrator trades none of their cards.
+    mismatches: mismatches
+      .map((m) => ({ ticker: text(m && m.ticker), broker: num(m && m.broker), cards: num(m && m.cards) }))
+      .filter((m) => m.ticker),
   };
 }
 
