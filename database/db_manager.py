@@ -38,6 +38,9 @@ def get_connection(db_path: str | Path | None = None, *, read_only: bool = False
                            check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 10000")
+    # bars lost to a power cut are fetched again by the start-up backfill: no fsync per commit
+    # (WAL + NORMAL never corrupts, it may only lose the newest commits)
+    conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 
 
