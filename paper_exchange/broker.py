@@ -81,7 +81,7 @@ class Order:
 @dataclass
 class Position:
     symbol: str
-    qty: int = 0
+    qty: int | Decimal = 0  # a Decimal only when a reverse split left a fractional remainder
     cost_basis: Decimal = field(default_factory=lambda: Decimal("0"))
 
     @property
@@ -104,6 +104,7 @@ class Broker:
         self.created_at = clock.now()
         self._monotonic = monotonic
         self.lock = threading.RLock()
+        self.corporate_actions = None  # applies splits and dividends as sessions open (corporate_actions.py)
 
     # ---- submitting -----------------------------------------------------------------------
     def submit(self, body: dict, behaviour: OrderBehaviour) -> Order:
@@ -183,9 +184,22 @@ class Broker:
         """Bring every open order up to date with the simulated clock."""
         with self.lock:
             now, real = self.clock.now(), self._monotonic()
-            for order in list(self.orders.values()):
-                if order.is_open:
-                    self._advance(order, now, real)
+            if self.corporate_actions is not None:
+                self.corporate_actions.apply_due(self, now, real)
+            self.advance_orders(now, real)
+
+    def advance_orders(self, now: datetime, real: float) -> None:
+        """Bring every open order up to ``now`` (a corporate action settles orders up to its open first)."""
+        for order in list(self.orders.values()):
+            if order.is_open:
+                self._advance(order, now, real)
+
+    def cancel_open_orders(self, symbol: str, moment: datetime) -> int:
+        """Cancel every open order in ``symbol`` (a split does this at the open); returns how many."""
+        open_orders = [o for o in self.orders.values() if o.symbol == symbol and o.is_open]
+        for order in open_orders:
+            self._finish(order, "canceled", moment)
+        return len(open_orders)
 
     def _advance(self, order: Order, now: datetime, real: float) -> None:
         if order.status == "partially_filled":

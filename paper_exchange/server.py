@@ -13,6 +13,7 @@ from waitress.server import create_server
 from .broker import Broker, Position, order_json
 from .clock import MarketCalendar, SimClock, utc_z
 from .controls import Controls
+from .corporate_actions import CorporateActions
 from .market import CENT, Market
 from .rest import create_app
 from .stream import StreamServer
@@ -33,6 +34,7 @@ class Options:
     secret: str = "demo-secret"
     stream_connection_limit: int = 1
     log_level: str = "INFO"
+    corporate_actions: tuple[dict, ...] = ()  # splits and dividends to schedule at start (see corporate_actions.py)
 
 
 class Exchange:
@@ -45,6 +47,10 @@ class Exchange:
         self.clock = SimClock(options.start or datetime.now(timezone.utc), options.speed)
         self.market = Market(options.seed, self.calendar)
         self.broker = Broker(self.clock, self.calendar, self.market, options.cash)
+        self.corporate_actions = CorporateActions(self.calendar, self.market)
+        self.broker.corporate_actions = self.corporate_actions
+        for action in options.corporate_actions:
+            self.corporate_actions.schedule(self.corporate_actions.parse(action), self.clock.now())
         self.controls = Controls(stream_connection_limit=options.stream_connection_limit)
         self.stream = StreamServer(self)
         self._http = None
@@ -133,7 +139,7 @@ class Exchange:
                       "is_open": self.calendar.is_open(now)},
             "seed": self.market.seed, "cash": cash, "initial_cash": str(self.broker.initial_cash),
             "positions": positions, "orders": orders, "controls": self.controls.snapshot(),
-            "stream": self.stream.snapshot(),
+            "stream": self.stream.snapshot(), "corporate_actions": self.corporate_actions.snapshot(),
         }
 
     def apply_control(self, request) -> dict:
