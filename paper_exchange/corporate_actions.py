@@ -70,6 +70,12 @@ class CorporateAction:
         """What raw prices from the ex-date on are multiplied by (old/new)."""
         return float(self.old_rate / self.new_rate) if self.is_split else 1.0
 
+    def spec(self) -> dict:
+        """The schedule request this action came from (what ``CorporateActions.parse`` takes)."""
+        rates = {"rate": str(self.rate)} if not self.is_split else \
+            {"new_rate": str(self.new_rate), "old_rate": str(self.old_rate)}
+        return {"symbol": self.symbol, "type": self.kind, "ex_date": self.ex_date, **rates}
+
     def alpaca_json(self) -> dict:
         """One entry exactly as Alpaca's ``/v1/corporate-actions`` lists it."""
         dates = {"process_date": self.ex_date, "ex_date": self.ex_date, "record_date": self.ex_date,
@@ -108,7 +114,27 @@ class CorporateActions:
         self._actions: dict[str, CorporateAction] = {}
         self._applied: dict[str, str] = {}  # action id -> UTC time it was applied
         self._lock = threading.Lock()
+        self._store = None
         market.price_factor = self.raw_factor
+
+    def attach(self, store) -> None:
+        """Keep the schedule in ``store`` (state.py) and take over what a previous run scheduled and applied."""
+        for spec, applied_at in store.corporate_actions():
+            action = self.parse(spec)
+            with self._lock:
+                self._actions[action.id] = action
+                if applied_at:
+                    self._applied[action.id] = applied_at
+        with self._lock:
+            self._store = store
+            known = list(self._actions.values())
+        for action in known:
+            store.save_corporate_action(action.id, action.spec())
+        self.market.forget_sessions()
+
+    def knows(self, action: CorporateAction) -> bool:
+        with self._lock:
+            return action.id in self._actions
 
     # ---- scheduling ---------------------------------------------------------------------------
     def parse(self, spec) -> CorporateAction:
@@ -142,6 +168,9 @@ class CorporateActions:
             if action.id in self._actions:
                 raise ActionError(f"a {action.kind} of {action.symbol} on {action.ex_date} is already scheduled")
             self._actions[action.id] = action
+            store = self._store
+        if store is not None:
+            store.save_corporate_action(action.id, action.spec())
         self.market.forget_sessions()
         logger.info("scheduled %s of %s on %s", action.kind, action.symbol, action.ex_date)
         return action
@@ -206,6 +235,7 @@ class CorporateActions:
             self._apply(broker, action, opening)
             with self._lock:
                 self._applied[action.id] = utc_z(opening)
+            broker.corporate_action_applied(action.id, utc_z(opening))
 
     def _due(self, now: datetime) -> list[tuple[datetime, CorporateAction]]:
         with self._lock:

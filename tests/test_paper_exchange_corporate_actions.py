@@ -152,3 +152,35 @@ def test_bad_schedules_are_refused_with_a_reason(paper_exchange, spec, message):
 def test_corporate_actions_need_the_keys_like_all_market_data(paper_exchange):
     answer = requests.get(f"{paper_exchange.base_url}/v1/corporate-actions", timeout=30)
     assert answer.status_code == 403 and answer.json() == {"message": "forbidden"}
+
+
+def test_a_saved_account_keeps_its_schedule_and_applies_a_split_once_across_kills(paper_exchange_factory, tmp_path):
+    state = tmp_path / "exchange.db"
+    first = paper_exchange_factory(start="2026-11-23T20:50:00Z", speed=60, state=state)
+    buy(first, "F", 10, "f-1")
+    assert schedule(first, symbol="F", type="reverse_split", ex_date=TUESDAY, new_rate=1, old_rate=3).ok
+    assert schedule(first, symbol="F", type="cash_dividend", ex_date="2026-11-25", rate=0.30).ok
+    first.set_clock(TUESDAY_AFTER_OPEN, speed=0)
+    assert first.state()["positions"]["F"]["qty"] == "3.333333333"
+    cash = float(first.state()["cash"])
+    first.kill()
+
+    second = paper_exchange_factory(start=None, speed=0, state=state)
+    assert second.state()["positions"]["F"]["qty"] == "3.333333333"  # applied once, not again
+    assert [a["applied_at"] for a in second.state()["corporate_actions"]] == ["2026-11-24T14:30:00Z", None]
+    second.set_clock("2026-11-25T15:00:00Z")
+    assert float(second.state()["cash"]) == pytest.approx(cash + 1.00, abs=0.001)  # 3.333333333 x $0.30
+
+
+def test_a_bad_start_option_ends_in_one_line_and_status_2():
+    import subprocess
+    import sys
+
+    from tests.fixtures.exchange import REPO_ROOT
+
+    done = subprocess.run([sys.executable, "-m", "paper_exchange", "--port", "0", "--stream-port", "0",
+                           "--start", MONDAY_OPEN, "--corporate-action", "NVDA,forward_split,2026-11-26,10:1"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("ex_date must be a trading day (YYYY-MM-DD), got '2026-11-26'")
+    assert done.stderr.count("\n") == 1

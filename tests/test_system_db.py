@@ -36,6 +36,7 @@ def test_new_database_has_the_spec_tables_and_default_pin(ledger):
 
 def test_database_uses_wal_and_enforces_foreign_keys(ledger):
     assert ledger.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ledger.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: a commit survives a power cut
     with pytest.raises(sqlite3.IntegrityError):
         ledger.execute("INSERT INTO transactions (algorithm_id, type, shares, price, timestamp)"
                        " VALUES (999, 'buy', 1, 1.0, '2026-01-02T15:00:00Z')")
