@@ -66,9 +66,9 @@ def test_realized_report_per_card_and_tax_year(system_db, fills):
     result = export(system_db, "--realized", "-")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     # FIFO: 6 of the 10 @ 100.25 sold @ 101 in 2025 (+4.50), the other 4 @ 99 in 2026 (-5.00)
-    assert [(r["ticker"], r["year"], r["shares_sold"], r["proceeds"], r["cost_basis"], r["realized_pnl"])
-            for r in rows] == [("NVDA", "2025", "6", "606.0", "601.5", "4.5"),
-                               ("NVDA", "2026", "4", "396.0", "401.0", "-5.0")]
+    assert [(r["ticker"], r["year"], r["shares_sold"], r["proceeds"], r["cost_basis"], r["realized_pnl"], r["dividends"])
+            for r in rows] == [("NVDA", "2025", "6", "606.0", "601.5", "4.5", "0.0"),
+                               ("NVDA", "2026", "4", "396.0", "401.0", "-5.0", "0.0")]
 
 
 def test_the_api_export_gives_the_same_file(system_db, fills, offline_client):

@@ -116,7 +116,7 @@ export function toDetail(raw) {
     frozen: text(body.frozen),
     stale: text(body.stale),
     events: Array.isArray(body.corporate_actions) ? body.corporate_actions.map((e) => ({
-      at: parseUtc(e.date || e.timestamp || e.ex_date), text: text(e.description || e.type),
+      at: parseUtc(e.effective_at), text: text(e.description || e.kind),
     })) : [],
   };
 }
