@@ -29,11 +29,27 @@ from algorithms._loader import (
     load_algorithm_class,
     scan_algorithms,
 )
-from algorithms._runner import decide, decide_for_card, instantiate, requirements_for_card, requirements_of
+from algorithms._params import (
+    ParameterError,
+    ParameterSpec,
+    class_parameters,
+    parse_assignments,
+    resolve,
+    static_parameters,
+)
+from algorithms._runner import (
+    decide,
+    decide_for_card,
+    instantiate,
+    parameters_for,
+    requirements_for_card,
+    requirements_of,
+)
 
 __all__ = [
     "ACTIONS", "ALGORITHMS_DIR", "INTERFACE_VERSION", "AlgorithmBase", "AlgorithmError", "AlgorithmInfo",
-    "AlgorithmLoadError", "BarSeries", "Bars", "CheckedDecision", "ScanResult", "TransactionHistory", "algorithm_path",
+    "AlgorithmLoadError", "BarSeries", "ParameterError", "ParameterSpec", "class_parameters", "parameters_for",
+    "parse_assignments", "resolve", "static_parameters", "Bars", "CheckedDecision", "ScanResult", "TransactionHistory", "algorithm_path",
     "available_algorithms", "check_decision", "decide", "decide_for_card", "freeze_history", "history_totals",
     "instantiate", "is_valid_algorithm_type", "last_completed_bar_start", "load_algorithm_class",
     "requirements_for_card", "requirements_of", "scan_algorithms", "validate_requirements",
