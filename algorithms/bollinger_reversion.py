@@ -50,12 +50,13 @@ class Algorithm(AlgorithmBase):
         return "hold", 0, f"close {close:.2f} inside the bands ({lower:.2f} .. {mean:.2f})"
 
     def indicators(self, bars):
-        """The bands at every bar, computed exactly as ``on_data`` does (NaN for the first PERIOD-1)."""
+        """The bands at every bar, computed exactly as ``on_data`` does (NaN for the first window-1)."""
+        period, width = self.params["window"], self.params["width"]
         closes = np.asarray(bars.close, dtype="float64")
         lower, mean, upper = (np.full(len(closes), np.nan) for _ in range(3))
-        if len(closes) >= PERIOD:
-            windows = np.lib.stride_tricks.sliding_window_view(closes, PERIOD)
-            mean[PERIOD - 1:] = windows.mean(axis=1)
-            spread = WIDTH * windows.std(axis=1)
-            lower[PERIOD - 1:], upper[PERIOD - 1:] = mean[PERIOD - 1:] - spread, mean[PERIOD - 1:] + spread
+        if len(closes) >= period:
+            windows = np.lib.stride_tricks.sliding_window_view(closes, period)
+            mean[period - 1:] = windows.mean(axis=1)
+            spread = width * windows.std(axis=1)
+            lower[period - 1:], upper[period - 1:] = mean[period - 1:] - spread, mean[period - 1:] + spread
         return {"lower band": lower, "mean": mean, "upper band": upper}

@@ -33,10 +33,6 @@ def _sign_at(closes: list, end: int, fast: int = FAST, slow: int = SLOW) -> tupl
     return (1 if spread > 0 else -1), fast_sma, slow_sma
 
 
-<<<<<<< HEAD
-def crossover_signal(closes, fast: int = FAST, slow: int = SLOW) -> tuple[int, float, float]:
-    """(+1 cross up / -1 cross down / 0 none, fast SMA, slow SMA) on the newest of ``closes``."""
-=======
 def rolling_mean(closes, period: int) -> np.ndarray:
     """Mean of the newest ``period`` closes at every bar (NaN until there are enough)."""
     values = np.asarray(closes, dtype="float64")
@@ -47,9 +43,8 @@ def rolling_mean(closes, period: int) -> np.ndarray:
     return out
 
 
-def crossover_signal(closes) -> tuple[int, float, float]:
-    """(+1 cross up / -1 cross down / 0 none, SMA20, SMA50) on the newest of ``closes``."""
->>>>>>> main
+def crossover_signal(closes, fast: int = FAST, slow: int = SLOW) -> tuple[int, float, float]:
+    """(+1 cross up / -1 cross down / 0 none, fast SMA, slow SMA) on the newest of ``closes``."""
     values = closes.tolist() if hasattr(closes, "tolist") else list(closes)
     end = len(values)
     if end < slow + 1:
@@ -93,15 +88,11 @@ class Algorithm(AlgorithmBase):
             held = self.position(transaction_history)
             why = f"{names[0]} {fast_sma:.4f} crossed below {names[1]} {slow_sma:.4f}"
             return ("sell", held, why) if held > 0 else ("hold", 0, why + ", nothing to sell")
-<<<<<<< HEAD
         spread = fast_sma - slow_sma
         side = "level with" if abs(spread) <= TIE_TOLERANCE * abs(slow_sma) else "above" if spread > 0 else "below"
         return "hold", 0, f"no cross: {names[0]} {side} {names[1]}"
-=======
-        spread = fast - slow
-        return "hold", 0, NO_CROSS[0 if abs(spread) <= TIE_TOLERANCE * abs(slow) else 1 if spread > 0 else -1]
 
     def indicators(self, bars):
         """The two averages the decision compares, for the wall's chart."""
-        return {"SMA20": rolling_mean(bars.close, FAST), "SMA50": rolling_mean(bars.close, SLOW)}
->>>>>>> main
+        fast, slow = self.params["fast"], self.params["slow"]
+        return {f"SMA{fast}": rolling_mean(bars.close, fast), f"SMA{slow}": rolling_mean(bars.close, slow)}

@@ -414,7 +414,6 @@ def get_heartbeat(component: str, *, conn: Optional[sqlite3.Connection] = None) 
     return {"component": row["component"], "updated_at": row["updated_at"], "payload": json.loads(row["payload"])}
 
 
-<<<<<<< HEAD
 # --------------------------------------------------------------------------- card parameters
 
 
@@ -449,7 +448,8 @@ def get_all_algorithm_parameters(*, conn: Optional[sqlite3.Connection] = None) -
     for row in rows:
         out.setdefault(row["algorithm_id"], {})[row["name"]] = json.loads(row["value"])
     return out
-=======
+
+
 # --------------------------------------------------------------------------- card decisions (detail view)
 
 DECISIONS_KEPT = 50  # newest rows kept per card and kind ('decision', 'refused', 'error')
@@ -525,4 +525,3 @@ def get_transactions_between(algo_id: Optional[int] = None, start: Optional[str]
     with _connection(conn) as c:
         rows = c.execute(sql + " ORDER BY t.timestamp, t.id", params).fetchall()
     return [dict(r) for r in rows]
->>>>>>> main
