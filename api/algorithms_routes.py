@@ -141,6 +141,8 @@ def create_algorithm():
     if algo_type not in names:
         raise ApiError(422, f"unknown algorithm_type {algo_type!r}; available: {', '.join(names) or 'none'}",
                        field="algorithm_type")
+    if "parameters" in body and not isinstance(body["parameters"], dict):
+        raise ApiError(400, "parameters must be an object of name: value", field="parameters")
     parameters = algorithm_params.checked_values(algo_type, current_app.config["ALGORITHMS_DIR"],
                                                  body.get("parameters"))
     if not _broker(gateway().validate_ticker, ticker):

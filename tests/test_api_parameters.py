@@ -46,6 +46,7 @@ def test_a_float_parameter_takes_an_integer_and_is_stored_as_a_number(api_client
     ({"fast": None}, "parameters.fast", "got None"),
     ({"window": 20}, "parameters.window", "unknown parameter(s) 'window'; allowed: fast, slow"),
     ([10, 50], "parameters", "parameters must be an object of name: value"),
+    (None, "parameters", "parameters must be an object of name: value"),
 ])
 def test_bad_values_are_refused_with_400_naming_the_parameter_and_nothing_is_written(
         api_client, token, system_db, parameters, field, words):
