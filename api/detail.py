@@ -97,6 +97,7 @@ def closed_cards(system: sqlite3.Connection) -> List[Dict[str, Any]]:
     """Stopped cards, newest stop first: dates, trade count, final realized P&L (FIFO)."""
     result = []
     totals = system_db_manager.get_all_position_totals(conn=system)
+    parameters = system_db_manager.get_all_algorithm_parameters(conn=system)
     for algo in system_db_manager.get_all_algorithms("stopped", conn=system):
         rows = system_db_manager.get_transactions_between(algo["id"], conn=system)
         matched = fifo.match(rows, system_db_manager.get_corporate_action_effects(algo["id"], conn=system))
@@ -108,6 +109,7 @@ def closed_cards(system: sqlite3.Connection) -> List[Dict[str, Any]]:
             "trade_count": len(rows), "shares_left": held, "state": cards.card_state("stopped", held),
             "realized_pnl": fifo.cents(matched.realized),
             "last_trade_at": rows[-1]["timestamp"] if rows else None,
+            "parameters": parameters.get(algo["id"], {}),
         })
     result.sort(key=lambda c: (c["stopped_at"] or "", c["id"]), reverse=True)
     return result

@@ -26,6 +26,7 @@ function summaryRows(d) {
     ['Price', d.price === null ? 'no data' : `${formatMoney(d.price)} ${d.priceAt ? formatDayTime(d.priceAt) : ''}`,
       'price', ''],
     ['Allocation', formatMoney(d.initialCapital), 'capital', ''],
+    ...(d.parameters ? [['Parameters', d.parameters, 'parameters', '']] : []),
     ['Since', formatDate(d.createdAt) + (d.stoppedAt ? ` – ${formatDate(d.stoppedAt)}` : ''), 'since', ''],
   ];
   return rows.flatMap(([label, value, field, sign]) => [

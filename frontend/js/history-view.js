@@ -53,7 +53,7 @@ function closedRow(card) {
   const sign = card.realizedPnl > 0 ? 'up' : card.realizedPnl < 0 ? 'down' : '';
   return h('tr', { dataset: { cardId: card.id } }, [
     h('td', {}, [h('span', { className: 'card-ticker', text: card.ticker }),
-      h('span', { className: 'hint', text: ` ${card.algorithmType} #${card.id}` })]),
+      h('span', { className: 'hint', text: ` ${card.algorithmType} #${card.id}${card.parameters ? ` ${card.parameters}` : ''}` })]),
     h('td', { text: formatDate(card.createdAt) }),
     h('td', { text: card.state === 'closing' ? 'closing…' : formatDate(card.stoppedAt) }),
     h('td', { text: formatCount(card.tradeCount) }),

@@ -87,6 +87,12 @@ export function availableAlgorithms(raw) {
   return list.map((a) => ({ name: text(a.name), description: text(a.description) })).filter((a) => a.name);
 }
 
+// "fast=10 slow=30": a card's parameters in one line ('' for none).
+export function parameterText(raw) {
+  if (!raw || typeof raw !== 'object') return '';
+  return Object.entries(raw).map(([name, value]) => `${name}=${value}`).join(' ');
+}
+
 function toDecision(raw) {
   if (!raw) return null;
   return {
@@ -101,6 +107,7 @@ export function toDetail(raw) {
   const body = raw || {};
   return {
     ...toCard(body),
+    parameters: parameterText(body.parameters),
     realizedPnl: num(body.realized_pnl),
     unrealizedPnl: num(body.unrealized_pnl),
     lots: (body.lots || []).map((l) => ({
@@ -147,7 +154,7 @@ export function toHistoryView(raw) {
     closed: (body.closed || []).map((c) => ({
       id: c.id, displayName: text(c.display_name), ticker: text(c.ticker), algorithmType: text(c.algorithm_type),
       createdAt: parseUtc(c.created_at), stoppedAt: parseUtc(c.stopped_at), tradeCount: num(c.trade_count) ?? 0,
-      realizedPnl: num(c.realized_pnl), state: text(c.state),
+      realizedPnl: num(c.realized_pnl), state: text(c.state), parameters: parameterText(c.parameters),
     })),
     daily: (body.daily_pnl || []).map(toDay),
     openPnl: num(body.open_pnl),

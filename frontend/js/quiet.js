@@ -17,6 +17,12 @@ export function quietFromQuery(search, defaults = DEFAULT_QUIET) {
   };
 }
 
+// "Tue Dec 1" for the session date "2026-12-01" (a calendar date: no time zone shift).
+export function sessionLabel(date) {
+  const [y, m, d] = date.split('-').map(Number);
+  return new Date(y, m - 1, d).toLocaleDateString(undefined, { weekday: 'short', month: 'short', day: 'numeric' });
+}
+
 // Dim when the market is closed and nobody has touched the wall for dimAfterMs.
 export function shouldDim({ marketOpen, idleMs, dimAfterMs }) {
   return marketOpen === false && dimAfterMs > 0 && idleMs >= dimAfterMs;
@@ -62,7 +68,7 @@ export function createQuiet({ els, settings, now = () => Date.now() }) {
     wasOpen = marketOpen;
     setText(els.market, marketOpen ? 'MARKET OPEN' : 'MARKET CLOSED');
     setText(els.open, nextOpen ? `opens ${formatDayTime(nextOpen)}` : '');
-    setText(els.pnl, today && Number.isFinite(today.pnl) ? `P&L ${today.date}: ${formatSignedMoney(today.pnl)}` : '');
+    setText(els.pnl, today && Number.isFinite(today.pnl) ? `P&L ${sessionLabel(today.date)}: ${formatSignedMoney(today.pnl)}` : '');
     els.pnl.dataset.sign = today && today.pnl > 0 ? 'up' : today && today.pnl < 0 ? 'down' : 'flat';
     check();
   }
