@@ -78,6 +78,8 @@ def _page(exchange: "Exchange", symbols: list[str]) -> tuple[list[Bar], Optional
     page: list[Bar] = []
     for symbol in sorted(set(symbols)):
         bars = exchange.market.bars_between(symbol, start, stop)
+        if args.get("feed", "iex") == "iex":  # SIP sees every trade: whole minutes, no late corrections
+            bars = exchange.feed.visible(bars, now)
         if descending:
             bars.reverse()
         for bar in bars:

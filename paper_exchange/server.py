@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -13,11 +14,14 @@ from waitress.server import create_server
 from .broker import Broker, Position, order_json
 from .clock import MarketCalendar, SimClock, utc_z
 from .controls import Controls
+from .iex_feed import DEFAULT_PROFILES, IexFeed, parse_profiles
 from .market import CENT, Market
 from .rest import create_app
 from .stream import StreamServer
 
 logger = logging.getLogger(__name__)
+
+DATA_REQUEST_LOG = 10_000
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class Options:
     key: str = "demo-key"
     secret: str = "demo-secret"
     stream_connection_limit: int = 1
+    stream_symbol_limit: int = 30
+    stream_linger_seconds: float = 0.0
+    thin_symbols: str = DEFAULT_PROFILES
     log_level: str = "INFO"
 
 
@@ -45,7 +52,11 @@ class Exchange:
         self.clock = SimClock(options.start or datetime.now(timezone.utc), options.speed)
         self.market = Market(options.seed, self.calendar)
         self.broker = Broker(self.clock, self.calendar, self.market, options.cash)
-        self.controls = Controls(stream_connection_limit=options.stream_connection_limit)
+        self.controls = Controls(stream_connection_limit=options.stream_connection_limit,
+                                 stream_symbol_limit=options.stream_symbol_limit,
+                                 stream_linger_seconds=options.stream_linger_seconds)
+        self.feed = IexFeed(options.seed, parse_profiles(options.thin_symbols))
+        self.data_requests: deque = deque(maxlen=DATA_REQUEST_LOG)  # market-data REST calls, newest last
         self.stream = StreamServer(self)
         self._http = None
 
@@ -133,7 +144,8 @@ class Exchange:
                       "is_open": self.calendar.is_open(now)},
             "seed": self.market.seed, "cash": cash, "initial_cash": str(self.broker.initial_cash),
             "positions": positions, "orders": orders, "controls": self.controls.snapshot(),
-            "stream": self.stream.snapshot(),
+            "stream": self.stream.snapshot(), "feed": self.feed.snapshot(),
+            "data_requests": list(self.data_requests),
         }
 
     def apply_control(self, request) -> dict:
