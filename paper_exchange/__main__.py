@@ -9,8 +9,10 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
+from pathlib import Path
 from decimal import Decimal, InvalidOperation
 
 from .clock import CALENDAR_END, CALENDAR_START, parse_utc
@@ -57,6 +59,11 @@ def _parser(env) -> argparse.ArgumentParser:
     parser.add_argument("--thin-symbols", type=_thin, default=default("THIN_SYMBOLS", DEFAULT_PROFILES),
                         help="symbols the IEX feed sends sparsely: SYMBOL:EMPTY_SHARE[:CORRECTION_SHARE],... "
                              f"or none (default {DEFAULT_PROFILES})")
+    parser.add_argument("--state", type=Path, default=default("STATE_DB", None),
+                        help="SQLite file holding the account, orders, positions, fills and clock "
+                             "(default: memory only, gone when the process stops)")
+    parser.add_argument("--reset", action="store_true",
+                        help="start a fresh account even if --state holds one")
     parser.add_argument("--log-level", type=str.upper, default=default("LOG_LEVEL", "INFO"),
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser
@@ -109,11 +116,14 @@ def options_from(argv, env) -> Options:
         parser.error("--stream-symbol-limit must be at least 1")
     if not args.key or not args.secret:
         parser.error("--key and --secret must not be empty")
+    if args.reset and not args.state:
+        parser.error("--reset needs --state (a state file to reset)")
     return Options(host=args.host, port=args.port, stream_port=args.stream_port, start=args.start,
                    speed=args.speed, seed=args.seed, cash=args.cash, key=args.key, secret=args.secret,
                    stream_connection_limit=args.stream_connection_limit,
                    stream_symbol_limit=args.stream_symbol_limit, stream_linger_seconds=args.stream_linger_seconds,
-                   thin_symbols=args.thin_symbols, log_level=args.log_level)
+                   thin_symbols=args.thin_symbols, log_level=args.log_level,
+                   state_path=args.state, reset=args.reset)
 
 
 def main(argv=None, env=None) -> int:
@@ -128,6 +138,9 @@ def main(argv=None, env=None) -> int:
         rest_port, stream_port = exchange.start()
     except OSError as error:
         print(f"paper exchange: cannot bind {options.host}: {error}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as error:
+        print(f"paper exchange: cannot use state file {options.state_path}: {error}", file=sys.stderr)
         return 1
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

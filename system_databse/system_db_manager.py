@@ -58,6 +58,9 @@ def get_connection(db_path: str | Path | None = None, *, read_only: bool = False
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 10000")
+    # a journal intent must be on disk before its order is sent: every commit is fsynced (WAL
+    # alone, at the build's default NORMAL, may lose the last commits to a power cut)
+    conn.execute("PRAGMA synchronous = FULL")
     return conn
 
 
@@ -409,3 +412,80 @@ def get_heartbeat(component: str, *, conn: Optional[sqlite3.Connection] = None) 
     if row is None:
         return None
     return {"component": row["component"], "updated_at": row["updated_at"], "payload": json.loads(row["payload"])}
+
+
+# --------------------------------------------------------------------------- card decisions (detail view)
+
+DECISIONS_KEPT = 50  # newest rows kept per card and kind ('decision', 'refused', 'error')
+DECISION_KINDS = ("decision", "refused", "error")
+
+
+def record_decisions(rows: List[Dict[str, Any]], *, keep: int = DECISIONS_KEPT,
+                     conn: Optional[sqlite3.Connection] = None) -> None:
+    """Store one minute's decisions of several cards and trim each card's older rows, in one transaction.
+
+    A row: ``algorithm_id``, ``minute``, ``kind``, ``action``, ``shares``, ``requested_action``,
+    ``requested_shares``, ``reason``, ``price``. Rows of unknown cards are skipped.
+    """
+    now = utc_now()
+    with _connection(conn) as c, atomic(c):
+        known = {r["id"] for r in c.execute("SELECT id FROM algorithm_instances")}
+        touched = set()
+        for row in rows:
+            if row["algorithm_id"] not in known or row["kind"] not in DECISION_KINDS:
+                continue
+            c.execute(
+                "INSERT INTO card_decisions (algorithm_id, minute, kind, action, shares, requested_action,"
+                " requested_shares, reason, price, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row["algorithm_id"], row["minute"], row["kind"], row.get("action", "hold"),
+                 int(row.get("shares", 0)), row.get("requested_action"), row.get("requested_shares"),
+                 str(row.get("reason") or ""), row.get("price"), now),
+            )
+            touched.add((row["algorithm_id"], row["kind"]))
+        for algo_id, kind in touched:
+            c.execute(
+                "DELETE FROM card_decisions WHERE algorithm_id = ? AND kind = ? AND id NOT IN"
+                " (SELECT id FROM card_decisions WHERE algorithm_id = ? AND kind = ? ORDER BY id DESC LIMIT ?)",
+                (algo_id, kind, algo_id, kind, int(keep)),
+            )
+
+
+def get_decisions(algo_id: int, *, kind: Optional[str] = None, limit: int = DECISIONS_KEPT,
+                  conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """A card's stored decisions, newest first, of every kind or of one."""
+    with _connection(conn) as c:
+        if kind is None:
+            rows = c.execute("SELECT * FROM card_decisions WHERE algorithm_id = ? ORDER BY id DESC LIMIT ?",
+                             (algo_id, int(limit))).fetchall()
+        else:
+            rows = c.execute("SELECT * FROM card_decisions WHERE algorithm_id = ? AND kind = ?"
+                             " ORDER BY id DESC LIMIT ?", (algo_id, kind, int(limit))).fetchall()
+    return [dict(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- history, daily P&L and exports
+
+
+def get_transactions_between(algo_id: Optional[int] = None, start: Optional[str] = None, end: Optional[str] = None,
+                             *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """Fills oldest first with their card's ticker and the broker order id that produced them.
+
+    ``start`` inclusive, ``end`` exclusive (UTC strings); either may be None. One card or all.
+    """
+    sql = ("SELECT t.id, t.algorithm_id, a.ticker, a.display_name, t.type, t.shares, t.price, t.timestamp,"
+           " j.broker_order_id, j.client_order_id FROM transactions t"
+           " JOIN algorithm_instances a ON a.id = t.algorithm_id"
+           " LEFT JOIN order_journal j ON j.transaction_id = t.id WHERE 1 = 1")
+    params: list = []
+    if algo_id is not None:
+        sql += " AND t.algorithm_id = ?"
+        params.append(algo_id)
+    if start is not None:
+        sql += " AND t.timestamp >= ?"
+        params.append(start)
+    if end is not None:
+        sql += " AND t.timestamp < ?"
+        params.append(end)
+    with _connection(conn) as c:
+        rows = c.execute(sql + " ORDER BY t.timestamp, t.id", params).fetchall()
+    return [dict(r) for r in rows]
