@@ -171,6 +171,7 @@ class Orchestrator:
         self.mismatches: list = []
         self._closed_logged = False
         self._last_tick_heartbeat = 0.0
+        self._heals_after_connect: Optional[int] = None  # None until the stream is first seen connected
 
     def _connect(self, connect: Callable[..., sqlite3.Connection], path: Path, what: str) -> sqlite3.Connection:
         try:
@@ -263,6 +264,7 @@ class Orchestrator:
             if skipped:
                 logger.warning("running behind: skipped %d minute(s) between %s and %s", skipped,
                                stamp(self.last_minute), stamp(minute))
+        self._heal_after_first_connect()
         self._wait_for_bars(minute)
         report = None
         try:
@@ -280,13 +282,34 @@ class Orchestrator:
         systemd.watchdog()
         return report
 
+    def _heal_after_first_connect(self) -> None:
+        """Backfill every streamed ticker in the two cycles after the stream first connects.
+
+        The start-up backfill runs before the stream has subscribed: a minute that closes between
+        the two reaches neither (the stream sends only minutes closing after a subscription).
+        """
+        if self.streams is None or self.cycle is None or self._heals_after_connect == 0:
+            return
+        if self._heals_after_connect is None:
+            if not self.streams.status()["connected"]:
+                return
+            self._heals_after_connect = 2
+        self._heals_after_connect -= 1
+        self.cycle.request_backfill(self.streams.active_tickers)
+
     def _wait_for_bars(self, minute: datetime) -> None:
-        """Until every subscribed ticker has the bar of ``minute``, or the deadline passes."""
+        """Until every subscribed ticker has the bar of ``minute``, the deadline passes, or a stop.
+
+        The deadline is ``bar_wait`` seconds of the clock, and at most as many real seconds: a
+        clock that stands still (a frozen simulation) must not hold the loop, and SIGTERM, forever.
+        """
         tickers = sorted(self.streams.active_tickers) if self.streams else []
         deadline = minute + MINUTE + timedelta(seconds=self.settings.bar_wait)
-        real_floor = time.monotonic() + self.settings.min_bar_wait_real
+        started = time.monotonic()
+        real_floor = started + self.settings.min_bar_wait_real
+        real_ceiling = started + max(self.settings.bar_wait, self.settings.min_bar_wait_real)
         wanted = stamp(minute)
-        while tickers:
+        while tickers and not self.stop_event.is_set():
             tickers = [t for t in tickers if (db_manager.get_last_timestamp(self.market_conn, t) or "") < wanted]
             if not tickers:
                 return
@@ -294,10 +317,10 @@ class Orchestrator:
                 late = self.clock.now() >= deadline and time.monotonic() >= real_floor
             except TemporaryError:
                 late = time.monotonic() >= real_floor
-            if late:
+            if late or time.monotonic() >= real_ceiling:
                 logger.info("bar %s not yet in for %s; running without it", wanted, ", ".join(tickers))
                 return
-            time.sleep(0.05)
+            self.stop_event.wait(0.05)
 
     def _sleep_until_next(self, now: datetime) -> None:
         wake = next_wake(now)
