@@ -25,6 +25,7 @@ from database import db_manager, market_calendar
 from orchestra import systemd
 from orchestra.card_runner import CardRunner
 from orchestra.clock import MINUTE, clock_kind, floor_minute, make_clock, stamp
+from orchestra.clock_check import ClockCheck
 from orchestra.config import AlpacaSettings, ConfigError
 from orchestra.cycle import Cycle, CycleReport, preview
 from orchestra.exceptions import OperationalError, TemporaryError
@@ -158,6 +159,8 @@ class Orchestrator:
             broker = AlpacaWrapper(alpaca)
         self.broker = broker
         self.clock = clock or make_clock(settings.clock, lambda: broker.get_clock().timestamp)
+        self.clock_check = (ClockCheck(lambda: broker.get_clock().timestamp, system_now=self.clock.now)
+                            if self.clock.kind == "system" else None)
         self.runner = CardRunner(self.market_conn, self.ledger_conn, directory=settings.algorithms_dir,
                                  timeout=settings.algorithm_timeout)
         self.trader = Trader(broker, self.ledger_conn, fill_timeout=settings.fill_timeout, on_error=self.errors.record)
@@ -186,6 +189,7 @@ class Orchestrator:
         cycle = Cycle(ledger_conn=self.ledger_conn, market_conn=self.market_conn, broker=self.broker,
                       trader=self.trader, runner=self.runner, errors=self.errors,
                       backfill=lambda ticker: backfill(ticker, stamp(self.clock.now())))
+        cycle.clock_check = self.clock_check
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
                                               lambda: market_calendar.is_open(self.clock.peek()))
@@ -363,6 +367,7 @@ class Orchestrator:
             "last_bar": {t: db_manager.get_last_timestamp(self.market_conn, t) for t in tickers},
             "position_mismatches": self.mismatches,
             "errors_last_hour": self.errors.last_hour(),
+            "clock_check": self.clock_check.status() if self.clock_check else None,
         }
 
     def _write_heartbeat(self, *, force: bool) -> None:
