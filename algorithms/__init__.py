@@ -29,12 +29,13 @@ from algorithms._loader import (
     load_algorithm_class,
     scan_algorithms,
 )
+from algorithms._indicators import indicators_for_card
 from algorithms._runner import decide, decide_for_card, instantiate, requirements_for_card, requirements_of
 
 __all__ = [
     "ACTIONS", "ALGORITHMS_DIR", "INTERFACE_VERSION", "AlgorithmBase", "AlgorithmError", "AlgorithmInfo",
     "AlgorithmLoadError", "BarSeries", "Bars", "CheckedDecision", "ScanResult", "TransactionHistory", "algorithm_path",
-    "available_algorithms", "check_decision", "decide", "decide_for_card", "freeze_history", "history_totals",
+    "available_algorithms", "check_decision", "decide", "decide_for_card", "freeze_history", "history_totals", "indicators_for_card",
     "instantiate", "is_valid_algorithm_type", "last_completed_bar_start", "load_algorithm_class",
     "requirements_for_card", "requirements_of", "scan_algorithms", "validate_requirements",
 ]

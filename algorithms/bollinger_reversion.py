@@ -40,3 +40,14 @@ class Algorithm(AlgorithmBase):
             why = f"close {close:.2f} below the lower band {lower:.2f}"
             return ("buy", shares, why) if shares > 0 else ("hold", 0, why + ", but the cash buys no share")
         return "hold", 0, f"close {close:.2f} inside the bands ({lower:.2f} .. {mean:.2f})"
+
+    def indicators(self, bars):
+        """The bands at every bar, computed exactly as ``on_data`` does (NaN for the first PERIOD-1)."""
+        closes = np.asarray(bars.close, dtype="float64")
+        lower, mean, upper = (np.full(len(closes), np.nan) for _ in range(3))
+        if len(closes) >= PERIOD:
+            windows = np.lib.stride_tricks.sliding_window_view(closes, PERIOD)
+            mean[PERIOD - 1:] = windows.mean(axis=1)
+            spread = WIDTH * windows.std(axis=1)
+            lower[PERIOD - 1:], upper[PERIOD - 1:] = mean[PERIOD - 1:] - spread, mean[PERIOD - 1:] + spread
+        return {"lower band": lower, "mean": mean, "upper band": upper}

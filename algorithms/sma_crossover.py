@@ -11,6 +11,8 @@ Definitions (precise, because with cent prices the two averages are often exactl
 """
 from __future__ import annotations
 
+import numpy as np
+
 from algorithms._framework import AlgorithmBase
 
 FAST = 20
@@ -28,6 +30,16 @@ def _sign_at(closes: list, end: int) -> tuple[int, float, float]:
     if abs(spread) <= TIE_TOLERANCE * abs(slow):
         return 0, fast, slow
     return (1 if spread > 0 else -1), fast, slow
+
+
+def rolling_mean(closes, period: int) -> np.ndarray:
+    """Mean of the newest ``period`` closes at every bar (NaN until there are enough)."""
+    values = np.asarray(closes, dtype="float64")
+    out = np.full(len(values), np.nan)
+    if len(values) >= period:
+        sums = np.cumsum(np.concatenate([[0.0], values]))
+        out[period - 1:] = (sums[period:] - sums[:-period]) / period
+    return out
 
 
 def crossover_signal(closes) -> tuple[int, float, float]:
@@ -66,3 +78,7 @@ class Algorithm(AlgorithmBase):
             return ("sell", held, why) if held > 0 else ("hold", 0, why + ", nothing to sell")
         spread = fast - slow
         return "hold", 0, NO_CROSS[0 if abs(spread) <= TIE_TOLERANCE * abs(slow) else 1 if spread > 0 else -1]
+
+    def indicators(self, bars):
+        """The two averages the decision compares, for the wall's chart."""
+        return {"SMA20": rolling_mean(bars.close, FAST), "SMA50": rolling_mean(bars.close, SLOW)}

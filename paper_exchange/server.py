@@ -14,6 +14,7 @@ from waitress.server import create_server
 from .broker import Broker, Position, order_json
 from .clock import MarketCalendar, SimClock, utc_z
 from .controls import Controls
+from .corporate_actions import CorporateActions
 from .market import CENT, Market
 from .rest import create_app
 from .state import Saved, Store
@@ -35,6 +36,7 @@ class Options:
     secret: str = "demo-secret"
     stream_connection_limit: int = 1
     log_level: str = "INFO"
+    corporate_actions: tuple[dict, ...] = ()  # splits and dividends to schedule at start (see corporate_actions.py)
     state_path: Optional[Path] = None  # None: the account lives in memory only
     reset: bool = False                # start a fresh account even if state_path holds one
 
@@ -51,6 +53,8 @@ class Exchange:
         self.clock = SimClock(options.start or datetime.now(timezone.utc), options.speed)
         self.market = Market(options.seed, self.calendar)
         self.broker = Broker(self.clock, self.calendar, self.market, options.cash)
+        self.corporate_actions = CorporateActions(self.calendar, self.market)
+        self.broker.corporate_actions = self.corporate_actions
         self.controls = Controls(stream_connection_limit=options.stream_connection_limit)
         self.stream = StreamServer(self)
         self._http = None
@@ -61,6 +65,7 @@ class Exchange:
     def start(self) -> tuple[int, int]:
         """Bind both servers and serve in background threads; returns (rest port, stream port)."""
         begin = self._open_state() if self.options.state_path else self.options.start
+        self._schedule_corporate_actions()
         app = create_app(self)
         self._http = create_server(app, host=self.options.host, port=self.options.port, threads=4,
                                    ident="paper-exchange")
@@ -83,6 +88,15 @@ class Exchange:
             with self.broker.lock:
                 self.save_clock()
                 self._store.close()
+
+    def _schedule_corporate_actions(self) -> None:
+        """The saved schedule (if any), then the start option's actions not already known."""
+        if self._store is not None:
+            self.corporate_actions.attach(self._store)
+        for spec in self.options.corporate_actions:
+            action = self.corporate_actions.parse(spec)
+            if not self.corporate_actions.knows(action):
+                self.corporate_actions.schedule(action, self.clock.now())
 
     # ---- state on disk -----------------------------------------------------------------------------
     def _open_state(self) -> Optional[datetime]:
@@ -200,7 +214,7 @@ class Exchange:
                       "is_open": self.calendar.is_open(now)},
             "seed": self.market.seed, "cash": cash, "initial_cash": str(self.broker.initial_cash),
             "positions": positions, "orders": orders, "controls": self.controls.snapshot(),
-            "stream": self.stream.snapshot(),
+            "stream": self.stream.snapshot(), "corporate_actions": self.corporate_actions.snapshot(),
         }
 
     def apply_control(self, request) -> dict:

@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS positions (
     qty INTEGER NOT NULL,
     cost_basis TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS corporate_actions (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    applied_at TEXT
+);
 CREATE TABLE IF NOT EXISTS fills (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     order_id TEXT NOT NULL,
@@ -114,7 +119,7 @@ class Store:
             if row is None:
                 return None
             bodies = [r[0] for r in self._conn.execute("SELECT body FROM orders ORDER BY created_at, rowid")]
-            positions = [(s, q, Decimal(c)) for s, q, c in
+            positions = [(s, _quantity(q), Decimal(c)) for s, q, c in
                          self._conn.execute("SELECT symbol, qty, cost_basis FROM positions ORDER BY symbol")]
         return Saved(row[0], _parse(row[1]), Decimal(row[2]), Decimal(row[3]), int(row[4]), _parse(row[5]),
                      [_order_fields(body) for body in bodies], positions)
@@ -133,8 +138,9 @@ class Store:
                          (account_id, _iso(created_at), str(initial_cash), str(initial_cash), seed, _iso(clock_lease)))
 
     def save_books(self, cash: Decimal, orders: Iterable[Any], positions: Iterable[tuple[str, int, Decimal]],
-                   fills: Iterable[Fill]) -> None:
-        """Changed orders, all positions, cash and new fills, in one durable transaction."""
+                   fills: Iterable[Fill], applied_actions: Iterable[tuple[str, str]] = ()) -> None:
+        """Changed orders, all positions, cash, new fills and corporate actions just applied, in one
+        durable transaction (so a split is never applied twice, nor lost)."""
         with self._transaction() as conn:
             conn.execute("UPDATE account SET cash = ? WHERE id = 1", (str(cash),))
             conn.executemany("INSERT INTO orders (id, client_order_id, created_at, body) VALUES (?, ?, ?, ?) "
@@ -142,9 +148,22 @@ class Store:
                              [(o.id, o.client_order_id, _iso(o.created_at), _order_body(o)) for o in orders])
             conn.execute("DELETE FROM positions")
             conn.executemany("INSERT INTO positions (symbol, qty, cost_basis) VALUES (?, ?, ?)",
-                             [(s, q, str(c)) for s, q, c in positions])
+                             [(s, str(q), str(c)) for s, q, c in positions])
+            conn.executemany("UPDATE corporate_actions SET applied_at = ? WHERE id = ?",
+                             [(at, action_id) for action_id, at in applied_actions])
             conn.executemany("INSERT INTO fills (order_id, symbol, side, qty, price, at) VALUES (?, ?, ?, ?, ?, ?)",
                              [(f.order_id, f.symbol, f.side, f.qty, str(f.price), _iso(f.at)) for f in fills])
+
+    def save_corporate_action(self, action_id: str, spec: dict) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO corporate_actions (id, spec) VALUES (?, ?)",
+                         (action_id, json.dumps(spec, sort_keys=True)))
+
+    def corporate_actions(self) -> list[tuple[dict, Optional[str]]]:
+        """Every scheduled split or dividend (as scheduled) and when it was applied, if it was."""
+        with self._lock:
+            rows = self._conn.execute("SELECT spec, applied_at FROM corporate_actions ORDER BY rowid").fetchall()
+        return [(json.loads(spec), applied_at) for spec, applied_at in rows]
 
     def save_clock_lease(self, lease: datetime) -> None:
         with self._transaction() as conn:
@@ -177,6 +196,12 @@ class _Transaction:
 
 
 # ---- encoding ----------------------------------------------------------------------------------
+def _quantity(stored: Any) -> int | Decimal:
+    """A position's quantity: whole shares as int, a reverse split's remainder as a 9-decimal Decimal."""
+    value = Decimal(str(stored)).quantize(Decimal("0.000000001"))
+    return int(value) if value == value.to_integral_value() else value
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
