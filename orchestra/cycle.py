@@ -21,8 +21,10 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import BrokerError
+from orchestra import decision_log
 from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
+from orchestra.clock_check import ClockCheck
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
 from orchestra.allocation import Intent, TickerPlan, net_ticker
@@ -49,6 +51,7 @@ class CycleReport:
     seconds: float = 0.0  # real time the cycle took (bar wait excluded)
     decide_seconds: float = 0.0  # real time every card's decision took (no broker round trips)
     orders_sent: int = 0
+    no_orders_because: str = "the market is closed"
 
 
 class Cycle:
@@ -66,6 +69,7 @@ class Cycle:
         self.errors = errors
         self.streams = streams
         self.backfill = backfill
+        self.clock_check: Optional[ClockCheck] = None  # the daemon's, on the system clock
         self.pending_backfill: set[str] = set()
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
@@ -78,6 +82,11 @@ class Cycle:
         one net order per ticker (see ``orchestra.trader``)."""
         started = time.monotonic()
         report = CycleReport(stamp(minute), trading)
+        refusal = self.clock_check.refusal() if trading and self.clock_check else None
+        if refusal:
+            logger.warning("cycle %s: no orders: %s", report.minute, refusal)
+            trading = report.trading = False
+            report.no_orders_because = refusal
         report.reconciled = self.reconcile()
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.sync_streams(running)
@@ -90,10 +99,12 @@ class Cycle:
         report.decide_seconds = time.monotonic() - decided
         if trading:
             self._trade(minute, busy, report)
+        decision_log.record(self.ledger_conn, report)
         report.seconds = time.monotonic() - started
         logger.info("cycle %s: %d card(s), %d trade(s), %d order(s), %d error(s) in %.2fs%s", report.minute,
                     len(running), sum(1 for t in report.trades if t.status == "filled"), report.orders_sent,
-                    len(report.card_errors), report.seconds, "" if trading else " (market closed: no orders)")
+                    len(report.card_errors), report.seconds,
+                    "" if trading else f" (no orders: {report.no_orders_because})")
         return report
 
     def reconcile(self) -> List[TradeOutcome]:
@@ -131,8 +142,8 @@ class Cycle:
         elif not decision.is_trade:
             logger.debug("card %d %s: hold at %s (%s)", card_id, ticker, money(made.price), decision.reason)
         elif not report.trading:
-            logger.info("card %d %s: would %s %d shares at %s (%s) but the market is closed: no order",
-                        card_id, ticker, decision.action, decision.shares, money(made.price), decision.reason)
+            logger.info("card %d %s: would %s %d shares at %s (%s) but %s: no order", card_id, ticker,
+                        decision.action, decision.shares, money(made.price), decision.reason, report.no_orders_because)
         else:
             logger.info("card %d %s: wants to %s %d shares (last price %s; reason: %s)", card_id, ticker,
                         decision.action, decision.shares, money(made.price), decision.reason)

@@ -14,10 +14,10 @@ import pandas as pd
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import data_api
+from . import corporate_actions, data_api
 from .broker import ApiError, order_json
+from .clock import NEW_YORK, parse_utc, utc_z
 from .rules import RATE_LIMIT_MESSAGE, RateLimiter, check_wash_trade
-from .clock import NEW_YORK, parse_utc
 from .controls import ControlError
 
 if TYPE_CHECKING:
@@ -40,11 +40,14 @@ def create_app(exchange: "Exchange") -> Flask:
 
     @app.before_request
     def guard():
-        if not request.path.startswith("/v2/"):
+        if not request.path.startswith(("/v2/", "/v1/")):
             return None
         if not _authorised(exchange):
             return _unauthorised(request.path)
-        if not request.path.startswith("/v2/stocks"):  # the trading API's budget; market data is not counted
+        if request.path.startswith("/v2/stocks/"):
+            exchange.data_requests.append({"at": utc_z(exchange.clock.now()), "path": request.path,
+                                           "args": request.args.to_dict()})
+        elif request.path.startswith("/v2/"):  # the trading API's budget; market data is not counted
             allowed, g.rate_headers = limiter.take(exchange.key, exchange.controls.rate_limit_per_minute)
             if not allowed:
                 return jsonify({"code": 42910000, "message": RATE_LIMIT_MESSAGE}), 429
@@ -75,6 +78,7 @@ def create_app(exchange: "Exchange") -> Flask:
     _order_routes(app, exchange)
     _market_hours_routes(app, exchange)
     data_api.register(app, exchange)
+    corporate_actions.register(app, exchange)
     _sim_routes(app, exchange)
     return app
 
@@ -97,7 +101,7 @@ def _authorised(exchange: "Exchange") -> bool:
 
 def _unauthorised(path: str):
     """Trading answers 401 "unauthorized."; market data answers 403 "forbidden", as Alpaca does."""
-    if path.startswith("/v2/stocks"):
+    if path.startswith(("/v2/stocks", "/v1/corporate-actions")):
         return jsonify({"message": "forbidden"}), 403
     return jsonify({"message": "unauthorized."}), 401
 
