@@ -94,8 +94,7 @@ class Cycle:
         busy = self.trader.open_order_tickers()
         report.position_mismatches = self.compare_positions()
         decided = time.monotonic()
-        for card in running:
-            self._decide(card, minute, busy, report)
+        self._decide_all(running, minute, busy, report)
         report.decide_seconds = time.monotonic() - decided
         if trading:
             self._trade(minute, busy, report)
@@ -117,22 +116,28 @@ class Cycle:
 
     # -- deciding (pure: nothing is sent)
 
-    def _decide(self, card: Mapping[str, Any], minute: datetime, busy: set[str], report: CycleReport) -> None:
+    def _decide_all(self, running: List[Mapping[str, Any]], minute: datetime, busy: set[str],
+                    report: CycleReport) -> None:
+        deciding = []
+        for card in running:
+            if card["ticker"] in busy:
+                logger.info("card %d %s: an order on %s is still open at the broker; no new decision this minute",
+                            card["id"], card["ticker"], card["ticker"])
+            else:
+                deciding.append(card)
+        for card, outcome in self.runner.decide_all(deciding, minute):
+            self._decided(card, outcome, report)
+
+    def _decided(self, card: Mapping[str, Any], made: Any, report: CycleReport) -> None:
         card_id, ticker = int(card["id"]), card["ticker"]
-        if ticker in busy:
-            logger.info("card %d %s: an order on %s is still open at the broker; no new decision this minute",
-                        card_id, ticker, ticker)
+        if isinstance(made, AlgorithmError):
+            report.card_errors[card_id] = str(made)
+            self._error(f"card {card_id} {ticker} ({card['algorithm_type']}): {made.message}")
             return
-        try:
-            made = self.runner.decide(card, minute)
-        except AlgorithmError as exc:
-            report.card_errors[card_id] = str(exc)
-            self._error(f"card {card_id} {ticker} ({card['algorithm_type']}): {exc.message}")
-            return
-        except Exception as exc:  # a bug or bad data: still confined to this card
-            report.card_errors[card_id] = f"{type(exc).__name__}: {exc}"
-            logger.exception("card %d %s: unexpected failure", card_id, ticker)
-            self.errors.record(str(exc))
+        if isinstance(made, BaseException):  # a bug or bad data: still confined to this card
+            report.card_errors[card_id] = f"{type(made).__name__}: {made}"
+            logger.error("card %d %s: unexpected failure", card_id, ticker, exc_info=made)
+            self.errors.record(str(made))
             return
         report.decisions.append(made)
         decision = made.decision

@@ -195,16 +195,16 @@ def test_a_card_stopped_while_its_cycle_runs_sends_nothing(exchange, broker, tra
     _backfill(exchange, market, "JPM")
     card = ledger_card(ledger, "JPM")
     cycle = _cycle(ledger, market, broker, trader, tmp_path, ["buy_and_hold"])
-    real_decide = cycle.runner.decide
+    real_decide_all = cycle.runner.decide_all
 
-    def decide_then_stop(card_row, at):
-        made = real_decide(card_row, at)
+    def decide_then_stop(cards, at):
+        made = real_decide_all(cards, at)
         wall = manager.get_connection(system_db)  # the wall stops the card while the cycle runs
-        manager.stop_algorithm(card_row["id"], conn=wall)
+        manager.stop_algorithm(card["id"], conn=wall)
         wall.close()
         return made
 
-    cycle.runner.decide = decide_then_stop
+    cycle.runner.decide_all = decide_then_stop
     report = cycle.run(minute)
     assert [(t.card_id, t.status, t.error) for t in report.trades] == [
         (card["id"], "failed", "card stopped before the order was sent")]
