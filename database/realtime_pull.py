@@ -41,7 +41,7 @@ _WS_LOGGER = logging.getLogger(__name__ + ".websocket")
 _WS_LOGGER.setLevel(logging.INFO)
 
 _BAR_TYPES = ("b", "u")
-_POLL_SECONDS = 0.5
+_IDLE_SECONDS = 15.0  # the longest the stream thread sleeps between frames (it wakes at once on a frame)
 
 
 def _market_open_now() -> bool:
@@ -241,10 +241,7 @@ class RealtimeStreamer:
             if self._wake.is_set():
                 self._wake.clear()
                 await self._sync_subscriptions(stream, sent)
-            try:
-                frame = await asyncio.wait_for(stream._ws.recv(), _POLL_SECONDS)
-            except asyncio.TimeoutError:
-                frame = None
+            frame = await self._receive(stream)
             for message in self._messages(frame):
                 if message.get("T") in _BAR_TYPES:
                     last_bar = loop.time()
@@ -256,6 +253,26 @@ class RealtimeStreamer:
             if loop.time() - last_bar > self._silence_timeout and sent and self._market_open():
                 logger.warning("stream silent for %.0fs during market hours; reconnecting", loop.time() - last_bar)
                 return
+
+    async def _receive(self, stream: StockDataStream) -> Any:
+        """The next frame, or None when subscriptions changed, stop was asked, or the batch or a
+        silence check is due first. No fixed poll: off hours the thread sleeps ``_IDLE_SECONDS``."""
+        timeout = min(_IDLE_SECONDS, max(0.05, self._silence_timeout / 4))
+        batch_left = self._batch.seconds_left()
+        if batch_left is not None:
+            timeout = min(timeout, batch_left)
+        receiving = asyncio.ensure_future(stream._ws.recv())
+        others = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stop.wait())]
+        try:
+            await asyncio.wait([receiving, *others], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in others:
+                task.cancel()
+            receiving.cancel()  # no-op when a frame came; websockets loses nothing on a cancelled recv()
+        try:
+            return await receiving  # a frame, or the closed connection's error, which ends the session
+        except asyncio.CancelledError:
+            return None
 
     @staticmethod
     def _messages(frame: Any) -> list:
