@@ -85,7 +85,7 @@ def is_open(at: str | datetime) -> bool:
     minute = _seconds(at)
     opens, closes = _sessions()
     i = int(np.searchsorted(opens, minute, "right")) - 1
-    return i >= 0 and minute < closes[i]
+    return bool(i >= 0 and minute < closes[i])
 
 
 def next_open(at: str | datetime) -> pd.Timestamp:

@@ -16,7 +16,7 @@ def test_open_next_open_and_next_close_agree_with_exchange_calendars_over_random
     for _ in range(2000):
         at = start + pd.Timedelta(seconds=rng.randrange(0, 12 * 365 * 86400))
         minute = at.floor("min")
-        assert market_calendar.is_open(at) == calendar.is_trading_minute(minute), at
+        assert market_calendar.is_open(at) is calendar.is_trading_minute(minute), at  # a plain bool (JSON)
         assert market_calendar.next_open(at) == calendar.next_open(minute), at
         assert market_calendar.next_close(at) == calendar.next_close(minute), at
 
