@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 from flask import Flask, request
 
 from api import (account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, inputs, json_body,
-                 openapi)
+                 openapi, wall_routes)
 from api.broker import BrokerGateway, default_broker_factory
 from database import db_manager
 from orchestra import config as settings
@@ -103,7 +103,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     auth.init_app(app)
     app.extensions["autotrader_broker"] = BrokerGateway(
         app.config["BROKER_FACTORY"], app.config["NOW"], app.config["CASH_CACHE_SECONDS"])
-    for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp):
+    for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)
     app.after_request(_security_headers)

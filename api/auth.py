@@ -2,7 +2,7 @@
 
 ``POST /api/validate-pin`` trades the PIN for a random token kept only in this process (a
 restart logs everyone out, which is harmless: tokens live minutes). A token is minted for one
-protected action (``add`` a card, ``stop`` a card): the PIN entered to add a card cannot stop
+protected action (``add`` a card, ``stop`` a card, ``export`` the ledger): the PIN entered to add a card cannot stop
 one, so a wall left alone after an add holds no token that could sell anything. Every mutating
 endpoint is wrapped in ``require_token(action)``. Wrong PINs are counted in system.db (``system_config`` key
 ``pin_lockout``), so restarting the server does not reset a lock-out; each lock-out lasts twice
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 LOCKOUT_KEY = "pin_lockout"
-ACTIONS = ("add", "stop")  # the protected flows a token can be minted for
+ACTIONS = ("add", "stop", "export")  # the protected flows a token can be minted for
 PIN_SHAPE = re.compile(r"[0-9]{4,8}")
 PIN_COMMAND = ".venv/bin/python -m api.pin set-pin"
 
@@ -178,7 +178,7 @@ def validate_pin():
 
 def refuse_default_pin_when_live(action: str) -> None:
     """Live money is not guarded by the PIN everybody knows from the README: 403 until it is changed."""
-    if not current_app.config["LIVE_TRADING"]:
+    if action == "export" or not current_app.config["LIVE_TRADING"]:
         return
     try:
         default = system_db_manager.get_pin(conn=db.system_reader()) == system_db_manager.DEFAULT_PIN
@@ -208,7 +208,7 @@ def require_token(action: str):
                 raise ApiError(401, "the PIN token is invalid or expired; enter the PIN again",
                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             if minted_for != action:
-                raise ApiError(401, f"this PIN token was given to {minted_for} a card, not to {action} one; "
+                raise ApiError(401, f"this PIN token was given for {minted_for!r}, not for {action!r}; "
                                     "enter the PIN again", headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
             refuse_default_pin_when_live(action)
             return view(*args, **kwargs)

@@ -49,7 +49,12 @@ def _one_query_value(name: str) -> Optional[str]:
     return values[0] if values else None
 
 
-def query_int(name: str, default: int, low: int, high: int) -> int:
+def query_str(name: str) -> Optional[str]:
+    """A query parameter given at most once, or None; the caller checks its format."""
+    return _one_query_value(name)
+
+
+def query_int(name: str, default: Optional[int], low: int, high: int) -> Optional[int]:
     """An integer query parameter (``default`` when absent); 400 for anything but ASCII digits in range."""
     raw = _one_query_value(name)
     return default if raw is None else parse_int(raw, name, low, high)

@@ -38,6 +38,9 @@ def get_connection(db_path: str | Path | None = None, *, read_only: bool = False
                            check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 10000")
+    # bars lost to a power cut are fetched again by the start-up backfill: no fsync per commit
+    # (WAL + NORMAL never corrupts, it may only lose the newest commits)
+    conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 
 
@@ -206,3 +209,20 @@ def list_tickers(conn: sqlite3.Connection) -> List[str]:
             return tickers
         last = row[0]
         tickers.append(last)
+
+
+# --------------------------------------------------------------------------- daily closes (daily P&L)
+
+
+def get_daily_closes(conn: sqlite3.Connection, ticker: str, start_day: str, end_day: str) -> Dict[str, float]:
+    """``{"YYYY-MM-DD": close of the day's last stored bar}`` for days start_day..end_day (UTC dates).
+
+    A regular session lies within one UTC date, so the UTC date is the trading day.
+    """
+    # SQLite takes a bare column (close) from the row that holds the MAX(): the day's last bar.
+    rows = conn.execute(
+        "SELECT substr(timestamp, 1, 10) AS day, MAX(timestamp), close FROM bars"
+        " WHERE ticker = ? AND timestamp >= ? AND timestamp <= ? GROUP BY day ORDER BY day",
+        (ticker.upper(), f"{start_day}T00:00:00Z", f"{end_day}T23:59:59Z"),
+    ).fetchall()
+    return {r[0]: float(r[2]) for r in rows}

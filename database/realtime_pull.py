@@ -3,7 +3,7 @@
 ``RealtimeStreamer`` runs its own thread and asyncio loop. Other threads call ``subscribe`` and
 ``unsubscribe`` at any time; the wanted set is remembered and (re)applied on every connection.
 Each bar, and each "updated bar" correcting it, is upserted through ``db_manager`` on the
-thread's own connection. A dropped connection, or one that stays silent longer than
+thread's own connection, one transaction per minute of the stream (``bar_batch.MinuteBatch``). A dropped connection, or one that stays silent longer than
 ``silence_timeout`` while the market is open (a known failure of Alpaca's stream), is replaced
 after a backoff with jitter; ``on_reconnect`` then lets the owner backfill what was missed.
 
@@ -30,6 +30,7 @@ from alpaca.data.enums import DataFeed
 from alpaca.data.live.stock import StockDataStream
 
 from database import db_manager, market_calendar
+from database.bar_batch import MinuteBatch
 from orchestra.config import AlpacaSettings
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class RealtimeStreamer:
         self.reconnects = 0
         self.last_message_at: Optional[str] = None
         self.bars_written = 0
+        self._batch = MinuteBatch()
 
     # ------------------------------------------------------ other threads
     @property
@@ -207,6 +209,7 @@ class RealtimeStreamer:
             logger.warning("stream connection failed or dropped: %s: %s", type(exc).__name__, exc)
         finally:
             self.connected = False
+            self._store(self._batch.take())
             try:
                 await asyncio.wait_for(stream.close(), 5)
             except Exception:  # closing a broken socket may fail too; it is gone either way
@@ -218,7 +221,7 @@ class RealtimeStreamer:
         added, dropped = sorted(wanted - sent), sorted(sent - wanted)
         if added:
             stream.subscribe_bars(self._on_bar, *added)  # only registers handlers: the stream is not "running"
-            stream.subscribe_updated_bars(self._on_bar, *added)
+            stream.subscribe_updated_bars(self._on_updated_bar, *added)
             await stream._send_subscribe_msg()
             logger.info("stream subscribed %s", added)
         if dropped:
@@ -249,6 +252,7 @@ class RealtimeStreamer:
                     await stream._dispatch(message)
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:  # one bad message, not a dead stream
                     logger.error("stream message %r not understood: %s", message.get("T"), exc)
+            self._store(self._batch.due())
             if loop.time() - last_bar > self._silence_timeout and sent and self._market_open():
                 logger.warning("stream silent for %.0fs during market hours; reconnecting", loop.time() - last_bar)
                 return
@@ -271,8 +275,11 @@ class RealtimeStreamer:
             logger.exception("is_market_open failed; assuming the market is open")
             return True
 
-    async def _on_bar(self, bar: Any) -> None:
-        """Store one bar (or an updated bar, which replaces the stored one)."""
+    async def _on_updated_bar(self, bar: Any) -> None:
+        await self._on_bar(bar, updated=True)
+
+    async def _on_bar(self, bar: Any, updated: bool = False) -> None:
+        """Queue one bar (or an updated bar, which replaces the stored one) for its minute's commit."""
         self.last_message_at = market_calendar.to_utc_string(market_calendar.utc_now())
         self._session_got_data = True
         stamp = market_calendar.to_utc_string(bar.timestamp)
@@ -280,10 +287,22 @@ class RealtimeStreamer:
             return  # stocks.db holds regular-session minutes only
         row = {"ticker": bar.symbol, "timestamp": stamp, "open": bar.open, "high": bar.high, "low": bar.low,
                "close": bar.close, "volume": bar.volume, "vwap": bar.vwap, "trade_count": bar.trade_count}
+        self._store(self._batch.add(row, self.subscriptions, updated=updated))
+
+    def _store(self, rows: list) -> None:
+        """Write one batch in one transaction; a bad bar is logged and the rest still stored."""
+        if not rows:
+            return
         try:
-            self.bars_written += db_manager.upsert_bars(self._db, [row])
+            self.bars_written += db_manager.upsert_bars(self._db, rows)
         except (sqlite3.Error, ValueError) as exc:
-            logger.error("bar %s %s not stored: %s", bar.symbol, stamp, exc)
+            logger.error("%d bar(s) of %s not stored in one batch (%s); storing them one by one",
+                         len(rows), rows[-1]["timestamp"], exc)
+            for row in rows:
+                try:
+                    self.bars_written += db_manager.upsert_bars(self._db, [row])
+                except (sqlite3.Error, ValueError) as one:
+                    logger.error("bar %s %s not stored: %s", row["ticker"], row["timestamp"], one)
 
     def _notify_reconnect(self) -> None:
         """Run ``on_reconnect`` in its own thread (a backfill must not stall the stream); calls

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import BrokerError
+from orchestra import decision_log
 from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
 from orchestra.exceptions import AlgorithmError
@@ -80,6 +81,7 @@ class Cycle:
         if trading:
             self._liquidate_stopped(minute, in_flight, report)
         report.position_mismatches = self.compare_positions()
+        decision_log.record(self.ledger_conn, report)
         report.seconds = time.monotonic() - started
         logger.info("cycle %s: %d card(s), %d trade(s), %d error(s) in %.2fs%s", report.minute, len(running),
                     sum(1 for t in report.trades if t.status == "filled"), len(report.card_errors), report.seconds,

@@ -354,8 +354,14 @@ class Orchestrator:
 
     # -- one cycle from the shell
 
-    def run_once(self, *, dry_run: bool = False, out: TextIO = sys.stdout) -> int:
-        """``--once``: one cycle for the newest closed minute now; ``dry_run``: print, never act."""
+    def run_once(self, *, dry_run: bool = False, out: TextIO = sys.stdout,
+                 parameters: Optional[dict] = None) -> int:
+        """``--once``: one cycle for the newest closed minute now; ``dry_run``: print, never act.
+
+        ``parameters`` (dry run only): ``{name: "value"}`` overriding that parameter on every card
+        whose algorithm declares it.
+        """
+        self.runner.parameter_overrides = dict(parameters or {})
         now = self.clock.now()
         minute = floor_minute(now) - MINUTE
         trading = is_cycle_minute(minute)

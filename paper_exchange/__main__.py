@@ -9,11 +9,14 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
+from pathlib import Path
 from decimal import Decimal, InvalidOperation
 
 from .clock import CALENDAR_END, CALENDAR_START, parse_utc
+from .corporate_actions import ActionError
 from .server import Exchange, Options
 
 logger = logging.getLogger("paper_exchange")
@@ -49,6 +52,16 @@ def _parser(env) -> argparse.ArgumentParser:
     parser.add_argument("--stream-connection-limit", type=int,
                         default=default("STREAM_CONNECTION_LIMIT", "1"),
                         help="authenticated stream connections allowed at once (Alpaca: 1)")
+    parser.add_argument("--corporate-action", dest="corporate_actions", action="append",
+                        default=(env.get("PAPER_EXCHANGE_CORPORATE_ACTIONS") or "").split(),
+                        help="schedule a split or dividend: SYMBOL,TYPE,EX_DATE,RATE with RATE new:old for "
+                             "splits (NVDA,forward_split,2026-11-24,10:1) or cash per share for "
+                             "cash_dividend (KO,cash_dividend,2026-11-24,0.25); repeatable")
+    parser.add_argument("--state", type=Path, default=default("STATE_DB", None),
+                        help="SQLite file holding the account, orders, positions, fills and clock "
+                             "(default: memory only, gone when the process stops)")
+    parser.add_argument("--reset", action="store_true",
+                        help="start a fresh account even if --state holds one")
     parser.add_argument("--log-level", type=str.upper, default=default("LOG_LEVEL", "INFO"),
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser
@@ -91,9 +104,31 @@ def options_from(argv, env) -> Options:
         parser.error("--stream-connection-limit must be at least 1")
     if not args.key or not args.secret:
         parser.error("--key and --secret must not be empty")
+    if args.reset and not args.state:
+        parser.error("--reset needs --state (a state file to reset)")
+    try:
+        actions = tuple(_corporate_action(raw) for raw in args.corporate_actions)
+    except ActionError as error:
+        parser.error(f"--corporate-action: {error}")
     return Options(host=args.host, port=args.port, stream_port=args.stream_port, start=args.start,
                    speed=args.speed, seed=args.seed, cash=args.cash, key=args.key, secret=args.secret,
-                   stream_connection_limit=args.stream_connection_limit, log_level=args.log_level)
+                   stream_connection_limit=args.stream_connection_limit, log_level=args.log_level,
+                   state_path=args.state, reset=args.reset, corporate_actions=actions)
+
+
+def _corporate_action(raw: str):
+    """``SYMBOL,TYPE,EX_DATE,RATE`` -> a validated action (dates and symbols checked by the exchange)."""
+    parts = raw.split(",")
+    if len(parts) != 4:
+        raise ActionError(f"expected SYMBOL,TYPE,EX_DATE,RATE, got {raw!r}")
+    symbol, kind, ex_date, rate = (part.strip() for part in parts)
+    spec = {"symbol": symbol, "type": kind, "ex_date": ex_date}
+    if kind == "cash_dividend":
+        spec["rate"] = rate
+    else:
+        new, _, old = rate.partition(":")
+        spec.update(new_rate=new, old_rate=old)
+    return spec
 
 
 def main(argv=None, env=None) -> int:
@@ -106,8 +141,15 @@ def main(argv=None, env=None) -> int:
     exchange = Exchange(options)
     try:
         rest_port, stream_port = exchange.start()
+    except ActionError as error:
+        exchange.stop()
+        print(f"paper exchange: --corporate-action: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"paper exchange: cannot bind {options.host}: {error}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as error:
+        print(f"paper exchange: cannot use state file {options.state_path}: {error}", file=sys.stderr)
         return 1
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 
 from .clock import MarketCalendar, SimClock, utc_z
 from .market import CENT, Market
+from .state import Fill, Saved, Store
 
 OPEN_STATUSES = ("pending_new", "accepted", "new", "partially_filled")
 TIME_IN_FORCE = ("day", "gtc")
@@ -81,7 +82,7 @@ class Order:
 @dataclass
 class Position:
     symbol: str
-    qty: int = 0
+    qty: int | Decimal = 0  # a Decimal only when a reverse split left a fractional remainder
     cost_basis: Decimal = field(default_factory=lambda: Decimal("0"))
 
     @property
@@ -104,6 +105,43 @@ class Broker:
         self.created_at = clock.now()
         self._monotonic = monotonic
         self.lock = threading.RLock()
+        self.corporate_actions = None  # applies splits and dividends as sessions open (corporate_actions.py)
+        self._store: Optional[Store] = None
+        self._dirty: dict[str, Order] = {}
+        self._new_fills: list[Fill] = []
+        self._applied_actions: list[tuple[str, str]] = []  # corporate actions applied, not yet saved
+
+    # ---- persistence ------------------------------------------------------------------------
+    def attach(self, store: Store, saved: Optional[Saved]) -> None:
+        """Write every change to ``store`` from now on, after taking over what it ``saved``."""
+        with self.lock:
+            self._store = store
+            if saved is None:
+                store.create_account(self.account_id, self.created_at, self.initial_cash, self.market.seed,
+                                     self.clock.now())
+                return
+            self.account_id, self.created_at = saved.account_id, saved.created_at
+            self.initial_cash, self.cash = saved.initial_cash, saved.cash
+            for fields in saved.orders:
+                fields["behaviour"] = OrderBehaviour(**fields["behaviour"])
+                order = Order(**fields)
+                self.orders[order.id] = order
+                self.by_client_id[order.client_order_id] = order
+            self.positions = {s: Position(s, q, c) for s, q, c in saved.positions}
+
+    def _persist(self) -> None:
+        """Write what changed since the last call, before anyone is told about it."""
+        if self._store is not None and (self._dirty or self._new_fills or self._applied_actions):
+            positions = [(p.symbol, p.qty, p.cost_basis) for p in self.positions.values()]
+            self._store.save_books(self.cash, list(self._dirty.values()), positions, self._new_fills,
+                                   self._applied_actions)
+        self._dirty.clear()
+        self._new_fills = []
+        self._applied_actions = []
+
+    def corporate_action_applied(self, action_id: str, at: str) -> None:
+        """Saved with the positions and cash the action changed, in the same transaction."""
+        self._applied_actions.append((action_id, at))
 
     # ---- submitting -----------------------------------------------------------------------
     def submit(self, body: dict, behaviour: OrderBehaviour) -> Order:
@@ -123,6 +161,12 @@ class Broker:
             )
             self.orders[order.id] = order
             self.by_client_id[client_order_id] = order
+            self._dirty[order.id] = order
+            try:
+                self._persist()
+            except Exception:
+                del self.orders[order.id], self.by_client_id[client_order_id], self._dirty[order.id]
+                raise
             return order
 
     def _validate(self, body: dict) -> tuple[str, str, int, str, str]:
@@ -183,9 +227,27 @@ class Broker:
         """Bring every open order up to date with the simulated clock."""
         with self.lock:
             now, real = self.clock.now(), self._monotonic()
-            for order in list(self.orders.values()):
-                if order.is_open:
-                    self._advance(order, now, real)
+            if self.corporate_actions is not None:
+                self.corporate_actions.apply_due(self, now, real)
+            self.advance_orders(now, real)
+            self._persist()
+
+    def advance_orders(self, now: datetime, real: float) -> None:
+        """Bring every open order up to ``now`` (a corporate action settles orders up to its open first)."""
+        for order in list(self.orders.values()):
+            if order.is_open:
+                before = (order.status, order.filled_qty, order.session)
+                self._advance(order, now, real)
+                if (order.status, order.filled_qty, order.session) != before:
+                    self._dirty[order.id] = order
+
+    def cancel_open_orders(self, symbol: str, moment: datetime) -> int:
+        """Cancel every open order in ``symbol`` (a split does this at the open); returns how many."""
+        open_orders = [o for o in self.orders.values() if o.symbol == symbol and o.is_open]
+        for order in open_orders:
+            self._finish(order, "canceled", moment)
+            self._dirty[order.id] = order
+        return len(open_orders)
 
     def _advance(self, order: Order, now: datetime, real: float) -> None:
         if order.status == "partially_filled":
@@ -227,6 +289,7 @@ class Broker:
             return
         price = self.market.price_at(order.symbol, moment)
         self._book(order.symbol, order.side, quantity, price)
+        self._new_fills.append(Fill(order.id, order.symbol, order.side, quantity, price, moment))
         order.filled_qty, order.filled_avg_price = quantity, price
         order.filled_at = order.updated_at = moment
         if quantity == order.qty:
@@ -266,6 +329,8 @@ class Broker:
             if not order.is_open:
                 raise ApiError(422, "order is not cancelable", 42210000)
             self._finish(order, "canceled", self.clock.now())
+            self._dirty[order.id] = order
+            self._persist()
 
     # ---- reading --------------------------------------------------------------------------
     def find(self, order_id: str) -> Order:

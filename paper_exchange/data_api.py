@@ -73,11 +73,12 @@ def _page(exchange: "Exchange", symbols: list[str]) -> tuple[list[Bar], Optional
         raise ApiError(422, "end should not be before start")
     complete_until = now.replace(second=0, microsecond=0)  # bars with t + 1min <= now
     stop = min(end + timedelta(microseconds=1), complete_until)  # end is inclusive
+    adjustment = args.get("adjustment", "raw")
     descending = args.get("sort") == "desc"
     after = _decode_token(args.get("page_token"))
     page: list[Bar] = []
     for symbol in sorted(set(symbols)):
-        bars = exchange.market.bars_between(symbol, start, stop)
+        bars = exchange.corporate_actions.adjusted(exchange.market.bars_between(symbol, start, stop), adjustment, now)
         if descending:
             bars.reverse()
         for bar in bars:

@@ -88,6 +88,11 @@ class Market:
         self._session_index = {day: i for i, day in enumerate(self._sessions)}
         self._daily = {}  # symbol -> (log opens, log closes) per session, built on first use
         self._session = lru_cache(maxsize=256)(self._build_session)  # ~25 kB per symbol-day
+        self.price_factor = lambda symbol, day: 1.0  # raw price scale from corporate actions (splits)
+
+    def forget_sessions(self) -> None:
+        """Drop cached sessions: a newly scheduled split changes raw prices from its ex-date on."""
+        self._session.cache_clear()
 
     # ---- assets -------------------------------------------------------------------------
     def asset(self, symbol_or_id: str) -> Optional[Asset]:
@@ -202,7 +207,8 @@ class Market:
         trades = np.maximum(1, (volumes / rng.uniform(60, 140, count)).astype(np.int64))
         vwaps = np.clip(np.round((highs + lows + closes) / 3, 4), lows, highs)
         starts = opening.timestamp() + 60.0 * np.arange(count)
-        return SessionBars(starts, opens, highs, lows, closes, volumes, trades, vwaps)
+        return SessionBars(starts, opens, highs, lows, closes, volumes, trades, vwaps).scaled(
+            self.price_factor(symbol, day))
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,15 @@ class SessionBars:
     volumes: np.ndarray
     trades: np.ndarray
     vwaps: np.ndarray
+
+    def scaled(self, factor: float) -> "SessionBars":
+        """Prices times ``factor`` (a split's old/new ratio) and volumes divided by it."""
+        if factor == 1.0:
+            return self
+        price = lambda values: np.round(values * factor, 2)
+        return SessionBars(self.starts, price(self.opens), price(self.highs), price(self.lows), price(self.closes),
+                           np.maximum(1, np.round(self.volumes / factor)).astype(np.int64), self.trades,
+                           np.round(self.vwaps * factor, 4))
 
     def bar(self, symbol: str, i: int) -> Bar:
         return Bar(symbol, datetime.fromtimestamp(self.starts[i], timezone.utc), float(self.opens[i]),

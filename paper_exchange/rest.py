@@ -14,7 +14,7 @@ import pandas as pd
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import data_api
+from . import corporate_actions, data_api
 from .broker import ApiError, order_json
 from .clock import NEW_YORK, parse_utc
 from .controls import ControlError
@@ -38,7 +38,7 @@ def create_app(exchange: "Exchange") -> Flask:
 
     @app.before_request
     def guard():
-        if not request.path.startswith("/v2/"):
+        if not request.path.startswith(("/v2/", "/v1/")):
             return None
         if not _authorised(exchange):
             return _unauthorised(request.path)
@@ -67,6 +67,7 @@ def create_app(exchange: "Exchange") -> Flask:
     _order_routes(app, exchange)
     _market_hours_routes(app, exchange)
     data_api.register(app, exchange)
+    corporate_actions.register(app, exchange)
     _sim_routes(app, exchange)
     return app
 
@@ -89,7 +90,7 @@ def _authorised(exchange: "Exchange") -> bool:
 
 def _unauthorised(path: str):
     """Trading answers 401 "unauthorized."; market data answers 403 "forbidden", as Alpaca does."""
-    if path.startswith("/v2/stocks"):
+    if path.startswith(("/v2/stocks", "/v1/corporate-actions")):
         return jsonify({"message": "forbidden"}), 403
     return jsonify({"message": "unauthorized."}), 401
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Optional
 
 from waitress.server import create_server
@@ -13,8 +14,10 @@ from waitress.server import create_server
 from .broker import Broker, Position, order_json
 from .clock import MarketCalendar, SimClock, utc_z
 from .controls import Controls
+from .corporate_actions import CorporateActions
 from .market import CENT, Market
 from .rest import create_app
+from .state import Saved, Store
 from .stream import StreamServer
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,11 @@ class Options:
     secret: str = "demo-secret"
     stream_connection_limit: int = 1
     log_level: str = "INFO"
+    corporate_actions: tuple[dict, ...] = ()  # splits and dividends to schedule at start (see corporate_actions.py)
+    state_path: Optional[Path] = None  # None: the account lives in memory only
+    reset: bool = False                # start a fresh account even if state_path holds one
+
+LEASE_INTERVAL_SECONDS = 1.0  # real seconds between saves of the clock lease
 
 
 class Exchange:
@@ -45,27 +53,100 @@ class Exchange:
         self.clock = SimClock(options.start or datetime.now(timezone.utc), options.speed)
         self.market = Market(options.seed, self.calendar)
         self.broker = Broker(self.clock, self.calendar, self.market, options.cash)
+        self.corporate_actions = CorporateActions(self.calendar, self.market)
+        self.broker.corporate_actions = self.corporate_actions
         self.controls = Controls(stream_connection_limit=options.stream_connection_limit)
         self.stream = StreamServer(self)
         self._http = None
+        self._store: Optional[Store] = None
+        self._stopping = threading.Event()
 
     # ---- life cycle ----------------------------------------------------------------------------
     def start(self) -> tuple[int, int]:
         """Bind both servers and serve in background threads; returns (rest port, stream port)."""
+        begin = self._open_state() if self.options.state_path else self.options.start
+        self._schedule_corporate_actions()
         app = create_app(self)
         self._http = create_server(app, host=self.options.host, port=self.options.port, threads=4,
                                    ident="paper-exchange")
         rest_port = self._http.effective_port
         threading.Thread(target=self._http.run, name="rest", daemon=True).start()
         stream_port = self.stream.start(self.options.host, self.options.stream_port)
-        if self.options.start is not None:  # start the simulated clock when serving, not while loading
-            self.clock.set(self.options.start)
+        if begin is not None:  # start the simulated clock when serving, not while loading
+            self.clock.set(begin)
+        if self._store is not None:
+            self.save_clock()
+            threading.Thread(target=self._keep_clock_lease, name="clock-lease", daemon=True).start()
         return rest_port, stream_port
 
     def stop(self) -> None:
+        self._stopping.set()
         self.stream.stop()
         if self._http is not None:
             self._http.close()
+        if self._store is not None:
+            with self.broker.lock:
+                self.save_clock()
+                self._store.close()
+
+    def _schedule_corporate_actions(self) -> None:
+        """The saved schedule (if any), then the start option's actions not already known."""
+        if self._store is not None:
+            self.corporate_actions.attach(self._store)
+        for spec in self.options.corporate_actions:
+            action = self.corporate_actions.parse(spec)
+            if not self.corporate_actions.knows(action):
+                self.corporate_actions.schedule(action, self.clock.now())
+
+    # ---- state on disk -----------------------------------------------------------------------------
+    def _open_state(self) -> Optional[datetime]:
+        """Open (or reset) the state file and take over its account; returns where the clock starts."""
+        path = self.options.state_path
+        if self.options.reset:
+            Store.reset(path)
+            logger.info("reset: starting a fresh account in %s", path)
+        self._store = Store(path)
+        saved = self._store.load()
+        begin = self.options.start if saved is None else self._resume_time(saved)
+        if begin is not None:
+            self.clock.set(begin)
+        self.broker.attach(self._store, saved)
+        if saved is not None:
+            logger.info("resumed account %s from %s: cash %s, %d position(s), %d order(s); clock at %s",
+                        saved.account_id, path, saved.cash, len(saved.positions), len(saved.orders), utc_z(begin))
+        return begin
+
+    def _resume_time(self, saved: Saved) -> datetime:
+        """The saved clock lease (never before the last booked event); at speed 1, now if later."""
+        if saved.seed != self.options.seed:
+            logger.warning("state %s was written with seed %s, running with seed %s: prices differ from "
+                           "the ones its positions were bought at", self.options.state_path, saved.seed,
+                           self.options.seed)
+        if self.options.start is not None:
+            logger.info("a saved account exists: --start is ignored (use --reset for a fresh account)")
+        stamps = [saved.clock_lease] + [o[k] for o in saved.orders for k in ("updated_at", "created_at") if o.get(k)]
+        resume = max(stamps)
+        if self.options.speed == 1:
+            resume = max(resume, datetime.now(timezone.utc))
+        return resume
+
+    def save_clock(self) -> None:
+        """Save a lease a little ahead of now, so a restart never shows an earlier time."""
+        if self._store is None:
+            return
+        ahead = timedelta(seconds=2 * LEASE_INTERVAL_SECONDS * self.clock.speed)
+        self._store.save_clock_lease(self.clock.now() + ahead)
+
+    def _keep_clock_lease(self) -> None:
+        last = None
+        while not self._stopping.wait(LEASE_INTERVAL_SECONDS):
+            now = self.clock.now()
+            if now != last:
+                try:
+                    self.save_clock()
+                except Exception:  # a full disk must not end the exchange; the books still raise
+                    logger.exception("could not save the clock lease")
+                last = now
 
     # ---- views shared by REST and /_sim ------------------------------------------------------------
     def account_json(self) -> dict:
@@ -133,7 +214,7 @@ class Exchange:
                       "is_open": self.calendar.is_open(now)},
             "seed": self.market.seed, "cash": cash, "initial_cash": str(self.broker.initial_cash),
             "positions": positions, "orders": orders, "controls": self.controls.snapshot(),
-            "stream": self.stream.snapshot(),
+            "stream": self.stream.snapshot(), "corporate_actions": self.corporate_actions.snapshot(),
         }
 
     def apply_control(self, request) -> dict:
@@ -144,6 +225,7 @@ class Exchange:
             with self.broker.lock:
                 self.broker.settle()  # orders due before the jump fill at their own time
                 self.clock.set(actions.clock_set, actions.clock_speed)
+                self.save_clock()
             done["clock"] = {"now": utc_z(self.clock.now(), micros=True), "speed": self.clock.speed}
             logger.info("clock set to %s at speed %s", done["clock"]["now"], self.clock.speed)
         if actions.drop_streams:

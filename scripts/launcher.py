@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Callable, Mapping, Optional
 from urllib.parse import urlparse
 
@@ -99,13 +100,28 @@ def demo_start_time(now: datetime) -> str:
     return market_calendar.to_utc_string(market_calendar.next_open(now) - timedelta(minutes=2))
 
 
-def exchange_child(settings: AlpacaSettings, env: Mapping[str, str]) -> Child:
+def exchange_state_path(env: Mapping[str, str]) -> Path:
+    """PAPER_EXCHANGE_STATE_DB, else ``paper_exchange.db`` beside system.db (the ledger it must match)."""
+    explicit = env.get("PAPER_EXCHANGE_STATE_DB", "").strip()
+    if explicit:
+        return Path(explicit)
+    system_db = env.get("AUTOTRADER_SYSTEM_DB", "").strip()
+    return (Path(system_db) if system_db else system_db_manager.default_db_path()).parent / "paper_exchange.db"
+
+
+def exchange_child(settings: AlpacaSettings, env: Mapping[str, str], reset: bool = False) -> Child:
+    """The paper exchange on the configured ports, with its account in its state file.
+
+    ``--start`` only matters for a new account: a saved one resumes its own clock.
+    """
     trading, stream = urlparse(settings.trading_url or ""), urlparse(settings.stream_url or "")
     if not (trading.port and stream.port):
         raise ConfigError("RUN_PAPER_EXCHANGE=true needs ALPACA_TRADING_URL and ALPACA_STREAM_URL with ports")
     start = env.get("PAPER_EXCHANGE_START", "").strip() or demo_start_time(datetime.now(timezone.utc))
     argv = [PYTHON, "-m", "paper_exchange", "--host", trading.hostname, "--port", str(trading.port),
-            "--stream-port", str(stream.port), "--start", start]
+            "--stream-port", str(stream.port), "--start", start, "--state", str(exchange_state_path(env))]
+    if reset:
+        argv.append("--reset")
     keys = {"PAPER_EXCHANGE_KEY": settings.api_key, "PAPER_EXCHANGE_SECRET": settings.secret}  # not in `ps`
     return Child("paper exchange", argv, ready_url=f"{settings.trading_url}/v2/clock", extra_env=keys)
 
@@ -123,11 +139,11 @@ def seed_demo_cards() -> list[int]:
         conn.close()
 
 
-def plan(env: Mapping[str, str]) -> list[Child]:
+def plan(env: Mapping[str, str], reset_exchange: bool = False) -> list[Child]:
     """The processes to run, in start order."""
     settings = AlpacaSettings.from_env(env)
     api = ApiSettings.from_env(env)
-    children = [exchange_child(settings, env)] if runs_paper_exchange(env) else []
+    children = [exchange_child(settings, env, reset_exchange)] if runs_paper_exchange(env) else []
     children.append(Child("orchestrator", [PYTHON, str(REPO_ROOT / "orchestrator.py")]))
     children.append(Child("API server", [PYTHON, str(REPO_ROOT / "api_server.py")],
                           ready_url=f"{dashboard_url(env)}api/health"))
@@ -136,7 +152,7 @@ def plan(env: Mapping[str, str]) -> list[Child]:
     return children
 
 
-def run(env: Mapping[str, str]) -> int:
+def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
     supervisor = Supervisor(env)
     stopping = False
 
@@ -147,7 +163,7 @@ def run(env: Mapping[str, str]) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        for child in plan(env):
+        for child in plan(env, reset_exchange):
             supervisor.start(child, should_stop=lambda: stopping)
             if stopping:
                 return 0
@@ -170,10 +186,10 @@ def run(env: Mapping[str, str]) -> int:
         print("AutoTrader stopped.", flush=True)
 
 
-def exec_exchange(env: Mapping[str, str]) -> int:
+def exec_exchange(env: Mapping[str, str], reset: bool = False) -> int:
     """Become the paper exchange the settings point at (the exchange's systemd unit runs this)."""
     try:
-        child = exchange_child(AlpacaSettings.from_env(env), env)
+        child = exchange_child(AlpacaSettings.from_env(env), env, reset)
     except ConfigError as exc:
         logger.error("%s", exc)
         return 2
@@ -185,10 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exchange-only", action="store_true",
                         help="run only the paper exchange, on the ports and keys the settings name")
+    parser.add_argument("--reset-exchange", action="store_true",
+                        help="give the local paper exchange a fresh account (cash, no positions, no orders)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
     load_env()
-    return exec_exchange(os.environ) if args.exchange_only else run(os.environ)
+    if args.exchange_only:
+        return exec_exchange(os.environ, args.reset_exchange)
+    return run(os.environ, args.reset_exchange)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """A card's shares, value and P&L, always derived from its transaction history.
 
-shares          = sum(buy shares) - sum(sell shares)
-invested        = sum(buy cost) - sum(sell proceeds)
+shares          = sum(buy shares) - sum(sell shares) + shares added or removed by splits
+fractional      = a reverse split's remainder (the broker keeps it; the card cannot trade it)
+invested        = sum(buy cost) - sum(sell proceeds) - dividends received
 uninvested cash = initial_capital - invested
-current value   = shares * current_price + uninvested cash
+current value   = (shares + fractional) * current_price + uninvested cash
 pnl             = current value - initial_capital
+
+A split multiplies the shares and leaves the money alone, so at the same market value the P&L is
+unchanged; a dividend is cash the card's shares paid back to it (``corporate_action_effects``).
 
 Aggregates come from SQL (``system_db_manager.get_position_totals``), so a card with 100,000
 transactions costs one indexed query. Money is reported rounded to cents.
@@ -18,7 +22,7 @@ from typing import Any, Dict, Iterable, Optional
 from system_databse import system_db_manager
 
 
-NO_TRADES = {"shares": 0, "trade_count": 0, "invested": 0.0}  # totals of a card without transactions
+NO_TRADES = {"shares": 0, "trade_count": 0, "invested": 0.0, "fractional_shares": 0.0, "dividends": 0.0}  # totals of a card without transactions
 
 
 def to_cents(amount: float) -> float:
@@ -53,7 +57,12 @@ def value_from_totals(shares: int, invested: float, current_price: float, initia
 def calculate_current_value(algo_id: int, current_price: float, initial_capital: float, *,
                             conn: Optional[sqlite3.Connection] = None) -> float:
     totals = system_db_manager.get_position_totals(algo_id, conn=conn)
-    return to_cents(value_from_totals(totals["shares"], totals["invested"], current_price, initial_capital))
+    return to_cents(value_from_totals(held_shares(totals), totals["invested"], current_price, initial_capital))
+
+
+def held_shares(totals: Dict[str, Any]) -> float:
+    """Whole shares plus a reverse split's fractional remainder: what the card owns at the broker."""
+    return totals["shares"] + totals.get("fractional_shares", 0.0)
 
 
 def calculate_pnl(current_value: float, initial_capital: float) -> float:
@@ -71,10 +80,12 @@ def card_from_totals(algo: Dict[str, Any], totals: Dict[str, Any], current_price
     if current_price is None:
         value = capital
     else:
-        value = value_from_totals(shares, invested, current_price, capital)
+        value = value_from_totals(held_shares(totals), invested, current_price, capital)
     return {
         **algo,
         "current_shares": shares,
+        "fractional_shares": totals.get("fractional_shares", 0.0),
+        "dividends": to_cents(totals.get("dividends", 0.0)),
         "trade_count": totals["trade_count"],
         "uninvested_cash": to_cents(uninvested_cash(capital, invested)),
         "current_value": to_cents(value),

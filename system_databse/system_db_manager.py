@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 from contextlib import contextmanager
+from decimal import ROUND_HALF_UP, Decimal
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
@@ -59,6 +60,9 @@ def get_connection(db_path: str | Path | None = None, *, read_only: bool = False
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 10000")
+    # a journal intent must be on disk before its order is sent: every commit is fsynced (WAL
+    # alone, at the build's default NORMAL, may lose the last commits to a power cut)
+    conn.execute("PRAGMA synchronous = FULL")
     return conn
 
 
@@ -282,22 +286,41 @@ FROM transactions
 """
 
 
+_EFFECT_TOTALS_SQL = """
+SELECT algorithm_id,
+       COALESCE(SUM(share_change), 0) AS share_change,
+       COALESCE(SUM(fractional_change), 0.0) AS fractional_change,
+       COALESCE(SUM(cash), 0.0) AS cash
+FROM corporate_action_effects
+"""
+
+
+def _totals(row: Optional[sqlite3.Row], effects: Optional[sqlite3.Row]) -> Dict[str, Any]:
+    """Trades plus corporate actions: splits change shares, dividends come back as cash."""
+    shares = int(row["shares"]) if row else 0
+    invested = float(row["invested"]) if row else 0.0
+    share_change = int(effects["share_change"]) if effects else 0
+    fractional = round(float(effects["fractional_change"]), 9) if effects else 0.0
+    dividends = float(effects["cash"]) if effects else 0.0
+    return {"shares": shares + share_change, "trade_count": int(row["trade_count"]) if row else 0,
+            "invested": invested - dividends, "fractional_shares": fractional + 0.0, "dividends": dividends}
+
+
 def get_position_totals(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> Dict[str, Any]:
-    """Shares held, trade count and net invested cash of one card, aggregated in SQL."""
+    """Shares held (whole, and a reverse split's fractional remainder), trade count and net invested
+    cash (buys - sells - dividends received) of one card, aggregated in SQL."""
     with _connection(conn) as c:
         row = c.execute(_TOTALS_SQL + " WHERE algorithm_id = ?", (algo_id,)).fetchone()
-    return {"shares": int(row["shares"]), "trade_count": int(row["trade_count"]), "invested": float(row["invested"])}
+        effects = c.execute(_EFFECT_TOTALS_SQL + " WHERE algorithm_id = ?", (algo_id,)).fetchone()
+    return _totals(row, effects)
 
 
 def get_all_position_totals(*, conn: Optional[sqlite3.Connection] = None) -> Dict[int, Dict[str, Any]]:
-    """``get_position_totals`` for every card with transactions, in one grouped query."""
+    """``get_position_totals`` for every card with transactions, in two grouped queries."""
     with _connection(conn) as c:
-        rows = c.execute(_TOTALS_SQL + " GROUP BY algorithm_id").fetchall()
-    return {
-        int(r["algorithm_id"]): {"shares": int(r["shares"]), "trade_count": int(r["trade_count"]),
-                                 "invested": float(r["invested"])}
-        for r in rows
-    }
+        rows = {int(r["algorithm_id"]): r for r in c.execute(_TOTALS_SQL + " GROUP BY algorithm_id")}
+        effects = {int(r["algorithm_id"]): r for r in c.execute(_EFFECT_TOTALS_SQL + " GROUP BY algorithm_id")}
+    return {card: _totals(rows.get(card), effects.get(card)) for card in sorted(set(rows) | set(effects))}
 
 
 # --------------------------------------------------------------------------- order journal
@@ -410,3 +433,195 @@ def get_heartbeat(component: str, *, conn: Optional[sqlite3.Connection] = None) 
     if row is None:
         return None
     return {"component": row["component"], "updated_at": row["updated_at"], "payload": json.loads(row["payload"])}
+
+
+# --------------------------------------------------------------------------- card parameters
+
+
+def set_algorithm_parameters(algo_id: int, values: Dict[str, Any], *,
+                             conn: Optional[sqlite3.Connection] = None) -> None:
+    """Store the parameter values a card was created with (checked by the caller against the declaration)."""
+    rows = []
+    for name, value in values.items():
+        if not isinstance(name, str) or not name:
+            raise LedgerError(f"parameter name must be a non-empty string, got {name!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or \
+                (isinstance(value, float) and not math.isfinite(value)):
+            raise LedgerError(f"parameter {name!r} must be a number or a string, got {value!r}")
+        rows.append((algo_id, name, json.dumps(value)))
+    with _connection(conn) as c, atomic(c):
+        c.executemany("INSERT INTO algorithm_parameters (algorithm_id, name, value) VALUES (?, ?, ?)", rows)
+
+
+def get_algorithm_parameters(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> Dict[str, Any]:
+    """``{name: value}`` a card was created with ({} for a card without parameters)."""
+    with _connection(conn) as c:
+        rows = c.execute("SELECT name, value FROM algorithm_parameters WHERE algorithm_id = ? ORDER BY rowid",
+                         (algo_id,)).fetchall()
+    return {row["name"]: json.loads(row["value"]) for row in rows}
+
+
+def get_all_algorithm_parameters(*, conn: Optional[sqlite3.Connection] = None) -> Dict[int, Dict[str, Any]]:
+    """``{card id: {name: value}}`` for every card with stored parameters, in one query."""
+    with _connection(conn) as c:
+        rows = c.execute("SELECT algorithm_id, name, value FROM algorithm_parameters ORDER BY rowid").fetchall()
+    out: Dict[int, Dict[str, Any]] = {}
+    for row in rows:
+        out.setdefault(row["algorithm_id"], {})[row["name"]] = json.loads(row["value"])
+    return out
+
+
+# --------------------------------------------------------------------------- card decisions (detail view)
+
+DECISIONS_KEPT = 50  # newest rows kept per card and kind ('decision', 'refused', 'error')
+DECISION_KINDS = ("decision", "refused", "error")
+
+
+def record_decisions(rows: List[Dict[str, Any]], *, keep: int = DECISIONS_KEPT,
+                     conn: Optional[sqlite3.Connection] = None) -> None:
+    """Store one minute's decisions of several cards and trim each card's older rows, in one transaction.
+
+    A row: ``algorithm_id``, ``minute``, ``kind``, ``action``, ``shares``, ``requested_action``,
+    ``requested_shares``, ``reason``, ``price``. Rows of unknown cards are skipped.
+    """
+    now = utc_now()
+    with _connection(conn) as c, atomic(c):
+        known = {r["id"] for r in c.execute("SELECT id FROM algorithm_instances")}
+        touched = set()
+        for row in rows:
+            if row["algorithm_id"] not in known or row["kind"] not in DECISION_KINDS:
+                continue
+            c.execute(
+                "INSERT INTO card_decisions (algorithm_id, minute, kind, action, shares, requested_action,"
+                " requested_shares, reason, price, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row["algorithm_id"], row["minute"], row["kind"], row.get("action", "hold"),
+                 int(row.get("shares", 0)), row.get("requested_action"), row.get("requested_shares"),
+                 str(row.get("reason") or ""), row.get("price"), now),
+            )
+            touched.add((row["algorithm_id"], row["kind"]))
+        for algo_id, kind in touched:
+            c.execute(
+                "DELETE FROM card_decisions WHERE algorithm_id = ? AND kind = ? AND id NOT IN"
+                " (SELECT id FROM card_decisions WHERE algorithm_id = ? AND kind = ? ORDER BY id DESC LIMIT ?)",
+                (algo_id, kind, algo_id, kind, int(keep)),
+            )
+
+
+def get_decisions(algo_id: int, *, kind: Optional[str] = None, limit: int = DECISIONS_KEPT,
+                  conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """A card's stored decisions, newest first, of every kind or of one."""
+    with _connection(conn) as c:
+        if kind is None:
+            rows = c.execute("SELECT * FROM card_decisions WHERE algorithm_id = ? ORDER BY id DESC LIMIT ?",
+                             (algo_id, int(limit))).fetchall()
+        else:
+            rows = c.execute("SELECT * FROM card_decisions WHERE algorithm_id = ? AND kind = ?"
+                             " ORDER BY id DESC LIMIT ?", (algo_id, kind, int(limit))).fetchall()
+    return [dict(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- history, daily P&L and exports
+
+
+def get_transactions_between(algo_id: Optional[int] = None, start: Optional[str] = None, end: Optional[str] = None,
+                             *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """Fills oldest first with their card's ticker and the broker order id that produced them.
+
+    ``start`` inclusive, ``end`` exclusive (UTC strings); either may be None. One card or all.
+    """
+    sql = ("SELECT t.id, t.algorithm_id, a.ticker, a.display_name, t.type, t.shares, t.price, t.timestamp,"
+           " j.broker_order_id, j.client_order_id FROM transactions t"
+           " JOIN algorithm_instances a ON a.id = t.algorithm_id"
+           " LEFT JOIN order_journal j ON j.transaction_id = t.id WHERE 1 = 1")
+    params: list = []
+    if algo_id is not None:
+        sql += " AND t.algorithm_id = ?"
+        params.append(algo_id)
+    if start is not None:
+        sql += " AND t.timestamp >= ?"
+        params.append(start)
+    if end is not None:
+        sql += " AND t.timestamp < ?"
+        params.append(end)
+    with _connection(conn) as c:
+        rows = c.execute(sql + " ORDER BY t.timestamp, t.id", params).fetchall()
+    return [dict(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- corporate actions
+
+CORPORATE_ACTION_KINDS = ("forward_split", "reverse_split", "cash_dividend")
+_NINE_PLACES = Decimal("0.000000001")  # Alpaca reports fractional quantities to 9 decimals
+_CENT = Decimal("0.01")
+
+
+def position_at(algo_id: int, moment: str, *, conn: Optional[sqlite3.Connection] = None) -> Decimal:
+    """Shares (whole plus fractional) a card held just before ``moment``: trades and earlier actions."""
+    with _connection(conn) as c:
+        traded = c.execute(
+            "SELECT COALESCE(SUM(CASE WHEN type = 'buy' THEN shares ELSE -shares END), 0) FROM transactions"
+            " WHERE algorithm_id = ? AND timestamp < ?", (algo_id, moment)).fetchone()[0]
+        changed = c.execute(
+            "SELECT COALESCE(SUM(share_change), 0), COALESCE(SUM(fractional_change), 0.0)"
+            " FROM corporate_action_effects WHERE algorithm_id = ? AND effective_at < ?", (algo_id, moment)).fetchone()
+    fractional = Decimal(repr(round(float(changed[1]), 9))).quantize(_NINE_PLACES)
+    return Decimal(int(traded) + int(changed[0])) + fractional
+
+
+def corporate_action_effect(kind: str, held: Decimal, *, old_rate: Optional[float] = None,
+                            new_rate: Optional[float] = None, rate: Optional[float] = None) -> Dict[str, Any]:
+    """What one action does to ``held`` shares: the broker's arithmetic (qty x new/old to 9 decimals,
+    whole shares and the fractional remainder kept; dividend = qty x rate in cents)."""
+    if kind not in CORPORATE_ACTION_KINDS:
+        raise LedgerError(f"unknown corporate action kind {kind!r}")
+    whole = int(held)
+    if kind == "cash_dividend":
+        per_share = Decimal(repr(_check_price(rate, "dividend rate")))
+        cash = (held * per_share).quantize(_CENT, rounding=ROUND_HALF_UP)
+        return {"share_change": 0, "fractional_change": 0.0, "cash": float(cash)}
+    ratio = Decimal(repr(_check_price(new_rate, "new_rate"))) / Decimal(repr(_check_price(old_rate, "old_rate")))
+    after = (held * ratio).quantize(_NINE_PLACES)
+    whole_after = int(after)
+    return {"share_change": whole_after - whole,
+            "fractional_change": float((after - whole_after) - (held - whole)), "cash": 0.0}
+
+
+def record_corporate_action(action: Dict[str, Any], *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """Apply one corporate action to every card holding its ticker at the ex-date open, once.
+
+    ``action``: id, symbol, kind, ex_date, effective_at (UTC open of the ex-date) and old_rate/new_rate
+    (splits) or rate (dividends). Holdings are taken from trades before ``effective_at``, so the
+    result is the same whenever it is recorded; a (card, action) pair already recorded is left
+    alone. Returns the rows written now.
+    """
+    symbol = normalize_ticker(action["symbol"])
+    written = []
+    with _connection(conn) as c, atomic(c):
+        cards = c.execute("SELECT id FROM algorithm_instances WHERE ticker = ? ORDER BY id", (symbol,)).fetchall()
+        for card in cards:
+            held = position_at(card["id"], action["effective_at"], conn=c)
+            if held <= 0:
+                continue
+            effect = corporate_action_effect(action["kind"], held, old_rate=action.get("old_rate"),
+                                             new_rate=action.get("new_rate"), rate=action.get("rate"))
+            row = {"algorithm_id": card["id"], "action_id": str(action["id"]), "ticker": symbol,
+                   "kind": action["kind"], "ex_date": action["ex_date"], "effective_at": action["effective_at"],
+                   "old_rate": action.get("old_rate"), "new_rate": action.get("new_rate"), "rate": action.get("rate"),
+                   "shares_before": float(held), **effect, "recorded_at": utc_now()}
+            cur = c.execute(
+                "INSERT OR IGNORE INTO corporate_action_effects (algorithm_id, action_id, ticker, kind, ex_date,"
+                " effective_at, old_rate, new_rate, rate, shares_before, share_change, fractional_change, cash,"
+                " recorded_at) VALUES (:algorithm_id, :action_id, :ticker, :kind, :ex_date, :effective_at,"
+                " :old_rate, :new_rate, :rate, :shares_before, :share_change, :fractional_change, :cash,"
+                " :recorded_at)", row)
+            if cur.rowcount == 1:
+                written.append(row)
+    return written
+
+
+def get_corporate_action_effects(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """A card's corporate actions, oldest first."""
+    with _connection(conn) as c:
+        rows = c.execute("SELECT * FROM corporate_action_effects WHERE algorithm_id = ? ORDER BY effective_at, id",
+                         (algo_id,)).fetchall()
+    return [dict(r) for r in rows]

@@ -90,6 +90,7 @@ def test_start_brings_up_the_whole_system_and_ctrl_c_stops_it(checkout):
 def test_the_exchange_service_serves_the_ports_and_keys_named_in_the_settings(tmp_path):
     rest_port, stream_port = free_port(), free_port()
     env = {**os.environ, "ALPACA_API_KEY": "svc-key", "ALPACA_SECRET": "svc-secret",
+           "PAPER_EXCHANGE_STATE_DB": str(tmp_path / "exchange.db"),
            "ALPACA_TRADING_URL": f"http://127.0.0.1:{rest_port}", "ALPACA_STREAM_URL": f"ws://127.0.0.1:{stream_port}"}
     exchange = subprocess.Popen([str(REPO_ROOT / ".venv/bin/python"), "-m", "scripts.launcher", "--exchange-only"],
                                 cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

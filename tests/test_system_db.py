@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from system_databse import system_db_manager as ledger_db
-from system_databse.create_system_db import create_system_db, main as create_main
+from system_databse.create_system_db import MIGRATIONS_DIR, create_system_db, main as create_main
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -36,6 +36,7 @@ def test_new_database_has_the_spec_tables_and_default_pin(ledger):
 
 def test_database_uses_wal_and_enforces_foreign_keys(ledger):
     assert ledger.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ledger.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: a commit survives a power cut
     with pytest.raises(sqlite3.IntegrityError):
         ledger.execute("INSERT INTO transactions (algorithm_id, type, shares, price, timestamp)"
                        " VALUES (999, 'buy', 1, 1.0, '2026-01-02T15:00:00Z')")
@@ -61,7 +62,8 @@ def test_recreating_the_database_changes_nothing_and_loses_nothing(system_db, le
 
 def test_create_script_cli_reports_and_fails_cleanly(tmp_path, capsys):
     assert create_main(["--db", str(tmp_path / "s.db")]) == 0
-    assert "5 migration(s) applied" in capsys.readouterr().out
+    migrations = len(list(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql")))
+    assert f"{migrations} migration(s) applied" in capsys.readouterr().out
     assert create_main(["--db", str(tmp_path / "s.db")]) == 0
     assert "already up to date" in capsys.readouterr().out
     (tmp_path / "file").write_text("x")

@@ -1,0 +1,115 @@
+"""A card's full story for the wall's detail view, and the closed cards' record.
+
+Pure assembly over explicit connections: the card as the wall shows it, its FIFO lots and
+realized P&L (``system_databse.fifo``), its fills, its recent decisions as the daemon stored
+them, and whether it is frozen (the broker's position of its ticker disagrees with the cards') or
+stale (no new bar for a while during market hours).
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Dict, List, Optional
+
+from api import cards
+from database import db_manager
+from database.market_calendar import parse_utc
+from system_databse import card_calculations, fifo, system_db_manager
+
+STALE_SECONDS = 180
+RECENT_DECISIONS = 20
+
+
+def _transactions(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Newest first, each with its value (shares x price)."""
+    return [{"id": t["id"], "type": t["type"], "shares": t["shares"], "price": t["price"],
+             "value": card_calculations.to_cents(t["shares"] * t["price"]), "timestamp": t["timestamp"],
+             "order_id": t.get("broker_order_id")} for t in reversed(rows)]
+
+
+def _decision(row: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    if row is None:
+        return None
+    return {k: row[k] for k in ("minute", "kind", "action", "shares", "requested_action", "requested_shares",
+                                "reason", "price")}
+
+
+def decisions_block(system: sqlite3.Connection, algo_id: int) -> Dict[str, Any]:
+    newest = {kind: system_db_manager.get_decisions(algo_id, kind=kind, limit=1, conn=system)
+              for kind in system_db_manager.DECISION_KINDS}
+    recent = system_db_manager.get_decisions(algo_id, limit=RECENT_DECISIONS, conn=system)
+    return {"last_decision": _decision(newest["decision"][0] if newest["decision"] else None),
+            "last_refusal": _decision(newest["refused"][0] if newest["refused"] else None),
+            "last_error": _decision(newest["error"][0] if newest["error"] else None),
+            "recent_decisions": [_decision(r) for r in recent]}
+
+
+def _frozen(card: Dict[str, Any], mismatches: List[Dict[str, Any]]) -> Optional[str]:
+    for m in mismatches or []:
+        if isinstance(m, dict) and m.get("ticker") == card["ticker"]:
+            return (f"frozen: the broker holds {m.get('broker')} shares of {card['ticker']}, "
+                    f"the cards add up to {m.get('cards')}")
+    return None
+
+
+def _stale(card: Dict[str, Any], market: Dict[str, Any]) -> Optional[str]:
+    if not market.get("is_open") or card["state"] != "running" or not market.get("timestamp"):
+        return None
+    if card["price_timestamp"] is None:
+        return "stale: no price received yet"
+    age = (parse_utc(market["timestamp"]) - parse_utc(card["price_timestamp"])).total_seconds() - 60
+    if age > STALE_SECONDS:
+        return f"stale: no new bar of {card['ticker']} for {int(age // 60)} min"
+    return None
+
+
+def card_detail(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id: int,
+                market: Dict[str, Any], mismatches: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """Everything the detail view shows about one card, or None if it does not exist."""
+    card = cards.one_card(system, stocks, algo_id)
+    if card is None:
+        return None
+    rows = system_db_manager.get_transactions_between(algo_id, conn=system)
+    matched = fifo.match(rows)
+    card.update(fifo.summary(matched, card["current_price"]))
+    card["transactions"] = _transactions(rows)
+    card.update(decisions_block(system, algo_id))
+    card["frozen"] = _frozen(card, mismatches)
+    card["stale"] = _stale(card, market)
+    return card
+
+
+def closed_cards(system: sqlite3.Connection) -> List[Dict[str, Any]]:
+    """Stopped cards, newest stop first: dates, trade count, final realized P&L (FIFO)."""
+    result = []
+    totals = system_db_manager.get_all_position_totals(conn=system)
+    for algo in system_db_manager.get_all_algorithms("stopped", conn=system):
+        rows = system_db_manager.get_transactions_between(algo["id"], conn=system)
+        matched = fifo.match(rows)
+        held = totals.get(algo["id"], card_calculations.NO_TRADES)["shares"]
+        result.append({
+            "id": algo["id"], "display_name": algo["display_name"], "algorithm_type": algo["algorithm_type"],
+            "ticker": algo["ticker"], "initial_capital": float(algo["initial_capital"]),
+            "created_at": algo["created_at"], "stopped_at": algo["stopped_at"],
+            "trade_count": len(rows), "shares_left": held, "state": cards.card_state("stopped", held),
+            "realized_pnl": fifo.cents(matched.realized),
+            "last_trade_at": rows[-1]["timestamp"] if rows else None,
+        })
+    result.sort(key=lambda c: (c["stopped_at"] or "", c["id"]), reverse=True)
+    return result
+
+
+def pnl_totals(system: sqlite3.Connection, stocks: sqlite3.Connection) -> Dict[str, float]:
+    """The header's split: open P&L of shares held now, and realized P&L of every card, all time."""
+    open_pnl = realized = 0.0
+    prices = {}
+    for algo in system_db_manager.get_all_algorithms(conn=system):
+        matched = fifo.match(system_db_manager.get_transactions_between(algo["id"], conn=system))
+        realized += matched.realized
+        if matched.lots:
+            if algo["ticker"] not in prices:
+                latest = db_manager.get_latest_price(stocks, algo["ticker"])
+                prices[algo["ticker"]] = latest["price"] if latest else None
+            price = prices[algo["ticker"]]
+            if price is not None:
+                open_pnl += matched.shares * price - matched.open_cost
+    return {"open_pnl": fifo.cents(open_pnl), "realized_pnl": fifo.cents(realized)}

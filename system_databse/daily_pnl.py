@@ -1,0 +1,50 @@
+"""Account-level P&L per trading day, from the ledger's fills and each day's closing prices.
+
+A card's mark at a day's close is what it has gained so far:
+
+    mark(card, D) = shares held after D's fills x close(D) - net invested after D's fills
+
+(its P&L, since current value - initial capital = shares x price - invested). The account's P&L
+of day D is the change of the sum of marks since the previous trading day, so the bars add up to
+the total P&L (open and realized) at the last close. A day without a bar of the ticker reuses its
+last close; before the first close the last fill price stands in. Fills are dated by their UTC date,
+which is the session's date for every regular-session minute. Pure: callers read the rows.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any, Dict, Iterable, List, Mapping, Sequence
+
+
+def _card_marks(trades: Sequence[Mapping[str, Any]], closes: Mapping[str, float], days: Sequence[str]) -> List[float]:
+    """One card's mark at each day's close (``trades`` oldest first, ``closes`` by day)."""
+    marks = []
+    shares, invested, last_price, i = 0, 0.0, None, 0
+    close_days = sorted(closes)
+    for day in days:
+        while i < len(trades) and trades[i]["timestamp"][:10] <= day:
+            t = trades[i]
+            sign = 1 if t["type"] == "buy" else -1
+            shares += sign * int(t["shares"])
+            invested += sign * int(t["shares"]) * float(t["price"])
+            last_price = float(t["price"])
+            i += 1
+        at = bisect_right(close_days, day)
+        price = closes[close_days[at - 1]] if at else last_price
+        marks.append(shares * price - invested if price is not None else -invested)
+    return marks
+
+
+def daily_pnl(trades_by_card: Mapping[int, Sequence[Mapping[str, Any]]], ticker_of: Mapping[int, str],
+              closes: Mapping[str, Mapping[str, float]], days: Iterable[str]) -> List[Dict[str, Any]]:
+    """``[{"date", "pnl", "cumulative"}]`` for each of ``days`` (sorted "YYYY-MM-DD"), rounded to cents."""
+    days = sorted(set(days))
+    totals = [0.0] * len(days)
+    for card_id, trades in trades_by_card.items():
+        for k, mark in enumerate(_card_marks(trades, closes.get(ticker_of[card_id], {}), days)):
+            totals[k] += mark
+    result, previous = [], 0.0
+    for day, total in zip(days, totals):
+        result.append({"date": day, "pnl": round(total - previous + 0.0, 2), "cumulative": round(total + 0.0, 2)})
+        previous = total
+    return result
