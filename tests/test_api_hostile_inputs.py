@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from api.openapi import OPENAPI_PATH
 from system_databse import system_db_manager
 from tests.fixtures.api import auth, get_token, table_rows
+from tests.test_api_openapi import action_of
 
 DOCUMENT = json.loads(OPENAPI_PATH.read_text())
 METHODS = ("get", "post", "put", "patch", "delete")
-ACTION_OF_METHOD = {"POST": "add", "DELETE": "stop"}
 VALID_BODIES = {
     ("POST", "/api/algorithms"): {"ticker": "NVDA", "algorithm_type": "sma_crossover", "initial_capital": 10},
     ("POST", "/api/validate-pin"): {"pin": "2021", "action": "add"},  # a valid shape; the value never reaches the check
@@ -118,7 +118,7 @@ def target(api_factory, api_exchange, system_db, stocks_db):
     app = api_factory(api_exchange)
     client = app.test_client()
     card_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1_000)
-    tokens = {method: get_token(client, action) for method, action in ACTION_OF_METHOD.items()}
+    tokens = {action: get_token(client, action) for action in ("add", "stop", "export")}
     snapshot = lambda: (table_rows(system_db), _file_state(stocks_db), _bars(stocks_db))  # noqa: E731
     stocks_before = _content_hash(stocks_db)
     yield client, card_id, tokens, snapshot
@@ -141,7 +141,7 @@ def _send(client, method, path, card_id, tokens, *, path_values=None, query=None
         url = url.replace("{" + name + "}", quote(value, safe=""))
     if query:
         url += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query.items())
-    headers = auth(tokens[method]) if method in tokens else {}
+    headers = auth(tokens[action_of(method, path)])
     if raw is not None:
         return client.open(url, method=method, data=raw.encode("utf-8", "surrogatepass"),
                            content_type="application/json", headers=headers)

@@ -60,7 +60,7 @@ def fuzzed(tmp_path_factory, stocks_db_template):
                                  "BROKER_FACTORY": broker_factory(exchange.env), "TOKEN_TTL_SECONDS": 3600,
                                  "TESTING": True})
     client = app.test_client()
-    tokens = {"POST": get_token(client, "add"), "DELETE": get_token(client, "stop")}
+    tokens = {action: get_token(client, action) for action in ("add", "stop", "export")}
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -73,16 +73,22 @@ def fuzzed(tmp_path_factory, stocks_db_template):
 schema = schemathesis.openapi.from_dict(json.loads(OPENAPI_PATH.read_text()))
 
 
-def headers_for(tokens: dict, method: str) -> dict:
-    """The token minted for the action this method performs (add: POST, stop: DELETE)."""
-    return auth(tokens.get(method.upper(), tokens["POST"]))
+def headers_for(tokens: dict, case) -> dict:
+    """The token minted for the action the operation performs."""
+    return auth(tokens[action_of(case.method, case.path)])
+
+
+def action_of(method: str, path: str) -> str:
+    if path.startswith("/api/export/"):
+        return "export"
+    return "stop" if method.upper() == "DELETE" else "add"
 
 
 @schema.parametrize()
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_keeps_to_its_openapi_document(case, fuzzed):
     _app, tokens, base_url = fuzzed
-    case.call_and_validate(base_url=base_url, headers=headers_for(tokens, case.method), checks=CHECKS, timeout=60)
+    case.call_and_validate(base_url=base_url, headers=headers_for(tokens, case), checks=CHECKS, timeout=60)
 
 
 def test_create_read_stop_read_sequences_keep_to_the_document(fuzzed):
@@ -96,7 +102,7 @@ def test_create_read_stop_read_sequences_keep_to_the_document(fuzzed):
                 case.body = {"ticker": "NVDA", "algorithm_type": "sma_crossover", "initial_capital": 100}
 
         def get_call_kwargs(self, case):
-            return {"base_url": base_url, "headers": headers_for(tokens, case.method), "timeout": 60}
+            return {"base_url": base_url, "headers": headers_for(tokens, case), "timeout": 60}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=[*CHECKS, ensure_resource_availability],

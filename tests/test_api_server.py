@@ -123,4 +123,5 @@ def test_the_dialog_offers_the_algorithms_of_the_folder_the_orchestrator_runs(tm
     monkeypatch.setenv("AUTOTRADER_ALGORITHMS_DIR", str(folder))
     client = api_server.create_app().test_client()
     listing = client.get("/api/available-algorithms").get_json()
-    assert listing == {"algorithms": [{"name": "always_hold", "description": "Never trades: a card that just watches."}]}
+    assert listing == {"algorithms": [{"name": "always_hold", "description": "Never trades: a card that just watches.",
+                                       "parameters": []}]}
