@@ -9,10 +9,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Dict, List
 
-import pandas as pd
-
 from database import db_manager
-from database.market_calendar import nyse
+from database.market_calendar import sessions_in_range
 from system_databse import daily_pnl, system_db_manager
 
 
@@ -25,7 +23,7 @@ def account_daily_pnl(system: sqlite3.Connection, stocks: sqlite3.Connection, ma
     latest = [db_manager.get_last_timestamp(stocks, t) for t in {a["ticker"] for a in algos}]
     latest = [t for t in latest if t]
     last = max([t[:10] for t in latest] + [first])
-    sessions = [d.strftime("%Y-%m-%d") for d in nyse().sessions_in_range(pd.Timestamp(first), pd.Timestamp(last))]
+    sessions = sessions_in_range(first, last)
     if not sessions:
         return []
     trades: Dict[int, list] = {a["id"]: [] for a in algos}
