@@ -127,3 +127,11 @@ def running_cards_uninvested(*, conn: Optional[sqlite3.Connection] = None) -> li
     totals = system_db_manager.get_all_position_totals(conn=conn)
     return [uninvested_cash(float(c["initial_capital"]), totals.get(c["id"], {"invested": 0.0})["invested"])
             for c in cards]
+
+
+def corporate_action_label(effect: Dict[str, Any]) -> str:
+    """How the wall marks an action on a card: "10:1 split", "1:3 reverse split", "dividend $25.00"."""
+    if effect["kind"] == "cash_dividend":
+        return f"dividend ${effect.get('cash', 0.0):,.2f}"
+    ratio = f"{effect['new_rate']:g}:{effect['old_rate']:g}"
+    return f"{ratio} split" if effect["kind"] == "forward_split" else f"{ratio} reverse split"
