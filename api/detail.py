@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any, Dict, List, Optional
 
 from api import cards
+from api.history import corporate_action_markers
 from database import db_manager
 from database.market_calendar import parse_utc
 from system_databse import card_calculations, fifo, system_db_manager
@@ -62,6 +63,11 @@ def _stale(card: Dict[str, Any], market: Dict[str, Any]) -> Optional[str]:
     return None
 
 
+def _adjusted(system: sqlite3.Connection, algo_id: int, rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The card's fills in today's share units plus its dividends (``card_calculations.split_adjusted``)."""
+    return card_calculations.split_adjusted(rows, system_db_manager.get_corporate_action_effects(algo_id, conn=system))
+
+
 def card_detail(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id: int,
                 market: Dict[str, Any], mismatches: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     """Everything the detail view shows about one card, or None if it does not exist."""
@@ -69,9 +75,11 @@ def card_detail(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id:
     if card is None:
         return None
     rows = system_db_manager.get_transactions_between(algo_id, conn=system)
-    matched = fifo.match(rows)
+    effects = system_db_manager.get_corporate_action_effects(algo_id, conn=system)
+    matched = fifo.match(card_calculations.split_adjusted(rows, effects))
     card.update(fifo.summary(matched, card["current_price"]))
     card["transactions"] = _transactions(rows)
+    card["corporate_actions"] = corporate_action_markers(effects)
     card.update(decisions_block(system, algo_id))
     card["frozen"] = _frozen(card, mismatches)
     card["stale"] = _stale(card, market)
@@ -84,7 +92,7 @@ def closed_cards(system: sqlite3.Connection) -> List[Dict[str, Any]]:
     totals = system_db_manager.get_all_position_totals(conn=system)
     for algo in system_db_manager.get_all_algorithms("stopped", conn=system):
         rows = system_db_manager.get_transactions_between(algo["id"], conn=system)
-        matched = fifo.match(rows)
+        matched = fifo.match(_adjusted(system, algo["id"], rows))
         held = totals.get(algo["id"], card_calculations.NO_TRADES)["shares"]
         result.append({
             "id": algo["id"], "display_name": algo["display_name"], "algorithm_type": algo["algorithm_type"],
@@ -103,7 +111,8 @@ def pnl_totals(system: sqlite3.Connection, stocks: sqlite3.Connection) -> Dict[s
     open_pnl = realized = 0.0
     prices = {}
     for algo in system_db_manager.get_all_algorithms(conn=system):
-        matched = fifo.match(system_db_manager.get_transactions_between(algo["id"], conn=system))
+        matched = fifo.match(_adjusted(system, algo["id"],
+                                       system_db_manager.get_transactions_between(algo["id"], conn=system)))
         realized += matched.realized
         if matched.lots:
             if algo["ticker"] not in prices:
@@ -113,3 +122,9 @@ def pnl_totals(system: sqlite3.Connection, stocks: sqlite3.Connection) -> Dict[s
             if price is not None:
                 open_pnl += matched.shares * price - matched.open_cost
     return {"open_pnl": fifo.cents(open_pnl), "realized_pnl": fifo.cents(realized)}
+
+
+def corporate_actions(system: sqlite3.Connection) -> List[Dict[str, Any]]:
+    """Every card's splits and dividends, newest first, for the history view."""
+    effects = system_db_manager.get_corporate_action_effects(None, conn=system)
+    return corporate_action_markers(effects, with_card=True)[::-1]

@@ -24,11 +24,14 @@ def _card_marks(trades: Sequence[Mapping[str, Any]], closes: Mapping[str, float]
     for day in days:
         while i < len(trades) and trades[i]["timestamp"][:10] <= day:
             t = trades[i]
-            sign = 1 if t["type"] == "buy" else -1
-            shares += sign * int(t["shares"])
-            invested += sign * int(t["shares"]) * float(t["price"])
-            last_price = float(t["price"])
             i += 1
+            if t["type"] == "dividend":  # split_adjusted rows: cash the shares paid to the card
+                invested -= float(t["cash"])
+                continue
+            sign = 1 if t["type"] == "buy" else -1
+            shares += sign * t["shares"]
+            invested += sign * t["shares"] * float(t["price"])
+            last_price = float(t["price"])
         at = bisect_right(close_days, day)
         price = closes[close_days[at - 1]] if at else last_price
         marks.append(shares * price - invested if price is not None else -invested)

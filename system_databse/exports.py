@@ -13,7 +13,7 @@ import io
 import sqlite3
 from typing import Any, Dict, List, Optional
 
-from system_databse import fifo, system_db_manager
+from system_databse import card_calculations, fifo, system_db_manager
 
 TRANSACTION_COLUMNS = ("card_id", "card", "ticker", "side", "shares", "price", "value", "order_id", "time_utc")
 REALIZED_COLUMNS = ("card_id", "card", "ticker", "year", "shares_sold", "proceeds", "cost_basis", "realized_pnl")
@@ -47,7 +47,9 @@ def realized_rows(conn: sqlite3.Connection, card_id: Optional[int] = None, start
         system_db_manager.get_all_algorithms(conn=conn)
     result = []
     for card in filter(None, cards):
-        matched = fifo.match(system_db_manager.get_transactions_between(card["id"], conn=conn))
+        matched = fifo.match(card_calculations.split_adjusted(
+            system_db_manager.get_transactions_between(card["id"], conn=conn),
+            system_db_manager.get_corporate_action_effects(card["id"], conn=conn)))
         for year, figures in fifo.realized_by_year(matched).items():
             if (first is None or year >= first) and (last is None or year <= last):
                 result.append({"card_id": card["id"], "card": card["display_name"], "ticker": card["ticker"],

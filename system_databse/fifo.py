@@ -62,6 +62,7 @@ class Closed:
 class Fifo:
     lots: List[Lot] = field(default_factory=list)
     closed: List[Closed] = field(default_factory=list)
+    dividends: float = 0.0  # cash the shares paid: realized when received
 
     @property
     def shares(self) -> int:
@@ -73,20 +74,30 @@ class Fifo:
 
     @property
     def realized(self) -> float:
-        return sum(piece.pnl for piece in self.closed)
+        return sum(piece.pnl for piece in self.closed) + self.dividends
 
 
 def match(transactions: Iterable[Mapping[str, Any]]) -> Fifo:
-    """Replay ``transactions`` (oldest first); a sell beyond the open lots raises ValueError."""
+    """Replay ``transactions`` (oldest first); a sell beyond the open lots raises ValueError.
+
+    Rows may be ``card_calculations.split_adjusted`` ones: shares in today's units (a reverse split
+    leaves a fractional lot) and ``dividend`` rows, whose cash is realized P&L.
+    """
     lots: deque[Lot] = deque()
     closed: List[Closed] = []
+    dividends = 0.0
     for t in transactions:
-        shares, price = int(t["shares"]), float(t["price"])
+        if t["type"] == "dividend":
+            dividends += float(t["cash"])
+            continue
+        shares, price = t["shares"], float(t["price"])
         if t["type"] == "buy":
             lots.append(Lot(shares, price, t["timestamp"], t.get("id")))
             continue
         left = shares
         while left > 0:
+            if not lots and left < 1e-9:
+                break
             if not lots:
                 raise ValueError(f"sell of {shares} shares at {t['timestamp']} exceeds the open lots")
             lot = lots[0]
@@ -94,9 +105,9 @@ def match(transactions: Iterable[Mapping[str, Any]]) -> Fifo:
             closed.append(Closed(taken, lot.price, price, lot.timestamp, t["timestamp"]))
             lot.shares -= taken
             left -= taken
-            if lot.shares == 0:
+            if abs(lot.shares) < 1e-9:
                 lots.popleft()
-    return Fifo(list(lots), closed)
+    return Fifo(list(lots), closed, dividends)
 
 
 def cents(amount: float) -> float:
