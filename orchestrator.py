@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 
+from algorithms._params import ParameterError, split_assignment
 from orchestra.config import AlpacaSettings, ConfigError, load_env
 from orchestra.exceptions import OperationalError, TemporaryError
 from orchestra.logging_setup import setup_logging
@@ -31,9 +32,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--once", action="store_true", help="run a single cycle now and exit")
     parser.add_argument("--dry-run", action="store_true",
                         help="with --once: print each running card's decision and why; no orders, no writes")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="with --dry-run: use this parameter value on every card whose algorithm declares it")
     args = parser.parse_args(argv)
     if args.dry_run and not args.once:
         parser.error("--dry-run needs --once")
+    if args.param and not args.dry_run:
+        parser.error("--param needs --once --dry-run (a running card keeps the values it was created with)")
+    try:
+        args.parameters = dict(split_assignment(text) for text in args.param)
+    except ParameterError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.once:
             try:
-                return orchestrator.run_once(dry_run=args.dry_run)
+                return orchestrator.run_once(dry_run=args.dry_run, parameters=args.parameters)
             finally:
                 orchestrator.close()
         return orchestrator.run_forever()

@@ -30,12 +30,29 @@ from algorithms._loader import (
     scan_algorithms,
 )
 from algorithms._indicators import indicators_for_card
-from algorithms._runner import decide, decide_for_card, instantiate, requirements_for_card, requirements_of
+from algorithms._params import (
+    ParameterError,
+    ParameterSpec,
+    class_parameters,
+    parse_assignments,
+    resolve,
+    static_parameters,
+)
+from algorithms._runner import (
+    decide,
+    decide_for_card,
+    instantiate,
+    parameters_for,
+    requirements_for_card,
+    requirements_of,
+)
 
 __all__ = [
     "ACTIONS", "ALGORITHMS_DIR", "INTERFACE_VERSION", "AlgorithmBase", "AlgorithmError", "AlgorithmInfo",
-    "AlgorithmLoadError", "BarSeries", "Bars", "CheckedDecision", "ScanResult", "TransactionHistory", "algorithm_path",
-    "available_algorithms", "check_decision", "decide", "decide_for_card", "freeze_history", "history_totals", "indicators_for_card",
+    "AlgorithmLoadError", "BarSeries", "Bars", "CheckedDecision", "ParameterError", "ParameterSpec", "ScanResult",
+    "TransactionHistory", "algorithm_path", "available_algorithms", "check_decision", "class_parameters", "decide",
+    "decide_for_card", "freeze_history", "history_totals", "indicators_for_card",
+    "parameters_for", "parse_assignments", "resolve", "static_parameters",
     "instantiate", "is_valid_algorithm_type", "last_completed_bar_start", "load_algorithm_class",
     "requirements_for_card", "requirements_of", "scan_algorithms", "validate_requirements",
 ]

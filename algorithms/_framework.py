@@ -314,10 +314,19 @@ class AlgorithmBase:
 
     interface_version = INTERFACE_VERSION
     bars_needed: int = 1
+    parameters: dict = {}  # {name: {"type", "default", "min"/"max" or "choices", "help"}}: see _params
 
     def __init__(self, ticker: str, initial_capital: float):
         self.ticker = ticker
         self.initial_capital = float(initial_capital)
+
+    def __getattr__(self, name: str):
+        """``self.params`` before the framework set it (an instance made by hand): the defaults."""
+        if name == "params":
+            from algorithms._params import declared
+
+            return declared(type(self))[1]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def get_data_requirements(self, current_time) -> dict:
         return {"bars": self.bars_needed}

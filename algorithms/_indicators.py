@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 
 from algorithms._framework import AlgorithmError, Bars
-from algorithms._runner import _as_bars, _card_field, _load, _safe_id, instantiate
+from algorithms._runner import _as_bars, _card_field, _card_params, _load, _safe_id, instantiate
 
 MAX_SERIES = 6
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9 _.%()+\-]{1,24}$")
@@ -43,7 +43,7 @@ def indicators_for_card(card: Mapping[str, Any], bars: Any, *, directory: Path |
         return {}
     window: Bars = _as_bars(bars)
     algorithm = instantiate(cls, _card_field(card, "ticker"), float(_card_field(card, "initial_capital")),
-                            algorithm_type=algorithm_type, card_id=card_id)
+                            algorithm_type=algorithm_type, card_id=card_id, params=_card_params(cls, card))
     try:
         raw = algorithm.indicators(window)
     except Exception as exc:  # noqa: BLE001 - user code

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from algorithms._framework import INTERFACE_VERSION, AlgorithmLoadError
+from algorithms._params import ParameterError, class_parameters, static_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +38,11 @@ class AlgorithmInfo:
 
     name: str
     description: str
+    parameters: tuple = ()  # ParameterSpec, in declaration order
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "description": self.description}
+        return {"name": self.name, "description": self.description,
+                "parameters": [spec.to_dict() for spec in self.parameters]}
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ def _algorithm_class(algorithm_type: str, module) -> type:
         raise AlgorithmLoadError(f"{name}: written for interface version {version!r}; this framework supports "
                                  f"1 to {INTERFACE_VERSION}", algorithm_type=algorithm_type)
     try:
+        class_parameters(cls)
+    except ParameterError as exc:
+        raise AlgorithmLoadError(f"{name}: {exc}", algorithm_type=algorithm_type) from None
+    try:
         inspect.signature(cls).bind("TICKER", 1000.0)
     except TypeError as exc:
         raise AlgorithmLoadError(f"{name}: Algorithm(ticker, initial_capital) cannot be called: {exc}",
@@ -152,11 +159,24 @@ def _load(algorithm_type: str, directory: Path | str | None) -> tuple[type, str]
         return cached[1], cached[2]
     module = _execute(algorithm_type, path, source)
     cls = _algorithm_class(algorithm_type, module)
+    _check_static_parameters(algorithm_type, path, source, cls)
     description = _first_line(module.__doc__) or _first_line(cls.__doc__)
     _cache[key] = (digest, cls, description)
     if cached is not None:
         logger.info("algorithm %s reloaded: %s changed", algorithm_type, path.name)
     return cls, description
+
+
+def _check_static_parameters(algorithm_type: str, path: Path, source: bytes, cls: type) -> None:
+    """The dashboard reads ``parameters`` without running the file: it must be a literal in the class body."""
+    try:
+        static = static_parameters(source, str(path))
+    except ParameterError as exc:
+        raise AlgorithmLoadError(str(exc), algorithm_type=algorithm_type) from None
+    if static != class_parameters(cls):
+        raise AlgorithmLoadError(f"{path.name}: declare parameters as a literal dict directly in class Algorithm's "
+                                 "body (the dashboard reads them without running the file)",
+                                 algorithm_type=algorithm_type)
 
 
 def _first_line(text: str | None) -> str:
@@ -172,11 +192,11 @@ def scan_algorithms(directory: Path | str | None = None) -> ScanResult:
         if not is_valid_algorithm_type(name):
             continue
         try:
-            _cls, description = _load(name, folder)
+            cls, description = _load(name, folder)
         except AlgorithmLoadError as exc:
             errors[name] = exc.message
             continue
-        found.append(AlgorithmInfo(name=name, description=description))
+        found.append(AlgorithmInfo(name=name, description=description, parameters=class_parameters(cls)))
     return ScanResult(found, errors)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 from algorithms._checker import CheckedDecision, check_decision
 from algorithms._framework import AlgorithmError, Bars, freeze_history, history_totals, validate_requirements
 from algorithms._loader import load_algorithm_class
+from algorithms._params import ParameterError, values_for
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +36,36 @@ def _safe_id(card: Any) -> Any:
 
 
 def instantiate(algorithm_class: type, ticker: str, initial_capital: float, *, algorithm_type: str | None = None,
-                card_id: Any = None):
-    """A fresh algorithm instance; a failing constructor becomes AlgorithmError."""
+                card_id: Any = None, params: Mapping[str, Any] | None = None):
+    """A fresh algorithm instance; a failing constructor becomes AlgorithmError.
+
+    ``params`` (from ``parameters_for``) is set as ``algorithm.params`` right after
+    ``__init__(ticker, initial_capital)``: the one way parameters reach an algorithm.
+    """
     try:
-        return algorithm_class(ticker, float(initial_capital))
+        algorithm = algorithm_class(ticker, float(initial_capital))
     except Exception as exc:  # noqa: BLE001 - user code
         raise AlgorithmError(f"Algorithm({ticker!r}, {initial_capital}) raised {type(exc).__name__}: {exc}",
                              algorithm_type, card_id) from exc
+    if params:
+        try:
+            algorithm.params = params
+        except Exception as exc:  # noqa: BLE001 - e.g. __slots__ without 'params'
+            raise AlgorithmError(f"cannot set its params: {type(exc).__name__}: {exc}", algorithm_type,
+                                 card_id) from exc
+    return algorithm
+
+
+def parameters_for(algorithm_class: type, values: Mapping[str, Any] | None, *, stored: bool = False,
+                   algorithm_type: str | None = None, card_id: Any = None) -> Mapping[str, Any]:
+    """Every declared parameter's value (given or default), read-only; a bad value is AlgorithmError.
+
+    ``stored``: a card's values from the ledger (a name the file no longer declares is dropped).
+    """
+    try:
+        return values_for(algorithm_class, values, stored=stored)
+    except ParameterError as exc:
+        raise AlgorithmError(str(exc), algorithm_type, card_id) from None
 
 
 def requirements_of(algorithm, current_time: str, *, algorithm_type: str | None = None, card_id: Any = None) -> dict:
@@ -89,8 +113,17 @@ def requirements_for_card(card: Mapping[str, Any], current_time: str, *, directo
     card_id = _safe_id(card)
     cls = _load(algorithm_type, directory, card_id)
     algorithm = instantiate(cls, _card_field(card, "ticker"), _card_field(card, "initial_capital"),
-                            algorithm_type=algorithm_type, card_id=card_id)
+                            algorithm_type=algorithm_type, card_id=card_id, params=_card_params(cls, card))
     return requirements_of(algorithm, current_time, algorithm_type=algorithm_type, card_id=card_id)
+
+
+def _card_params(cls: type, card: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The card's stored parameter values (``card["parameters"]``, optional) against the declaration."""
+    try:
+        stored = card.get("parameters")
+    except AttributeError:
+        stored = None
+    return parameters_for(cls, stored, stored=True, algorithm_type=card.get("algorithm_type"), card_id=_safe_id(card))
 
 
 def _load(algorithm_type: str, directory: Path | None, card_id: Any) -> type:
@@ -106,7 +139,8 @@ def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Seq
                     directory: Path | None = None, bars_needed: int | None = None) -> CheckedDecision:
     """Run one card's algorithm for one minute and return the checked decision with its reason.
 
-    ``card`` needs ``algorithm_type``, ``ticker``, ``initial_capital`` (and ``id`` for messages);
+    ``card`` needs ``algorithm_type``, ``ticker``, ``initial_capital`` (``id`` for messages, and
+    ``parameters``, the values it was created with, when its algorithm declares any);
     ``bars`` is a ``Bars`` or the DataFrame of ``db_manager.get_last_bars`` (completed bars only,
     newest last); ``transaction_history`` the card's transactions in any order (as
     ``system_db_manager.get_transactions`` returns them); ``current_price`` the latest price.
@@ -123,7 +157,8 @@ def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Seq
     history = freeze_history(transaction_history)
     position, invested = history_totals(history)
     capital = float(_card_field(card, "initial_capital"))
-    algorithm = instantiate(cls, _card_field(card, "ticker"), capital, algorithm_type=algorithm_type, card_id=card_id)
+    algorithm = instantiate(cls, _card_field(card, "ticker"), capital, algorithm_type=algorithm_type, card_id=card_id,
+                            params=_card_params(cls, card))
     needed = bars_needed if bars_needed is not None else \
         requirements_of(algorithm, current_time, algorithm_type=algorithm_type, card_id=card_id)["bars"]
     decision = decide(algorithm, window, history, bars_needed=needed, position=position,

@@ -1,6 +1,7 @@
 """Bollinger mean reversion: buy when the close drops below the lower band (20-bar mean - 2 sd), sell all back at the mean.
 
-The bands are computed over the newest PERIOD closes, the current one included, with the
+The window (PERIOD, default 20) and the width (default 2 sd) are parameters. The bands are computed
+over the newest PERIOD closes, the current one included, with the
 population standard deviation. One position at a time: it buys only when flat, with all the
 card's uninvested cash, and sells the whole position once the close is back at or above the mean.
 """
@@ -14,22 +15,29 @@ PERIOD = 20
 WIDTH = 2.0
 
 
-def bands(closes) -> tuple[float, float, float]:
-    """(lower, mean, upper) over the newest PERIOD closes."""
-    window = np.asarray(closes[-PERIOD:], dtype="float64")
+def bands(closes, period: int = PERIOD, width: float = WIDTH) -> tuple[float, float, float]:
+    """(lower, mean, upper) over the newest ``period`` closes."""
+    window = np.asarray(closes[-period:], dtype="float64")
     mean = float(window.mean())
-    spread = WIDTH * float(window.std())
+    spread = width * float(window.std())
     return mean - spread, mean, mean + spread
 
 
 class Algorithm(AlgorithmBase):
     """Buys a dip below the lower Bollinger band, exits at the middle band."""
 
-    bars_needed = PERIOD
+    parameters = {
+        "window": {"type": "int", "default": 20, "min": 2, "max": 400, "help": "bars in the mean and the bands"},
+        "width": {"type": "float", "default": 2.0, "min": 0.1, "max": 5.0,
+                  "help": "band width, in standard deviations"},
+    }
+
+    def get_data_requirements(self, current_time):
+        return {"bars": self.params["window"]}
 
     def on_data(self, bars, transaction_history):
         close = float(bars.close[-1])
-        lower, mean, _upper = bands(bars.close)
+        lower, mean, _upper = bands(bars.close, self.params["window"], self.params["width"])
         held = self.position(transaction_history)
         if held > 0:
             if close >= mean:
@@ -42,12 +50,13 @@ class Algorithm(AlgorithmBase):
         return "hold", 0, f"close {close:.2f} inside the bands ({lower:.2f} .. {mean:.2f})"
 
     def indicators(self, bars):
-        """The bands at every bar, computed exactly as ``on_data`` does (NaN for the first PERIOD-1)."""
+        """The bands at every bar, computed exactly as ``on_data`` does (NaN for the first window-1)."""
+        period, width = self.params["window"], self.params["width"]
         closes = np.asarray(bars.close, dtype="float64")
         lower, mean, upper = (np.full(len(closes), np.nan) for _ in range(3))
-        if len(closes) >= PERIOD:
-            windows = np.lib.stride_tricks.sliding_window_view(closes, PERIOD)
-            mean[PERIOD - 1:] = windows.mean(axis=1)
-            spread = WIDTH * windows.std(axis=1)
-            lower[PERIOD - 1:], upper[PERIOD - 1:] = mean[PERIOD - 1:] - spread, mean[PERIOD - 1:] + spread
+        if len(closes) >= period:
+            windows = np.lib.stride_tricks.sliding_window_view(closes, period)
+            mean[period - 1:] = windows.mean(axis=1)
+            spread = width * windows.std(axis=1)
+            lower[period - 1:], upper[period - 1:] = mean[period - 1:] - spread, mean[period - 1:] + spread
         return {"lower band": lower, "mean": mean, "upper band": upper}

@@ -8,7 +8,8 @@ first (a liquidation or a partial fill); a lot may be partly sold.
 
 Entry: fewer than MAX_LOTS lots open, the close at least DIP below the highest high of the last
 LOOKBACK bars, and no buy in the last COOLDOWN_MINUTES; the lot is LOT_FRACTION of the initial
-capital (at most the uninvested cash), in whole shares.
+capital (at most the uninvested cash), in whole shares. TAKE_PROFIT, STOP_LOSS and LOT_FRACTION are
+the defaults of the parameters ``take_profit``, ``stop_loss`` and ``lot_size``.
 """
 from __future__ import annotations
 
@@ -33,14 +34,16 @@ class Lot:
     price: float
     shares: int
     timestamp: str
+    take_profit_pct: float = TAKE_PROFIT
+    stop_loss_pct: float = STOP_LOSS
 
     @property
     def take_profit(self) -> float:
-        return self.price * (1 + TAKE_PROFIT)
+        return self.price * (1 + self.take_profit_pct)
 
     @property
     def stop_loss(self) -> float:
-        return self.price * (1 - STOP_LOSS)
+        return self.price * (1 - self.stop_loss_pct)
 
     def exit_reason(self, price: float) -> str | None:
         if price >= self.take_profit:
@@ -63,12 +66,13 @@ def _consume(lots: list[Lot], shares: int, price: float) -> None:
     lots[:] = [lot for lot in lots if lot.shares > 0]
 
 
-def open_lots(transaction_history) -> list[Lot]:
+def open_lots(transaction_history, take_profit: float = TAKE_PROFIT, stop_loss: float = STOP_LOSS) -> list[Lot]:
     """The lots still (partly) held, oldest first, rebuilt from the history."""
     lots: list[Lot] = []
     for row in transaction_history:
         if row["type"] == "buy":
-            lots.append(Lot(row["id"], float(row["price"]), int(row["shares"]), row["timestamp"]))
+            lots.append(Lot(row["id"], float(row["price"]), int(row["shares"]), row["timestamp"],
+                            take_profit, stop_loss))
         else:
             _consume(lots, int(row["shares"]), float(row["price"]))
     return lots
@@ -83,10 +87,18 @@ class Algorithm(AlgorithmBase):
     """Buys dips in lots; each lot has its own take-profit and stop-loss."""
 
     bars_needed = LOOKBACK
+    parameters = {
+        "take_profit": {"type": "float", "default": 0.02, "min": 0.001, "max": 0.5,
+                        "help": "sell a lot this far above its price (0.02 = +2%)"},
+        "stop_loss": {"type": "float", "default": 0.01, "min": 0.001, "max": 0.5,
+                      "help": "sell a lot this far below its price (0.01 = -1%)"},
+        "lot_size": {"type": "float", "default": 0.25, "min": 0.01, "max": 1.0,
+                     "help": "each lot, as a fraction of the initial capital"},
+    }
 
     def on_data(self, bars, transaction_history):
         close = float(bars.close[-1])
-        lots = open_lots(transaction_history)
+        lots = open_lots(transaction_history, self.params["take_profit"], self.params["stop_loss"])
         exits = [(lot, lot.exit_reason(close)) for lot in lots if lot.exit_reason(close)]
         if exits:
             shares = sum(lot.shares for lot, _ in exits)
@@ -102,7 +114,7 @@ class Algorithm(AlgorithmBase):
         buys = [row for row in transaction_history if row["type"] == "buy"]
         if buys and _minutes_between(buys[-1]["timestamp"], bars.last_timestamp) < COOLDOWN_MINUTES:
             return "hold", 0, f"dip, but the last lot was bought less than {COOLDOWN_MINUTES} minutes ago"
-        budget = min(self.initial_capital * LOT_FRACTION, self.uninvested_cash(transaction_history))
+        budget = min(self.initial_capital * self.params["lot_size"], self.uninvested_cash(transaction_history))
         shares = self.affordable_shares(budget, close)
         why = f"close {close:.2f} is {1 - close / high:.1%} below the {LOOKBACK}-bar high {high:.2f}: new lot"
         return ("buy", shares, why) if shares > 0 else ("hold", 0, why + ", but the cash buys no share")

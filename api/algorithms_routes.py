@@ -8,7 +8,7 @@ from typing import Any, Dict
 
 from flask import Blueprint, current_app, jsonify, request
 
-from api import cards, db, history
+from api import algorithm_params, cards, db, history
 from api.auth import require_token
 from api.broker import BrokerDown, BrokerGateway
 from api.errors import ApiError
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("algorithms", __name__)
 
 NEW_CARD_FIELDS = ("ticker", "algorithm_type", "initial_capital")
+OPTIONAL_CARD_FIELDS = ("parameters",)
 MAX_SQLITE_INT = 2**63 - 1
 DEFAULT_TRANSACTION_LIMIT = 500
 
@@ -33,11 +34,13 @@ utc_string = market_calendar.to_utc_string
 
 
 def discovered_algorithms() -> list[Dict[str, str]]:
-    """``[{"name", "description"}]`` from the algorithms directory scan."""
+    """``[{"name", "description", "parameters"}]`` from the algorithms directory scan."""
     from algorithms import available_algorithms
 
-    found = available_algorithms(current_app.config["ALGORITHMS_DIR"])
-    return [{"name": info.name, "description": info.description or ""} for info in found]
+    folder = current_app.config["ALGORITHMS_DIR"]
+    found = available_algorithms(folder)
+    return [{"name": info.name, "description": info.description or "",
+             "parameters": algorithm_params.listing(info.name, folder)} for info in found]
 
 
 def _card_or_404(algo_id: int) -> Dict[str, Any]:
@@ -96,7 +99,7 @@ def list_available_algorithms():
 
 def _parse_new_card(body: Dict[str, Any]) -> tuple[str, str, float]:
     """Field presence, types and formats; 400 naming the field at fault."""
-    unknown = sorted(set(body) - set(NEW_CARD_FIELDS))
+    unknown = sorted(set(body) - set(NEW_CARD_FIELDS) - set(OPTIONAL_CARD_FIELDS))
     if unknown:
         raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
     missing = [f for f in NEW_CARD_FIELDS if body.get(f) is None]
@@ -132,11 +135,16 @@ def _broker(call, *args):
 @bp.post("/api/algorithms")
 @require_token
 def create_algorithm():
-    ticker, algo_type, capital = _parse_new_card(json_object())
+    body = json_object()
+    ticker, algo_type, capital = _parse_new_card(body)
     names = [a["name"] for a in discovered_algorithms()]
     if algo_type not in names:
         raise ApiError(422, f"unknown algorithm_type {algo_type!r}; available: {', '.join(names) or 'none'}",
                        field="algorithm_type")
+    if "parameters" in body and not isinstance(body["parameters"], dict):
+        raise ApiError(400, "parameters must be an object of name: value", field="parameters")
+    parameters = algorithm_params.checked_values(algo_type, current_app.config["ALGORITHMS_DIR"],
+                                                 body.get("parameters"))
     if not _broker(gateway().validate_ticker, ticker):
         raise ApiError(422, f"{ticker} is not a tradable asset at the broker", field="ticker")
     alpaca_cash, _ = _broker(lambda: gateway().account_cash(max_age=timedelta(0)))
@@ -148,7 +156,8 @@ def create_algorithm():
             raise ApiError(422, f"initial_capital {capital:.2f} exceeds the available cash "
                                 f"{cash['available_cash']:.2f}", field="initial_capital", **cash)
         algo_id = system_db_manager.create_algorithm(ticker, algo_type, capital, conn=writer)
-    logger.info("created card %d: %s %s with %.2f", algo_id, ticker, algo_type, capital)
+        system_db_manager.set_algorithm_parameters(algo_id, parameters, conn=writer)
+    logger.info("created card %d: %s %s with %.2f %s", algo_id, ticker, algo_type, capital, parameters or "")
     card = cards.one_card(writer, db.stocks_reader(), algo_id)
     return jsonify(card), 201, {"Location": f"/api/algorithms/{algo_id}"}
 

@@ -35,7 +35,13 @@ def listed_cards(system: sqlite3.Connection, stocks: sqlite3.Connection) -> List
     totals = system_db_manager.get_all_position_totals(conn=system)
     shown = [a for a in algos if a["status"] == "running" or totals.get(a["id"], card_calculations.NO_TRADES)["shares"] > 0]
     prices = db_manager.get_latest_prices(stocks, (a["ticker"] for a in shown))
-    return [assemble_card(a, totals.get(a["id"], card_calculations.NO_TRADES), prices[a["ticker"]]) for a in shown]
+    parameters = system_db_manager.get_all_algorithm_parameters(conn=system)
+    listed = []
+    for algo in shown:
+        card = assemble_card(algo, totals.get(algo["id"], card_calculations.NO_TRADES), prices[algo["ticker"]])
+        card["parameters"] = parameters.get(algo["id"], {})
+        listed.append(card)
+    return listed
 
 
 def one_card(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id: int) -> Optional[Dict[str, Any]]:
@@ -43,4 +49,6 @@ def one_card(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id: in
     if algo is None:
         return None
     totals = system_db_manager.get_position_totals(algo_id, conn=system)
-    return assemble_card(algo, totals, db_manager.get_latest_price(stocks, algo["ticker"]))
+    card = assemble_card(algo, totals, db_manager.get_latest_price(stocks, algo["ticker"]))
+    card["parameters"] = system_db_manager.get_algorithm_parameters(algo_id, conn=system)
+    return card

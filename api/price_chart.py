@@ -87,6 +87,7 @@ def _warmup(card: Dict[str, Any], directory: Optional[Path], now: str) -> int:
 def price_chart(system, stocks, algo: Dict[str, Any], zoom: str, max_points: int,
                 directory: Optional[Path] = None) -> Dict[str, Any]:
     """Bars (merged to fit), fills and indicator series of one card for one zoom preset."""
+    algo = {**algo, "parameters": system_db_manager.get_algorithm_parameters(algo["id"], conn=system)}
     result: Dict[str, Any] = {"id": algo["id"], "ticker": algo["ticker"], "zoom": zoom, "start": None, "end": None,
                               "bar_count": 0, "bars_per_point": 1, "points": [], "indicators": {}, "trades": []}
     latest = db_manager.get_latest_price(stocks, algo["ticker"])

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, TypeVar
 
 from algorithms import AlgorithmError, CheckedDecision, decide_for_card, requirements_for_card
 from database import db_manager
+from orchestra.card_params import with_parameters
 from orchestra.clock import MINUTE, stamp
 from orchestra.exceptions import AlgorithmBusy, AlgorithmTimeout
 from system_databse import system_db_manager as ledger
@@ -51,6 +52,7 @@ class CardRunner:
         self.directory = directory
         self.timeout = timeout
         self._busy: Dict[int, tuple[threading.Thread, float]] = {}
+        self.parameter_overrides: Dict[str, str] = {}  # a dry run's --param name=value
 
     def decide(self, card: Mapping[str, Any], minute: datetime) -> CardDecision:
         """The checked decision of ``card`` for the bar that started at ``minute``.
@@ -59,6 +61,7 @@ class CardRunner:
         """
         card_id = int(card["id"])
         self._check_not_busy(card)
+        card = with_parameters(card, self.ledger_conn, overrides=self.parameter_overrides, directory=self.directory)
         current_time = stamp(minute + MINUTE)
         requirements = self._call(card, "get_data_requirements",
                                   lambda: requirements_for_card(card, current_time, directory=self.directory))

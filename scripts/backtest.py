@@ -26,8 +26,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from algorithms import (AlgorithmError, AlgorithmLoadError, Bars, BarSeries, available_algorithms, decide,
-                        instantiate, load_algorithm_class, requirements_of)
+from algorithms import (AlgorithmError, AlgorithmLoadError, Bars, BarSeries, ParameterError, available_algorithms,
+                        class_parameters, decide, instantiate, load_algorithm_class, parameters_for,
+                        parse_assignments, requirements_of)
 from algorithms._framework import TransactionHistory
 from database import db_manager, market_calendar
 from system_databse.card_calculations import calculate_pnl, to_cents, uninvested_cash, value_from_totals
@@ -96,6 +97,7 @@ class BacktestResult:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (time, reason) of refused decisions
     first_bar: str = ""
     last_bar: str = ""
+    parameters: dict = field(default_factory=dict)  # every declared parameter's value in this run
 
     @property
     def pnl(self) -> float:
@@ -171,9 +173,14 @@ def _stamps(values: np.ndarray) -> np.ndarray:
 
 def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str, initial_capital: float,
            algorithm_type: str = "", progress: Optional[Callable[[int], None]] = None,
-           points: Optional[np.ndarray] = None) -> BacktestResult:
-    """Run the algorithm after every decision point of ``series`` and fill at the next bar's open."""
+           points: Optional[np.ndarray] = None, params=None) -> BacktestResult:
+    """Run the algorithm after every decision point of ``series`` and fill at the next bar's open.
+
+    ``params``: the algorithm's read-only parameter values (``parameters_for``), as a card gets them.
+    """
     ledger = MemoryLedger(initial_capital)
+    if params is None:
+        params = parameters_for(algorithm_class, None, algorithm_type=algorithm_type)
     points = decision_points(series.timestamp, first) if points is None else points
     decided_at = _stamps(series.timestamp[points] + MINUTE).tolist()  # plain str, as live passes
     fill_times = _stamps(series.timestamp[points + 1]).tolist()
@@ -186,7 +193,8 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     history, cash = ledger.history, ledger.uninvested_cash  # change only when a trade is recorded
     try:
         for k, i in enumerate(points.tolist()):
-            algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type)
+            algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type,
+                                    params=params)
             current_time = decided_at[k]
             try:
                 raw = algorithm.get_data_requirements(current_time)
@@ -220,23 +228,28 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
         bars=len(series) - first, decisions=len(points), seconds=seconds, trades=ledger.trades,
         final_price=final_price, final_shares=ledger.shares, final_value=to_cents(ledger.value(final_price)),
         refused=refused, first_bar=series.window(first + 1, 1).last_timestamp or "",
-        last_bar=series.window(len(series), 1).last_timestamp or "")
+        last_bar=series.window(len(series), 1).last_timestamp or "", parameters=dict(params))
 
 
 def run_backtest(algorithm_type: str, ticker: str, start: str, end: str, capital: float, *,
-                 conn: sqlite3.Connection, progress: bool = False) -> tuple[BacktestResult, BarSeries, int]:
-    """Load once, replay, and return (result, series, first index in range) for reports and plots."""
+                 conn: sqlite3.Connection, progress: bool = False, parameters: Optional[dict] = None,
+                 directory: Optional[Path] = None) -> tuple[BacktestResult, BarSeries, int]:
+    """Load once, replay, and return (result, series, first index in range) for reports and plots.
+
+    ``parameters``: ``{name: value}`` checked against the algorithm's declaration (others: defaults).
+    """
     if not (capital > 0) or capital == float("inf"):
         raise BacktestError(f"capital must be a positive amount, got {capital}")
-    algorithm_class = load_algorithm_class(algorithm_type)
-    probe = instantiate(algorithm_class, ticker, capital, algorithm_type=algorithm_type)
+    algorithm_class = load_algorithm_class(algorithm_type, directory)
+    params = parameters_for(algorithm_class, parameters, algorithm_type=algorithm_type)
+    probe = instantiate(algorithm_class, ticker, capital, algorithm_type=algorithm_type, params=params)
     warmup = requirements_of(probe, start, algorithm_type=algorithm_type)["bars"]
     series, first = load_series(conn, ticker, start, end, warmup)
     points = decision_points(series.timestamp, first)
     bar = _progress_bar(len(points), enabled=progress)
     try:
         result = replay(algorithm_class, series, first, ticker=ticker, initial_capital=capital,
-                        algorithm_type=algorithm_type, points=points,
+                        algorithm_type=algorithm_type, points=points, params=params,
                         progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:
@@ -272,7 +285,10 @@ def equity_curve(result: BacktestResult, series: BarSeries, first: int) -> np.nd
 
 def format_report(result: BacktestResult, *, max_trades: int | None = None) -> str:
     lines = [f"{result.algorithm_type} on {result.ticker}: {result.bars:,} bars "
-             f"{result.first_bar} .. {result.last_bar}, capital ${result.initial_capital:,.2f}", ""]
+             f"{result.first_bar} .. {result.last_bar}, capital ${result.initial_capital:,.2f}"]
+    if result.parameters:
+        lines.append("parameters    " + ", ".join(f"{k}={v}" for k, v in result.parameters.items()))
+    lines.append("")
     if result.trades:
         lines.append(f"{'filled at':<21} {'side':<4} {'shares':>7} {'price':>10} {'amount':>12}  reason")
         shown = result.trades if max_trades is None else result.trades[:max_trades]
@@ -340,6 +356,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", required=True, help="first trading day, YYYY-MM-DD (New York)")
     parser.add_argument("--end", required=True, help="last trading day, YYYY-MM-DD (New York)")
     parser.add_argument("--capital", type=float, default=10_000.0, help="the card's initial capital (default 10000)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a parameter the algorithm declares, e.g. --param fast=10 (repeatable)")
     parser.add_argument("--png", type=Path, help="write the equity curve with trade markers (needs matplotlib)")
     parser.add_argument("--db", type=Path, help="stocks.db path (default: AUTOTRADER_STOCKS_DB or database/stocks.db)")
     parser.add_argument("--max-trades", type=int, default=200, help="trades listed (default 200, 0 for all)")
@@ -352,6 +370,17 @@ def _known(name: str) -> str:
     return f"unknown algorithm {name!r}; available: {names}"
 
 
+def cli_parameters(algorithm_type: str, assignments: list[str], directory: Optional[Path] = None) -> dict:
+    """``--param name=value`` texts as checked values; BacktestError (one line) when one does not fit."""
+    if not assignments:
+        return {}
+    specs = class_parameters(load_algorithm_class(algorithm_type, directory))
+    try:
+        return parse_assignments(specs, assignments)
+    except ParameterError as exc:
+        raise BacktestError(str(exc)) from None
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -361,10 +390,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.png is not None and not args.png.parent.exists():
             raise BacktestError(f"cannot write {args.png}: folder {args.png.parent} does not exist")
         ticker = args.ticker.strip().upper()
+        parameters = cli_parameters(args.algorithm, args.param)
         conn = db_manager.get_connection(args.db, read_only=True)
         try:
             result, series, first = run_backtest(args.algorithm, ticker, start, end, args.capital, conn=conn,
-                                                 progress=not args.no_progress and sys.stderr.isatty())
+                                                 progress=not args.no_progress and sys.stderr.isatty(),
+                                                 parameters=parameters)
         finally:
             conn.close()
         print(format_report(result, max_trades=args.max_trades or None))

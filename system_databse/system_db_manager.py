@@ -434,6 +434,42 @@ def get_heartbeat(component: str, *, conn: Optional[sqlite3.Connection] = None) 
     return {"component": row["component"], "updated_at": row["updated_at"], "payload": json.loads(row["payload"])}
 
 
+# --------------------------------------------------------------------------- card parameters
+
+
+def set_algorithm_parameters(algo_id: int, values: Dict[str, Any], *,
+                             conn: Optional[sqlite3.Connection] = None) -> None:
+    """Store the parameter values a card was created with (checked by the caller against the declaration)."""
+    rows = []
+    for name, value in values.items():
+        if not isinstance(name, str) or not name:
+            raise LedgerError(f"parameter name must be a non-empty string, got {name!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or \
+                (isinstance(value, float) and not math.isfinite(value)):
+            raise LedgerError(f"parameter {name!r} must be a number or a string, got {value!r}")
+        rows.append((algo_id, name, json.dumps(value)))
+    with _connection(conn) as c, atomic(c):
+        c.executemany("INSERT INTO algorithm_parameters (algorithm_id, name, value) VALUES (?, ?, ?)", rows)
+
+
+def get_algorithm_parameters(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> Dict[str, Any]:
+    """``{name: value}`` a card was created with ({} for a card without parameters)."""
+    with _connection(conn) as c:
+        rows = c.execute("SELECT name, value FROM algorithm_parameters WHERE algorithm_id = ? ORDER BY rowid",
+                         (algo_id,)).fetchall()
+    return {row["name"]: json.loads(row["value"]) for row in rows}
+
+
+def get_all_algorithm_parameters(*, conn: Optional[sqlite3.Connection] = None) -> Dict[int, Dict[str, Any]]:
+    """``{card id: {name: value}}`` for every card with stored parameters, in one query."""
+    with _connection(conn) as c:
+        rows = c.execute("SELECT algorithm_id, name, value FROM algorithm_parameters ORDER BY rowid").fetchall()
+    out: Dict[int, Dict[str, Any]] = {}
+    for row in rows:
+        out.setdefault(row["algorithm_id"], {})[row["name"]] = json.loads(row["value"])
+    return out
+
+
 # --------------------------------------------------------------------------- card decisions (detail view)
 
 DECISIONS_KEPT = 50  # newest rows kept per card and kind ('decision', 'refused', 'error')

@@ -135,7 +135,7 @@ def test_a_new_file_is_discovered_on_the_next_scan(tmp_path):
     assert available_algorithms(tmp_path) == []
     (tmp_path / "fresh.py").write_text(_algorithm_source("hold"))
     assert [info.to_dict() for info in available_algorithms(tmp_path)] == [
-        {"name": "fresh", "description": "Answers hold."}]
+        {"name": "fresh", "description": "Answers hold.", "parameters": []}]
 
 
 def test_a_file_that_hangs_while_importing_blocks_only_its_own_load(tmp_path):

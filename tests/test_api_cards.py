@@ -189,7 +189,7 @@ def test_available_algorithms_come_from_the_folder_scan(offline_client, tmp_path
     (folder / "broken.py").write_text("this is not python\n")
     client = api_factory(ALGORITHMS_DIR=folder).test_client()
     assert client.get("/api/available-algorithms").get_json() == {
-        "algorithms": [{"name": "buy_once", "description": "Buys once."}]}
+        "algorithms": [{"name": "buy_once", "description": "Buys once.", "parameters": []}]}
 
 
 # --------------------------------------------------------------------------- creating

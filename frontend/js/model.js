@@ -59,11 +59,14 @@ export function toCash(raw) {
 }
 
 // /api/health: is the orchestrator (the trading engine) alive, by the server's own threshold.
+// clock_check.in_sync === false: the daemon refuses to trade on a clock it cannot trust.
 export function toHealth(raw) {
   const orchestrator = (raw && raw.orchestrator) || {};
+  const clock = (raw && raw.clock_check) || {};
   return {
     orchestratorAlive: orchestrator.alive === true,
     heartbeatAgeSeconds: num(orchestrator.age_seconds),
+    clockSkewSeconds: clock.in_sync === false ? num(clock.skew_seconds) : null,
   };
 }
 
