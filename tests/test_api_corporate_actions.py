@@ -51,7 +51,7 @@ def test_the_detail_view_shows_one_lot_in_split_shares_and_lists_the_split(offli
     assert (card["current_shares"], card["current_price"]) == (1190, 14.3)
     assert [(lot["shares"], lot["entry_price"], lot["cost"]) for lot in card["lots"]] == [(1190, 14.0, 16_660.0)]
     assert card["pnl"] == card["unrealized_pnl"] == 357.00 and card["realized_pnl"] == 0.0
-    assert [a["label"] for a in card["corporate_actions"]] == ["10:1 split"]
+    assert [a["description"] for a in card["corporate_actions"]] == ["10-for-1 forward split: 119 shares +1071"]
 
 
 def test_selling_the_split_shares_realizes_the_same_money(offline_client, ledger, split_card):
