@@ -5,8 +5,7 @@ value = shares * close + initial_capital - net invested, the same formula as the
 Long windows are thinned inside SQLite to at most ``max_points`` evenly spaced bars (first and
 last kept). Trades are listed separately, so none disappears from the chart when its bar is
 thinned out; past ``MAX_TRADE_MARKERS`` only the newest are listed (``trades_in_window`` says
-how many there were). Plain Python over at most ``max_points`` rows: no pandas or numpy in the
-API process for a chart.
+how many there were).
 """
 from __future__ import annotations
 
@@ -34,13 +33,16 @@ BAR = timedelta(minutes=1)
 
 
 def _holdings(bar_times: List[str], trades: List[Dict[str, Any]]) -> tuple[List[float], List[float]]:
-    """Shares held and net invested cash at the close of each bar (trades oldest first).
+    """Shares held and net invested cash at the close of each bar (rows of
+    ``card_calculations.split_adjusted``, oldest first: trades in today's share units, dividends).
 
-    A bar's close is its start + 1 minute; canonical UTC strings compare as times.
+    Plain Python over at most a few hundred bars (no pandas in the API process for a chart); a
+    bar's close is its start + 1 minute, and canonical UTC strings compare as times.
     """
     signs = [1.0 if t["type"] == "buy" else -1.0 for t in trades]
     cum_shares = [0.0, *accumulate(float(t["shares"]) * sign for t, sign in zip(trades, signs))]
-    cum_cash = [0.0, *accumulate(float(t["shares"]) * float(t["price"]) * sign for t, sign in zip(trades, signs))]
+    cum_cash = [0.0, *accumulate(float(t.get("cash", t["shares"] * t["price"])) * sign
+                                 for t, sign in zip(trades, signs))]
     trade_times = [t["timestamp"] for t in trades]
     done = [bisect_left(trade_times, (utc_datetime(stamp) + BAR).strftime(TIMESTAMP_FORMAT)) for stamp in bar_times]
     return [cum_shares[i] for i in done], [cum_cash[i] for i in done]
@@ -53,10 +55,25 @@ def _trades_between(trades: List[Dict[str, Any]], start: datetime, stop: datetim
             if low <= t["timestamp"] < high]
 
 
+def corporate_action_markers(effects: List[Dict[str, Any]], start: Optional[datetime] = None,
+                             stop: Optional[datetime] = None, *, with_card: bool = False) -> List[Dict[str, Any]]:
+    """The card's splits and dividends (in the window, if given), oldest first, labelled for the chart."""
+    low = start.strftime(TIMESTAMP_FORMAT) if start is not None else ""
+    high = stop.strftime(TIMESTAMP_FORMAT) if stop is not None else "9999"
+    return [{**({"algorithm_id": e["algorithm_id"], "ticker": e["ticker"]} if with_card else {}),
+             "timestamp": e["effective_at"], "ex_date": e["ex_date"], "kind": e["kind"],
+             "label": card_calculations.corporate_action_label(e), "old_rate": e["old_rate"],
+             "new_rate": e["new_rate"], "rate": e["rate"], "shares_before": e["shares_before"],
+             "shares_after": card_calculations.whole_if_close(
+                 e["shares_before"] + e["share_change"] + e["fractional_change"]),
+             "cash": e["cash"]}
+            for e in effects if low <= e["effective_at"] < high]
+
+
 def _empty(algo: Dict[str, Any], window: str) -> Dict[str, Any]:
     return {"id": algo["id"], "ticker": algo["ticker"], "window": window,
             "initial_capital": float(algo["initial_capital"]), "start": None, "end": None, "bar_count": 0,
-            "downsampled": False, "points": [], "trades": [], "trades_in_window": 0}
+            "downsampled": False, "points": [], "trades": [], "trades_in_window": 0, "corporate_actions": []}
 
 
 def card_history(system: sqlite3.Connection, stocks: sqlite3.Connection, algo: Dict[str, Any],
@@ -73,17 +90,20 @@ def card_history(system: sqlite3.Connection, stocks: sqlite3.Connection, algo: D
     bar_count, sampled = db_manager.get_sampled_closes(stocks, algo["ticker"], start.strftime(TIMESTAMP_FORMAT),
                                                        end.strftime(TIMESTAMP_FORMAT), max_points)
     trades = system_db_manager.get_transactions(algo["id"], conn=system)[::-1]  # oldest first
+    effects = system_db_manager.get_corporate_action_effects(algo["id"], conn=system)
     closes = [float(close) for _, close in sampled]
-    shares, invested = _holdings([stamp for stamp, _ in sampled], trades)
+    shares, invested = _holdings([stamp for stamp, _ in sampled], card_calculations.split_adjusted(trades, effects))
     capital = result["initial_capital"]
     values = [card_calculations.value_from_totals(s, i, c, capital) for s, i, c in zip(shares, invested, closes)]
     markers = _trades_between(trades, start, end + BAR)
     result.update(
         start=start.strftime(TIMESTAMP_FORMAT), end=end.strftime(TIMESTAMP_FORMAT), bar_count=bar_count,
         downsampled=len(sampled) < bar_count,
-        points=[{"timestamp": stamp, "price": close, "shares": int(s), "value": card_calculations.to_cents(v),
+        points=[{"timestamp": stamp, "price": close, "shares": card_calculations.whole_if_close(s),
+                 "value": card_calculations.to_cents(v),
                  "pnl": card_calculations.to_cents(v - capital)}
                 for (stamp, close), s, v in zip(sampled, shares, values)],
         trades=markers[-MAX_TRADE_MARKERS:], trades_in_window=len(markers),
+        corporate_actions=corporate_action_markers(effects, start, end + BAR),
     )
     return result
