@@ -180,10 +180,11 @@ def sessions_in_range(first_day: str, last_day: str) -> list[str]:
 
 def session_bounds(day: str) -> Optional[tuple[pd.Timestamp, pd.Timestamp]]:
     """(open, close) in UTC of the session on ``day`` (YYYY-MM-DD), or None on a closed day."""
-    cal = nyse()
-    if not cal.is_session(day):
+    days, opens, closes = _sessions()
+    i = bisect_left(days, day)
+    if i == len(days) or days[i] != day:
         return None
-    return cal.session_open(day), cal.session_close(day)
+    return _stamp(opens[i]), _stamp(closes[i])
 
 
 def utc_now() -> datetime:

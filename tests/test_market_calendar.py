@@ -68,3 +68,11 @@ def test_answering_whether_the_market_is_open_loads_neither_pandas_nor_the_calen
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "True ['2026-11-27'] 2026-11-23T15:00:00Z []"
+
+
+def test_session_bounds_and_sessions_back_agree_with_the_calendar():
+    calendar = market_calendar.nyse()
+    for day in ("2026-11-23", "2026-11-27", "2026-11-26", "2026-11-28", "2018-01-02"):
+        expected = (calendar.session_open(day), calendar.session_close(day)) if calendar.is_session(day) else None
+        assert market_calendar.session_bounds(day) == expected, day
+    assert market_calendar.session_open_back("2026-11-24T02:00:00Z", 3) == pd.Timestamp("2026-11-19T14:30:00Z")
