@@ -99,6 +99,7 @@ class BrokerGateway:
 
 def calendar_status(now: datetime, error: str) -> dict:
     """Market status from the NYSE calendar, for when the broker's clock is out of reach."""
+    next_open, next_close = market_calendar.next_open_and_close(now)
     return {"is_open": market_calendar.is_open(now), "source": "calendar", "timestamp": iso(now),
-            "next_open": iso(market_calendar.next_open(now)), "next_close": iso(market_calendar.next_close(now)),
+            "next_open": iso(next_open), "next_close": iso(next_close),
             "error": error}

@@ -158,6 +158,13 @@ def next_open(at: str | datetime) -> pd.Timestamp:
     return _stamp(opens[bisect_right(opens, _seconds(at))])
 
 
+def next_open_and_close(at: str | datetime) -> tuple[datetime, datetime]:
+    """``(next_open(at), next_close(at))`` as plain UTC datetimes, without loading pandas."""
+    _, opens, closes = _sessions()
+    minute = _seconds(at)
+    return tuple(datetime.fromtimestamp(times[bisect_right(times, minute)], timezone.utc) for times in (opens, closes))
+
+
 def next_close(at: str | datetime) -> pd.Timestamp:
     """The first close strictly after ``at``."""
     _, _, closes = _sessions()

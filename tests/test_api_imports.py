@@ -45,3 +45,20 @@ def test_the_wall_poll_is_answered_without_alpaca_py_pandas_or_the_calendar_libr
     assert answer["cash"]["alpaca_cash"] == 100_000 and answer["cash"]["reserved"] == 10_000
     assert answer["market_open"] is True  # the broker's own clock (its fast simulated morning)
     assert answer["loaded"] == []
+
+
+def test_with_the_broker_down_the_calendar_answers_without_pandas_either(system_db, stocks_db, ledger):
+    system_db_manager.create_algorithm("AAPL", "sma_crossover", 10_000, conn=ledger)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}
+    env.update({"ALPACA_API_KEY": "k", "ALPACA_SECRET": "s", "ALPACA_TRADING_URL": "http://127.0.0.1:9",
+                "AUTOTRADER_SYSTEM_DB": str(system_db), "AUTOTRADER_STOCKS_DB": str(stocks_db)})
+    code = WALL_POLL.replace('"cash": answers["/api/account/cash"].get_json(),', '').replace(
+        '"market_open": answers["/api/algorithms"].get_json()["market_open"],',
+        '"market": answers["/api/algorithms"].get_json()["market"],')
+
+    answer = run_api_process(code % 1, env)
+
+    assert answer["codes"] == [200, 503, 200, 200, 200]
+    assert answer["market"]["source"] == "calendar" and answer["market"]["next_open"].endswith("Z")
+    assert answer["loaded"] == []
+

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import random
 import subprocess
 import sys
@@ -76,3 +77,11 @@ def test_session_bounds_and_sessions_back_agree_with_the_calendar():
         expected = (calendar.session_open(day), calendar.session_close(day)) if calendar.is_session(day) else None
         assert market_calendar.session_bounds(day) == expected, day
     assert market_calendar.session_open_back("2026-11-24T02:00:00Z", 3) == pd.Timestamp("2026-11-19T14:30:00Z")
+
+
+def test_next_open_and_close_as_plain_datetimes_match_the_timestamps():
+    for at in ("2026-11-23T15:00:00Z", "2026-11-25T22:00:00Z", "2026-11-27T18:00:00Z"):
+        opens, closes = market_calendar.next_open_and_close(at)
+        assert (opens, closes) == (market_calendar.next_open(at).to_pydatetime(),
+                                   market_calendar.next_close(at).to_pydatetime())
+        assert type(opens) is datetime and opens.tzinfo is not None
