@@ -14,7 +14,8 @@ from typing import Any, Mapping, Optional
 
 from flask import Flask, request
 
-from api import account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, json_body, openapi, wall_routes
+from api import (account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, json_body, openapi,
+                 preview, wall_routes)
 from api.broker import BrokerGateway, default_broker_factory
 from database import db_manager
 from orchestra import config as settings
@@ -34,6 +35,17 @@ def trusted_hosts(api: settings.ApiSettings) -> Optional[list[str]]:
     if not api.is_loopback or ":" in api.host:
         return None
     return sorted({"localhost", "127.0.0.1", api.host})
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise settings.ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise settings.ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 def default_config() -> dict[str, Any]:
@@ -56,6 +68,10 @@ def default_config() -> dict[str, Any]:
         "HISTORY_MAX_POINTS": 500,
         "MAX_CONTENT_LENGTH": 16 * 1024,
         "TRUSTED_HOSTS": None,                       # a list limits Host headers (DNS-rebinding guard)
+        "PREVIEW_DAYS": 20,                          # the add dialog's "try it first": trading days replayed
+        "PREVIEW_TIME_LIMIT_SECONDS": _env_seconds("AUTOTRADER_PREVIEW_SECONDS", 30.0),  # the replay's limit
+        "PREVIEW_FETCH_SECONDS": 120.0,              # fetching the missing history's limit
+        "PREVIEW_ENV": None,                         # extra environment for the preview process (tests)
     }
 
 
@@ -83,7 +99,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     auth.init_app(app)
     app.extensions["autotrader_broker"] = BrokerGateway(
         app.config["BROKER_FACTORY"], app.config["NOW"], app.config["CASH_CACHE_SECONDS"])
-    for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp):
+    for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp,
+                      preview.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)
     app.after_request(_security_headers)
