@@ -32,5 +32,6 @@ def account_daily_pnl(system: sqlite3.Connection, stocks: sqlite3.Connection, ma
     for row in system_db_manager.get_transactions_between(conn=system):
         trades[row["algorithm_id"]].append(row)
     closes = {t: db_manager.get_daily_closes(stocks, t, sessions[0], sessions[-1]) for t in {a["ticker"] for a in algos}}
-    days = daily_pnl.daily_pnl(trades, {a["id"]: a["ticker"] for a in algos}, closes, sessions)
+    actions = {a["id"]: system_db_manager.get_corporate_action_effects(a["id"], conn=system) for a in algos}
+    days = daily_pnl.daily_pnl(trades, {a["id"]: a["ticker"] for a in algos}, closes, sessions, actions)
     return days[-max_days:]

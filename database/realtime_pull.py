@@ -4,8 +4,11 @@
 ``unsubscribe`` at any time; the wanted set is remembered and (re)applied on every connection.
 Each bar, and each "updated bar" correcting it, is upserted through ``db_manager`` on the
 thread's own connection, one transaction per minute of the stream (``bar_batch.MinuteBatch``). A dropped connection, or one that stays silent longer than
-``silence_timeout`` while the market is open (a known failure of Alpaca's stream), is replaced
-after a backoff with jitter; ``on_reconnect`` then lets the owner backfill what was missed.
+``silence_timeout`` while the market is open and then does not answer a ping (a known failure of
+Alpaca's stream), is replaced after a backoff with jitter; ``on_reconnect`` then lets the owner
+backfill what was missed. Silence is the connection's, not a ticker's: any frame counts, and a
+stream of thin tickers that trade every few minutes stays connected as long as it answers pings.
+A subscription the feed refuses for its symbol limit (405) is remembered in ``refused``.
 
 Alpaca allows one stream connection per account: nothing else in the project opens one.
 
@@ -40,7 +43,6 @@ logger = logging.getLogger(__name__)
 _WS_LOGGER = logging.getLogger(__name__ + ".websocket")
 _WS_LOGGER.setLevel(logging.INFO)
 
-_BAR_TYPES = ("b", "u")
 _POLL_SECONDS = 0.5
 
 
@@ -80,6 +82,9 @@ class RealtimeStreamer:
         self.last_message_at: Optional[str] = None
         self.bars_written = 0
         self._batch = MinuteBatch()
+        self.refused: frozenset[str] = frozenset()  # tickers the feed refused (405 symbol limit exceeded)
+        self.symbol_limit: Optional[int] = None  # symbols the feed held when it refused more
+        self._confirmed: set[str] = set()  # bar symbols of the feed's last subscription answer
 
     # ------------------------------------------------------ other threads
     @property
@@ -218,25 +223,28 @@ class RealtimeStreamer:
     async def _sync_subscriptions(self, stream: StockDataStream, sent: set[str]) -> None:
         """Make the server's subscription set equal to the wanted one (bars and updated bars)."""
         wanted = set(self.subscriptions)
-        added, dropped = sorted(wanted - sent), sorted(sent - wanted)
-        if added:
-            stream.subscribe_bars(self._on_bar, *added)  # only registers handlers: the stream is not "running"
-            stream.subscribe_updated_bars(self._on_updated_bar, *added)
-            await stream._send_subscribe_msg()
-            logger.info("stream subscribed %s", added)
-        if dropped:
+        dropped = sorted(sent - wanted)
+        if dropped:  # unsubscribe first: a freed slot lets a refused ticker in
+            self.refused = frozenset()
             stream.unsubscribe_bars(*dropped)
             stream.unsubscribe_updated_bars(*dropped)
             await stream._send_unsubscribe_msg("bars", dropped)
             await stream._send_unsubscribe_msg("updatedBars", dropped)
             logger.info("stream unsubscribed %s", dropped)
+        self.refused = self.refused & wanted
+        added = sorted(wanted - sent - self.refused)
+        if added:
+            stream.subscribe_bars(self._on_bar, *added)  # only registers handlers: the stream is not "running"
+            stream.subscribe_updated_bars(self._on_updated_bar, *added)
+            await stream._send_subscribe_msg()
+            logger.info("stream subscribed %s", added)
         sent.clear()
-        sent.update(wanted)
+        sent.update(wanted - self.refused)
 
     async def _consume(self, stream: StockDataStream, sent: set[str]) -> None:
         """Dispatch frames until the connection drops, goes silent in market hours, or stop."""
         loop = asyncio.get_running_loop()
-        last_bar = loop.time()
+        last_frame = loop.time()  # any frame at all: bars, subscription answers, errors, pongs
         while not self._should_stop():
             if self._wake.is_set():
                 self._wake.clear()
@@ -245,17 +253,47 @@ class RealtimeStreamer:
                 frame = await asyncio.wait_for(stream._ws.recv(), _POLL_SECONDS)
             except asyncio.TimeoutError:
                 frame = None
+            if frame is not None:
+                last_frame = loop.time()
             for message in self._messages(frame):
-                if message.get("T") in _BAR_TYPES:
-                    last_bar = loop.time()
+                self._note_control(stream, message, sent)
                 try:
                     await stream._dispatch(message)
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:  # one bad message, not a dead stream
                     logger.error("stream message %r not understood: %s", message.get("T"), exc)
             self._store(self._batch.due())
-            if loop.time() - last_bar > self._silence_timeout and sent and self._market_open():
-                logger.warning("stream silent for %.0fs during market hours; reconnecting", loop.time() - last_bar)
-                return
+            if loop.time() - last_frame > self._silence_timeout and sent and self._market_open():
+                if not await self._answers_ping(stream):
+                    logger.warning("stream silent for %.0fs during market hours and no answer to a ping; "
+                                   "reconnecting", loop.time() - last_frame)
+                    return
+                last_frame = loop.time()  # quiet tickers, live connection: nothing to repair
+
+    async def _answers_ping(self, stream: StockDataStream) -> bool:
+        """Whether the connection itself is alive: a pong comes back within the probe time."""
+        try:
+            pong = await stream._ws.ping()
+            await asyncio.wait_for(pong, min(10.0, max(1.0, self._silence_timeout)))
+        except Exception:  # no pong, or the connection broke while asking
+            return False
+        logger.debug("stream quiet for a while but answers pings: the subscribed tickers are not trading")
+        return True
+
+    def _note_control(self, stream: StockDataStream, message: dict, sent: set[str]) -> None:
+        """Remember what the feed confirmed, and which tickers it refused for its symbol limit."""
+        kind = message.get("T")
+        if kind == "subscription":
+            self._confirmed = set(message.get("bars") or [])
+        elif kind == "error" and message.get("code") == 405:
+            refused = set(sent) - self._confirmed
+            self.refused = frozenset(self.refused | refused)
+            self.symbol_limit = len(self._confirmed)
+            sent -= refused
+            for ticker in refused:
+                stream.unsubscribe_bars(ticker)
+                stream.unsubscribe_updated_bars(ticker)
+            logger.error("the feed refused %s: symbol limit exceeded (it holds %d symbols)",
+                         ", ".join(sorted(refused)) or "a subscription", self.symbol_limit)
 
     @staticmethod
     def _messages(frame: Any) -> list:

@@ -63,6 +63,8 @@ class WebSocketManager:
                 "subscriptions": sorted(self.streamer.subscriptions),
                 "last_message_at": self.streamer.last_message_at,
                 "reconnects": int(self.streamer.reconnects),
+                "refused": sorted(getattr(self.streamer, "refused", ())),
+                "symbol_limit": getattr(self.streamer, "symbol_limit", None),
             }
         except Exception as exc:  # a streamer attribute failing must not kill the heartbeat
             logger.warning("stream status unavailable: %s", exc)

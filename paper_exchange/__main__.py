@@ -16,6 +16,7 @@ from pathlib import Path
 from decimal import Decimal, InvalidOperation
 
 from .clock import CALENDAR_END, CALENDAR_START, parse_utc
+from .iex_feed import DEFAULT_PROFILES, parse_profiles
 from .corporate_actions import ActionError
 from .server import Exchange, Options
 
@@ -52,6 +53,13 @@ def _parser(env) -> argparse.ArgumentParser:
     parser.add_argument("--stream-connection-limit", type=int,
                         default=default("STREAM_CONNECTION_LIMIT", "1"),
                         help="authenticated stream connections allowed at once (Alpaca: 1)")
+    parser.add_argument("--stream-symbol-limit", type=int, default=default("STREAM_SYMBOL_LIMIT", "30"),
+                        help="symbols one stream connection may subscribe to (Alpaca IEX: 30)")
+    parser.add_argument("--stream-linger-seconds", type=_non_negative, default=default("STREAM_LINGER_SECONDS", "0"),
+                        help="real seconds a connection that dropped uncleanly still counts against the limit")
+    parser.add_argument("--thin-symbols", type=_thin, default=default("THIN_SYMBOLS", DEFAULT_PROFILES),
+                        help="symbols the IEX feed sends sparsely: SYMBOL:EMPTY_SHARE[:CORRECTION_SHARE],... "
+                             f"or none (default {DEFAULT_PROFILES})")
     parser.add_argument("--corporate-action", dest="corporate_actions", action="append",
                         default=(env.get("PAPER_EXCHANGE_CORPORATE_ACTIONS") or "").split(),
                         help="schedule a split or dividend: SYMBOL,TYPE,EX_DATE,RATE with RATE new:old for "
@@ -65,6 +73,14 @@ def _parser(env) -> argparse.ArgumentParser:
     parser.add_argument("--log-level", type=str.upper, default=default("LOG_LEVEL", "INFO"),
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser
+
+
+def _thin(raw: str) -> str:
+    try:
+        parse_profiles(raw)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return raw
 
 
 def _start_time(raw: str):
@@ -102,6 +118,8 @@ def options_from(argv, env) -> Options:
     args = parser.parse_args(argv)
     if args.stream_connection_limit < 1:
         parser.error("--stream-connection-limit must be at least 1")
+    if args.stream_symbol_limit < 1:
+        parser.error("--stream-symbol-limit must be at least 1")
     if not args.key or not args.secret:
         parser.error("--key and --secret must not be empty")
     if args.reset and not args.state:
@@ -112,7 +130,9 @@ def options_from(argv, env) -> Options:
         parser.error(f"--corporate-action: {error}")
     return Options(host=args.host, port=args.port, stream_port=args.stream_port, start=args.start,
                    speed=args.speed, seed=args.seed, cash=args.cash, key=args.key, secret=args.secret,
-                   stream_connection_limit=args.stream_connection_limit, log_level=args.log_level,
+                   stream_connection_limit=args.stream_connection_limit,
+                   stream_symbol_limit=args.stream_symbol_limit, stream_linger_seconds=args.stream_linger_seconds,
+                   thin_symbols=args.thin_symbols, log_level=args.log_level,
                    state_path=args.state, reset=args.reset, corporate_actions=actions)
 
 

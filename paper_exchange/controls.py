@@ -30,6 +30,8 @@ class Switches:
     fail_status: int = 500
     fail_after_processing: bool = False
     stream_connection_limit: int = 1
+    stream_symbol_limit: int = 30
+    stream_linger_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,16 @@ class Controls:
         with self._lock:
             return self._switches.stream_connection_limit
 
+    @property
+    def stream_symbol_limit(self) -> int:
+        with self._lock:
+            return self._switches.stream_symbol_limit
+
+    @property
+    def stream_linger_seconds(self) -> float:
+        with self._lock:
+            return self._switches.stream_linger_seconds
+
 
 def _number(key: str, value: Any, *, low: float, high: float = float("inf"), integer: bool = False):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
@@ -114,6 +126,10 @@ def _validated(key: str, value: Any) -> Any:
         return _number(key, value, low=0, high=10_000, integer=True)
     if key == "stream_connection_limit":
         return _number(key, value, low=1, high=100, integer=True)
+    if key == "stream_symbol_limit":
+        return _number(key, value, low=1, high=100_000, integer=True)
+    if key == "stream_linger_seconds":
+        return _number(key, value, low=0.0, high=3600.0)
     if key == "fail_status":
         if value not in FAIL_STATUSES or isinstance(value, bool):
             raise ControlError(f"fail_status must be one of {FAIL_STATUSES}, got {value!r}")

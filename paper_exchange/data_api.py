@@ -78,7 +78,10 @@ def _page(exchange: "Exchange", symbols: list[str]) -> tuple[list[Bar], Optional
     after = _decode_token(args.get("page_token"))
     page: list[Bar] = []
     for symbol in sorted(set(symbols)):
-        bars = exchange.corporate_actions.adjusted(exchange.market.bars_between(symbol, start, stop), adjustment, now)
+        bars = exchange.market.bars_between(symbol, start, stop)
+        if args.get("feed", "iex") == "iex":  # SIP sees every trade: whole minutes, no late corrections
+            bars = exchange.feed.visible(bars, now)
+        bars = exchange.corporate_actions.adjusted(bars, adjustment, now)
         if descending:
             bars.reverse()
         for bar in bars:

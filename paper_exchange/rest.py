@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import corporate_actions, data_api
 from .broker import ApiError, order_json
-from .clock import NEW_YORK, parse_utc
+from .clock import NEW_YORK, parse_utc, utc_z
 from .controls import ControlError
 
 if TYPE_CHECKING:
@@ -42,6 +42,9 @@ def create_app(exchange: "Exchange") -> Flask:
             return None
         if not _authorised(exchange):
             return _unauthorised(request.path)
+        if request.path.startswith("/v2/stocks/"):
+            exchange.data_requests.append({"at": utc_z(exchange.clock.now()), "path": request.path,
+                                           "args": request.args.to_dict()})
         failure = exchange.controls.take_failure()
         if failure:
             status, after = failure

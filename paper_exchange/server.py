@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -15,12 +16,15 @@ from .broker import Broker, Position, order_json
 from .clock import MarketCalendar, SimClock, utc_z
 from .controls import Controls
 from .corporate_actions import CorporateActions
+from .iex_feed import DEFAULT_PROFILES, IexFeed, parse_profiles
 from .market import CENT, Market
 from .rest import create_app
 from .state import Saved, Store
 from .stream import StreamServer
 
 logger = logging.getLogger(__name__)
+
+DATA_REQUEST_LOG = 10_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class Options:
     key: str = "demo-key"
     secret: str = "demo-secret"
     stream_connection_limit: int = 1
+    stream_symbol_limit: int = 30
+    stream_linger_seconds: float = 0.0
+    thin_symbols: str = DEFAULT_PROFILES
     log_level: str = "INFO"
     corporate_actions: tuple[dict, ...] = ()  # splits and dividends to schedule at start (see corporate_actions.py)
     state_path: Optional[Path] = None  # None: the account lives in memory only
@@ -55,7 +62,11 @@ class Exchange:
         self.broker = Broker(self.clock, self.calendar, self.market, options.cash)
         self.corporate_actions = CorporateActions(self.calendar, self.market)
         self.broker.corporate_actions = self.corporate_actions
-        self.controls = Controls(stream_connection_limit=options.stream_connection_limit)
+        self.controls = Controls(stream_connection_limit=options.stream_connection_limit,
+                                 stream_symbol_limit=options.stream_symbol_limit,
+                                 stream_linger_seconds=options.stream_linger_seconds)
+        self.feed = IexFeed(options.seed, parse_profiles(options.thin_symbols))
+        self.data_requests: deque = deque(maxlen=DATA_REQUEST_LOG)  # market-data REST calls, newest last
         self.stream = StreamServer(self)
         self._http = None
         self._store: Optional[Store] = None
@@ -215,6 +226,7 @@ class Exchange:
             "seed": self.market.seed, "cash": cash, "initial_cash": str(self.broker.initial_cash),
             "positions": positions, "orders": orders, "controls": self.controls.snapshot(),
             "stream": self.stream.snapshot(), "corporate_actions": self.corporate_actions.snapshot(),
+            "feed": self.feed.snapshot(), "data_requests": list(self.data_requests),
         }
 
     def apply_control(self, request) -> dict:

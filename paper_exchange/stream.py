@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
 from .clock import utc_z
+from .iex_feed import BAR_LENGTH, CORRECTION_DELAY
 
 if TYPE_CHECKING:
     from .server import Exchange
@@ -63,6 +64,7 @@ class StreamServer:
         self.exchange = exchange
         self.clients: dict[int, StreamClient] = {}
         self.history: list[dict] = []
+        self.lingering: list[float] = []  # monotonic deadlines of connections that dropped uncleanly
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # guards clients/history for readers in other threads
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -117,11 +119,13 @@ class StreamServer:
         return len(victims)
 
     def silence(self, seconds: float) -> int:
-        """Keep the open connections open but send them nothing for ``seconds`` (new ones are fine)."""
+        """Keep the open connections open but hung for ``seconds``: nothing is sent and nothing read,
+        so not even a ping is answered (new connections are fine)."""
         until = time.monotonic() + seconds
         with self._lock:
             for client in self.clients.values():
                 client.muted_until = until
+                self._loop.call_soon_threadsafe(_hang, client.connection, seconds)
             return len(self.clients)
 
     def snapshot(self) -> dict:
@@ -159,8 +163,11 @@ class StreamServer:
         except ConnectionClosed:
             pass
         finally:
+            linger = self.exchange.controls.stream_linger_seconds
             with self._lock:
                 self.clients.pop(client.id, None)
+                if client.authenticated and connection.protocol.close_rcvd is None and linger > 0:
+                    self.lingering.append(time.monotonic() + linger)  # Alpaca still counts it for a while
             logger.info("stream connection %d closed", client.id)
 
     async def _conversation(self, client: StreamClient) -> None:
@@ -195,6 +202,9 @@ class StreamServer:
         if any(not isinstance(v, list) or not all(isinstance(s, str) and s for s in v) for v in changes.values()):
             await self.send(client, [{"T": "error", "code": 400, "msg": "invalid syntax"}])
             return True
+        if action == "subscribe" and _symbol_count(client, changes) > self.exchange.controls.stream_symbol_limit:
+            await self.send(client, [{"T": "error", "code": 405, "msg": "symbol limit exceeded"}])
+            return True
         with self._lock:
             for channel, symbols in changes.items():
                 target = client.subscriptions[channel]
@@ -214,7 +224,9 @@ class StreamServer:
             await self.send(client, [{"T": "error", "code": 402, "msg": "auth failed"}])
             return False
         with self._lock:
-            active = sum(1 for c in self.clients.values() if c.authenticated)
+            now = time.monotonic()
+            self.lingering = [until for until in self.lingering if until > now]
+            active = sum(1 for c in self.clients.values() if c.authenticated) + len(self.lingering)
             allowed = active < self.exchange.controls.stream_connection_limit
             client.authenticated = allowed
         if not allowed:
@@ -241,6 +253,7 @@ class BarPublisher:
         self.exchange = stream.exchange
         self._generation = -1
         self._next_minute: Optional[datetime] = None
+        self._next_correction: Optional[datetime] = None
 
     async def run(self) -> None:
         while True:
@@ -254,26 +267,40 @@ class BarPublisher:
         clock = self.exchange.clock
         now = clock.now()
         current = now.replace(second=0, microsecond=0)  # minutes before this one are complete
+        corrections = (now - CORRECTION_DELAY).replace(second=0, microsecond=0)  # bars before it are due
         if clock.generation != self._generation:  # started, or the clock was set: only what closes from now on
-            self._generation, self._next_minute = clock.generation, current
+            self._generation, self._next_minute, self._next_correction = clock.generation, current, corrections
             return
-        if current <= self._next_minute:
-            return
-        minutes = self.exchange.calendar.minutes_between(self._next_minute, current)
-        self._next_minute = current
-        for minute in list(minutes)[-MAX_MINUTES_PER_TICK:]:
-            await self.publish(minute.to_pydatetime())
+        if current > self._next_minute:
+            minutes = self.exchange.calendar.minutes_between(self._next_minute, current)
+            self._next_minute = current
+            for minute in list(minutes)[-MAX_MINUTES_PER_TICK:]:
+                await self.publish(minute.to_pydatetime())
+        if corrections > self._next_correction:
+            minutes = self.exchange.calendar.minutes_between(self._next_correction, corrections)
+            self._next_correction = corrections
+            for minute in list(minutes)[-MAX_MINUTES_PER_TICK:]:
+                await self.publish(minute.to_pydatetime(), updated=True)
 
-    async def publish(self, minute: datetime) -> None:
+    async def publish(self, minute: datetime, *, updated: bool = False) -> None:
+        """The minute's bars as the feed has them (``bars``), or their late corrections (``updatedBars``)."""
+        channel = "updatedBars" if updated else "bars"
         with self.stream._lock:
-            audience = [(c, set(c.subscriptions["bars"])) for c in self.stream.clients.values() if c.authenticated]
-        market = self.exchange.market
+            audience = [(c, set(c.subscriptions[channel])) for c in self.stream.clients.values() if c.authenticated]
+        if not any(symbols for _, symbols in audience):
+            return
+        market, feed = self.exchange.market, self.exchange.feed
         everything = set(market.tradable_symbols())
         sends = []
         for client, symbols in audience:
             wanted = everything if "*" in symbols else symbols & everything
+            iex = client.feed == "iex"  # SIP sees every trade: whole minutes, no late corrections
+            if updated:
+                wanted = {s for s in wanted if iex and feed.correction_at(s, minute) is not None}
             bars = [market.bar_at(symbol, minute) for symbol in sorted(wanted)]
-            messages = [_bar_message(bar, client.codec) for bar in bars if bar is not None]
+            bars = [feed.corrected(bar) if updated else feed.as_of(bar, minute + BAR_LENGTH) if iex else bar
+                    for bar in bars if bar is not None]
+            messages = [_bar_message(bar, client.codec, "u" if updated else "b") for bar in bars if bar is not None]
             if messages:
                 sends.append(self.stream.send(client, messages))
         results = await asyncio.gather(*sends, return_exceptions=True)
@@ -282,10 +309,18 @@ class BarPublisher:
                 logger.warning("sending bars failed: %s", result)
 
 
-def _bar_message(bar, codec: str) -> dict[str, Any]:
+def _symbol_count(client: StreamClient, changes: dict) -> int:
+    """Distinct symbols the connection would hold, over every channel, after subscribing ``changes``."""
+    symbols = set().union(*client.subscriptions.values())
+    for requested in changes.values():
+        symbols.update(s.upper() for s in requested)
+    return len(symbols)
+
+
+def _bar_message(bar, codec: str, kind: str = "b") -> dict[str, Any]:
     stamp = bar.timestamp.timestamp()
     when = msgpack.Timestamp(int(stamp), 0) if codec == "msgpack" else bar.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"T": "b", "S": bar.symbol, "o": bar.open, "h": bar.high, "l": bar.low, "c": bar.close,
+    return {"T": kind, "S": bar.symbol, "o": bar.open, "h": bar.high, "l": bar.low, "c": bar.close,
             "v": bar.volume, "t": when, "n": bar.trade_count, "vw": bar.vwap}
 
 
@@ -296,6 +331,19 @@ def _decode(frame) -> Any:
         return json.loads(frame)
     except Exception:  # noqa: BLE001 - any undecodable frame is "invalid syntax"
         return None
+
+
+def _hang(connection: ServerConnection, seconds: float) -> None:
+    transport = getattr(connection, "transport", None)
+    if transport is None or transport.is_closing():
+        return
+    transport.pause_reading()
+    asyncio.get_running_loop().call_later(seconds, _resume, transport)
+
+
+def _resume(transport) -> None:
+    if not transport.is_closing():
+        transport.resume_reading()
 
 
 def _abort(connection: ServerConnection) -> None:

@@ -123,3 +123,21 @@ def test_chart_thinning_keeps_the_extremes(modules):
         return [kept.length <= 300, Math.max(...ys), Math.min(...ys), kept[0] === points[0],
                 kept[kept.length - 1] === points[4999], sorted];""")
     assert result == [True, 1000, -1000, True, True, True]
+
+
+def test_a_clock_the_orchestrator_cannot_trust_is_on_the_wall_until_it_agrees(modules):
+    result = modules("staleness.js", """
+        const model = await import('/js/model.js');
+        const listing = { marketOpen: true, cards: [] };
+        const now = new Date('2026-11-24T15:30:00Z').getTime();
+        const health = (check) => model.toHealth({ orchestrator: { alive: true, age_seconds: 5 }, clock_check: check });
+        return [
+          m.staleReasons({ listing, health: health({ in_sync: false, skew_seconds: 120.4 }), now }),
+          m.staleReasons({ listing, health: health({ in_sync: false, skew_seconds: -8 }), now }),
+          m.staleReasons({ listing, health: health({ in_sync: true, skew_seconds: 0.3 }), now }),
+          m.staleReasons({ listing, health: health(null), now }),
+        ];""")
+    assert result == [
+        ["Trading paused: this computer's clock is 2 min 1 s ahead of the broker's. It resumes when they agree."],
+        ["Trading paused: this computer's clock is 8 s behind the broker's. It resumes when they agree."],
+        [], []]

@@ -82,6 +82,11 @@ export function createApi({ baseUrl = '', timeoutMs = 15000, fetchImpl = window.
     // The whole life of the card, thinned by the server to at most `points` bars.
     algorithmHistory: (algoId, points = 400) =>
       request('GET', `/api/algorithms/${id(algoId)}/history?window=all&points=${points}`),
+    cardDetail: (algoId) => request('GET', `/api/algorithms/${id(algoId)}/detail`),
+    cardChart: (algoId, zoom, points = 400) =>
+      request('GET', `/api/algorithms/${id(algoId)}/chart?zoom=${encodeURIComponent(zoom)}&points=${points}`),
+    historyView: () => request('GET', '/api/history'),
+    pnlSummary: () => request('GET', '/api/pnl-summary'),
     availableAlgorithms: () => request('GET', '/api/available-algorithms'),
     accountCash: () => request('GET', '/api/account/cash'),
     health: () => request('GET', '/api/health'),
