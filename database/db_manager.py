@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -226,3 +226,42 @@ def get_daily_closes(conn: sqlite3.Connection, ticker: str, start_day: str, end_
         (ticker.upper(), f"{start_day}T00:00:00Z", f"{end_day}T23:59:59Z"),
     ).fetchall()
     return {r[0]: float(r[2]) for r in rows}
+
+
+# --------------------------------------------------------------- retention: pruning old minute bars
+
+def nth_newest_timestamp(conn: sqlite3.Connection, ticker: str, n: int) -> Optional[str]:
+    """The start of ``ticker``'s ``n``-th newest stored bar (1 = newest), or None if it has fewer."""
+    row = conn.execute("SELECT timestamp FROM bars WHERE ticker = ? ORDER BY timestamp DESC LIMIT 1 OFFSET ?",
+                       (ticker.upper(), max(0, int(n) - 1))).fetchone()
+    return row[0] if row else None
+
+
+def prune_bars(conn: sqlite3.Connection, ticker: str, before: str, *, batch_rows: int = 5000,
+               keep_going: Callable[[], bool] = lambda: True) -> int:
+    """Delete ``ticker``'s bars older than ``before``, oldest first, ``batch_rows`` per transaction.
+
+    Small transactions keep the WAL (and the SD-card writes of one commit) small and never hold
+    the write lock long; ``keep_going`` is asked between them (a stopping daemon). Returns rows deleted.
+    """
+    symbol, bound, deleted = ticker.upper(), to_utc_string(before), 0
+    while keep_going():
+        row = conn.execute("SELECT timestamp FROM bars WHERE ticker = ? AND timestamp < ? ORDER BY timestamp"
+                           " LIMIT 1 OFFSET ?", (symbol, bound, max(0, int(batch_rows) - 1))).fetchone()
+        if row is None and conn.execute("SELECT 1 FROM bars WHERE ticker = ? AND timestamp < ? LIMIT 1",
+                                        (symbol, bound)).fetchone() is None:
+            break  # nothing (left) to delete: no transaction, nothing written
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if row is None:
+                cursor = conn.execute("DELETE FROM bars WHERE ticker = ? AND timestamp < ?", (symbol, bound))
+            else:
+                cursor = conn.execute("DELETE FROM bars WHERE ticker = ? AND timestamp <= ?", (symbol, row[0]))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        deleted += cursor.rowcount
+        if row is None:
+            break
+    return deleted

@@ -80,8 +80,7 @@ def _tickers(tickers: Iterable[str]) -> list[str]:
 
 def market_minutes(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Regular-session minutes with start <= minute <= end."""
-    minutes = market_calendar.all_minutes()
-    return minutes[(minutes >= start) & (minutes <= end)]
+    return market_calendar.minutes_index(start, end)
 
 
 def _chunks(minutes: pd.DatetimeIndex, sessions: int) -> Iterator[pd.DatetimeIndex]:

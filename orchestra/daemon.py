@@ -30,6 +30,7 @@ from orchestra.config import AlpacaSettings, ConfigError
 from orchestra.cycle import Cycle, CycleReport, preview
 from orchestra.exceptions import OperationalError, TemporaryError
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
+from orchestra.retention import BarPruner, RetentionSettings
 from orchestra.trader import Trader
 from orchestra.websocket_manager import WebSocketManager
 from system_databse import system_db_manager as ledger
@@ -168,6 +169,9 @@ class Orchestrator:
         self.streams: Optional[WebSocketManager] = None
         self.cycle: Optional[Cycle] = None
         self.heartbeat = HeartbeatWriter(self.ledger_conn)
+        self.pruner = BarPruner(self.market_conn, lambda: ledger.get_all_algorithms("running", conn=self.ledger_conn),
+                                settings=RetentionSettings.from_env(), directory=settings.algorithms_dir,
+                                keep_going=lambda: not self.stop_event.is_set())
         self.lock = InstanceLock(self.system_db)
         self.last_minute: Optional[datetime] = None
         self.last_cycle_at: Optional[str] = None
@@ -332,6 +336,7 @@ class Orchestrator:
             self._closed_logged = True
             logger.info("off hours: next cycle at %s (clock %s)", stamp(wake), stamp(now))
             self._write_heartbeat(force=True)
+            self.pruner.run_if_due(now)
         self.clock.sleep_until(wake, self.stop_event, tick=self._tick)
 
     def _tick(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 PIN_PATTERN = re.compile(r"^[0-9]{4,8}$")
+DEFAULT_PIN = "2020"  # seeded by migration 0001; the API refuses live trading actions while it is unchanged
 
 
 class LedgerError(ValueError):

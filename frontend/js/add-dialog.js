@@ -66,11 +66,12 @@ export function readParameters(container) {
   return { values };
 }
 
-export function createAddDialog({ els, api, auth, onCreated }) {
+export function createAddDialog({ els, api, onCreated }) {
   let descriptions = new Map();
   let parameters = new Map();
   let busy = false;
   const preview = createPreview({ els, api });
+  let session = null; // the PIN flow this dialog was opened with; forgotten when it closes
 
   createKeyboard(els.keyboard, { inputs: [els.ticker, els.capital], scope: els.form });
   els.form.addEventListener('focusin', (event) => {
@@ -116,6 +117,8 @@ export function createAddDialog({ els, api, auth, onCreated }) {
 
   function close() {
     closeModal(els.dialog);
+    if (session) session.forget();
+    session = null;
   }
 
   async function loadChoices() {
@@ -139,7 +142,9 @@ export function createAddDialog({ els, api, auth, onCreated }) {
     }
   }
 
-  async function open() {
+  // Opens the form for one add: `pinSession` holds the token the PIN pad gave for it.
+  async function open(pinSession) {
+    session = pinSession;
     els.form.reset();
     els.algorithm.replaceChildren();
     els.params.replaceChildren();
@@ -179,7 +184,7 @@ export function createAddDialog({ els, api, auth, onCreated }) {
     els.submit.disabled = true;
     setMessage(els.error, 'Adding…');
     try {
-      const created = await auth.withToken((token) => api.createAlgorithm(fields, token), 'PIN to add');
+      const created = await session.withToken((token) => api.createAlgorithm(fields, token));
       if (created === undefined) {
         setMessage(els.error, 'Not added: the PIN is needed to add an algorithm.', 'error');
         return;
