@@ -8,6 +8,7 @@ from typing import Any, Dict
 
 from flask import Blueprint, current_app, jsonify
 
+from algorithms._discovery import listed_algorithms
 from api import algorithm_params, cards, db, history
 from api.auth import require_token
 from api.broker import BrokerDown, BrokerGateway
@@ -34,14 +35,9 @@ def gateway() -> BrokerGateway:
 utc_string = market_calendar.to_utc_string
 
 
-def discovered_algorithms() -> list[Dict[str, str]]:
-    """``[{"name", "description", "parameters"}]`` from the algorithms directory scan."""
-    from algorithms import available_algorithms
-
-    folder = current_app.config["ALGORITHMS_DIR"]
-    found = available_algorithms(folder)
-    return [{"name": info.name, "description": info.description or "",
-             "parameters": algorithm_params.listing(info.name, folder)} for info in found]
+def discovered_algorithms() -> list[Dict[str, Any]]:
+    """``[{"name", "description", "parameters"}]`` read from the files' source: the web process runs no algorithm."""
+    return [info.to_dict() for info in listed_algorithms(current_app.config["ALGORITHMS_DIR"])]
 
 
 def _card_or_404(algo_id: int) -> Dict[str, Any]:
