@@ -62,7 +62,7 @@ def card_chart(algo_id: int):
 def history_view():
     system, stocks = db.system_reader(), db.stocks_reader()
     return jsonify({"closed": detail.closed_cards(system), "daily_pnl": daily.account_daily_pnl(system, stocks),
-                    **detail.pnl_totals(system, stocks)})
+                    **detail.pnl_totals(system, stocks), "corporate_actions": detail.corporate_actions(system)})
 
 
 @bp.get("/api/pnl-summary")

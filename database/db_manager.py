@@ -228,6 +228,63 @@ def get_daily_closes(conn: sqlite3.Connection, ticker: str, start_day: str, end_
     return {r[0]: float(r[2]) for r in rows}
 
 
+# --------------------------------------------------------------------------- corporate actions (splits)
+
+_ADJUSTMENTS_TABLE = """CREATE TABLE IF NOT EXISTS bar_adjustments (action_id TEXT PRIMARY KEY, ticker TEXT NOT NULL,
+    ex_date TEXT NOT NULL, price_factor REAL NOT NULL, rows_adjusted INTEGER NOT NULL, adjusted_at TEXT NOT NULL)"""
+
+
+def adjust_bars_for_split(conn: sqlite3.Connection, action_id: str, ticker: str, ex_date: str, before: str,
+                          price_factor: float, adjusted_at: str) -> Optional[int]:
+    """Scale ``ticker``'s bars before ``before`` (the ex-date open) by ``price_factor`` (volume by its
+    inverse), so a split is no price move; returns the rows scaled, or None if this split was already
+    applied. One transaction: after a crash either every bar is scaled and the split recorded, or none.
+    """
+    if not price_factor > 0:
+        raise ValueError(f"price_factor must be positive, got {price_factor!r}")
+    conn.execute(_ADJUSTMENTS_TABLE)  # stocks.db files created before this table existed
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM bar_adjustments WHERE action_id = ?", (action_id,)).fetchone():
+            conn.execute("ROLLBACK")
+            return None
+        cur = conn.execute(
+            "UPDATE bars SET open = ROUND(open * :f, 4), high = ROUND(high * :f, 4), low = ROUND(low * :f, 4),"
+            " close = ROUND(close * :f, 4), vwap = ROUND(vwap * :f, 4), volume = CAST(ROUND(volume / :f) AS INTEGER)"
+            " WHERE ticker = :ticker AND timestamp < :before",
+            {"f": float(price_factor), "ticker": ticker, "before": before})
+        conn.execute("INSERT INTO bar_adjustments (action_id, ticker, ex_date, price_factor, rows_adjusted, adjusted_at)"
+                     " VALUES (?, ?, ?, ?, ?, ?)", (action_id, ticker, ex_date, float(price_factor), cur.rowcount,
+                                                     adjusted_at))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return cur.rowcount
+
+
+def note_split_reflected(conn: sqlite3.Connection, action_id: str, ticker: str, ex_date: str, price_factor: float,
+                         noted_at: str) -> None:
+    """Bars fetched split-adjusted already reflect this split: record it without scaling anything."""
+    conn.execute(_ADJUSTMENTS_TABLE)
+    conn.execute("INSERT OR IGNORE INTO bar_adjustments (action_id, ticker, ex_date, price_factor, rows_adjusted,"
+                 " adjusted_at) VALUES (?, ?, ?, ?, 0, ?)", (action_id, ticker, ex_date, float(price_factor), noted_at))
+
+
+def get_bar_adjustments(conn: sqlite3.Connection, ticker: str) -> List[Dict[str, Any]]:
+    """Splits applied to ``ticker``'s stored bars, oldest ex-date first (none in an older stocks.db)."""
+    try:
+        rows = conn.execute("SELECT * FROM bar_adjustments WHERE ticker = ? ORDER BY ex_date", (ticker,)).fetchall()
+    except sqlite3.OperationalError:  # no such table yet: nothing was adjusted
+        return []
+    return [dict(r) for r in rows]
+
+
+def get_first_timestamp(conn: sqlite3.Connection, ticker: str) -> Optional[str]:
+    row = conn.execute("SELECT MIN(timestamp) AS t FROM bars WHERE ticker = ?", (ticker,)).fetchone()
+    return row["t"] if row else None
+
+
 # --------------------------------------------------------------- retention: pruning old minute bars
 
 def nth_newest_timestamp(conn: sqlite3.Connection, ticker: str, n: int) -> Optional[str]:

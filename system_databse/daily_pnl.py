@@ -10,7 +10,8 @@ the total P&L (open and realized) at the last close. A day without a bar of the 
 last close; before the first close the last fill price stands in. Fills are dated by their UTC date,
 which is the session's date for every regular-session minute. Corporate actions count from their
 ex-date: a split changes the shares, a dividend lowers the net invested (``corporate_action_effects``
-rows in ``actions_by_card``). Pure: callers read the rows.
+rows in ``actions_by_card``). Over split-adjusted closes (stocks.db's), pass the trades in today's
+share units (``card_calculations.split_adjusted``) and only the dividends. Pure: callers read the rows.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _changes(trades: Sequence[Mapping[str, Any]], actions: Sequence[Mapping[str,
     out = []
     for t in trades:
         sign = 1 if t["type"] == "buy" else -1
-        out.append((t["timestamp"], sign * int(t["shares"]), sign * int(t["shares"]) * float(t["price"]), float(t["price"])))
+        out.append((t["timestamp"], sign * t["shares"], sign * t["shares"] * float(t["price"]), float(t["price"])))
     for a in actions:
         out.append((a["effective_at"], int(a.get("share_change", 0)) + float(a.get("fractional_change", 0.0)),
                     -float(a.get("cash", 0.0)), None))

@@ -70,7 +70,7 @@ export function toHealth(raw) {
   };
 }
 
-// /api/algorithms/<id>/history: value points and trades, oldest first.
+// /api/algorithms/<id>/history: value points, trades and splits/dividends, oldest first.
 export function toHistory(raw) {
   const body = raw || {};
   const rawPoints = body.points || [];
@@ -82,7 +82,11 @@ export function toHistory(raw) {
     .map((t) => ({ at: parseUtc(t.timestamp), type: text(t.type), shares: num(t.shares), price: num(t.price) }))
     .filter((t) => t.at && (t.type === 'buy' || t.type === 'sell'))
     .sort((a, b) => a.at - b.at);
-  return { points, trades, initialCapital: num(body.initial_capital) };
+  const events = (body.corporate_actions || [])
+    .map((e) => ({ at: parseUtc(e.timestamp), kind: text(e.kind), label: text(e.label) }))
+    .filter((e) => e.at && e.label)
+    .sort((a, b) => a.at - b.at);
+  return { points, trades, events, initialCapital: num(body.initial_capital) };
 }
 
 export function availableAlgorithms(raw) {

@@ -12,6 +12,7 @@ export const SELECTORS = Object.freeze({
   banner: '#banner',
   cards: '#cards',
   card: '.card',
+  chartEvent: '.chart-event',
   empty: '#empty',
   openDialog: 'dialog[open]',
 
