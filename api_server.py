@@ -19,6 +19,7 @@ from api import (account_routes, algorithms_routes, auth, db, errors, frontend, 
 from api.broker import BrokerGateway, default_broker_factory
 from database import db_manager
 from orchestra import config as settings
+from orchestra import private_files
 from orchestra.logging_setup import setup_logging
 from system_databse import system_db_manager
 
@@ -154,10 +155,12 @@ def main() -> int:
     """Serve with waitress (never Flask's debug server); 2 with a one-line message on bad settings."""
     from waitress import serve
 
+    private_files.restrict_new_files()
     settings.load_env()
     env = os.environ
     try:
         setup_logging("api", env=env)
+        private_files.warn_if_exposed(private_files.private_paths(env))
         api = settings.ApiSettings.from_env(env)
     except settings.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
