@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any, Dict, List, Optional
 
 from api import cards
+from api.history import corporate_action_markers
 from database import db_manager
 from database.market_calendar import parse_utc
 from system_databse import card_calculations, fifo, system_db_manager
@@ -131,3 +132,9 @@ def pnl_totals(system: sqlite3.Connection, stocks: sqlite3.Connection) -> Dict[s
             if price is not None:
                 open_pnl += matched.shares * price - matched.open_cost
     return {"open_pnl": fifo.cents(open_pnl), "realized_pnl": fifo.cents(realized)}
+
+
+def corporate_actions(system: sqlite3.Connection) -> List[Dict[str, Any]]:
+    """Every card's splits and dividends, newest first, for the history view."""
+    effects = system_db_manager.get_corporate_action_effects(None, conn=system)
+    return corporate_action_markers(effects, with_card=True)[::-1]

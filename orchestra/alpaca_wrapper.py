@@ -27,6 +27,7 @@ from alpaca.trading.requests import MarketOrderRequest
 from pydantic import ValidationError
 from requests.exceptions import RequestException
 
+from orchestra.broker_errors import BrokerAuthError, BrokerError, BrokerUnavailable  # noqa: F401 (re-exported)
 from orchestra.broker_sdk import configure_rest_client
 from orchestra.config import AlpacaSettings, ConfigError
 from orchestra.request_budget import RequestBudget
@@ -37,22 +38,6 @@ TERMINAL_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "don
 SIDES = ("buy", "sell")
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,11}")
 _SDK_FAILURES = (APIError, RequestException, ValidationError)
-
-
-class BrokerError(Exception):
-    """Base of all broker failures; ``status`` is the HTTP status when the broker answered."""
-
-    def __init__(self, message: str, *, status: Optional[int] = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class BrokerUnavailable(BrokerError):
-    """Network error, timeout, 429 or 5xx: nothing is known to have changed; try again later."""
-
-
-class BrokerAuthError(BrokerError):
-    """The broker refused the API key or secret (401/403): a person must fix the settings."""
 
 
 class OrderRejected(BrokerError):
@@ -125,6 +110,15 @@ def _shares(value: Any) -> int:
         return int(Decimal(str(value or 0)))
     except InvalidOperation as exc:
         raise BrokerError(f"broker sent a quantity that is not a number: {value!r}") from exc
+
+
+def _quantity(value: Any) -> int | float:
+    """A position's quantity as the broker sent it: an int when whole, else a float (9 decimals)."""
+    try:
+        qty = Decimal(str(value or 0))
+    except InvalidOperation as exc:
+        raise BrokerError(f"broker sent a quantity that is not a number: {value!r}") from exc
+    return int(qty) if qty == qty.to_integral_value() else float(qty)
 
 
 def _enum_value(value: Any) -> str:
@@ -236,10 +230,11 @@ class AlpacaWrapper:
             raise BrokerError("read account: the broker sent no cash figure")
         return float(account.cash)
 
-    def get_positions(self) -> dict[str, int]:
-        """Shares held per symbol (negative for a short position)."""
+    def get_positions(self) -> dict[str, int | float]:
+        """Shares held per symbol (negative for a short position); a reverse split's fractional
+        remainder is kept (``3.333333333``), whole positions are ints."""
         positions = self._read("read positions", self._client.get_all_positions)
-        return {p.symbol: _shares(p.qty) for p in positions}
+        return {p.symbol: _quantity(p.qty) for p in positions}
 
     def get_clock(self) -> MarketClock:
         clock = self._read("read market clock", self._client.get_clock)

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 from database import db_manager
 from orchestra.alpaca_wrapper import BrokerError
 from orchestra import decision_log
+from orchestra.alerts import Alerts
 from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
 from orchestra.clock_check import ClockCheck
@@ -74,6 +75,7 @@ class Cycle:
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
         self._broker_positions: Optional[Dict[str, int]] = None
+        self.alerts = Alerts(None, ledger_conn, market_conn)  # the daemon sets alerts.notifier (NOTIFY_URL)
 
     # -- the minute
 
@@ -99,6 +101,7 @@ class Cycle:
         if trading:
             self._trade(minute, busy, report)
         decision_log.record(self.ledger_conn, report)
+        self.alerts.after_cycle(report, minute)
         report.seconds = time.monotonic() - started
         logger.info("cycle %s: %d card(s), %d trade(s), %d order(s), %d error(s) in %.2fs%s", report.minute,
                     len(running), sum(1 for t in report.trades if t.status == "filled"), report.orders_sent,
@@ -198,7 +201,7 @@ class Cycle:
         frozen = {m["ticker"]: m for m in self._last_mismatches or []}
         if plan.ticker in frozen:
             m = frozen[plan.ticker]
-            logger.warning("%s frozen: broker holds %d shares, the cards %d; %d card decision(s) not traded "
+            logger.warning("%s frozen: broker holds %s shares, the cards %s; %d card decision(s) not traded "
                            "(accept the broker's count with python -m scripts.reconcile)", plan.ticker, m["broker"],
                            m["cards"], len(plan.intents))
             return False
@@ -281,7 +284,7 @@ class Cycle:
         mismatches = [m for m in position_mismatches(broker_positions, card_positions) if m["ticker"] not in busy_tickers]
         if mismatches != self._last_mismatches and mismatches:
             for m in mismatches:
-                logger.warning("position mismatch %s: broker holds %d shares, the cards add up to %d; "
+                logger.warning("position mismatch %s: broker holds %s shares, the cards add up to %s; "
                                "its cards are frozen (shown on the wall)", m["ticker"], m["broker"], m["cards"])
         elif mismatches != self._last_mismatches:
             logger.info("broker positions match the cards again")

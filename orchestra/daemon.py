@@ -22,22 +22,25 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, TextIO
 
 from database import db_manager, market_calendar
-from orchestra import systemd
+from orchestra import notifier, systemd
 from orchestra.card_runner import CardRunner
 from orchestra.clock import MINUTE, clock_kind, floor_minute, make_clock, stamp
 from orchestra.clock_check import ClockCheck
 from orchestra.config import AlpacaSettings, ConfigError
+from orchestra.corporate_actions import CorporateActionKeeper, default_fetch
 from orchestra.cycle import Cycle, CycleReport, preview
 from orchestra.exceptions import OperationalError, TemporaryError
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
 from orchestra.request_budget import DEFAULT_PER_MINUTE, RequestBudget
 from orchestra.trade_updates import TradeUpdates, stream_url
+from orchestra.retention import BarPruner, RetentionSettings
 from orchestra.trader import Trader
 from orchestra.websocket_manager import WebSocketManager
 from system_databse import system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
+NOTIFY_FLUSH_SECONDS = 3.0  # at exit, how long queued notifications may still take
 TICK_HEARTBEAT_SECONDS = 5.0  # how often, off hours, to check whether the heartbeat changed
 
 
@@ -178,10 +181,16 @@ class Orchestrator:
         self.streams: Optional[WebSocketManager] = None
         self.cycle: Optional[Cycle] = None
         self.heartbeat = HeartbeatWriter(self.ledger_conn)
+        self.notifier = notifier.from_env()  # NOTIFY_URL; disabled when empty
+        self.pruner = BarPruner(self.market_conn, lambda: ledger.get_all_algorithms("running", conn=self.ledger_conn),
+                                settings=RetentionSettings.from_env(), directory=settings.algorithms_dir,
+                                keep_going=lambda: not self.stop_event.is_set())
         self.lock = InstanceLock(self.system_db)
         self.last_minute: Optional[datetime] = None
         self.last_cycle_at: Optional[str] = None
         self.mismatches: list = []
+        self.corporate_actions = CorporateActionKeeper(self.ledger_conn, self.market_conn, default_fetch(alpaca),
+                                                       on_error=self.errors.record)
         self._closed_logged = False
         self._last_tick_heartbeat = 0.0
         self._heals_after_connect: Optional[int] = None  # None until the stream is first seen connected
@@ -198,8 +207,10 @@ class Orchestrator:
         backfill = _default_backfill(self.market_conn, self.alpaca, self.budget)
         cycle = Cycle(ledger_conn=self.ledger_conn, market_conn=self.market_conn, broker=self.broker,
                       trader=self.trader, runner=self.runner, errors=self.errors,
-                      backfill=lambda ticker: backfill(ticker, stamp(self.clock.now())))
+                      backfill=self.corporate_actions.guard_backfill(
+                          lambda ticker: backfill(ticker, stamp(self.clock.now())), self.clock.now))
         cycle.clock_check = self.clock_check
+        cycle.alerts.notifier = self.notifier
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
                                               lambda: market_calendar.is_open(self.clock.peek()))
@@ -218,6 +229,7 @@ class Orchestrator:
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.cycle.sync_streams(running)
         self.streams.start_websocket_thread()
+        self._apply_corporate_actions()
         self.cycle.heal({card["ticker"] for card in running})
         self.last_minute = self._previous_run_minute()
         self._write_heartbeat(force=True)
@@ -229,6 +241,13 @@ class Orchestrator:
         self.updates.start()
         if not self.updates.wait_connected(10.0):
             logger.warning("trade updates stream not connected yet; fills are looked up by REST until it is")
+
+    def _apply_corporate_actions(self) -> None:
+        """Splits and dividends of the watched tickers, once per trading day, before any decision."""
+        try:
+            self.corporate_actions.check(self.clock.now())
+        except (sqlite3.Error, ledger.LedgerError, TemporaryError) as exc:
+            self._error(f"corporate actions not applied: {exc}; trying again next cycle")
 
     def _previous_run_minute(self) -> Optional[datetime]:
         """The last bar the previous run acted on: a restart within that minute must not decide it again."""
@@ -242,6 +261,8 @@ class Orchestrator:
         self.stop_event.set()
 
     def close(self) -> None:
+        if not self.notifier.flush(NOTIFY_FLUSH_SECONDS):
+            logger.warning("exiting with notifications still unsent")
         if self.updates is not None:
             self.updates.stop()
         if self.streams is not None:
@@ -292,6 +313,7 @@ class Orchestrator:
                                stamp(self.last_minute), stamp(minute))
         self._heal_after_first_connect()
         self._wait_for_bars(minute)
+        self._apply_corporate_actions()
         report = None
         if self.ledger_conn.in_transaction:  # a write that never finished: never trade on top of it
             self._error(f"cycle {stamp(minute)} refused: system.db connection is inside an unfinished "
@@ -360,6 +382,7 @@ class Orchestrator:
             self._closed_logged = True
             logger.info("off hours: next cycle at %s (clock %s)", stamp(wake), stamp(now))
             self._write_heartbeat(force=True)
+            self.pruner.run_if_due(now)
         self.clock.sleep_until(wake, self.stop_event, tick=self._tick)
 
     def _tick(self) -> None:

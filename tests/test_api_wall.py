@@ -181,7 +181,7 @@ def test_exports_need_a_pin_token(offline_client, traded):
 
 
 def test_transaction_export_has_one_row_per_fill_as_in_the_ledger(offline_client, ledger, traded):
-    token = get_token(offline_client)
+    token = get_token(offline_client, "export")
     response = offline_client.get("/api/export/transactions.csv", headers=auth(token))
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
@@ -197,7 +197,7 @@ def test_transaction_export_has_one_row_per_fill_as_in_the_ledger(offline_client
 
 
 def test_realized_export_per_card_and_year(offline_client, traded):
-    token = get_token(offline_client)
+    token = get_token(offline_client, "export")
     text = offline_client.get("/api/export/realized.csv", headers=auth(token)).get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(r["ticker"], r["year"], r["shares_sold"], r["proceeds"], r["cost_basis"], r["realized_pnl"], r["dividends"])
@@ -208,6 +208,6 @@ def test_realized_export_per_card_and_year(offline_client, traded):
 @pytest.mark.parametrize("query", ["from=2026-13-01", "from=yesterday", "to=2026-11-2", "card=abc", "card=999",
                                    "from=2026-11-24&to=2026-11-23", "limit=5"])
 def test_bad_export_queries_are_refused(offline_client, traded, query):
-    token = get_token(offline_client)
+    token = get_token(offline_client, "export")
     response = offline_client.get(f"/api/export/transactions.csv?{query}", headers=auth(token))
     assert response.status_code in (400, 404) and "error" in response.get_json()

@@ -75,7 +75,7 @@ def test_realized_report_per_card_and_tax_year(system_db, fills):
 
 
 def test_the_api_export_gives_the_same_file(system_db, fills, offline_client):
-    token = get_token(offline_client)
+    token = get_token(offline_client, "export")
     for args, path in ((["-"], "/api/export/transactions.csv"), (["--realized", "-"], "/api/export/realized.csv")):
         api = offline_client.get(path, headers=auth(token)).get_data(as_text=True)
         assert api == export(system_db, *args).stdout

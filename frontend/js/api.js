@@ -90,8 +90,11 @@ export function createApi({ baseUrl = '', timeoutMs = 15000, fetchImpl = window.
     availableAlgorithms: () => request('GET', '/api/available-algorithms'),
     accountCash: () => request('GET', '/api/account/cash'),
     health: () => request('GET', '/api/health'),
-    validatePin: (pin) => request('POST', '/api/validate-pin', { body: { pin } }),
+    // The token serves one action only: 'add' or 'stop'.
+    validatePin: (pin, action) => request('POST', '/api/validate-pin', { body: { pin, action } }),
     createAlgorithm: (fields, token) => request('POST', '/api/algorithms', { body: fields, token }),
     stopAlgorithm: (algoId, token) => request('DELETE', `/api/algorithms/${id(algoId)}`, { token }),
+    startPreview: (fields) => request('POST', '/api/preview', { body: fields }),
+    getPreview: (previewId) => request('GET', `/api/preview/${id(previewId)}`),
   };
 }

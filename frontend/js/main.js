@@ -59,11 +59,14 @@ const pinPad = createPinPad({
 });
 const auth = createAuth({ pinPad });
 const addDialog = createAddDialog({
-  api, auth, onCreated: showNewCard,
+  api, onCreated: showNewCard,
   els: {
     dialog: $(S.addDialog), form: $(S.addForm), algorithm: $(S.addAlgorithm), description: $(S.addDescription),
     ticker: $(S.addTicker), capital: $(S.addCapital), available: $(S.addAvailable), keyboard: $(S.addKeyboard),
     error: $(S.addError), cancel: $(S.addCancel), submit: $(S.addSubmit),
+    params: $(S.addParams), preview: $(S.addPreview),
+    previewStatus: $(S.addPreviewStatus), previewChart: $(S.addPreviewChart),
+    previewFigures: $(S.addPreviewFigures), previewButton: $(S.addPreviewButton),
   },
 });
 const stopDialog = createStopDialog({
@@ -169,9 +172,12 @@ function showNewCard(raw) {
 async function stopCard(cardId) {
   const card = view.listing && view.listing.cards.find((c) => String(c.id) === String(cardId));
   if (!card) return;
-  if (!(await auth.ensure('PIN to stop'))) return;
-  const stop = () => auth.withToken((token) => api.stopAlgorithm(card.id, token), 'PIN to stop');
-  if (!(await stopDialog.confirm(card, stop))) return;
+  const session = auth.flow('stop', 'PIN to stop');
+  if (!(await session.ensure())) return;
+  const stop = () => session.withToken((token) => api.stopAlgorithm(card.id, token));
+  const stopped = await stopDialog.confirm(card, stop);
+  session.forget(); // stopped or kept running: the next stop asks for the PIN again
+  if (!stopped) return;
   view.changes += 1;
   view.closing.add(String(card.id));
   render();
@@ -179,8 +185,8 @@ async function stopCard(cardId) {
 }
 
 async function addCard() {
-  const token = await auth.ensure('PIN to add');
-  if (token) addDialog.open();
+  const session = auth.flow('add', 'PIN to add');
+  if (await session.ensure()) addDialog.open(session);
 }
 
 $(S.addButton).addEventListener('click', addCard);

@@ -75,7 +75,7 @@ export function toHealth(raw) {
   };
 }
 
-// /api/algorithms/<id>/history: value points and trades, oldest first.
+// /api/algorithms/<id>/history: value points, trades and splits/dividends, oldest first.
 export function toHistory(raw) {
   const body = raw || {};
   const rawPoints = body.points || [];
@@ -87,12 +87,28 @@ export function toHistory(raw) {
     .map((t) => ({ at: parseUtc(t.timestamp), type: text(t.type), shares: num(t.shares), price: num(t.price) }))
     .filter((t) => t.at && (t.type === 'buy' || t.type === 'sell'))
     .sort((a, b) => a.at - b.at);
-  return { points, trades, initialCapital: num(body.initial_capital) };
+  const events = (body.corporate_actions || [])
+    .map((e) => ({ at: parseUtc(e.timestamp), kind: text(e.kind), label: text(e.label) }))
+    .filter((e) => e.at && e.label)
+    .sort((a, b) => a.at - b.at);
+  return { points, trades, events, initialCapital: num(body.initial_capital) };
 }
 
 export function availableAlgorithms(raw) {
   const list = raw && Array.isArray(raw.algorithms) ? raw.algorithms : [];
-  return list.map((a) => ({ name: text(a.name), description: text(a.description) })).filter((a) => a.name);
+  return list.map((a) => ({
+    name: text(a.name), description: text(a.description),
+    parameters: Array.isArray(a.parameters) ? a.parameters.map(toParameter).filter((p) => p.name) : [],
+  })).filter((a) => a.name);
+}
+
+function toParameter(raw) {
+  const p = raw || {};
+  return {
+    name: text(p.name), type: ['int', 'float', 'choice'].includes(p.type) ? p.type : 'float',
+    default: p.default, min: p.min, max: p.max, help: text(p.help),
+    choices: Array.isArray(p.choices) ? p.choices : [],
+  };
 }
 
 // "fast=10 slow=30": a card's parameters in one line ('' for none).

@@ -14,6 +14,7 @@ export const SELECTORS = Object.freeze({
   cardFrozen: '.card-frozen',
   cards: '#cards',
   card: '.card',
+  chartEvent: '.chart-event',
   empty: '#empty',
   openDialog: 'dialog[open]',
 
@@ -33,6 +34,12 @@ export const SELECTORS = Object.freeze({
   addAvailable: '#add-available',
   addKeyboard: '#add-keyboard',
   addError: '#add-error',
+  addParams: '#add-params',
+  addPreview: '#add-preview',
+  addPreviewStatus: '#add-preview-status',
+  addPreviewChart: '#add-preview-chart',
+  addPreviewFigures: '#add-preview-figures',
+  addPreviewButton: '#add-preview-button',
   addCancel: '#add-cancel',
   addSubmit: '#add-submit',
 
