@@ -15,6 +15,7 @@ import pandas as pd
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 CALENDAR_START = "2018-01-01"
 CALENDAR_END = "2030-12-31"
+NEW_YORK = "America/New_York"
 
 
 @lru_cache(maxsize=4)
@@ -67,6 +68,18 @@ def session_bounds(day: str) -> Optional[tuple[pd.Timestamp, pd.Timestamp]]:
     if not cal.is_session(day):
         return None
     return cal.session_open(day), cal.session_close(day)
+
+
+def market_minutes_between(earlier: str | datetime, later: str | datetime) -> int:
+    """Market minutes from the minute ``earlier`` to the minute ``later`` (0: the same minute)."""
+    minutes = nyse().minutes
+    lo, hi = parse_utc(earlier).floor("min"), parse_utc(later).floor("min")
+    return int(minutes.searchsorted(hi) - minutes.searchsorted(lo))
+
+
+def same_session(first: str | datetime, second: str | datetime) -> bool:
+    """Whether two moments fall on the same New York day (a session never spans two)."""
+    return parse_utc(first).tz_convert(NEW_YORK).date() == parse_utc(second).tz_convert(NEW_YORK).date()
 
 
 def utc_now() -> datetime:

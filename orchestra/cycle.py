@@ -240,7 +240,8 @@ def preview(runner: CardRunner, ledger_conn: sqlite3.Connection, market_conn: sq
             lines.append(f"{label}: ERROR - {exc.message}")
             continue
         decision = made.decision
-        data = f"[{made.bars} bars, last {made.last_bar or 'none'}, price {money(made.price)}]"
+        age = f", {made.price_age.minutes} market min old" if made.price_age else ""
+        data = f"[{made.bars} bars, last {made.last_bar or 'none'}, price {money(made.price)}{age}]"
         if not decision.accepted:
             lines.append(f"{label}: REFUSED {decision.requested_action} {decision.requested_shares} - "
                          f"{decision.reason} {data}")
