@@ -21,6 +21,7 @@ from orchestra.alpaca_wrapper import BrokerError
 from orchestra import decision_log
 from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
+from orchestra.coverage import StreamCoverage
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
 from orchestra.trader import Trader, TradeOutcome, card_positions_by_ticker, money, position_mismatches
@@ -62,6 +63,7 @@ class Cycle:
         self.streams = streams
         self.backfill = backfill
         self.pending_backfill: set[str] = set()
+        self.coverage = StreamCoverage()  # minutes a connected stream watched count as checked
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
 
@@ -75,6 +77,8 @@ class Cycle:
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.sync_streams(running)
         self.heal({card["ticker"] for card in running})
+        if self.streams is not None:
+            self.coverage.observe(self.market_conn, self.streams.status(), minute)
         in_flight = self.trader.open_order_cards()
         for card in running:
             self._run_card(card, minute, trading, in_flight, report)

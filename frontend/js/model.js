@@ -61,9 +61,13 @@ export function toCash(raw) {
 // /api/health: is the orchestrator (the trading engine) alive, by the server's own threshold.
 export function toHealth(raw) {
   const orchestrator = (raw && raw.orchestrator) || {};
+  const stream = (raw && raw.stream) || {};
   return {
     orchestratorAlive: orchestrator.alive === true,
     heartbeatAgeSeconds: num(orchestrator.age_seconds),
+    // Tickers the market-data feed refused for its symbol limit: their cards get no prices.
+    refusedTickers: Array.isArray(stream.refused) ? stream.refused.map(String) : [],
+    symbolLimit: num(stream.symbol_limit),
   };
 }
 
