@@ -67,6 +67,7 @@ def health():
         "stream": details.get("stream"),
         "position_mismatches": details.get("position_mismatches", []),
         "errors_last_hour": details.get("errors_last_hour"),
+        "clock_check": details.get("clock_check"),
         "last_bar": _last_bars(),
         "session_minutes": coverage.session_coverage(db.stocks_reader(), _running_tickers(), now),
     })

@@ -22,6 +22,7 @@ from orchestra import decision_log
 from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
 from orchestra.coverage import StreamCoverage
+from orchestra.clock_check import ClockCheck
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
 from orchestra.trader import Trader, TradeOutcome, card_positions_by_ticker, money, position_mismatches
@@ -45,6 +46,7 @@ class CycleReport:
     reconciled: List[TradeOutcome] = field(default_factory=list)
     position_mismatches: Optional[List[Dict[str, Any]]] = None  # None: the broker could not be asked
     seconds: float = 0.0  # real time the cycle took (bar wait excluded)
+    no_orders_because: str = "the market is closed"
 
 
 class Cycle:
@@ -62,6 +64,7 @@ class Cycle:
         self.errors = errors
         self.streams = streams
         self.backfill = backfill
+        self.clock_check: Optional[ClockCheck] = None  # the daemon's, on the system clock
         self.pending_backfill: set[str] = set()
         self.coverage = StreamCoverage()  # minutes a connected stream watched count as checked
         self._reconnected = threading.Event()
@@ -73,6 +76,11 @@ class Cycle:
         """Run every running card for the bar that started at ``minute``; orders only if ``trading``."""
         started = time.monotonic()
         report = CycleReport(stamp(minute), trading)
+        refusal = self.clock_check.refusal() if trading and self.clock_check else None
+        if refusal:
+            logger.warning("cycle %s: no orders: %s", report.minute, refusal)
+            trading = report.trading = False
+            report.no_orders_because = refusal
         report.reconciled = self.reconcile()
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.sync_streams(running)
@@ -89,7 +97,7 @@ class Cycle:
         report.seconds = time.monotonic() - started
         logger.info("cycle %s: %d card(s), %d trade(s), %d error(s) in %.2fs%s", report.minute, len(running),
                     sum(1 for t in report.trades if t.status == "filled"), len(report.card_errors), report.seconds,
-                    "" if trading else " (market closed: no orders)")
+                    "" if trading else f" (no orders: {report.no_orders_because})")
         return report
 
     def reconcile(self) -> List[TradeOutcome]:
@@ -132,8 +140,8 @@ class Cycle:
             logger.debug("card %d %s: hold at %s (%s)", card_id, ticker, money(made.price), decision.reason)
             return
         if not trading:
-            logger.info("card %d %s: would %s %d shares at %s (%s) but the market is closed: no order",
-                        card_id, ticker, decision.action, decision.shares, money(made.price), decision.reason)
+            logger.info("card %d %s: would %s %d shares at %s (%s) but %s: no order", card_id, ticker,
+                        decision.action, decision.shares, money(made.price), decision.reason, report.no_orders_because)
             return
         self._execute(card, decision.action, decision.shares, minute, decision.reason, made.price, report)
 
@@ -214,7 +222,7 @@ class Cycle:
         mismatches = [m for m in position_mismatches(broker_positions, card_positions) if m["ticker"] not in busy_tickers]
         if mismatches != self._last_mismatches and mismatches:
             for m in mismatches:
-                logger.warning("position mismatch %s: broker holds %d shares, the cards add up to %d "
+                logger.warning("position mismatch %s: broker holds %s shares, the cards add up to %s "
                                "(recorded for /api/health; not traded away)", m["ticker"], m["broker"], m["cards"])
         elif mismatches != self._last_mismatches:
             logger.info("broker positions match the cards again")

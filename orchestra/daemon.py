@@ -25,10 +25,13 @@ from database import db_manager, market_calendar
 from orchestra import systemd
 from orchestra.card_runner import CardRunner
 from orchestra.clock import MINUTE, clock_kind, floor_minute, make_clock, stamp
+from orchestra.clock_check import ClockCheck
 from orchestra.config import AlpacaSettings, ConfigError
+from orchestra.corporate_actions import CorporateActionKeeper, default_fetch
 from orchestra.cycle import Cycle, CycleReport, preview
 from orchestra.exceptions import OperationalError, TemporaryError
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
+from orchestra.retention import BarPruner, RetentionSettings
 from orchestra.trader import Trader
 from orchestra.websocket_manager import WebSocketManager
 from system_databse import system_db_manager as ledger
@@ -169,6 +172,8 @@ class Orchestrator:
             broker = AlpacaWrapper(alpaca)
         self.broker = broker
         self.clock = clock or make_clock(settings.clock, lambda: broker.get_clock().timestamp)
+        self.clock_check = (ClockCheck(lambda: broker.get_clock().timestamp, system_now=self.clock.now)
+                            if self.clock.kind == "system" else None)
         self.runner = CardRunner(self.market_conn, self.ledger_conn, directory=settings.algorithms_dir,
                                  timeout=settings.algorithm_timeout, max_price_age=settings.max_price_age)
         self.trader = Trader(broker, self.ledger_conn, fill_timeout=settings.fill_timeout, on_error=self.errors.record)
@@ -176,12 +181,18 @@ class Orchestrator:
         self.streams: Optional[WebSocketManager] = None
         self.cycle: Optional[Cycle] = None
         self.heartbeat = HeartbeatWriter(self.ledger_conn)
+        self.pruner = BarPruner(self.market_conn, lambda: ledger.get_all_algorithms("running", conn=self.ledger_conn),
+                                settings=RetentionSettings.from_env(), directory=settings.algorithms_dir,
+                                keep_going=lambda: not self.stop_event.is_set())
         self.lock = InstanceLock(self.system_db)
         self.last_minute: Optional[datetime] = None
         self.last_cycle_at: Optional[str] = None
         self.mismatches: list = []
+        self.corporate_actions = CorporateActionKeeper(self.ledger_conn, self.market_conn, default_fetch(alpaca),
+                                                       on_error=self.errors.record)
         self._closed_logged = False
         self._last_tick_heartbeat = 0.0
+        self._heals_after_connect: Optional[int] = None  # None until the stream is first seen connected
 
     def _connect(self, connect: Callable[..., sqlite3.Connection], path: Path, what: str) -> sqlite3.Connection:
         try:
@@ -195,7 +206,9 @@ class Orchestrator:
         backfill = _default_backfill(self.market_conn, self.alpaca)
         cycle = Cycle(ledger_conn=self.ledger_conn, market_conn=self.market_conn, broker=self.broker,
                       trader=self.trader, runner=self.runner, errors=self.errors,
-                      backfill=lambda ticker: backfill(ticker, stamp(self.clock.now())))
+                      backfill=self.corporate_actions.guard_backfill(
+                          lambda ticker: backfill(ticker, stamp(self.clock.now())), self.clock.now))
+        cycle.clock_check = self.clock_check
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
                                               lambda: market_calendar.is_open(self.clock.peek()))
@@ -212,9 +225,17 @@ class Orchestrator:
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.cycle.sync_streams(running)
         self.streams.start_websocket_thread()
+        self._apply_corporate_actions()
         self.cycle.heal({card["ticker"] for card in running})
         self.last_minute = self._previous_run_minute()
         self._write_heartbeat(force=True)
+
+    def _apply_corporate_actions(self) -> None:
+        """Splits and dividends of the watched tickers, once per trading day, before any decision."""
+        try:
+            self.corporate_actions.check(self.clock.now())
+        except (sqlite3.Error, ledger.LedgerError, TemporaryError) as exc:
+            self._error(f"corporate actions not applied: {exc}; trying again next cycle")
 
     def _previous_run_minute(self) -> Optional[datetime]:
         """The last bar the previous run acted on: a restart within that minute must not decide it again."""
@@ -274,7 +295,9 @@ class Orchestrator:
             if skipped:
                 logger.warning("running behind: skipped %d minute(s) between %s and %s", skipped,
                                stamp(self.last_minute), stamp(minute))
+        self._heal_after_first_connect()
         self._wait_for_bars(minute)
+        self._apply_corporate_actions()
         report = None
         try:
             report = self.cycle.run(minute, trading=True)
@@ -291,13 +314,34 @@ class Orchestrator:
         systemd.watchdog()
         return report
 
+    def _heal_after_first_connect(self) -> None:
+        """Backfill every streamed ticker in the two cycles after the stream first connects.
+
+        The start-up backfill runs before the stream has subscribed: a minute that closes between
+        the two reaches neither (the stream sends only minutes closing after a subscription).
+        """
+        if self.streams is None or self.cycle is None or self._heals_after_connect == 0:
+            return
+        if self._heals_after_connect is None:
+            if not self.streams.status()["connected"]:
+                return
+            self._heals_after_connect = 2
+        self._heals_after_connect -= 1
+        self.cycle.request_backfill(self.streams.active_tickers)
+
     def _wait_for_bars(self, minute: datetime) -> None:
-        """Until every subscribed ticker has the bar of ``minute``, or the deadline passes."""
+        """Until every subscribed ticker has the bar of ``minute``, the deadline passes, or a stop.
+
+        The deadline is ``bar_wait`` seconds of the clock, and at most as many real seconds: a
+        clock that stands still (a frozen simulation) must not hold the loop, and SIGTERM, forever.
+        """
         tickers = sorted(self.streams.active_tickers) if self.streams else []
         deadline = minute + MINUTE + timedelta(seconds=self.settings.bar_wait)
-        real_floor = time.monotonic() + self.settings.min_bar_wait_real
+        started = time.monotonic()
+        real_floor = started + self.settings.min_bar_wait_real
+        real_ceiling = started + max(self.settings.bar_wait, self.settings.min_bar_wait_real)
         wanted = stamp(minute)
-        while tickers:
+        while tickers and not self.stop_event.is_set():
             tickers = [t for t in tickers if (db_manager.get_last_timestamp(self.market_conn, t) or "") < wanted]
             if not tickers:
                 return
@@ -305,10 +349,10 @@ class Orchestrator:
                 late = self.clock.now() >= deadline and time.monotonic() >= real_floor
             except TemporaryError:
                 late = time.monotonic() >= real_floor
-            if late:
+            if late or time.monotonic() >= real_ceiling:
                 logger.info("bar %s not yet in for %s; running without it", wanted, ", ".join(tickers))
                 return
-            time.sleep(0.05)
+            self.stop_event.wait(0.05)
 
     def _sleep_until_next(self, now: datetime) -> None:
         wake = next_wake(now)
@@ -316,6 +360,7 @@ class Orchestrator:
             self._closed_logged = True
             logger.info("off hours: next cycle at %s (clock %s)", stamp(wake), stamp(now))
             self._write_heartbeat(force=True)
+            self.pruner.run_if_due(now)
         self.clock.sleep_until(wake, self.stop_event, tick=self._tick)
 
     def _tick(self) -> None:
@@ -351,6 +396,7 @@ class Orchestrator:
             "last_bar": {t: db_manager.get_last_timestamp(self.market_conn, t) for t in tickers},
             "position_mismatches": self.mismatches,
             "errors_last_hour": self.errors.last_hour(),
+            "clock_check": self.clock_check.status() if self.clock_check else None,
         }
 
     def _write_heartbeat(self, *, force: bool) -> None:

@@ -12,13 +12,15 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Optional
 
 from api.cards import listed_cards
 from database import coverage, db_manager, market_calendar
-from orchestra.config import ConfigError, load_env
-from scripts.launcher import answers_http
-from scripts.services import TEMPLATES, dashboard_url
+from orchestra.config import ConfigError, load_env, log_dir
+from orchestra import private_files
+from scripts.launcher import answers_http, exchange_state_path
+from scripts.services import TEMPLATES, dashboard_url, runs_paper_exchange
 from system_databse import system_db_manager
 
 
@@ -86,6 +88,39 @@ def minute_lines(market, tickers, now: datetime) -> list[str]:
     return lines
 
 
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
+def file_size_line(name: str, path: Path) -> str:
+    """``name``'s size on disk, its write-ahead log shown apart (it is reused, not grown, once checkpointed)."""
+    wal = path.with_name(path.name + "-wal")
+    extra = f" (+ WAL {megabytes(wal.stat().st_size)})" if wal.exists() else ""
+    return f"  {name:<10} {megabytes(path.stat().st_size)}{extra}  {path}"
+
+
+def disk_lines(system_db: Path, stocks_db: Path, logs: Path) -> list[str]:
+    """How big the databases and logs are, and how much room the disk has left."""
+    lines = ["disk:", file_size_line("system.db", system_db), file_size_line("stocks.db", stocks_db)]
+    if logs.is_dir():
+        size = sum(p.stat().st_size for p in logs.iterdir() if p.is_file())
+        lines.append(f"  {'logs':<10} {megabytes(size)}  {logs}")
+    lines.append(f"  {'free':<10} {megabytes(shutil.disk_usage(stocks_db.parent).free)}")
+    return lines
+
+
+def file_mode_lines(env) -> list[str]:
+    """Whether the keys, ledger, exchange state and logs are readable by their owner only."""
+    try:
+        extra = [exchange_state_path(env)] if runs_paper_exchange(env) else []
+    except ConfigError:
+        extra = []
+    problems = private_files.exposed(private_files.private_paths(env, extra))
+    if not problems:
+        return ["files: .env, system.db, exchange state and logs readable by their owner only"]
+    return ["files: READABLE BY OTHER USERS:"] + [f"  {line}" for line in problems]
+
+
 def report(now: datetime) -> list[str]:
     lines = service_states()
     url = dashboard_url(os.environ)
@@ -97,6 +132,8 @@ def report(now: datetime) -> list[str]:
         lines += card_lines(ledger, market)
         running = system_db_manager.get_all_algorithms("running", conn=ledger)
         lines += minute_lines(market, {card["ticker"] for card in running}, now)
+        lines += disk_lines(system_db_manager.default_db_path(), db_manager.default_db_path(), log_dir())
+        lines += file_mode_lines(os.environ)
     finally:
         ledger.close()
         market.close()

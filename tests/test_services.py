@@ -91,3 +91,9 @@ def test_the_dashboard_url_of_an_ipv6_loopback_binding_is_bracketed():
 def test_a_mistyped_run_paper_exchange_is_an_error_not_a_silent_false(tmp_path):
     with pytest.raises(services.ConfigError, match="RUN_PAPER_EXCHANGE"):
         services.render_units(tmp_path, {**ENV, "RUN_PAPER_EXCHANGE": "ture"})
+
+
+def test_the_orchestrator_starts_after_the_clock_is_synchronised(tmp_path):
+    services.render_units(tmp_path, ENV)
+    unit = parse(tmp_path / "autotrader-orchestrator.service")["Unit"]
+    assert "time-sync.target" in unit["After"].split()

@@ -53,7 +53,17 @@ export function staleReasons({ listing, health, now, staleAfterMs = STALE_AFTER_
   const reasons = listing.marketOpen ? staleTickers(listing.cards, now, staleAfterMs) : [];
   const heartbeat = heartbeatReason(health, listing.marketOpen);
   if (heartbeat) reasons.push(heartbeat);
+  const clock = clockReason(health);
+  if (clock) reasons.push(clock);
   const refused = symbolLimitReason(health);
   if (refused) reasons.push(refused);
   return reasons;
+}
+
+// The orchestrator places no orders while this computer's clock disagrees with the broker's.
+function clockReason(health) {
+  if (!health || health.clockSkewSeconds === null || health.clockSkewSeconds === undefined) return null;
+  const off = formatDuration(Math.abs(health.clockSkewSeconds));
+  const way = health.clockSkewSeconds > 0 ? 'ahead of' : 'behind';
+  return `Trading paused: this computer's clock is ${off} ${way} the broker's. It resumes when they agree.`;
 }
