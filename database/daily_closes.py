@@ -8,16 +8,13 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Dict
 
-import pandas as pd
-
 from database import db_manager
-from database.market_calendar import nyse
+from database.market_calendar import sessions_in_range
 
 
 def sessions(first_day: str, last_day: str) -> list[str]:
     """NYSE trading days first_day..last_day ("YYYY-MM-DD"), both inclusive."""
-    found = nyse().sessions_in_range(pd.Timestamp(first_day), pd.Timestamp(last_day))
-    return [d.strftime("%Y-%m-%d") for d in found]
+    return sessions_in_range(first_day, last_day)  # the calendar's sessions, without pandas
 
 
 def market_inputs(stocks: sqlite3.Connection) -> Dict[str, Any]:
