@@ -17,15 +17,12 @@ from database import db_manager, market_calendar
 
 
 def session_span(now: datetime) -> Optional[tuple[str, str]]:
-    """(first minute, last complete minute) of the latest session started by ``now``, or None."""
-    at = market_calendar.parse_utc(now)
-    opens = market_calendar.nyse().opens
-    started = opens[opens <= at]
-    if started.empty:
-        return None
-    day = started.index[-1].strftime("%Y-%m-%d")
-    opening, closing = market_calendar.session_bounds(day)
-    last = min(at.floor("min"), closing) - pd.Timedelta(minutes=1)
+    """(first minute, last complete minute) of the latest session opened by ``now``, or None."""
+    opening = market_calendar.session_open_back(now, 1)
+    if opening > market_calendar.parse_utc(now):
+        return None  # before the calendar's first session
+    _, closing = market_calendar.session_bounds(opening.tz_convert("America/New_York").strftime("%Y-%m-%d"))
+    last = min(market_calendar.parse_utc(now).floor("min"), closing) - pd.Timedelta(minutes=1)
     if last < opening:
         return None
     return market_calendar.to_utc_string(opening), market_calendar.to_utc_string(last)

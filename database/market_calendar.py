@@ -195,16 +195,35 @@ def session_bounds(day: str) -> Optional[tuple[pd.Timestamp, pd.Timestamp]]:
     return _stamp(opens[i]), _stamp(closes[i])
 
 
+@lru_cache(maxsize=1)
+def _minutes_before_session() -> list[int]:
+    """For each session, how many market minutes all earlier sessions have."""
+    _, opens, closes = _sessions()
+    counts, total = [], 0
+    for start, end in zip(opens, closes):
+        counts.append(total)
+        total += (end - start) // 60
+    return counts
+
+
+def _minutes_before(seconds: int) -> int:
+    """Market minutes that start before the minute ``seconds`` (epoch)."""
+    _, opens, closes = _sessions()
+    i = bisect_right(opens, seconds) - 1
+    if i < 0:
+        return 0
+    return _minutes_before_session()[i] + (min(seconds, closes[i]) - opens[i]) // 60
+
+
 def market_minutes_between(earlier: str | datetime, later: str | datetime) -> int:
     """Market minutes from the minute ``earlier`` to the minute ``later`` (0: the same minute)."""
-    minutes = nyse().minutes
-    lo, hi = parse_utc(earlier).floor("min"), parse_utc(later).floor("min")
-    return int(minutes.searchsorted(hi) - minutes.searchsorted(lo))
+    return _minutes_before(_seconds(later)) - _minutes_before(_seconds(earlier))
 
 
 def same_session(first: str | datetime, second: str | datetime) -> bool:
-    """Whether two moments fall on the same New York day (a session never spans two)."""
-    return parse_utc(first).tz_convert(NEW_YORK).date() == parse_utc(second).tz_convert(NEW_YORK).date()
+    """Whether two moments belong to the same session (the latest one opened by each)."""
+    _, opens, _ = _sessions()
+    return bisect_right(opens, _seconds(first)) == bisect_right(opens, _seconds(second))
 
 
 def utc_now() -> datetime:
