@@ -8,21 +8,20 @@ view and ``./scripts/status`` show these figures.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Dict, Iterable, Optional
-
-import pandas as pd
 
 from database import db_manager, market_calendar
 
 
 def session_span(now: datetime) -> Optional[tuple[str, str]]:
     """(first minute, last complete minute) of the latest session opened by ``now``, or None."""
-    opening = market_calendar.session_open_back(now, 1)
-    if opening > market_calendar.parse_utc(now):
-        return None  # before the calendar's first session
-    _, closing = market_calendar.session_bounds(opening.tz_convert("America/New_York").strftime("%Y-%m-%d"))
-    last = min(market_calendar.parse_utc(now).floor("min"), closing) - pd.Timedelta(minutes=1)
+    session = market_calendar.latest_session(now)
+    if session is None:
+        return None
+    opening, closing = session
+    at = market_calendar.utc_datetime(now).replace(second=0, microsecond=0)
+    last = min(at, closing) - timedelta(minutes=1)
     if last < opening:
         return None
     return market_calendar.to_utc_string(opening), market_calendar.to_utc_string(last)

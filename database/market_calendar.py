@@ -195,6 +195,15 @@ def session_bounds(day: str) -> Optional[tuple[pd.Timestamp, pd.Timestamp]]:
     return _stamp(opens[i]), _stamp(closes[i])
 
 
+def latest_session(at: str | datetime) -> Optional[tuple[datetime, datetime]]:
+    """(open, close) as UTC datetimes of the latest session opened at or before ``at`` (no pandas)."""
+    _, opens, closes = _sessions()
+    i = bisect_right(opens, _seconds(at)) - 1
+    if i < 0:
+        return None
+    return (datetime.fromtimestamp(opens[i], timezone.utc), datetime.fromtimestamp(closes[i], timezone.utc))
+
+
 @lru_cache(maxsize=1)
 def _minutes_before_session() -> list[int]:
     """For each session, how many market minutes all earlier sessions have."""
