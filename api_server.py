@@ -14,7 +14,8 @@ from typing import Any, Mapping, Optional
 
 from flask import Flask, request
 
-from api import account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, json_body, openapi, wall_routes
+from api import (account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, inputs, json_body,
+                 openapi, wall_routes)
 from api.broker import BrokerGateway, default_broker_factory
 from database import db_manager
 from orchestra import config as settings
@@ -36,6 +37,14 @@ def trusted_hosts(api: settings.ApiSettings) -> Optional[list[str]]:
     return sorted({"localhost", "127.0.0.1", api.host})
 
 
+def live_trading(env: Mapping[str, str]) -> bool:
+    """True unless ``ALPACA_PAPER`` says paper; a malformed value counts as live (the careful reading)."""
+    try:
+        return not settings.flag(env, "ALPACA_PAPER", True)
+    except settings.ConfigError:
+        return True
+
+
 def default_config() -> dict[str, Any]:
     """Everything the app reads; ``create_app(config)`` overrides any of it (tests pass a dict)."""
     return {
@@ -46,6 +55,7 @@ def default_config() -> dict[str, Any]:
         "FRONTEND_DIR": settings.REPO_ROOT / "frontend",
         "BROKER_FACTORY": default_broker_factory,    # () -> AlpacaWrapper, called on first use
         "NOW": lambda: datetime.now(timezone.utc),
+        "LIVE_TRADING": live_trading(os.environ),    # live keys: the default PIN may not add or stop cards
         "TOKEN_TTL_SECONDS": 300,
         "PIN_MAX_ATTEMPTS": 5,
         "PIN_LOCKOUT_SECONDS": 60,                   # first lock-out; doubles each time
@@ -59,15 +69,24 @@ def default_config() -> dict[str, Any]:
     }
 
 
+# The kiosk page runs only its own files: no inline script or style, no plug-ins, no framing,
+# and fetch() only back to this server.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
+    "font-src 'self'", "manifest-src 'self'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+])
+
+
 def _security_headers(response):
     if request.method == "OPTIONS" and response.status_code == 200 and not response.get_data():
         response.status_code = 204  # Flask's automatic answer: just the Allow header, no (HTML) body
         response.headers.pop("Content-Type", None)
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
-    if response.mimetype == "application/json":
-        response.headers.setdefault("Cache-Control", "no-store")
+    if request.path.startswith("/api/") or response.mimetype == "application/json":
+        response.headers["Cache-Control"] = "no-store"  # cards, cash and tokens are never cached
     return response
 
 
@@ -77,6 +96,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     if config:
         app.config.update(config)
     app.json.sort_keys = False
+    inputs.init_app(app)  # the strict <int:...> converter, before any route is added
     errors.register_error_handlers(app)
     db.init_app(app)
     json_body.init_app(app)

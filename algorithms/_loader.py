@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import keyword
 import logging
+import stat
 import sys
 import traceback
 from dataclasses import dataclass
@@ -73,6 +74,20 @@ def algorithm_path(algorithm_type: str, directory: Path | str | None = None) -> 
         raise AlgorithmLoadError(f"unknown algorithm {algorithm_type!r}: no file {path.name} in {folder}",
                                  algorithm_type=algorithm_type)
     return path
+
+
+def refuse_if_writable_by_others(algorithm_type: str, path: Path) -> None:
+    """Like ssh with a key file: code anyone else may edit is never run with the owner's money.
+
+    AlgorithmLoadError when the file or its folder is writable by the group or by everyone.
+    """
+    for what, target in (("file", path), ("folder", path.parent)):
+        mode = target.stat().st_mode
+        if mode & (stat.S_IWGRP | stat.S_IWOTH):
+            who = "everyone" if mode & stat.S_IWOTH else "its group"
+            raise AlgorithmLoadError(
+                f"refused: the algorithm {what} {target} is writable by {who} (mode {stat.S_IMODE(mode):04o}), so "
+                f"another user could change what trades; run: chmod go-w {target}", algorithm_type=algorithm_type)
 
 
 def _module_name(algorithm_type: str, path: Path) -> str:
@@ -148,6 +163,7 @@ def load_algorithm_class(algorithm_type: str, directory: Path | str | None = Non
 def _load(algorithm_type: str, directory: Path | str | None) -> tuple[type, str]:
     """(class, description), from the cache while the file's content is unchanged."""
     path = algorithm_path(algorithm_type, directory)
+    refuse_if_writable_by_others(algorithm_type, path)
     try:
         source = path.read_bytes()
     except OSError as exc:

@@ -6,12 +6,14 @@ import math
 from datetime import timedelta
 from typing import Any, Dict
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
+from algorithms._discovery import listed_algorithms
 from api import algorithm_params, cards, db, history
 from api.auth import require_token
 from api.broker import BrokerDown, BrokerGateway
 from api.errors import ApiError
+from api.inputs import MAX_SQLITE_INT, body_str, query_choice, query_int, refuse_unknown_fields
 from api.json_body import json_object
 from database import market_calendar
 from system_databse import card_calculations, system_db_manager
@@ -22,7 +24,7 @@ bp = Blueprint("algorithms", __name__)
 
 NEW_CARD_FIELDS = ("ticker", "algorithm_type", "initial_capital")
 OPTIONAL_CARD_FIELDS = ("parameters",)
-MAX_SQLITE_INT = 2**63 - 1
+MAX_ALGORITHM_TYPE_LENGTH = 64
 DEFAULT_TRANSACTION_LIMIT = 500
 
 
@@ -33,14 +35,9 @@ def gateway() -> BrokerGateway:
 utc_string = market_calendar.to_utc_string
 
 
-def discovered_algorithms() -> list[Dict[str, str]]:
-    """``[{"name", "description", "parameters"}]`` from the algorithms directory scan."""
-    from algorithms import available_algorithms
-
-    folder = current_app.config["ALGORITHMS_DIR"]
-    found = available_algorithms(folder)
-    return [{"name": info.name, "description": info.description or "",
-             "parameters": algorithm_params.listing(info.name, folder)} for info in found]
+def discovered_algorithms() -> list[Dict[str, Any]]:
+    """``[{"name", "description", "parameters"}]`` read from the files' source: the web process runs no algorithm."""
+    return [info.to_dict() for info in listed_algorithms(current_app.config["ALGORITHMS_DIR"])]
 
 
 def _card_or_404(algo_id: int) -> Dict[str, Any]:
@@ -50,15 +47,6 @@ def _card_or_404(algo_id: int) -> Dict[str, Any]:
     if card is None:
         raise ApiError(404, f"algorithm {algo_id} not found")
     return card
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, f"{name} must be an integer from {low} to {high}")
-    return int(raw)
 
 
 @bp.get("/api/algorithms")
@@ -74,7 +62,7 @@ def list_algorithms():
 
 @bp.get("/api/algorithms/<int:algo_id>")
 def get_algorithm(algo_id: int):
-    limit = _int_arg("limit", DEFAULT_TRANSACTION_LIMIT, 1, 100_000)
+    limit = query_int("limit", DEFAULT_TRANSACTION_LIMIT, 1, 100_000)
     card = _card_or_404(algo_id)
     card["transactions"] = system_db_manager.get_recent_transactions(algo_id, limit, conn=db.system_reader())
     return jsonify(card)
@@ -82,10 +70,8 @@ def get_algorithm(algo_id: int):
 
 @bp.get("/api/algorithms/<int:algo_id>/history")
 def get_history(algo_id: int):
-    window = request.args.get("window", "1d")
-    if window not in history.WINDOWS:
-        raise ApiError(400, f"window must be one of {', '.join(history.WINDOWS)}")
-    max_points = _int_arg("points", current_app.config["HISTORY_MAX_POINTS"], 2, 5000)
+    window = query_choice("window", "1d", history.WINDOWS)
+    max_points = query_int("points", current_app.config["HISTORY_MAX_POINTS"], 2, 5000)
     algo = None if algo_id > MAX_SQLITE_INT else system_db_manager.get_algorithm(algo_id, conn=db.system_reader())
     if algo is None:
         raise ApiError(404, f"algorithm {algo_id} not found")
@@ -99,9 +85,7 @@ def list_available_algorithms():
 
 def _parse_new_card(body: Dict[str, Any]) -> tuple[str, str, float]:
     """Field presence, types and formats; 400 naming the field at fault."""
-    unknown = sorted(set(body) - set(NEW_CARD_FIELDS) - set(OPTIONAL_CARD_FIELDS))
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+    refuse_unknown_fields(body, NEW_CARD_FIELDS + OPTIONAL_CARD_FIELDS)
     missing = [f for f in NEW_CARD_FIELDS if body.get(f) is None]
     if missing:
         raise ApiError(400, f"missing field(s): {', '.join(missing)}")
@@ -114,6 +98,7 @@ def _parse_new_card(body: Dict[str, Any]) -> tuple[str, str, float]:
         raise ApiError(400, str(exc), field="ticker") from None
     if not isinstance(algo_type, str) or not algo_type.strip():
         raise ApiError(400, "algorithm_type must be a non-empty string", field="algorithm_type")
+    body_str(body, "algorithm_type", max_length=MAX_ALGORITHM_TYPE_LENGTH)
     if isinstance(capital, bool) or not isinstance(capital, (int, float)):
         raise ApiError(400, "initial_capital must be a number", field="initial_capital")
     try:
@@ -133,7 +118,7 @@ def _broker(call, *args):
 
 
 @bp.post("/api/algorithms")
-@require_token
+@require_token("add")
 def create_algorithm():
     body = json_object()
     ticker, algo_type, capital = _parse_new_card(body)
@@ -163,7 +148,7 @@ def create_algorithm():
 
 
 @bp.delete("/api/algorithms/<int:algo_id>")
-@require_token
+@require_token("stop")
 def stop_algorithm(algo_id: int):
     writer = db.system_writer()
     with system_db_manager.atomic(writer):

@@ -1,8 +1,10 @@
 """PIN check, short-lived bearer tokens and the persistent lock-out after repeated wrong PINs.
 
 ``POST /api/validate-pin`` trades the PIN for a random token kept only in this process (a
-restart logs everyone out, which is harmless: tokens live minutes). Every mutating endpoint is
-wrapped in ``require_token``. Wrong PINs are counted in system.db (``system_config`` key
+restart logs everyone out, which is harmless: tokens live minutes). A token is minted for one
+protected action (``add`` a card, ``stop`` a card, ``export`` the ledger): the PIN entered to add a card cannot stop
+one, so a wall left alone after an add holds no token that could sell anything. Every mutating
+endpoint is wrapped in ``require_token(action)``. Wrong PINs are counted in system.db (``system_config`` key
 ``pin_lockout``), so restarting the server does not reset a lock-out; each lock-out lasts twice
 as long as the previous one until a correct PIN is entered.
 """
@@ -14,6 +16,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import secrets
 import sqlite3
 import threading
@@ -25,6 +28,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from api import db
 from api.errors import ApiError
+from api.inputs import refuse_unknown_fields
 from api.json_body import json_object
 from database import market_calendar
 from system_databse import system_db_manager
@@ -34,33 +38,39 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 LOCKOUT_KEY = "pin_lockout"
+ACTIONS = ("add", "stop", "export")  # the protected flows a token can be minted for
+PIN_SHAPE = re.compile(r"[0-9]{4,8}")
+PIN_COMMAND = ".venv/bin/python -m api.pin set-pin"
 
 
 class TokenStore:
-    """Issued tokens (stored only as SHA-256 digests) with their expiry times."""
+    """Issued tokens (stored only as SHA-256 digests) with their action and expiry time."""
 
     def __init__(self, ttl_seconds: float, now: Callable[[], datetime]):
         self.ttl_seconds = ttl_seconds
         self._now = now
-        self._expiry: dict[str, datetime] = {}
+        self._issued: dict[str, tuple[str, datetime]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
     def _digest(token: str) -> str:
         return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def issue(self) -> str:
+    def issue(self, action: str) -> str:
         token = secrets.token_urlsafe(32)
         now = self._now()
         with self._lock:
-            self._expiry = {d: t for d, t in self._expiry.items() if t > now}
-            self._expiry[self._digest(token)] = now + timedelta(seconds=self.ttl_seconds)
+            self._issued = {d: (a, t) for d, (a, t) in self._issued.items() if t > now}
+            self._issued[self._digest(token)] = (action, now + timedelta(seconds=self.ttl_seconds))
         return token
 
-    def is_valid(self, token: str) -> bool:
+    def action_of(self, token: str) -> Optional[str]:
+        """The action an unexpired token was minted for, or None."""
         with self._lock:
-            expiry = self._expiry.get(self._digest(token))
-        return expiry is not None and self._now() < expiry
+            issued = self._issued.get(self._digest(token))
+        if issued is None or self._now() >= issued[1]:
+            return None
+        return issued[0]
 
 
 @dataclass
@@ -144,17 +154,20 @@ def _check_pin(pin: str, now: datetime) -> tuple[bool, LockoutState]:
 @bp.post("/api/validate-pin")
 def validate_pin():
     body = json_object()
-    unknown = sorted(set(body) - {"pin"})
-    if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+    refuse_unknown_fields(body, ("pin", "action"))
     pin = body.get("pin")
-    if not isinstance(pin, str) or not pin:
-        raise ApiError(400, "pin must be a non-empty string of digits")
+    if not isinstance(pin, str) or not PIN_SHAPE.fullmatch(pin):
+        raise ApiError(400, "pin must be a string of 4 to 8 digits (0-9)", field="pin")
+    action = body.get("action")
+    if action not in ACTIONS:
+        raise ApiError(400, f"action must be one of: {', '.join(ACTIONS)} (the token serves that action only)",
+                       field="action")
     now = current_app.config["NOW"]()
     valid, state = _check_pin(pin, now)
     if valid:
         tokens: TokenStore = current_app.extensions["autotrader_tokens"]
-        return jsonify({"valid": True, "token": tokens.issue(), "expires_in": int(tokens.ttl_seconds)})
+        return jsonify({"valid": True, "token": tokens.issue(action), "action": action,
+                        "expires_in": int(tokens.ttl_seconds)})
     locked_for = state.seconds_left(now)
     if locked_for:
         return jsonify({"valid": False, "error": f"wrong PIN; locked for {locked_for} seconds",
@@ -163,22 +176,46 @@ def validate_pin():
     return jsonify({"valid": False, "error": "wrong PIN", "attempts_left": attempts_left}), 401
 
 
-def require_token(view):
-    """Answer 401 unless the request carries ``Authorization: Bearer <valid unexpired token>``."""
+def refuse_default_pin_when_live(action: str) -> None:
+    """Live money is not guarded by the PIN everybody knows from the README: 403 until it is changed."""
+    if action == "export" or not current_app.config["LIVE_TRADING"]:
+        return
+    try:
+        default = system_db_manager.get_pin(conn=db.system_reader()) == system_db_manager.DEFAULT_PIN
+    except system_db_manager.LedgerError:
+        default = False  # no PIN at all: validate-pin already refuses every token
+    if default:
+        raise ApiError(403, f"live trading: cards cannot be {'added' if action == 'add' else 'stopped'} while the "
+                            f"PIN is still the default; change it first with: {PIN_COMMAND}")
 
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        tokens: TokenStore = current_app.extensions["autotrader_tokens"]
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "this action needs a PIN token: POST /api/validate-pin, then send "
-                                "'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-        if not tokens.is_valid(token.strip()):
-            raise ApiError(401, "the PIN token is invalid or expired; enter the PIN again",
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        return view(*args, **kwargs)
 
-    return wrapped
+def require_token(action: str):
+    """Decorator: 401 unless ``Authorization: Bearer <token>`` holds an unexpired token minted for ``action``."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown protected action {action!r}; add it to api.auth.ACTIONS")
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            tokens: TokenStore = current_app.extensions["autotrader_tokens"]
+            if scheme.lower() != "bearer" or not token.strip():
+                raise ApiError(401, f"this action needs a PIN token: POST /api/validate-pin with action "
+                                    f"{action!r}, then send 'Authorization: Bearer <token>'",
+                               headers={"WWW-Authenticate": "Bearer"})
+            minted_for = tokens.action_of(token.strip())
+            if minted_for is None:
+                raise ApiError(401, "the PIN token is invalid or expired; enter the PIN again",
+                               headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            if minted_for != action:
+                raise ApiError(401, f"this PIN token was given for {minted_for!r}, not for {action!r}; "
+                                    "enter the PIN again", headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+            refuse_default_pin_when_live(action)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
 
 
 def init_app(app) -> None:

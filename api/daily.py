@@ -13,7 +13,7 @@ import pandas as pd
 
 from database import db_manager
 from database.market_calendar import nyse
-from system_databse import daily_pnl, system_db_manager
+from system_databse import card_calculations, daily_pnl, system_db_manager
 
 
 def account_daily_pnl(system: sqlite3.Connection, stocks: sqlite3.Connection, max_days: int = 60) -> List[Dict[str, Any]]:
@@ -31,6 +31,11 @@ def account_daily_pnl(system: sqlite3.Connection, stocks: sqlite3.Connection, ma
     trades: Dict[int, list] = {a["id"]: [] for a in algos}
     for row in system_db_manager.get_transactions_between(conn=system):
         trades[row["algorithm_id"]].append(row)
+    actions = {a["id"]: system_db_manager.get_corporate_action_effects(a["id"], conn=system) for a in algos}
+    for card_id in trades:  # stored bars are split-adjusted: trades in today's share units, splits built in
+        trades[card_id] = [r for r in card_calculations.split_adjusted(trades[card_id], actions[card_id])
+                           if r["type"] != "dividend"]
+        actions[card_id] = [a for a in actions[card_id] if a["kind"] == "cash_dividend"]
     closes = {t: db_manager.get_daily_closes(stocks, t, sessions[0], sessions[-1]) for t in {a["ticker"] for a in algos}}
-    days = daily_pnl.daily_pnl(trades, {a["id"]: a["ticker"] for a in algos}, closes, sessions)
+    days = daily_pnl.daily_pnl(trades, {a["id"]: a["ticker"] for a in algos}, closes, sessions, actions)
     return days[-max_days:]

@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any, Dict, List, Optional
 
 from api import cards
+from api.history import corporate_action_markers
 from database import db_manager
 from database.market_calendar import parse_utc
 from system_databse import card_calculations, fifo, system_db_manager
@@ -24,6 +25,19 @@ def _transactions(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return [{"id": t["id"], "type": t["type"], "shares": t["shares"], "price": t["price"],
              "value": card_calculations.to_cents(t["shares"] * t["price"]), "timestamp": t["timestamp"],
              "order_id": t.get("broker_order_id")} for t in reversed(rows)]
+
+
+def _action(row: Dict[str, Any]) -> Dict[str, Any]:
+    """A corporate action as the card felt it, with a one-line description."""
+    if row["kind"] == "cash_dividend":
+        text = f"dividend ${row['rate']:.4g}/share on {row['shares_before']:g} shares: +${row['cash']:,.2f}"
+    else:
+        change = row["share_change"] + row["fractional_change"]
+        text = (f"{row['new_rate']:g}-for-{row['old_rate']:g} {row['kind'].replace('_', ' ')}: "
+                f"{row['shares_before']:g} shares {'+' if change >= 0 else '-'}{abs(change):g}")
+    return {"kind": row["kind"], "ex_date": row["ex_date"], "effective_at": row["effective_at"],
+            "share_change": row["share_change"], "fractional_change": row["fractional_change"],
+            "cash": row["cash"], "description": text}
 
 
 def _decision(row: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -69,9 +83,11 @@ def card_detail(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id:
     if card is None:
         return None
     rows = system_db_manager.get_transactions_between(algo_id, conn=system)
-    matched = fifo.match(rows)
+    actions = system_db_manager.get_corporate_action_effects(algo_id, conn=system)
+    matched = fifo.match(rows, actions)
     card.update(fifo.summary(matched, card["current_price"]))
     card["transactions"] = _transactions(rows)
+    card["corporate_actions"] = [_action(a) for a in reversed(actions)]
     card.update(decisions_block(system, algo_id))
     card["frozen"] = _frozen(card, mismatches)
     card["stale"] = _stale(card, market)
@@ -82,9 +98,10 @@ def closed_cards(system: sqlite3.Connection) -> List[Dict[str, Any]]:
     """Stopped cards, newest stop first: dates, trade count, final realized P&L (FIFO)."""
     result = []
     totals = system_db_manager.get_all_position_totals(conn=system)
+    parameters = system_db_manager.get_all_algorithm_parameters(conn=system)
     for algo in system_db_manager.get_all_algorithms("stopped", conn=system):
         rows = system_db_manager.get_transactions_between(algo["id"], conn=system)
-        matched = fifo.match(rows)
+        matched = fifo.match(rows, system_db_manager.get_corporate_action_effects(algo["id"], conn=system))
         held = totals.get(algo["id"], card_calculations.NO_TRADES)["shares"]
         result.append({
             "id": algo["id"], "display_name": algo["display_name"], "algorithm_type": algo["algorithm_type"],
@@ -93,6 +110,7 @@ def closed_cards(system: sqlite3.Connection) -> List[Dict[str, Any]]:
             "trade_count": len(rows), "shares_left": held, "state": cards.card_state("stopped", held),
             "realized_pnl": fifo.cents(matched.realized),
             "last_trade_at": rows[-1]["timestamp"] if rows else None,
+            "parameters": parameters.get(algo["id"], {}),
         })
     result.sort(key=lambda c: (c["stopped_at"] or "", c["id"]), reverse=True)
     return result
@@ -103,7 +121,8 @@ def pnl_totals(system: sqlite3.Connection, stocks: sqlite3.Connection) -> Dict[s
     open_pnl = realized = 0.0
     prices = {}
     for algo in system_db_manager.get_all_algorithms(conn=system):
-        matched = fifo.match(system_db_manager.get_transactions_between(algo["id"], conn=system))
+        matched = fifo.match(system_db_manager.get_transactions_between(algo["id"], conn=system),
+                             system_db_manager.get_corporate_action_effects(algo["id"], conn=system))
         realized += matched.realized
         if matched.lots:
             if algo["ticker"] not in prices:
@@ -113,3 +132,9 @@ def pnl_totals(system: sqlite3.Connection, stocks: sqlite3.Connection) -> Dict[s
             if price is not None:
                 open_pnl += matched.shares * price - matched.open_cost
     return {"open_pnl": fifo.cents(open_pnl), "realized_pnl": fifo.cents(realized)}
+
+
+def corporate_actions(system: sqlite3.Connection) -> List[Dict[str, Any]]:
+    """Every card's splits and dividends, newest first, for the history view."""
+    effects = system_db_manager.get_corporate_action_effects(None, conn=system)
+    return corporate_action_markers(effects, with_card=True)[::-1]

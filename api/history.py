@@ -34,12 +34,13 @@ BAR = pd.Timedelta(minutes=1)
 
 
 def _holdings(bar_times: pd.DatetimeIndex, trades: List[Dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """Shares held and net invested cash at the close of each bar (trades oldest first)."""
+    """Shares held and net invested cash at the close of each bar (rows of
+    ``card_calculations.split_adjusted``, oldest first: trades in today's share units, dividends)."""
     if not trades:
         return np.zeros(len(bar_times)), np.zeros(len(bar_times))
     signs = np.array([1 if t["type"] == "buy" else -1 for t in trades])
     shares = np.array([t["shares"] for t in trades], dtype=float) * signs
-    cash = np.array([t["shares"] * t["price"] for t in trades], dtype=float) * signs
+    cash = np.array([t.get("cash", t["shares"] * t["price"]) for t in trades], dtype=float) * signs
     trade_times = pd.to_datetime([t["timestamp"] for t in trades], format=TIMESTAMP_FORMAT, utc=True)
     done = np.searchsorted(trade_times.asi8, (bar_times + BAR).asi8, side="left")
     cum_shares = np.concatenate([[0.0], np.cumsum(shares)])
@@ -54,10 +55,25 @@ def _trades_between(trades: List[Dict[str, Any]], start: pd.Timestamp, stop: pd.
             if low <= t["timestamp"] < high]
 
 
+def corporate_action_markers(effects: List[Dict[str, Any]], start: Optional[pd.Timestamp] = None,
+                             stop: Optional[pd.Timestamp] = None, *, with_card: bool = False) -> List[Dict[str, Any]]:
+    """The card's splits and dividends (in the window, if given), oldest first, labelled for the chart."""
+    low = start.strftime(TIMESTAMP_FORMAT) if start is not None else ""
+    high = stop.strftime(TIMESTAMP_FORMAT) if stop is not None else "9999"
+    return [{**({"algorithm_id": e["algorithm_id"], "ticker": e["ticker"]} if with_card else {}),
+             "timestamp": e["effective_at"], "ex_date": e["ex_date"], "kind": e["kind"],
+             "label": card_calculations.corporate_action_label(e), "old_rate": e["old_rate"],
+             "new_rate": e["new_rate"], "rate": e["rate"], "shares_before": e["shares_before"],
+             "shares_after": card_calculations.whole_if_close(
+                 e["shares_before"] + e["share_change"] + e["fractional_change"]),
+             "cash": e["cash"]}
+            for e in effects if low <= e["effective_at"] < high]
+
+
 def _empty(algo: Dict[str, Any], window: str) -> Dict[str, Any]:
     return {"id": algo["id"], "ticker": algo["ticker"], "window": window,
             "initial_capital": float(algo["initial_capital"]), "start": None, "end": None, "bar_count": 0,
-            "downsampled": False, "points": [], "trades": [], "trades_in_window": 0}
+            "downsampled": False, "points": [], "trades": [], "trades_in_window": 0, "corporate_actions": []}
 
 
 def card_history(system: sqlite3.Connection, stocks: sqlite3.Connection, algo: Dict[str, Any],
@@ -74,18 +90,21 @@ def card_history(system: sqlite3.Connection, stocks: sqlite3.Connection, algo: D
     bar_count, sampled = db_manager.get_sampled_closes(stocks, algo["ticker"], start.strftime(TIMESTAMP_FORMAT),
                                                        end.strftime(TIMESTAMP_FORMAT), max_points)
     trades = system_db_manager.get_transactions(algo["id"], conn=system)[::-1]  # oldest first
+    effects = system_db_manager.get_corporate_action_effects(algo["id"], conn=system)
     times = pd.to_datetime([stamp for stamp, _ in sampled], format=TIMESTAMP_FORMAT, utc=True)
     closes = np.array([close for _, close in sampled], dtype=float)
-    shares, invested = _holdings(times, trades)
+    shares, invested = _holdings(times, card_calculations.split_adjusted(trades, effects))
     capital = result["initial_capital"]
     values = [card_calculations.value_from_totals(s, i, c, capital) for s, i, c in zip(shares, invested, closes)]
     markers = _trades_between(trades, start, end + BAR)
     result.update(
         start=start.strftime(TIMESTAMP_FORMAT), end=end.strftime(TIMESTAMP_FORMAT), bar_count=bar_count,
         downsampled=len(sampled) < bar_count,
-        points=[{"timestamp": stamp, "price": close, "shares": int(s), "value": card_calculations.to_cents(v),
+        points=[{"timestamp": stamp, "price": close, "shares": card_calculations.whole_if_close(s),
+                 "value": card_calculations.to_cents(v),
                  "pnl": card_calculations.to_cents(v - capital)}
                 for (stamp, close), s, v in zip(sampled, shares, values)],
         trades=markers[-MAX_TRADE_MARKERS:], trades_in_window=len(markers),
+        corporate_actions=corporate_action_markers(effects, start, end + BAR),
     )
     return result

@@ -15,11 +15,11 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from api import daily, db, detail, price_chart
 from api.auth import require_token
 from api.errors import ApiError
+from api.inputs import MAX_SQLITE_INT, query_choice, query_int, query_str
 from system_databse import exports, system_db_manager
 
 bp = Blueprint("wall", __name__)
 
-MAX_SQLITE_INT = 2**63 - 1
 DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
@@ -51,14 +51,10 @@ def card_detail(algo_id: int):
 
 @bp.get("/api/algorithms/<int:algo_id>/chart")
 def card_chart(algo_id: int):
-    zoom = request.args.get("zoom", "today")
-    if zoom not in price_chart.ZOOMS:
-        raise ApiError(400, f"zoom must be one of {', '.join(price_chart.ZOOMS)}")
-    raw = request.args.get("points", "400")
-    if not raw.isdigit() or not 2 <= int(raw) <= 2000:
-        raise ApiError(400, "points must be an integer from 2 to 2000")
+    zoom = query_choice("zoom", "today", price_chart.ZOOMS)
+    points = query_int("points", 400, 2, 2000)
     algo = _algo_or_404(algo_id)
-    return jsonify(price_chart.price_chart(db.system_reader(), db.stocks_reader(), algo, zoom, int(raw),
+    return jsonify(price_chart.price_chart(db.system_reader(), db.stocks_reader(), algo, zoom, points,
                                            current_app.config["ALGORITHMS_DIR"]))
 
 
@@ -66,7 +62,7 @@ def card_chart(algo_id: int):
 def history_view():
     system, stocks = db.system_reader(), db.stocks_reader()
     return jsonify({"closed": detail.closed_cards(system), "daily_pnl": daily.account_daily_pnl(system, stocks),
-                    **detail.pnl_totals(system, stocks)})
+                    **detail.pnl_totals(system, stocks), "corporate_actions": detail.corporate_actions(system)})
 
 
 @bp.get("/api/pnl-summary")
@@ -80,14 +76,12 @@ def _export_args() -> tuple:
     unknown = sorted(set(request.args) - {"card", "from", "to"})
     if unknown:
         raise ApiError(400, f"unknown parameter(s): {', '.join(unknown)}")
-    card = request.args.get("card")
+    card = query_int("card", None, 0, MAX_SQLITE_INT)
     if card is not None:
-        if not card.isdigit() or int(card) > MAX_SQLITE_INT:
-            raise ApiError(400, "card must be a card id")
-        _algo_or_404(int(card))
+        _algo_or_404(card)
     days = []
     for name in ("from", "to"):
-        value = request.args.get(name)
+        value = query_str(name)
         if value is not None:
             try:
                 if not DAY.match(value):
@@ -98,7 +92,7 @@ def _export_args() -> tuple:
         days.append(value)
     if days[0] and days[1] and days[0] > days[1]:
         raise ApiError(400, "from must not be after to")
-    return (int(card) if card is not None else None), days[0], days[1]
+    return card, days[0], days[1]
 
 
 def _csv(text: str, name: str) -> Response:
@@ -107,14 +101,14 @@ def _csv(text: str, name: str) -> Response:
 
 
 @bp.get("/api/export/transactions.csv")
-@require_token
+@require_token("export")
 def export_transactions():
     rows = exports.transaction_rows(db.system_reader(), *_export_args())
     return _csv(exports.to_csv(rows, exports.TRANSACTION_COLUMNS), "transactions.csv")
 
 
 @bp.get("/api/export/realized.csv")
-@require_token
+@require_token("export")
 def export_realized():
     rows = exports.realized_rows(db.system_reader(), *_export_args())
     return _csv(exports.to_csv(rows, exports.REALIZED_COLUMNS), "realized.csv")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -226,3 +226,99 @@ def get_daily_closes(conn: sqlite3.Connection, ticker: str, start_day: str, end_
         (ticker.upper(), f"{start_day}T00:00:00Z", f"{end_day}T23:59:59Z"),
     ).fetchall()
     return {r[0]: float(r[2]) for r in rows}
+
+
+# --------------------------------------------------------------------------- corporate actions (splits)
+
+_ADJUSTMENTS_TABLE = """CREATE TABLE IF NOT EXISTS bar_adjustments (action_id TEXT PRIMARY KEY, ticker TEXT NOT NULL,
+    ex_date TEXT NOT NULL, price_factor REAL NOT NULL, rows_adjusted INTEGER NOT NULL, adjusted_at TEXT NOT NULL)"""
+
+
+def adjust_bars_for_split(conn: sqlite3.Connection, action_id: str, ticker: str, ex_date: str, before: str,
+                          price_factor: float, adjusted_at: str) -> Optional[int]:
+    """Scale ``ticker``'s bars before ``before`` (the ex-date open) by ``price_factor`` (volume by its
+    inverse), so a split is no price move; returns the rows scaled, or None if this split was already
+    applied. One transaction: after a crash either every bar is scaled and the split recorded, or none.
+    """
+    if not price_factor > 0:
+        raise ValueError(f"price_factor must be positive, got {price_factor!r}")
+    conn.execute(_ADJUSTMENTS_TABLE)  # stocks.db files created before this table existed
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM bar_adjustments WHERE action_id = ?", (action_id,)).fetchone():
+            conn.execute("ROLLBACK")
+            return None
+        cur = conn.execute(
+            "UPDATE bars SET open = ROUND(open * :f, 4), high = ROUND(high * :f, 4), low = ROUND(low * :f, 4),"
+            " close = ROUND(close * :f, 4), vwap = ROUND(vwap * :f, 4), volume = CAST(ROUND(volume / :f) AS INTEGER)"
+            " WHERE ticker = :ticker AND timestamp < :before",
+            {"f": float(price_factor), "ticker": ticker, "before": before})
+        conn.execute("INSERT INTO bar_adjustments (action_id, ticker, ex_date, price_factor, rows_adjusted, adjusted_at)"
+                     " VALUES (?, ?, ?, ?, ?, ?)", (action_id, ticker, ex_date, float(price_factor), cur.rowcount,
+                                                     adjusted_at))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return cur.rowcount
+
+
+def note_split_reflected(conn: sqlite3.Connection, action_id: str, ticker: str, ex_date: str, price_factor: float,
+                         noted_at: str) -> None:
+    """Bars fetched split-adjusted already reflect this split: record it without scaling anything."""
+    conn.execute(_ADJUSTMENTS_TABLE)
+    conn.execute("INSERT OR IGNORE INTO bar_adjustments (action_id, ticker, ex_date, price_factor, rows_adjusted,"
+                 " adjusted_at) VALUES (?, ?, ?, ?, 0, ?)", (action_id, ticker, ex_date, float(price_factor), noted_at))
+
+
+def get_bar_adjustments(conn: sqlite3.Connection, ticker: str) -> List[Dict[str, Any]]:
+    """Splits applied to ``ticker``'s stored bars, oldest ex-date first (none in an older stocks.db)."""
+    try:
+        rows = conn.execute("SELECT * FROM bar_adjustments WHERE ticker = ? ORDER BY ex_date", (ticker,)).fetchall()
+    except sqlite3.OperationalError:  # no such table yet: nothing was adjusted
+        return []
+    return [dict(r) for r in rows]
+
+
+def get_first_timestamp(conn: sqlite3.Connection, ticker: str) -> Optional[str]:
+    row = conn.execute("SELECT MIN(timestamp) AS t FROM bars WHERE ticker = ?", (ticker,)).fetchone()
+    return row["t"] if row else None
+
+
+# --------------------------------------------------------------- retention: pruning old minute bars
+
+def nth_newest_timestamp(conn: sqlite3.Connection, ticker: str, n: int) -> Optional[str]:
+    """The start of ``ticker``'s ``n``-th newest stored bar (1 = newest), or None if it has fewer."""
+    row = conn.execute("SELECT timestamp FROM bars WHERE ticker = ? ORDER BY timestamp DESC LIMIT 1 OFFSET ?",
+                       (ticker.upper(), max(0, int(n) - 1))).fetchone()
+    return row[0] if row else None
+
+
+def prune_bars(conn: sqlite3.Connection, ticker: str, before: str, *, batch_rows: int = 5000,
+               keep_going: Callable[[], bool] = lambda: True) -> int:
+    """Delete ``ticker``'s bars older than ``before``, oldest first, ``batch_rows`` per transaction.
+
+    Small transactions keep the WAL (and the SD-card writes of one commit) small and never hold
+    the write lock long; ``keep_going`` is asked between them (a stopping daemon). Returns rows deleted.
+    """
+    symbol, bound, deleted = ticker.upper(), to_utc_string(before), 0
+    while keep_going():
+        row = conn.execute("SELECT timestamp FROM bars WHERE ticker = ? AND timestamp < ? ORDER BY timestamp"
+                           " LIMIT 1 OFFSET ?", (symbol, bound, max(0, int(batch_rows) - 1))).fetchone()
+        if row is None and conn.execute("SELECT 1 FROM bars WHERE ticker = ? AND timestamp < ? LIMIT 1",
+                                        (symbol, bound)).fetchone() is None:
+            break  # nothing (left) to delete: no transaction, nothing written
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if row is None:
+                cursor = conn.execute("DELETE FROM bars WHERE ticker = ? AND timestamp < ?", (symbol, bound))
+            else:
+                cursor = conn.execute("DELETE FROM bars WHERE ticker = ? AND timestamp <= ?", (symbol, row[0]))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        deleted += cursor.rowcount
+        if row is None:
+            break
+    return deleted

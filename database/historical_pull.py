@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 import pandas as pd
 from alpaca.common.exceptions import APIError
-from alpaca.data.enums import DataFeed
+from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.requests import StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
@@ -80,8 +80,7 @@ def _tickers(tickers: Iterable[str]) -> list[str]:
 
 def market_minutes(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Regular-session minutes with start <= minute <= end."""
-    minutes = market_calendar.all_minutes()
-    return minutes[(minutes >= start) & (minutes <= end)]
+    return market_calendar.minutes_index(start, end)
 
 
 def _chunks(minutes: pd.DatetimeIndex, sessions: int) -> Iterator[pd.DatetimeIndex]:
@@ -96,7 +95,8 @@ def _fetch(client: StockHistoricalDataClient, feed: str, tickers: list[str],
            start: pd.Timestamp, end: pd.Timestamp, limit: Optional[int] = None) -> dict:
     """``{symbol: [Bar, ...]}`` for one request (all pages); broker failures become PullError."""
     request = StockBarsRequest(symbol_or_symbols=tickers, timeframe=TimeFrame.Minute, start=start.to_pydatetime(),
-                               end=end.to_pydatetime(), limit=limit, feed=DataFeed(feed))
+                               end=end.to_pydatetime(), limit=limit, feed=DataFeed(feed),
+                               adjustment=Adjustment.SPLIT)  # split-adjusted: a split is never a price move
     try:
         return client.get_stock_bars(request).data
     except APIError as exc:
@@ -165,8 +165,25 @@ def pull_bars(conn: sqlite3.Connection, tickers: list[str], start: str, end: str
     _require_data(client, settings.feed, symbols, minutes[0], minutes[-1])
     written = _store(conn, client, settings.feed, symbols, minutes, lambda s, t: True,
                      progress=progress, sessions_per_request=max(1, sessions_per_request))
+    _note_splits_reflected(conn, settings, symbols, minutes[0])
     logger.info("pulled %d bars of %s from %s to %s", written, ",".join(symbols), start, end)
     return written
+
+
+def _note_splits_reflected(conn: sqlite3.Connection, settings: AlpacaSettings, symbols: list[str],
+                           start: pd.Timestamp) -> None:
+    """The bars just pulled are adjusted for every split up to today: note those splits as applied,
+    so the orchestrator does not scale these bars a second time."""
+    from database import corporate_actions_pull
+
+    today = pd.Timestamp(market_calendar.utc_now()).tz_convert(NEW_YORK).date()
+    client = corporate_actions_pull.actions_client(settings)
+    first = start.tz_convert(NEW_YORK).date()
+    for action in corporate_actions_pull.fetch_corporate_actions(client, symbols, first, today):
+        if action["kind"] != "cash_dividend":
+            db_manager.note_split_reflected(conn, action["id"], action["symbol"], action["ex_date"],
+                                            action["old_rate"] / action["new_rate"],
+                                            market_calendar.to_utc_string(market_calendar.utc_now()))
 
 
 def _sessions_back(at: pd.Timestamp, sessions: int) -> pd.Timestamp:

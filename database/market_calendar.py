@@ -2,6 +2,11 @@
 
 All inputs and outputs are UTC; a minute is named by its bar start ("...T14:30:00Z" is the
 09:30 ET bar in winter). No hand-written holiday rules live in this project.
+
+The daemons' questions (open now? next open/close? the minutes between two times?) are answered
+from the sessions' opens and closes (~3,300 pairs, 50 KB) by binary search. The calendar's own
+minute index (1.27 million timestamps, ~20 MB resident once built) is only built for the few
+callers of ``all_minutes`` (creating stocks.db, benchmarks).
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from functools import lru_cache
 from typing import Optional
 
 import exchange_calendars
+import numpy as np
 import pandas as pd
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -34,12 +40,40 @@ def to_utc_string(value: str | datetime | pd.Timestamp) -> str:
     return parse_utc(value).strftime(TIMESTAMP_FORMAT)
 
 
+@lru_cache(maxsize=1)
+def _sessions() -> tuple[np.ndarray, np.ndarray]:
+    """Every session's (opens, closes) in UTC epoch seconds, sorted; opens[i] < closes[i] <= opens[i+1]."""
+    cal = nyse()
+    return pd.DatetimeIndex(cal.opens).asi8 // 10**9, pd.DatetimeIndex(cal.closes).asi8 // 10**9
+
+
+def _seconds(at: str | datetime | pd.Timestamp) -> int:
+    """Epoch seconds of ``at`` floored to its minute."""
+    return int(parse_utc(at).value // 10**9) // 60 * 60
+
+
+def _stamp(seconds: int) -> pd.Timestamp:
+    return pd.Timestamp(int(seconds), unit="s", tz="UTC")
+
+
+def _minute_seconds(start: str | datetime, end: str | datetime) -> np.ndarray:
+    """Epoch seconds of the session minutes with start <= minute <= end."""
+    lo_exact, hi = parse_utc(start).value / 10**9, _seconds(end)
+    lo = -(-int(np.ceil(lo_exact)) // 60) * 60  # the first whole minute at or after start
+    opens, closes = _sessions()
+    first, last = int(np.searchsorted(closes, lo, "right")), int(np.searchsorted(opens, hi, "right"))
+    parts = [np.arange(max(opens[i], lo), min(closes[i], hi + 60), 60, dtype="int64") for i in range(first, last)]
+    return np.concatenate(parts) if parts else np.empty(0, dtype="int64")
+
+
 def minutes_between(start: str | datetime, end: str | datetime) -> list[str]:
     """Bar-start minutes of regular sessions with start <= minute <= end."""
-    lo, hi = parse_utc(start), parse_utc(end)
-    minutes = nyse().minutes
-    window = minutes[(minutes >= lo) & (minutes <= hi)]
-    return list(window.strftime(TIMESTAMP_FORMAT))
+    return list(minutes_index(start, end).strftime(TIMESTAMP_FORMAT))
+
+
+def minutes_index(start: str | datetime, end: str | datetime) -> pd.DatetimeIndex:
+    """``minutes_between`` as a UTC DatetimeIndex."""
+    return pd.DatetimeIndex((_minute_seconds(start, end) * 10**9).astype("datetime64[ns]"), tz="UTC")
 
 
 def all_minutes() -> pd.DatetimeIndex:
@@ -47,18 +81,31 @@ def all_minutes() -> pd.DatetimeIndex:
 
 
 def is_open(at: str | datetime) -> bool:
-    """True while a regular session is trading at ``at``."""
-    return bool(nyse().is_trading_minute(parse_utc(at).floor("min")))
+    """True while a regular session is trading at ``at`` (open <= minute < close)."""
+    minute = _seconds(at)
+    opens, closes = _sessions()
+    i = int(np.searchsorted(opens, minute, "right")) - 1
+    return bool(i >= 0 and minute < closes[i])
 
 
 def next_open(at: str | datetime) -> pd.Timestamp:
     """The first open strictly after ``at``."""
-    return nyse().next_open(parse_utc(at).floor("min"))
+    opens, _ = _sessions()
+    return _stamp(opens[int(np.searchsorted(opens, _seconds(at), "right"))])
 
 
 def next_close(at: str | datetime) -> pd.Timestamp:
     """The first close strictly after ``at``."""
-    return nyse().next_close(parse_utc(at).floor("min"))
+    _, closes = _sessions()
+    return _stamp(closes[int(np.searchsorted(closes, _seconds(at), "right"))])
+
+
+def session_open_back(at: str | datetime, sessions: int) -> pd.Timestamp:
+    """The open of the ``sessions``-th session counting back from ``at`` (one already open counts);
+    the calendar's first open when there are fewer."""
+    opens, _ = _sessions()
+    started = int(np.searchsorted(opens, _seconds(at), "right"))
+    return _stamp(opens[max(0, started - max(1, int(sessions)))])
 
 
 def session_bounds(day: str) -> Optional[tuple[pd.Timestamp, pd.Timestamp]]:

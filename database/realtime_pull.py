@@ -3,8 +3,8 @@
 ``RealtimeStreamer`` runs its own thread and asyncio loop. Other threads call ``subscribe`` and
 ``unsubscribe`` at any time; the wanted set is remembered and (re)applied on every connection.
 Each bar, and each "updated bar" correcting it, is upserted through ``db_manager`` on the
-thread's own connection, one transaction per minute of the stream (``bar_batch.MinuteBatch``). A dropped connection, or one that stays silent longer than
-``silence_timeout`` while the market is open and then does not answer a ping (a known failure of
+thread's own connection, one transaction per minute of the stream (``bar_batch.MinuteBatch``).
+A dropped connection, or one that stays silent longer than ``silence_timeout`` while the market is open and then does not answer a ping (a known failure of
 Alpaca's stream), is replaced after a backoff with jitter; ``on_reconnect`` then lets the owner
 backfill what was missed. Silence is the connection's, not a ticker's: any frame counts, and a
 stream of thin tickers that trade every few minutes stays connected as long as it answers pings.
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 _WS_LOGGER = logging.getLogger(__name__ + ".websocket")
 _WS_LOGGER.setLevel(logging.INFO)
 
-_POLL_SECONDS = 0.5
+_IDLE_SECONDS = 15.0  # the longest the stream thread sleeps between frames (it wakes at once on a frame)
 
 
 def _market_open_now() -> bool:
@@ -249,10 +249,7 @@ class RealtimeStreamer:
             if self._wake.is_set():
                 self._wake.clear()
                 await self._sync_subscriptions(stream, sent)
-            try:
-                frame = await asyncio.wait_for(stream._ws.recv(), _POLL_SECONDS)
-            except asyncio.TimeoutError:
-                frame = None
+            frame = await self._receive(stream)
             if frame is not None:
                 last_frame = loop.time()
             for message in self._messages(frame):
@@ -294,6 +291,26 @@ class RealtimeStreamer:
                 stream.unsubscribe_updated_bars(ticker)
             logger.error("the feed refused %s: symbol limit exceeded (it holds %d symbols)",
                          ", ".join(sorted(refused)) or "a subscription", self.symbol_limit)
+
+    async def _receive(self, stream: StockDataStream) -> Any:
+        """The next frame, or None when subscriptions changed, stop was asked, or the batch or a
+        silence check is due first. No fixed poll: off hours the thread sleeps ``_IDLE_SECONDS``."""
+        timeout = min(_IDLE_SECONDS, max(0.05, self._silence_timeout / 4))
+        batch_left = self._batch.seconds_left()
+        if batch_left is not None:
+            timeout = min(timeout, batch_left)
+        receiving = asyncio.ensure_future(stream._ws.recv())
+        others = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stop.wait())]
+        try:
+            await asyncio.wait([receiving, *others], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in others:
+                task.cancel()
+            receiving.cancel()  # no-op when a frame came; websockets loses nothing on a cancelled recv()
+        try:
+            return await receiving  # a frame, or the closed connection's error, which ends the session
+        except asyncio.CancelledError:
+            return None
 
     @staticmethod
     def _messages(frame: Any) -> list:

@@ -16,3 +16,14 @@ CREATE TABLE IF NOT EXISTS bars (
     trade_count INTEGER,
     PRIMARY KEY (ticker, timestamp)
 ) WITHOUT ROWID;
+
+-- Splits already applied to the stored bars of a ticker: bars before the ex-date were scaled once,
+-- in the same transaction that wrote this row, so a restart or a re-read never scales them twice.
+CREATE TABLE IF NOT EXISTS bar_adjustments (
+    action_id TEXT PRIMARY KEY,           -- the broker's id of the split
+    ticker TEXT NOT NULL,
+    ex_date TEXT NOT NULL,                -- New York date
+    price_factor REAL NOT NULL,           -- prices before the ex-date were multiplied by this (old/new)
+    rows_adjusted INTEGER NOT NULL,
+    adjusted_at TEXT NOT NULL
+);

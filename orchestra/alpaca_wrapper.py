@@ -126,6 +126,15 @@ def _shares(value: Any) -> int:
         raise BrokerError(f"broker sent a quantity that is not a number: {value!r}") from exc
 
 
+def _quantity(value: Any) -> int | float:
+    """A position's quantity as the broker sent it: an int when whole, else a float (9 decimals)."""
+    try:
+        qty = Decimal(str(value or 0))
+    except InvalidOperation as exc:
+        raise BrokerError(f"broker sent a quantity that is not a number: {value!r}") from exc
+    return int(qty) if qty == qty.to_integral_value() else float(qty)
+
+
 def _enum_value(value: Any) -> str:
     return str(getattr(value, "value", value))
 
@@ -235,10 +244,11 @@ class AlpacaWrapper:
             raise BrokerError("read account: the broker sent no cash figure")
         return float(account.cash)
 
-    def get_positions(self) -> dict[str, int]:
-        """Shares held per symbol (negative for a short position)."""
+    def get_positions(self) -> dict[str, int | float]:
+        """Shares held per symbol (negative for a short position); a reverse split's fractional
+        remainder is kept (``3.333333333``), whole positions are ints."""
         positions = self._read("read positions", self._client.get_all_positions)
-        return {p.symbol: _shares(p.qty) for p in positions}
+        return {p.symbol: _quantity(p.qty) for p in positions}
 
     def get_clock(self) -> MarketClock:
         clock = self._read("read market clock", self._client.get_clock)

@@ -218,7 +218,7 @@ class Cycle:
         mismatches = [m for m in position_mismatches(broker_positions, card_positions) if m["ticker"] not in busy_tickers]
         if mismatches != self._last_mismatches and mismatches:
             for m in mismatches:
-                logger.warning("position mismatch %s: broker holds %d shares, the cards add up to %d "
+                logger.warning("position mismatch %s: broker holds %s shares, the cards add up to %s "
                                "(recorded for /api/health; not traded away)", m["ticker"], m["broker"], m["cards"])
         elif mismatches != self._last_mismatches:
             logger.info("broker positions match the cards again")

@@ -27,9 +27,11 @@ from orchestra.card_runner import CardRunner
 from orchestra.clock import MINUTE, clock_kind, floor_minute, make_clock, stamp
 from orchestra.clock_check import ClockCheck
 from orchestra.config import AlpacaSettings, ConfigError
+from orchestra.corporate_actions import CorporateActionKeeper, default_fetch
 from orchestra.cycle import Cycle, CycleReport, preview
 from orchestra.exceptions import OperationalError, TemporaryError
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
+from orchestra.retention import BarPruner, RetentionSettings
 from orchestra.trader import Trader
 from orchestra.websocket_manager import WebSocketManager
 from system_databse import system_db_manager as ledger
@@ -168,10 +170,15 @@ class Orchestrator:
         self.streams: Optional[WebSocketManager] = None
         self.cycle: Optional[Cycle] = None
         self.heartbeat = HeartbeatWriter(self.ledger_conn)
+        self.pruner = BarPruner(self.market_conn, lambda: ledger.get_all_algorithms("running", conn=self.ledger_conn),
+                                settings=RetentionSettings.from_env(), directory=settings.algorithms_dir,
+                                keep_going=lambda: not self.stop_event.is_set())
         self.lock = InstanceLock(self.system_db)
         self.last_minute: Optional[datetime] = None
         self.last_cycle_at: Optional[str] = None
         self.mismatches: list = []
+        self.corporate_actions = CorporateActionKeeper(self.ledger_conn, self.market_conn, default_fetch(alpaca),
+                                                       on_error=self.errors.record)
         self._closed_logged = False
         self._last_tick_heartbeat = 0.0
         self._heals_after_connect: Optional[int] = None  # None until the stream is first seen connected
@@ -188,7 +195,8 @@ class Orchestrator:
         backfill = _default_backfill(self.market_conn, self.alpaca)
         cycle = Cycle(ledger_conn=self.ledger_conn, market_conn=self.market_conn, broker=self.broker,
                       trader=self.trader, runner=self.runner, errors=self.errors,
-                      backfill=lambda ticker: backfill(ticker, stamp(self.clock.now())))
+                      backfill=self.corporate_actions.guard_backfill(
+                          lambda ticker: backfill(ticker, stamp(self.clock.now())), self.clock.now))
         cycle.clock_check = self.clock_check
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
@@ -206,9 +214,17 @@ class Orchestrator:
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.cycle.sync_streams(running)
         self.streams.start_websocket_thread()
+        self._apply_corporate_actions()
         self.cycle.heal({card["ticker"] for card in running})
         self.last_minute = self._previous_run_minute()
         self._write_heartbeat(force=True)
+
+    def _apply_corporate_actions(self) -> None:
+        """Splits and dividends of the watched tickers, once per trading day, before any decision."""
+        try:
+            self.corporate_actions.check(self.clock.now())
+        except (sqlite3.Error, ledger.LedgerError, TemporaryError) as exc:
+            self._error(f"corporate actions not applied: {exc}; trying again next cycle")
 
     def _previous_run_minute(self) -> Optional[datetime]:
         """The last bar the previous run acted on: a restart within that minute must not decide it again."""
@@ -270,6 +286,7 @@ class Orchestrator:
                                stamp(self.last_minute), stamp(minute))
         self._heal_after_first_connect()
         self._wait_for_bars(minute)
+        self._apply_corporate_actions()
         report = None
         try:
             report = self.cycle.run(minute, trading=True)
@@ -332,6 +349,7 @@ class Orchestrator:
             self._closed_logged = True
             logger.info("off hours: next cycle at %s (clock %s)", stamp(wake), stamp(now))
             self._write_heartbeat(force=True)
+            self.pruner.run_if_due(now)
         self.clock.sleep_until(wake, self.stop_event, tick=self._tick)
 
     def _tick(self) -> None:

@@ -144,23 +144,33 @@ class Trader:
 # --------------------------------------------------------------------------- positions
 
 
-def card_positions_by_ticker(conn: sqlite3.Connection, cards: Optional[List[Mapping[str, Any]]] = None) -> Dict[str, int]:
-    """Sum of every card's shares (running and stopped) per ticker, from the transaction history."""
+SHARE_TOLERANCE = 1e-6  # fractional quantities are exact to 9 decimals at the broker and in the ledger
+
+
+def card_positions_by_ticker(conn: sqlite3.Connection, cards: Optional[List[Mapping[str, Any]]] = None) -> Dict[str, float]:
+    """Sum of every card's shares (running and stopped) per ticker, from the transaction history and
+    corporate actions (split shares, a reverse split's fractional remainder)."""
     totals = ledger.get_all_position_totals(conn=conn)
-    positions: Dict[str, int] = defaultdict(int)
+    positions: Dict[str, float] = defaultdict(int)
     for card in cards if cards is not None else ledger.get_all_algorithms(conn=conn):
-        shares = totals.get(card["id"], {"shares": 0})["shares"]
+        held = totals.get(card["id"], {"shares": 0})
+        shares = held["shares"] + held.get("fractional_shares", 0.0) if held.get("fractional_shares") else held["shares"]
         if shares:
             positions[card["ticker"]] += shares
-    return dict(positions)
+    return {t: _whole(q) for t, q in positions.items()}
 
 
-def position_mismatches(broker_positions: Mapping[str, int], card_positions: Mapping[str, int]) -> List[Dict[str, Any]]:
-    """Tickers where the broker holds a different number of shares than the cards add up to."""
+def _whole(qty: float) -> int | float:
+    return int(round(qty)) if abs(qty - round(qty)) < SHARE_TOLERANCE else round(qty, 9)
+
+
+def position_mismatches(broker_positions: Mapping[str, float], card_positions: Mapping[str, float]) -> List[Dict[str, Any]]:
+    """Tickers where the broker holds a different number of shares than the cards add up to
+    (fractional remainders compared to within a millionth of a share)."""
     tickers = sorted(set(broker_positions) | set(card_positions))
     return [
-        {"ticker": t, "broker": int(broker_positions.get(t, 0)), "cards": int(card_positions.get(t, 0))}
-        for t in tickers if int(broker_positions.get(t, 0)) != int(card_positions.get(t, 0))
+        {"ticker": t, "broker": _whole(broker_positions.get(t, 0)), "cards": _whole(card_positions.get(t, 0))}
+        for t in tickers if abs(broker_positions.get(t, 0) - card_positions.get(t, 0)) > SHARE_TOLERANCE
     ]
 
 

@@ -12,11 +12,12 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Optional
 
 from api.cards import listed_cards
 from database import db_manager, market_calendar
-from orchestra.config import ConfigError, load_env
+from orchestra.config import ConfigError, load_env, log_dir
 from scripts.launcher import answers_http
 from scripts.services import TEMPLATES, dashboard_url
 from system_databse import system_db_manager
@@ -74,6 +75,27 @@ def card_lines(ledger, market) -> list[str]:
     return lines
 
 
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
+def file_size_line(name: str, path: Path) -> str:
+    """``name``'s size on disk, its write-ahead log shown apart (it is reused, not grown, once checkpointed)."""
+    wal = path.with_name(path.name + "-wal")
+    extra = f" (+ WAL {megabytes(wal.stat().st_size)})" if wal.exists() else ""
+    return f"  {name:<10} {megabytes(path.stat().st_size)}{extra}  {path}"
+
+
+def disk_lines(system_db: Path, stocks_db: Path, logs: Path) -> list[str]:
+    """How big the databases and logs are, and how much room the disk has left."""
+    lines = ["disk:", file_size_line("system.db", system_db), file_size_line("stocks.db", stocks_db)]
+    if logs.is_dir():
+        size = sum(p.stat().st_size for p in logs.iterdir() if p.is_file())
+        lines.append(f"  {'logs':<10} {megabytes(size)}  {logs}")
+    lines.append(f"  {'free':<10} {megabytes(shutil.disk_usage(stocks_db.parent).free)}")
+    return lines
+
+
 def report(now: datetime) -> list[str]:
     lines = service_states()
     url = dashboard_url(os.environ)
@@ -83,6 +105,7 @@ def report(now: datetime) -> list[str]:
     try:
         lines += heartbeat_lines(system_db_manager.get_heartbeat("orchestrator", conn=ledger), now)
         lines += card_lines(ledger, market)
+        lines += disk_lines(system_db_manager.default_db_path(), db_manager.default_db_path(), log_dir())
     finally:
         ledger.close()
         market.close()

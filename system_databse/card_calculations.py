@@ -127,3 +127,36 @@ def running_cards_uninvested(*, conn: Optional[sqlite3.Connection] = None) -> li
     totals = system_db_manager.get_all_position_totals(conn=conn)
     return [uninvested_cash(float(c["initial_capital"]), totals.get(c["id"], {"invested": 0.0})["invested"])
             for c in cards]
+
+
+def corporate_action_label(effect: Dict[str, Any]) -> str:
+    """How the wall marks an action on a card: "10:1 split", "1:3 reverse split", "dividend $25.00"."""
+    if effect["kind"] == "cash_dividend":
+        return f"dividend ${effect.get('cash', 0.0):,.2f}"
+    ratio = f"{effect['new_rate']:g}:{effect['old_rate']:g}"
+    return f"{ratio} split" if effect["kind"] == "forward_split" else f"{ratio} reverse split"
+
+
+def split_adjusted(transactions: Iterable[Dict[str, Any]], effects: Iterable[Dict[str, Any]]) -> list[Dict[str, Any]]:
+    """A card's history (oldest first) restated in today's share units, for timelines over split-adjusted bars.
+
+    A trade before a split counts its shares times the split ratio at the price divided by it (same
+    money); each dividend becomes a ``{"type": "dividend", "cash": ...}`` row at its ex-date open.
+    Replaying these rows gives the card's shares and invested cash at any moment, so the value line
+    over adjusted prices has no cliff at a split and steps up by the dividend.
+    """
+    effects = list(effects)
+    splits = [(e["effective_at"], e["new_rate"] / e["old_rate"]) for e in effects if e["kind"] != "cash_dividend"]
+    rows = []
+    for t in transactions:
+        factor = math.prod(ratio for at, ratio in splits if at > t["timestamp"])
+        rows.append(t if factor == 1 else {**t, "shares": whole_if_close(t["shares"] * factor),
+                                           "price": t["price"] / factor})
+    rows += [{"id": None, "type": "dividend", "timestamp": e["effective_at"], "shares": 0, "price": 0.0,
+              "cash": e["cash"]} for e in effects if e["kind"] == "cash_dividend"]
+    return sorted(rows, key=lambda r: r["timestamp"])
+
+
+def whole_if_close(shares: float) -> int | float:
+    """Shares as an int when whole (to a billionth), else rounded to 9 decimals like the broker's."""
+    return int(round(shares)) if abs(shares - round(shares)) < 1e-9 else round(shares, 9)

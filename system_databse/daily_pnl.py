@@ -8,7 +8,10 @@ A card's mark at a day's close is what it has gained so far:
 of day D is the change of the sum of marks since the previous trading day, so the bars add up to
 the total P&L (open and realized) at the last close. A day without a bar of the ticker reuses its
 last close; before the first close the last fill price stands in. Fills are dated by their UTC date,
-which is the session's date for every regular-session minute. Pure: callers read the rows.
+which is the session's date for every regular-session minute. Corporate actions count from their
+ex-date: a split changes the shares, a dividend lowers the net invested (``corporate_action_effects``
+rows in ``actions_by_card``). Over split-adjusted closes (stocks.db's), pass the trades in today's
+share units (``card_calculations.split_adjusted``) and only the dividends. Pure: callers read the rows.
 """
 from __future__ import annotations
 
@@ -16,18 +19,29 @@ from bisect import bisect_right
 from typing import Any, Dict, Iterable, List, Mapping, Sequence
 
 
-def _card_marks(trades: Sequence[Mapping[str, Any]], closes: Mapping[str, float], days: Sequence[str]) -> List[float]:
-    """One card's mark at each day's close (``trades`` oldest first, ``closes`` by day)."""
+def _changes(trades: Sequence[Mapping[str, Any]], actions: Sequence[Mapping[str, Any]]) -> list:
+    """(day, shares change, invested change, fill price or None), in time order."""
+    out = []
+    for t in trades:
+        sign = 1 if t["type"] == "buy" else -1
+        out.append((t["timestamp"], sign * t["shares"], sign * t["shares"] * float(t["price"]), float(t["price"])))
+    for a in actions:
+        out.append((a["effective_at"], int(a.get("share_change", 0)) + float(a.get("fractional_change", 0.0)),
+                    -float(a.get("cash", 0.0)), None))
+    return sorted(out, key=lambda c: c[0])
+
+
+def _card_marks(changes: list, closes: Mapping[str, float], days: Sequence[str]) -> List[float]:
+    """One card's mark at each day's close (``changes`` oldest first, ``closes`` by day)."""
     marks = []
-    shares, invested, last_price, i = 0, 0.0, None, 0
+    shares, invested, last_price, i = 0.0, 0.0, None, 0
     close_days = sorted(closes)
     for day in days:
-        while i < len(trades) and trades[i]["timestamp"][:10] <= day:
-            t = trades[i]
-            sign = 1 if t["type"] == "buy" else -1
-            shares += sign * int(t["shares"])
-            invested += sign * int(t["shares"]) * float(t["price"])
-            last_price = float(t["price"])
+        while i < len(changes) and changes[i][0][:10] <= day:
+            _, share_change, invested_change, price = changes[i]
+            shares += share_change
+            invested += invested_change
+            last_price = price if price is not None else last_price
             i += 1
         at = bisect_right(close_days, day)
         price = closes[close_days[at - 1]] if at else last_price
@@ -36,12 +50,14 @@ def _card_marks(trades: Sequence[Mapping[str, Any]], closes: Mapping[str, float]
 
 
 def daily_pnl(trades_by_card: Mapping[int, Sequence[Mapping[str, Any]]], ticker_of: Mapping[int, str],
-              closes: Mapping[str, Mapping[str, float]], days: Iterable[str]) -> List[Dict[str, Any]]:
+              closes: Mapping[str, Mapping[str, float]], days: Iterable[str],
+              actions_by_card: Mapping[int, Sequence[Mapping[str, Any]]] | None = None) -> List[Dict[str, Any]]:
     """``[{"date", "pnl", "cumulative"}]`` for each of ``days`` (sorted "YYYY-MM-DD"), rounded to cents."""
     days = sorted(set(days))
     totals = [0.0] * len(days)
     for card_id, trades in trades_by_card.items():
-        for k, mark in enumerate(_card_marks(trades, closes.get(ticker_of[card_id], {}), days)):
+        changes = _changes(trades, (actions_by_card or {}).get(card_id, ()))
+        for k, mark in enumerate(_card_marks(changes, closes.get(ticker_of[card_id], {}), days)):
             totals[k] += mark
     result, previous = [], 0.0
     for day, total in zip(days, totals):

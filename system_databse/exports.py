@@ -4,7 +4,7 @@ Used by ``python -m scripts.export`` and by the API's authenticated export endpo
 give the same rows. One CSV row per fill: card, ticker, side, shares, price, value, order id,
 time (UTC). The realized report replays each card's whole history (a lot bought before the
 requested period still has its real entry price) and lists the sales whose trade date falls in
-each year on the exchange (America/New_York).
+each year on the exchange (America/New_York), with the dividends by ex-date year in their own column.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional
 from system_databse import fifo, system_db_manager
 
 TRANSACTION_COLUMNS = ("card_id", "card", "ticker", "side", "shares", "price", "value", "order_id", "time_utc")
-REALIZED_COLUMNS = ("card_id", "card", "ticker", "year", "shares_sold", "proceeds", "cost_basis", "realized_pnl")
+REALIZED_COLUMNS = ("card_id", "card", "ticker", "year", "shares_sold", "proceeds", "cost_basis", "realized_pnl",
+                    "dividends")
 
 
 def day_bounds(start_day: Optional[str], end_day: Optional[str]) -> tuple[Optional[str], Optional[str]]:
@@ -47,12 +48,14 @@ def realized_rows(conn: sqlite3.Connection, card_id: Optional[int] = None, start
         system_db_manager.get_all_algorithms(conn=conn)
     result = []
     for card in filter(None, cards):
-        matched = fifo.match(system_db_manager.get_transactions_between(card["id"], conn=conn))
+        matched = fifo.match(system_db_manager.get_transactions_between(card["id"], conn=conn),
+                             system_db_manager.get_corporate_action_effects(card["id"], conn=conn))
         for year, figures in fifo.realized_by_year(matched).items():
             if (first is None or year >= first) and (last is None or year <= last):
                 result.append({"card_id": card["id"], "card": card["display_name"], "ticker": card["ticker"],
                                "year": year, "shares_sold": figures["shares"], "proceeds": figures["proceeds"],
-                               "cost_basis": figures["cost"], "realized_pnl": figures["realized_pnl"]})
+                               "cost_basis": figures["cost"], "realized_pnl": figures["realized_pnl"],
+                               "dividends": figures["dividends"]})
     return result
 
 

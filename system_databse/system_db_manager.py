@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 PIN_PATTERN = re.compile(r"^[0-9]{4,8}$")
+DEFAULT_PIN = "2020"  # seeded by migration 0001; the API refuses live trading actions while it is unchanged
 
 
 class LedgerError(ValueError):
@@ -618,9 +619,13 @@ def record_corporate_action(action: Dict[str, Any], *, conn: Optional[sqlite3.Co
     return written
 
 
-def get_corporate_action_effects(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
-    """A card's corporate actions, oldest first."""
+def get_corporate_action_effects(algo_id: Optional[int], *,
+                                 conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """A card's corporate actions (every card's with None), oldest first."""
     with _connection(conn) as c:
-        rows = c.execute("SELECT * FROM corporate_action_effects WHERE algorithm_id = ? ORDER BY effective_at, id",
-                         (algo_id,)).fetchall()
+        if algo_id is None:
+            rows = c.execute("SELECT * FROM corporate_action_effects ORDER BY effective_at, id").fetchall()
+        else:
+            rows = c.execute("SELECT * FROM corporate_action_effects WHERE algorithm_id = ?"
+                             " ORDER BY effective_at, id", (algo_id,)).fetchall()
     return [dict(r) for r in rows]

@@ -65,7 +65,7 @@ def test_broker_down_only_cash_fails_and_the_rest_keeps_working(offline_client, 
     for url in ("/api/algorithms", f"/api/algorithms/{algo_id}", f"/api/algorithms/{algo_id}/history",
                 "/api/available-algorithms", "/api/health", "/api/openapi.json"):
         assert offline_client.get(url).status_code == 200, url
-    token = get_token(offline_client)
+    token = get_token(offline_client, "stop")
     assert offline_client.delete(f"/api/algorithms/{algo_id}", headers=auth(token)).status_code == 200
 
 

@@ -15,19 +15,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def wrong_pin(client, pin="0000"):
-    return client.post("/api/validate-pin", json={"pin": pin})
+    return client.post("/api/validate-pin", json={"pin": pin, "action": "add"})
 
 
 def test_right_pin_gives_a_token_that_expires_in_five_minutes(offline_client):
-    response = offline_client.post("/api/validate-pin", json={"pin": "2020"})
+    response = offline_client.post("/api/validate-pin", json={"pin": "2020", "action": "add"})
     assert response.status_code == 200
     body = response.get_json()
-    assert body["valid"] is True and body["expires_in"] == 300
+    assert body["valid"] is True and body["expires_in"] == 300 and body["action"] == "add"
     assert len(body["token"]) >= 40
 
 
 def test_each_token_is_different(offline_client):
-    assert get_token(offline_client) != get_token(offline_client)
+    assert get_token(offline_client, "add") != get_token(offline_client, "add")
 
 
 def test_wrong_pin_is_401_and_counts_down_attempts(offline_client):
@@ -37,8 +37,13 @@ def test_wrong_pin_is_401_and_counts_down_attempts(offline_client):
     assert all(a.get_json()["valid"] is False and "token" not in a.get_json() for a in answers)
 
 
-@pytest.mark.parametrize("body", [{}, {"pin": 2020}, {"pin": ""}, {"pin": None}, {"pin": ["2020"]},
-                                  {"pin": "2020", "extra": 1}])
+@pytest.mark.parametrize("body", [
+    {}, {"pin": 2020, "action": "add"}, {"pin": "", "action": "add"}, {"pin": None, "action": "add"},
+    {"pin": ["2020"], "action": "add"}, {"pin": "2020", "action": "add", "extra": 1},
+    {"pin": "2020"}, {"pin": "2020", "action": "sell"}, {"pin": "2020", "action": ["add"]},
+    {"pin": "123", "action": "add"}, {"pin": "123456789", "action": "add"}, {"pin": "²٠٢٠", "action": "add"},
+    {"pin": "２０２０", "action": "add"}, {"pin": "2020\n", "action": "stop"}, {"pin": " 2020", "action": "stop"},
+])
 def test_malformed_pin_request_is_400_and_not_counted(offline_client, system_db, body):
     before = table_rows(system_db)
     response = offline_client.post("/api/validate-pin", json=body)
@@ -54,7 +59,7 @@ def test_five_wrong_pins_lock_even_the_right_pin_out(offline_client, api_clock):
     assert fifth.status_code == 401
     assert fifth.get_json()["attempts_left"] == 0 and fifth.get_json()["retry_after"] == 60
 
-    locked = offline_client.post("/api/validate-pin", json={"pin": "2020"})
+    locked = offline_client.post("/api/validate-pin", json={"pin": "2020", "action": "add"})
     assert locked.status_code == 429
     assert locked.headers["Retry-After"] == "60"
     assert locked.get_json()["retry_after"] == 60 and "try again" in locked.get_json()["error"]
@@ -62,7 +67,7 @@ def test_five_wrong_pins_lock_even_the_right_pin_out(offline_client, api_clock):
     api_clock.advance(59)
     assert wrong_pin(offline_client, "2020").headers["Retry-After"] == "1"
     api_clock.advance(1)
-    assert offline_client.post("/api/validate-pin", json={"pin": "2020"}).status_code == 200
+    assert offline_client.post("/api/validate-pin", json={"pin": "2020", "action": "add"}).status_code == 200
 
 
 def test_lock_out_doubles_until_a_right_pin(offline_client, api_clock):
@@ -75,7 +80,7 @@ def test_lock_out_doubles_until_a_right_pin(offline_client, api_clock):
         api_clock.advance(lengths[-1])
     assert lengths == [60, 120, 240]
 
-    assert offline_client.post("/api/validate-pin", json={"pin": "2020"}).status_code == 200
+    assert offline_client.post("/api/validate-pin", json={"pin": "2020", "action": "add"}).status_code == 200
     for _ in range(5):
         wrong_pin(offline_client)
     assert wrong_pin(offline_client).headers["Retry-After"] == "60"
@@ -94,7 +99,7 @@ def test_lock_out_is_capped(api_factory, api_clock):
 def test_a_right_pin_resets_the_count(offline_client):
     for _ in range(3):
         wrong_pin(offline_client)
-    get_token(offline_client)
+    get_token(offline_client, "add")
     answers = [wrong_pin(offline_client) for _ in range(4)]
     assert [a.status_code for a in answers] == [401] * 4
     assert answers[-1].get_json()["attempts_left"] == 1
@@ -105,13 +110,13 @@ def test_lock_out_survives_a_server_restart(api_factory):
     for _ in range(5):
         wrong_pin(first)
     restarted = api_factory().test_client()
-    assert restarted.post("/api/validate-pin", json={"pin": "2020"}).status_code == 429
+    assert restarted.post("/api/validate-pin", json={"pin": "2020", "action": "add"}).status_code == 429
 
 
 def test_token_works_until_it_expires(api_factory, api_clock, system_db):
     client = api_factory(TOKEN_TTL_SECONDS=300).test_client()
     algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1000.0, conn=None)
-    token = get_token(client)
+    token = get_token(client, "stop")
     api_clock.advance(300)
     before = table_rows(system_db)
     expired = client.delete(f"/api/algorithms/{algo_id}", headers=auth(token))
@@ -120,7 +125,7 @@ def test_token_works_until_it_expires(api_factory, api_clock, system_db):
     assert expired.headers["WWW-Authenticate"].startswith("Bearer")
     assert table_rows(system_db) == before
 
-    fresh = get_token(client)
+    fresh = get_token(client, "stop")
     api_clock.advance(299)
     assert client.delete(f"/api/algorithms/{algo_id}", headers=auth(fresh)).status_code == 200
     assert system_db_manager.get_algorithm(algo_id)["status"] == "stopped"
@@ -141,9 +146,57 @@ def test_mutations_without_a_valid_token_are_401_and_change_nothing(offline_clie
 
 def test_a_token_does_not_survive_a_restart(api_factory, system_db):
     algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1000.0)
-    token = get_token(api_factory().test_client())
+    token = get_token(api_factory().test_client(), "stop")
     restarted = api_factory().test_client()
     assert restarted.delete(f"/api/algorithms/{algo_id}", headers=auth(token)).status_code == 401
+
+
+def test_the_pin_entered_to_add_a_card_cannot_stop_one(offline_client, system_db):
+    """A token serves the one flow it was minted for: a wall left alone after an add cannot sell anything."""
+    algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1000.0)
+    before = table_rows(system_db)
+    add_token = get_token(offline_client, "add")
+    stop = offline_client.delete(f"/api/algorithms/{algo_id}", headers=auth(add_token))
+    assert stop.status_code == 401 and "enter the PIN again" in stop.get_json()["error"]
+    assert table_rows(system_db) == before
+
+    stop_token = get_token(offline_client, "stop")
+    create = offline_client.post("/api/algorithms", headers=auth(stop_token),
+                                 json={"ticker": "AAPL", "algorithm_type": "sma_crossover", "initial_capital": 10})
+    assert create.status_code == 401
+    assert offline_client.delete(f"/api/algorithms/{algo_id}", headers=auth(stop_token)).status_code == 200
+
+
+@pytest.mark.parametrize("method,url", [("POST", "/api/algorithms"), ("DELETE", "/api/algorithms/{id}")])
+def test_live_trading_refuses_add_and_stop_while_the_pin_is_the_default(api_factory, system_db, method, url):
+    client = api_factory(LIVE_TRADING=True).test_client()
+    algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1000.0)
+    before = table_rows(system_db)
+    action = "add" if method == "POST" else "stop"
+    body = {"ticker": "AAPL", "algorithm_type": "sma_crossover", "initial_capital": 10} if method == "POST" else None
+    response = client.open(url.format(id=algo_id), method=method, json=body,
+                           headers=auth(get_token(client, action)))
+    assert response.status_code == 403
+    assert "PIN is still the default" in response.get_json()["error"]
+    assert ".venv/bin/python -m api.pin set-pin" in response.get_json()["error"]
+    assert table_rows(system_db) == before
+
+
+def test_live_trading_with_a_changed_pin_stops_cards(api_factory, system_db):
+    system_db_manager.set_pin("48151623")
+    client = api_factory(LIVE_TRADING=True).test_client()
+    algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1000.0)
+    token = get_token(client, "stop", pin="48151623")
+    assert client.delete(f"/api/algorithms/{algo_id}", headers=auth(token)).status_code == 200
+
+
+def test_live_mode_follows_alpaca_paper():
+    import api_server
+
+    assert api_server.live_trading({}) is False
+    assert api_server.live_trading({"ALPACA_PAPER": "True"}) is False
+    assert api_server.live_trading({"ALPACA_PAPER": "False"}) is True
+    assert api_server.live_trading({"ALPACA_PAPER": "maybe"}) is True
 
 
 # --------------------------------------------------------------------------- the PIN command
@@ -157,8 +210,8 @@ def pin_cli(*args, stdin=""):
 def test_set_pin_from_the_shell_changes_what_the_api_accepts(offline_client, system_db):
     result = pin_cli("set-pin", "--db", str(system_db), stdin="468135\n")
     assert result.returncode == 0, result.stderr
-    assert offline_client.post("/api/validate-pin", json={"pin": "2020"}).status_code == 401
-    assert offline_client.post("/api/validate-pin", json={"pin": "468135"}).status_code == 200
+    assert offline_client.post("/api/validate-pin", json={"pin": "2020", "action": "add"}).status_code == 401
+    assert offline_client.post("/api/validate-pin", json={"pin": "468135", "action": "add"}).status_code == 200
 
 
 @pytest.mark.parametrize("new_pin", ["12", "12a4", "123456789", ""])
@@ -183,7 +236,7 @@ def test_unlock_and_status_from_the_shell(offline_client, system_db, api_clock):
     assert status.returncode == 0 and "1 lock-out(s); locked for" in status.stdout
     assert "2020" not in status.stdout
     assert pin_cli("unlock", "--db", str(system_db)).returncode == 0
-    assert offline_client.post("/api/validate-pin", json={"pin": "2020"}).status_code == 200
+    assert offline_client.post("/api/validate-pin", json={"pin": "2020", "action": "add"}).status_code == 200
     assert "not locked" in pin_cli("status", "--db", str(system_db)).stdout
 
 
@@ -191,7 +244,7 @@ def test_set_pin_lifts_a_lock_out(offline_client, system_db):
     for _ in range(5):
         wrong_pin(offline_client)
     assert pin_cli("set-pin", "--db", str(system_db), stdin="9876\n").returncode == 0
-    assert offline_client.post("/api/validate-pin", json={"pin": "9876"}).status_code == 200
+    assert offline_client.post("/api/validate-pin", json={"pin": "9876", "action": "add"}).status_code == 200
 
 
 def test_concurrent_wrong_pins_are_counted_one_by_one(api_factory):

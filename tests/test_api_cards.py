@@ -7,7 +7,7 @@ import pytest
 
 from database import db_manager
 from system_databse import system_db_manager
-from tests.fixtures.api import auth, table_rows
+from tests.fixtures.api import auth, get_token, table_rows
 
 FMT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -285,7 +285,7 @@ def test_capital_is_checked_against_cash_minus_running_reserves(api_client, toke
 
 
 def test_broker_down_refuses_creation_with_503_and_writes_nothing(offline_client, system_db):
-    token = offline_client.post("/api/validate-pin", json={"pin": "2020"}).get_json()["token"]
+    token = get_token(offline_client, "add")
     before = table_rows(system_db)
     response = offline_client.post("/api/algorithms", json=NEW, headers=auth(token))
     assert response.status_code == 503
@@ -298,7 +298,7 @@ def test_broker_down_refuses_creation_with_503_and_writes_nothing(offline_client
 
 def test_stop_a_card_and_stop_it_again(offline_client, ledger, system_db):
     algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1_000, conn=ledger)
-    token = offline_client.post("/api/validate-pin", json={"pin": "2020"}).get_json()["token"]
+    token = get_token(offline_client, "stop")
     first = offline_client.delete(f"/api/algorithms/{algo_id}", headers=auth(token))
     assert first.status_code == 200
     card = first.get_json()
@@ -317,7 +317,7 @@ def test_stop_a_card_and_stop_it_again(offline_client, ledger, system_db):
 def test_a_stopped_card_holding_shares_stays_listed_as_closing(offline_client, ledger):
     algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1_000, conn=ledger)
     system_db_manager.record_buy(algo_id, 2, 100.0, conn=ledger)
-    token = offline_client.post("/api/validate-pin", json={"pin": "2020"}).get_json()["token"]
+    token = get_token(offline_client, "stop")
     stopped = offline_client.delete(f"/api/algorithms/{algo_id}", headers=auth(token)).get_json()
     assert stopped["state"] == "closing"
     listed = offline_client.get("/api/algorithms").get_json()["algorithms"]
@@ -325,7 +325,7 @@ def test_a_stopped_card_holding_shares_stays_listed_as_closing(offline_client, l
 
 
 def test_stopping_an_unknown_card_is_404_and_writes_nothing(offline_client, system_db):
-    token = offline_client.post("/api/validate-pin", json={"pin": "2020"}).get_json()["token"]
+    token = get_token(offline_client, "stop")
     before = table_rows(system_db)
     for algo_id in (7, 99999999999999999999999):
         response = offline_client.delete(f"/api/algorithms/{algo_id}", headers=auth(token))
@@ -335,7 +335,7 @@ def test_stopping_an_unknown_card_is_404_and_writes_nothing(offline_client, syst
 
 def test_delete_with_a_non_json_body_is_415(offline_client, ledger, system_db):
     algo_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1_000, conn=ledger)
-    token = offline_client.post("/api/validate-pin", json={"pin": "2020"}).get_json()["token"]
+    token = get_token(offline_client, "stop")
     before = table_rows(system_db)
     response = offline_client.delete(f"/api/algorithms/{algo_id}", data="stop", content_type="text/plain",
                                      headers=auth(token))

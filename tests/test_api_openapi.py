@@ -1,9 +1,10 @@
 """The OpenAPI document is the whole API, and the API keeps to it under fuzzing.
 
 schemathesis generates requests from ``api/openapi.json`` (valid and invalid ones) and sends them
-to the real app served by waitress on 127.0.0.1, with a valid token, over real databases and a
-paper exchange: no 5xx, every status, header, content type and body as documented, invalid input
-refused, authentication enforced, undocumented methods answered 405.
+to the real app served by waitress on 127.0.0.1, with a valid token for each action, over real
+databases and a paper exchange: no 5xx, every status, header, content type and body as
+documented, invalid input refused, authentication enforced, undocumented methods answered 405.
+The stateful run follows the document's links: create a card, read it, stop it, read it again.
 """
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import threading
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 from waitress.server import create_server
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ensure_resource_availability,
     ignored_auth,
     negative_data_rejection,
     response_headers_conformance,
@@ -31,7 +34,7 @@ from api.openapi import OPENAPI_PATH
 from database import db_manager
 from system_databse import system_db_manager
 from system_databse.create_system_db import create_system_db
-from tests.fixtures.api import auth, broker_factory
+from tests.fixtures.api import auth, broker_factory, get_token
 from tests.fixtures.exchange import start_paper_exchange
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
@@ -56,11 +59,12 @@ def fuzzed(tmp_path_factory, stocks_db_template):
     app = api_server.create_app({"SYSTEM_DB": folder / "system.db", "STOCKS_DB": folder / "stocks.db",
                                  "BROKER_FACTORY": broker_factory(exchange.env), "TOKEN_TTL_SECONDS": 3600,
                                  "TESTING": True})
-    token = app.test_client().post("/api/validate-pin", json={"pin": "2020"}).get_json()["token"]
+    client = app.test_client()
+    tokens = {action: get_token(client, action) for action in ("add", "stop", "export")}
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield app, token, f"http://127.0.0.1:{server.effective_port}"
+    yield app, tokens, f"http://127.0.0.1:{server.effective_port}"
     server.close()
     thread.join(timeout=30)
     exchange.stop()
@@ -69,11 +73,43 @@ def fuzzed(tmp_path_factory, stocks_db_template):
 schema = schemathesis.openapi.from_dict(json.loads(OPENAPI_PATH.read_text()))
 
 
+def headers_for(tokens: dict, case) -> dict:
+    """The token minted for the action the operation performs."""
+    return auth(tokens[action_of(case.method, case.path)])
+
+
+def action_of(method: str, path: str) -> str:
+    if path.startswith("/api/export/"):
+        return "export"
+    return "stop" if method.upper() == "DELETE" else "add"
+
+
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_keeps_to_its_openapi_document(case, fuzzed):
-    _app, token, base_url = fuzzed
-    case.call_and_validate(base_url=base_url, headers=auth(token), checks=CHECKS, timeout=60)
+    _app, tokens, base_url = fuzzed
+    case.call_and_validate(base_url=base_url, headers=headers_for(tokens, case), checks=CHECKS, timeout=60)
+
+
+def test_create_read_stop_read_sequences_keep_to_the_document(fuzzed):
+    """Stateful: requests chained through the document's links, each response checked like above."""
+    _app, tokens, base_url = fuzzed
+
+    class Workflow(schema.as_state_machine()):
+        def before_call(self, case):
+            """A create the exchange accepts (a random ticker is rarely tradable), so the chain goes on."""
+            if case.method == "POST" and case.path == "/api/algorithms" and isinstance(case.body, dict):
+                case.body = {"ticker": "NVDA", "algorithm_type": "sma_crossover", "initial_capital": 100}
+
+        def get_call_kwargs(self, case):
+            return {"base_url": base_url, "headers": headers_for(tokens, case), "timeout": 60}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=[*CHECKS, ensure_resource_availability],
+                                   transport_kwargs=kwargs or None, recorder=self.recorder)
+
+    run_state_machine_as_test(Workflow, settings=settings(
+        max_examples=40, stateful_step_count=6, deadline=None, suppress_health_check=list(HealthCheck)))
 
 
 def test_every_route_is_documented_and_every_documented_route_exists(fuzzed):

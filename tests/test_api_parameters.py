@@ -66,7 +66,7 @@ def test_an_algorithm_without_parameters_refuses_any(tmp_path, api_factory, api_
                                      "    def get_data_requirements(self, current_time): return {'bars': 1}\n"
                                      "    def on_data(self, bars, transaction_history): return ('hold', 0)\n")
     client = api_factory(api_exchange, ALGORITHMS_DIR=folder).test_client()
-    token = get_token(client)
+    token = get_token(client, "add")
     body = {**NEW, "algorithm_type": "plain"}
     refused = client.post("/api/algorithms", json={**body, "parameters": {"fast": 5}}, headers=auth(token))
     assert refused.status_code == 400

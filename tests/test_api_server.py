@@ -61,7 +61,8 @@ def test_serves_the_api_under_waitress_and_logs_no_secrets(tmp_path, system_db, 
     health = wait_for(f"http://127.0.0.1:{port}/api/health")
     assert health.status_code == 200 and health.headers["Server"] == "autotrader"
     assert health.json()["broker"]["reachable"] is True
-    token = requests.post(f"http://127.0.0.1:{port}/api/validate-pin", json={"pin": "2020"}, timeout=10).json()["token"]
+    token = requests.post(f"http://127.0.0.1:{port}/api/validate-pin", json={"pin": "2020", "action": "add"},
+                          timeout=10).json()["token"]
     created = requests.post(f"http://127.0.0.1:{port}/api/algorithms", timeout=30,
                             headers={"Authorization": f"Bearer {token}"},
                             json={"ticker": "MSFT", "algorithm_type": "sma_crossover", "initial_capital": 1000})
@@ -122,4 +123,5 @@ def test_the_dialog_offers_the_algorithms_of_the_folder_the_orchestrator_runs(tm
     monkeypatch.setenv("AUTOTRADER_ALGORITHMS_DIR", str(folder))
     client = api_server.create_app().test_client()
     listing = client.get("/api/available-algorithms").get_json()
-    assert listing == {"algorithms": [{"name": "always_hold", "description": "Never trades: a card that just watches."}]}
+    assert listing == {"algorithms": [{"name": "always_hold", "description": "Never trades: a card that just watches.",
+                                       "parameters": []}]}

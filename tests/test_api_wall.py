@@ -54,6 +54,24 @@ def test_detail_shows_open_lots_realized_pnl_and_the_fills(offline_client, trade
     assert card["last_decision"] is None and card["frozen"] is None
 
 
+def test_a_split_and_a_dividend_show_on_the_detail_and_keep_the_identities(offline_client, ledger, market, traded):
+    nvda = traded["nvda"]
+    system_db_manager.record_corporate_action({"id": "split-1", "symbol": "NVDA", "kind": "forward_split",
+                                               "ex_date": "2026-11-24", "effective_at": "2026-11-24T14:30:00Z",
+                                               "old_rate": 1, "new_rate": 2}, conn=ledger)
+    system_db_manager.record_corporate_action({"id": "div-1", "symbol": "NVDA", "kind": "cash_dividend",
+                                               "ex_date": "2026-11-25", "effective_at": "2026-11-25T14:30:00Z",
+                                               "rate": 0.5}, conn=ledger)
+    db_manager.upsert_bars(market, [bar("NVDA", "2026-11-25T20:59:00Z", 52.5)])
+    card = offline_client.get(f"/api/algorithms/{nvda}/detail").get_json()
+    # the 5 shares @ 110 became 10 @ 55; the 10 shares paid 5.00
+    assert [(lot["shares"], lot["entry_price"]) for lot in card["lots"]] == [(10, 55.0)]
+    assert (card["dividends"], card["realized_pnl"], card["unrealized_pnl"]) == (5.0, 255.0, -25.0)
+    assert card["pnl"] == card["realized_pnl"] + card["unrealized_pnl"]
+    assert [a["description"] for a in card["corporate_actions"]] == [
+        "dividend $0.5/share on 10 shares: +$5.00", "2-for-1 forward split: 5 shares +5"]
+
+
 def test_detail_shows_the_last_decision_its_refusal_and_error_as_stored(offline_client, ledger, traded):
     nvda = traded["nvda"]
     system_db_manager.record_decisions([
@@ -163,7 +181,7 @@ def test_exports_need_a_pin_token(offline_client, traded):
 
 
 def test_transaction_export_has_one_row_per_fill_as_in_the_ledger(offline_client, ledger, traded):
-    token = get_token(offline_client)
+    token = get_token(offline_client, "export")
     response = offline_client.get("/api/export/transactions.csv", headers=auth(token))
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
@@ -179,17 +197,17 @@ def test_transaction_export_has_one_row_per_fill_as_in_the_ledger(offline_client
 
 
 def test_realized_export_per_card_and_year(offline_client, traded):
-    token = get_token(offline_client)
+    token = get_token(offline_client, "export")
     text = offline_client.get("/api/export/realized.csv", headers=auth(token)).get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert [(r["ticker"], r["year"], r["shares_sold"], r["proceeds"], r["cost_basis"], r["realized_pnl"])
-            for r in rows] == [("NVDA", "2026", "15", "1800.0", "1550.0", "250.0"),
-                               ("AAPL", "2026", "20", "3800.0", "4000.0", "-200.0")]
+    assert [(r["ticker"], r["year"], r["shares_sold"], r["proceeds"], r["cost_basis"], r["realized_pnl"], r["dividends"])
+            for r in rows] == [("NVDA", "2026", "15", "1800.0", "1550.0", "250.0", "0.0"),
+                               ("AAPL", "2026", "20", "3800.0", "4000.0", "-200.0", "0.0")]
 
 
 @pytest.mark.parametrize("query", ["from=2026-13-01", "from=yesterday", "to=2026-11-2", "card=abc", "card=999",
                                    "from=2026-11-24&to=2026-11-23", "limit=5"])
 def test_bad_export_queries_are_refused(offline_client, traded, query):
-    token = get_token(offline_client)
+    token = get_token(offline_client, "export")
     response = offline_client.get(f"/api/export/transactions.csv?{query}", headers=auth(token))
     assert response.status_code in (400, 404) and "error" in response.get_json()

@@ -123,9 +123,9 @@ def test_stopping_asks_for_the_pin_then_confirmation_then_shows_closing_until_fl
     page.wait_for_selector("#stop-dialog", state="hidden")
     assert system_db_manager.get_algorithm(held)["status"] == "running"
 
-    card(page, "NVDA").locator(".stop-button").click()              # the token is still valid: no PIN
+    card(page, "NVDA").locator(".stop-button").click()              # backing out forgot the PIN: ask again
+    enter_pin(page)
     page.wait_for_selector("#stop-dialog", state="visible")
-    assert page.is_hidden("#pin-dialog")
     page.click("#stop-confirm")
     page.wait_for_selector("#stop-dialog", state="hidden")
 
@@ -174,12 +174,40 @@ def test_an_expired_token_brings_the_pin_pad_back(market_hours, page_factory):
     wait_until(lambda: card(page, "NVDA").count() == 0, what="NVDA gone")
     assert system_db_manager.get_algorithm(first)["status"] == "stopped"
 
-    api.clock.advance(api.app.config["TOKEN_TTL_SECONDS"] + 1)     # the server forgets the token
     card(page, "AAPL").locator(".stop-button").click()
-    page.wait_for_selector("#stop-dialog", state="visible")         # the page still thought it valid
+    enter_pin(page)
+    page.wait_for_selector("#stop-dialog", state="visible")
+    api.clock.advance(api.app.config["TOKEN_TTL_SECONDS"] + 1)     # the server forgets the token meanwhile
     page.click("#stop-confirm")
     page.wait_for_selector("#pin-title:has-text('PIN expired')")    # the 401 brings the PIN pad back
     enter_pin(page)
     page.wait_for_selector("#stop-dialog", state="hidden")
     wait_until(lambda: card(page, "AAPL").count() == 0, what="AAPL gone")
     assert [a["status"] for a in system_db_manager.get_all_algorithms()] == ["stopped", "stopped"]
+
+
+def test_the_pin_entered_for_an_add_does_not_stop_a_card_later(market_hours, page_factory):
+    """Someone adds nothing and walks away: the next person at the wall must know the PIN to stop a card."""
+    day, api = market_hours
+    held = day.create_card("NVDA", 1_000)
+    day.add_bars("NVDA", [100.0] * 30)
+    page = page_factory(1280, 720)
+    page.goto(dashboard_url(api))
+    wait_until(lambda: card(page, "NVDA").count() == 1, what="NVDA card")
+
+    open_add_form(page)                                             # PIN entered for an add
+    page.click("#add-cancel")                                       # ... and the dialog closes
+    page.wait_for_selector("#add-dialog", state="hidden")
+
+    card(page, "NVDA").locator(".stop-button").click()
+    page.wait_for_selector("#pin-dialog", state="visible")          # a stop asks for the PIN again
+    assert page.inner_text("#pin-title") == "PIN to stop"
+    assert page.is_hidden("#stop-dialog")
+    page.click('#pin-keys [data-action="cancel"]')
+    page.wait_for_selector("#pin-dialog", state="hidden")
+    assert page.is_hidden("#stop-dialog")
+    assert system_db_manager.get_algorithm(held)["status"] == "running"
+
+    page.click("#add-button")                                       # and so does the next add
+    page.wait_for_selector("#pin-dialog", state="visible")
+    assert page.inner_text("#pin-title") == "PIN to add"

@@ -125,6 +125,29 @@ def test_chart_thinning_keeps_the_extremes(modules):
     assert result == [True, 1000, -1000, True, True, True]
 
 
+def test_a_split_and_a_dividend_are_marked_on_the_card_chart_with_their_labels(modules):
+    result = modules("chart.js", """
+        const model = await import('/js/model.js');
+        const history = model.toHistory({
+          initial_capital: 20000,
+          points: [{ timestamp: '2026-11-23T20:59:00Z', value: 20238, price: 14.15 },
+                   { timestamp: '2026-11-24T14:30:00Z', value: 20119, price: 14.05 },
+                   { timestamp: '2026-11-25T14:30:00Z', value: 20144, price: 14.05 }],
+          trades: [],
+          corporate_actions: [
+            { timestamp: '2026-11-25T14:30:00Z', kind: 'cash_dividend', label: 'dividend $25.00' },
+            { timestamp: '2026-11-24T14:30:00Z', kind: 'forward_split', label: '10:1 split' },
+            { timestamp: '2026-11-24T14:30:00Z', kind: 'forward_split', label: '' }]});
+        const box = document.createElement('div');
+        box.style.cssText = 'width: 300px; height: 120px; position: relative';
+        document.body.append(box);
+        m.drawChart(box, history, { baseline: 20000 });
+        return [...box.querySelectorAll('.chart-event')].map((g) => [g.getAttribute('class'),
+                g.querySelector('text').textContent]);""")
+    assert result == [["chart-event chart-event--split", "10:1 split"],
+                      ["chart-event chart-event--dividend", "dividend $25.00"]]
+
+
 def test_a_clock_the_orchestrator_cannot_trust_is_on_the_wall_until_it_agrees(modules):
     result = modules("staleness.js", """
         const model = await import('/js/model.js');

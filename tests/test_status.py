@@ -57,3 +57,19 @@ def test_status_without_databases_is_a_one_line_error(tmp_path, monkeypatch, cap
     assert status.main([]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: system database not found") and err.count("\n") == 1
+
+
+def test_status_shows_how_big_the_databases_and_logs_are(ledger, market, system_db, stocks_db, tmp_path,
+                                                         monkeypatch):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "orchestrator.log").write_bytes(b"x" * 2_500_000)
+    monkeypatch.setenv("AUTOTRADER_LOG_DIR", str(logs))
+
+    text = "\n".join(status.report(NOW))
+
+    stocks_size = stocks_db.stat().st_size / 1e6
+    assert f"  system.db  {system_db.stat().st_size / 1e6:,.1f} MB" in text
+    assert f"  stocks.db  {stocks_size:,.1f} MB" in text and stocks_size > 10  # every market minute 2018-2030
+    assert "  logs       2.5 MB" in text
+    assert "  free       " in text

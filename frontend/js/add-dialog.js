@@ -23,9 +23,10 @@ export function refusalText(error, fields) {
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
-export function createAddDialog({ els, api, auth, onCreated }) {
+export function createAddDialog({ els, api, onCreated }) {
   let descriptions = new Map();
   let busy = false;
+  let session = null; // the PIN flow this dialog was opened with; forgotten when it closes
 
   createKeyboard(els.keyboard, { inputs: [els.ticker, els.capital] });
   els.ticker.addEventListener('input', () => {
@@ -49,6 +50,8 @@ export function createAddDialog({ els, api, auth, onCreated }) {
 
   function close() {
     closeModal(els.dialog);
+    if (session) session.forget();
+    session = null;
   }
 
   async function loadChoices() {
@@ -71,7 +74,9 @@ export function createAddDialog({ els, api, auth, onCreated }) {
     }
   }
 
-  async function open() {
+  // Opens the form for one add: `pinSession` holds the token the PIN pad gave for it.
+  async function open(pinSession) {
+    session = pinSession;
     els.form.reset();
     els.algorithm.replaceChildren();
     setText(els.description, '');
@@ -106,7 +111,7 @@ export function createAddDialog({ els, api, auth, onCreated }) {
     els.submit.disabled = true;
     setMessage(els.error, 'Adding…');
     try {
-      const created = await auth.withToken((token) => api.createAlgorithm(fields, token), 'PIN to add');
+      const created = await session.withToken((token) => api.createAlgorithm(fields, token));
       if (created === undefined) {
         setMessage(els.error, 'Not added: the PIN is needed to add an algorithm.', 'error');
         return;

@@ -82,10 +82,16 @@ export function createApi({ baseUrl = '', timeoutMs = 15000, fetchImpl = window.
     // The whole life of the card, thinned by the server to at most `points` bars.
     algorithmHistory: (algoId, points = 400) =>
       request('GET', `/api/algorithms/${id(algoId)}/history?window=all&points=${points}`),
+    cardDetail: (algoId) => request('GET', `/api/algorithms/${id(algoId)}/detail`),
+    cardChart: (algoId, zoom, points = 400) =>
+      request('GET', `/api/algorithms/${id(algoId)}/chart?zoom=${encodeURIComponent(zoom)}&points=${points}`),
+    historyView: () => request('GET', '/api/history'),
+    pnlSummary: () => request('GET', '/api/pnl-summary'),
     availableAlgorithms: () => request('GET', '/api/available-algorithms'),
     accountCash: () => request('GET', '/api/account/cash'),
     health: () => request('GET', '/api/health'),
-    validatePin: (pin) => request('POST', '/api/validate-pin', { body: { pin } }),
+    // The token serves one action only: 'add' or 'stop'.
+    validatePin: (pin, action) => request('POST', '/api/validate-pin', { body: { pin, action } }),
     createAlgorithm: (fields, token) => request('POST', '/api/algorithms', { body: fields, token }),
     stopAlgorithm: (algoId, token) => request('DELETE', `/api/algorithms/${id(algoId)}`, { token }),
   };

@@ -9,7 +9,7 @@ export function pnlClass(pnl) {
   return 'card--flat';
 }
 
-function buildCard(card, onStop) {
+function buildCard(card, onStop, onOpen) {
   const fields = {};
   const row = (label, key) => [h('dt', { text: label }), (fields[key] = h('dd', { dataset: { field: key } }))];
   const stop = h('button', {
@@ -28,7 +28,13 @@ function buildCard(card, onStop) {
     priceAt: h('span', { className: 'chart-price-at' }),
     chart, stop, fields,
   };
-  const root = h('article', { className: 'card', dataset: { cardId: card.id } }, [
+  const root = h('article', {
+    className: 'card', dataset: { cardId: card.id }, attrs: { tabindex: '0' },
+    on: {
+      click: (event) => { if (!event.target.closest('.stop-button')) onOpen(card.id); },
+      keydown: (event) => { if (event.key === 'Enter' && event.target === root) onOpen(card.id); },
+    },
+  }, [
     parts.name,
     h('p', { className: 'card-meta' }, [
       parts.ticker, h('span', { className: 'card-sep', text: ' · ' }), parts.algorithm,
@@ -70,7 +76,7 @@ function fillCard(entry, card, closing) {
   setText(parts.stop, closing ? 'CLOSING…' : 'STOP');
 }
 
-export function createCardsView({ container, empty, onStop }) {
+export function createCardsView({ container, empty, onStop, onOpen = () => {} }) {
   const entries = new Map();
   const resize = new ResizeObserver((observed) => {
     for (const item of observed) {
@@ -91,7 +97,7 @@ export function createCardsView({ container, empty, onStop }) {
       seen.add(key);
       let entry = entries.get(key);
       if (!entry) {
-        entry = { ...buildCard(card, onStop), history: null };
+        entry = { ...buildCard(card, onStop, onOpen), history: null };
         entries.set(key, entry);
         resize.observe(entry.parts.chart);
       }

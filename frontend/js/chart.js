@@ -1,4 +1,5 @@
-// A card's value since creation as a small SVG line, with a marker at each buy and sell.
+// A card's value since creation as a small SVG line, with a marker at each buy and sell and a
+// labelled tick at each split or dividend ("10:1 split", "dividend $25.00").
 import { svg, h } from './dom.js';
 import { formatMoney } from './format.js';
 
@@ -79,6 +80,19 @@ function marker(trade, cx, cy) {
   return shape;
 }
 
+// A split or dividend: a dashed vertical tick across the chart with its label at the top.
+function eventMarker(event, cx, height) {
+  const kind = event.kind === 'cash_dividend' ? 'dividend' : 'split';
+  const group = svg('g', { class: `chart-event chart-event--${kind}` });
+  group.append(svg('line', { x1: cx, x2: cx, y1: PAD.top, y2: height - PAD.bottom, class: 'chart-event-line' }));
+  const anchor = cx > 60 ? 'end' : 'start';
+  const text = svg('text', { x: cx + (anchor === 'end' ? -3 : 3), y: PAD.top + 8, 'text-anchor': anchor,
+    class: 'chart-event-label' });
+  text.textContent = event.label;
+  group.append(text, svg('title', {}, [event.label]));
+  return group;
+}
+
 // Draws into container at its current pixel size; returns the number of trade markers drawn.
 export function drawChart(container, history, { baseline = null, label = 'value' } = {}) {
   const width = Math.max(40, Math.floor(container.clientWidth));
@@ -104,6 +118,11 @@ export function drawChart(container, history, { baseline = null, label = 'value'
     root.append(svg('circle', { cx: x(t0), cy: y(drawn[0].y), r: 2.5, class: 'chart-dot' }));
   } else {
     root.append(svg('polyline', { points: path, class: 'chart-line' }));
+  }
+  for (const event of history.events || []) {
+    const time = event.at.getTime();
+    if (time < t0 || time > t1) continue;
+    root.append(eventMarker(event, x(time), height));
   }
   let markers = 0;
   for (const trade of history.trades) {

@@ -22,6 +22,10 @@ export function renderStatus(els, view) {
     setText(els.totalPnl, `P&L ${formatSignedMoney(pnl)}`);
     els.totalPnl.dataset.sign = pnl > 0 ? 'up' : pnl < 0 ? 'down' : 'flat';
   }
+  if (view.pnlSummary) {
+    const { openPnl, realizedPnl } = view.pnlSummary;
+    setText(els.pnlSplit, `open ${formatSignedMoney(openPnl)} · realized ${formatSignedMoney(realizedPnl)}`);
+  }
   if (view.cashError) setText(els.cash, 'CASH unavailable');
   else if (view.cash !== null) setText(els.cash, `CASH ${formatMoney(view.cash)}`);
   els.cash.title = view.cashError || '';

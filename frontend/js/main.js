@@ -1,7 +1,7 @@
 // Wires the dashboard together: polling loop, rendering, and the add/stop flows.
 import { SELECTORS as S, $ } from './selectors.js';
 import { createApi } from './api.js';
-import { toListing, toCash, toHealth, toHistory, toCard } from './model.js';
+import { toListing, toCash, toHealth, toHistory, toCard, toPnlSummary } from './model.js';
 import { intervalsFromQuery, nextDelay, createPoller } from './polling.js';
 import { staleReasons } from './staleness.js';
 import { createCardsView } from './cards.js';
@@ -12,27 +12,53 @@ import { createAuth } from './auth.js';
 import { createAddDialog } from './add-dialog.js';
 import { createStopDialog } from './stop-dialog.js';
 import { formatClock } from './format.js';
+import { createDetailView } from './detail-view.js';
+import { createHistoryView } from './history-view.js';
+import { createQuiet, quietFromQuery } from './quiet.js';
 
 const api = createApi();
 const intervals = intervalsFromQuery(window.location.search);
 const view = {
-  listing: null, cash: null, cashError: null, health: null, lastUpdate: null,
+  listing: null, cash: null, cashError: null, health: null, lastUpdate: null, pnlSummary: null,
   failure: null, failingSince: null, closing: new Set(), historyKeys: new Map(),
   changes: 0, // bumped by every add/stop, so a listing fetched before one is not shown after it
 };
 
 const header = {
   market: $(S.market), session: $(S.session), cash: $(S.cash), totalPnl: $(S.totalPnl), updated: $(S.updated),
+  pnlSplit: $(S.pnlSplit),
 };
 const banner = $(S.banner);
-const cardsView = createCardsView({ container: $(S.cards), empty: $(S.empty), onStop: stopCard });
+const cardsView = createCardsView({
+  container: $(S.cards), empty: $(S.empty), onStop: stopCard, onOpen: (id) => detailView.open(id),
+});
+const detailView = createDetailView({
+  api, onClose: () => $(S.cards).focus(),
+  els: {
+    root: $(S.detail), back: $(S.detailBack), title: $(S.detailTitle), zoom: $(S.detailZoom), chart: $(S.detailChart),
+    legend: $(S.detailLegend), panels: $(S.detailPanels), alerts: $(S.detailAlerts), summary: $(S.detailSummary),
+    decisions: $(S.detailDecisions), lots: $(S.detailLots), transactions: $(S.detailTransactions),
+    events: $(S.detailEvents), eventsList: $(S.detailEventsList),
+  },
+});
+const historyView = createHistoryView({
+  api, onClose: () => $(S.historyButton).focus(),
+  els: {
+    root: $(S.history), back: $(S.historyBack), totals: $(S.historyTotals), daily: $(S.historyDaily),
+    closed: $(S.historyClosed), empty: $(S.historyEmpty),
+  },
+});
+const quiet = createQuiet({
+  settings: quietFromQuery(window.location.search),
+  els: { root: $(S.quiet), market: $(S.quietMarket), open: $(S.quietOpen), pnl: $(S.quietPnl) },
+});
 const pinPad = createPinPad({
   dialog: $(S.pinDialog), title: $(S.pinTitle), form: $(S.pinForm), display: $(S.pinDisplay),
   message: $(S.pinMessage), keys: $(S.pinKeys), api,
 });
 const auth = createAuth({ pinPad });
 const addDialog = createAddDialog({
-  api, auth, onCreated: showNewCard,
+  api, onCreated: showNewCard,
   els: {
     dialog: $(S.addDialog), form: $(S.addForm), algorithm: $(S.addAlgorithm), description: $(S.addDescription),
     ticker: $(S.addTicker), capital: $(S.addCapital), available: $(S.addAvailable), keyboard: $(S.addKeyboard),
@@ -88,7 +114,9 @@ async function refreshHistories(cards) {
 
 async function poll() {
   const changesBefore = view.changes;
-  const [listing, cash, health] = await Promise.allSettled([api.listAlgorithms(), api.accountCash(), api.health()]);
+  const [listing, cash, health, pnl] = await Promise.allSettled([
+    api.listAlgorithms(), api.accountCash(), api.health(), api.pnlSummary(),
+  ]);
   if (view.changes !== changesBefore) return { ok: false }; // outdated: refreshNow() has queued a new poll
   if (listing.status === 'rejected') {
     const { status, message } = listing.reason;
@@ -104,9 +132,13 @@ async function poll() {
   view.cash = cash.status === 'fulfilled' ? toCash(cash.value).available : view.cash;
   view.cashError = cash.status === 'rejected' ? cash.reason.message : null;
   view.health = health.status === 'fulfilled' ? toHealth(health.value) : null;
+  view.pnlSummary = pnl.status === 'fulfilled' ? toPnlSummary(pnl.value) : view.pnlSummary;
   view.lastUpdate = new Date();
   render();
   refreshHistories(view.listing.cards);
+  detailView.refresh();
+  historyView.refresh();
+  quiet.update({ ...view.listing, today: view.pnlSummary && view.pnlSummary.today });
   const { marketOpen, nextOpen } = view.listing;
   return { ok: true, marketOpen, msUntilOpen: nextOpen ? nextOpen.getTime() - marketNow() : null };
 }
@@ -134,9 +166,12 @@ function showNewCard(raw) {
 async function stopCard(cardId) {
   const card = view.listing && view.listing.cards.find((c) => String(c.id) === String(cardId));
   if (!card) return;
-  if (!(await auth.ensure('PIN to stop'))) return;
-  const stop = () => auth.withToken((token) => api.stopAlgorithm(card.id, token), 'PIN to stop');
-  if (!(await stopDialog.confirm(card, stop))) return;
+  const session = auth.flow('stop', 'PIN to stop');
+  if (!(await session.ensure())) return;
+  const stop = () => session.withToken((token) => api.stopAlgorithm(card.id, token));
+  const stopped = await stopDialog.confirm(card, stop);
+  session.forget(); // stopped or kept running: the next stop asks for the PIN again
+  if (!stopped) return;
   view.changes += 1;
   view.closing.add(String(card.id));
   render();
@@ -144,11 +179,12 @@ async function stopCard(cardId) {
 }
 
 async function addCard() {
-  const token = await auth.ensure('PIN to add');
-  if (token) addDialog.open();
+  const session = auth.flow('add', 'PIN to add');
+  if (await session.ensure()) addDialog.open(session);
 }
 
 $(S.addButton).addEventListener('click', addCard);
+$(S.historyButton).addEventListener('click', () => historyView.open());
 enableRowScrolling($(S.cards));
 // A long press on a touch screen would open Chromium's context menu over the kiosk.
 document.addEventListener('contextmenu', (event) => event.preventDefault());

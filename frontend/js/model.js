@@ -70,7 +70,7 @@ export function toHealth(raw) {
   };
 }
 
-// /api/algorithms/<id>/history: value points and trades, oldest first.
+// /api/algorithms/<id>/history: value points, trades and splits/dividends, oldest first.
 export function toHistory(raw) {
   const body = raw || {};
   const rawPoints = body.points || [];
@@ -82,10 +82,94 @@ export function toHistory(raw) {
     .map((t) => ({ at: parseUtc(t.timestamp), type: text(t.type), shares: num(t.shares), price: num(t.price) }))
     .filter((t) => t.at && (t.type === 'buy' || t.type === 'sell'))
     .sort((a, b) => a.at - b.at);
-  return { points, trades, initialCapital: num(body.initial_capital) };
+  const events = (body.corporate_actions || [])
+    .map((e) => ({ at: parseUtc(e.timestamp), kind: text(e.kind), label: text(e.label) }))
+    .filter((e) => e.at && e.label)
+    .sort((a, b) => a.at - b.at);
+  return { points, trades, events, initialCapital: num(body.initial_capital) };
 }
 
 export function availableAlgorithms(raw) {
   const list = raw && Array.isArray(raw.algorithms) ? raw.algorithms : [];
   return list.map((a) => ({ name: text(a.name), description: text(a.description) })).filter((a) => a.name);
+}
+
+// "fast=10 slow=30": a card's parameters in one line ('' for none).
+export function parameterText(raw) {
+  if (!raw || typeof raw !== 'object') return '';
+  return Object.entries(raw).map(([name, value]) => `${name}=${value}`).join(' ');
+}
+
+function toDecision(raw) {
+  if (!raw) return null;
+  return {
+    minute: parseUtc(raw.minute), kind: text(raw.kind), action: text(raw.action), shares: num(raw.shares) ?? 0,
+    requestedAction: text(raw.requested_action), requestedShares: num(raw.requested_shares),
+    reason: text(raw.reason), price: num(raw.price),
+  };
+}
+
+// /api/algorithms/<id>/detail: the card plus FIFO lots, fills and its last decisions.
+export function toDetail(raw) {
+  const body = raw || {};
+  return {
+    ...toCard(body),
+    parameters: parameterText(body.parameters),
+    realizedPnl: num(body.realized_pnl),
+    unrealizedPnl: num(body.unrealized_pnl),
+    lots: (body.lots || []).map((l) => ({
+      shares: num(l.shares), entryPrice: num(l.entry_price), openedAt: parseUtc(l.opened),
+      unrealizedPnl: num(l.unrealized_pnl),
+    })),
+    transactions: (body.transactions || []).map((t) => ({
+      at: parseUtc(t.timestamp), type: text(t.type), shares: num(t.shares), price: num(t.price), value: num(t.value),
+    })),
+    lastDecision: toDecision(body.last_decision),
+    lastRefusal: toDecision(body.last_refusal),
+    lastError: toDecision(body.last_error),
+    frozen: text(body.frozen),
+    stale: text(body.stale),
+    events: Array.isArray(body.corporate_actions) ? body.corporate_actions.map((e) => ({
+      at: parseUtc(e.effective_at), text: text(e.description || e.kind),
+    })) : [],
+  };
+}
+
+// /api/algorithms/<id>/chart: bars (or merged buckets), indicator series and fills, oldest first.
+export function toChart(raw) {
+  const body = raw || {};
+  const points = (body.points || []).map((p) => ({
+    at: parseUtc(p.timestamp), open: num(p.open), high: num(p.high), low: num(p.low), close: num(p.close),
+  }));
+  const indicators = Object.entries(body.indicators || {}).map(([name, values]) => ({
+    name: text(name), values: (Array.isArray(values) ? values : []).map(num),
+  }));
+  const trades = (body.trades || [])
+    .map((t) => ({ at: parseUtc(t.timestamp), type: text(t.type), shares: num(t.shares), price: num(t.price) }))
+    .filter((t) => t.at && t.price !== null);
+  return { zoom: text(body.zoom), points, indicators, trades, barsPerPoint: num(body.bars_per_point) ?? 1 };
+}
+
+function toDay(raw) {
+  return raw ? { date: text(raw.date), pnl: num(raw.pnl), cumulative: num(raw.cumulative) } : null;
+}
+
+// /api/history: closed cards, daily account P&L and the open/realized split.
+export function toHistoryView(raw) {
+  const body = raw || {};
+  return {
+    closed: (body.closed || []).map((c) => ({
+      id: c.id, displayName: text(c.display_name), ticker: text(c.ticker), algorithmType: text(c.algorithm_type),
+      createdAt: parseUtc(c.created_at), stoppedAt: parseUtc(c.stopped_at), tradeCount: num(c.trade_count) ?? 0,
+      realizedPnl: num(c.realized_pnl), state: text(c.state), parameters: parameterText(c.parameters),
+    })),
+    daily: (body.daily_pnl || []).map(toDay),
+    openPnl: num(body.open_pnl),
+    realizedPnl: num(body.realized_pnl),
+  };
+}
+
+export function toPnlSummary(raw) {
+  const body = raw || {};
+  return { openPnl: num(body.open_pnl), realizedPnl: num(body.realized_pnl), today: toDay(body.today) };
 }

@@ -17,6 +17,7 @@ export function createPinPad({ dialog, title, form, display, message, keys, api,
   let lockedUntil = 0;
   let lockTimer = null;
   let busy = false;
+  let action = null;
 
   function showDigits() {
     display.textContent = '●'.repeat(digits.length);
@@ -67,7 +68,7 @@ export function createPinPad({ dialog, title, form, display, message, keys, api,
     busy = true;
     setMessage(message, 'Checking…');
     try {
-      const answer = await api.validatePin(digits);
+      const answer = await api.validatePin(digits, action);
       finish({ token: answer.token, expiresIn: Number(answer.expires_in) || 0 });
     } catch (error) {
       digits = '';
@@ -113,9 +114,10 @@ export function createPinPad({ dialog, title, form, display, message, keys, api,
     event.preventDefault();
   });
 
-  // Resolves with {token, expiresIn}, or null when the person cancels.
-  function request(prompt = 'Enter PIN') {
+  // Resolves with {token, expiresIn} for `forAction` ('add' or 'stop'), or null when the person cancels.
+  function request(prompt, forAction) {
     if (settle) return Promise.resolve(null);
+    action = forAction;
     digits = '';
     showDigits();
     title.textContent = prompt;

@@ -5,11 +5,14 @@ export const SELECTORS = Object.freeze({
   session: '#status-session',
   cash: '#status-cash',
   totalPnl: '#status-pnl',
+  pnlSplit: '#status-pnl-split',
+  historyButton: '#history-button',
   updated: '#status-updated',
   addButton: '#add-button',
   banner: '#banner',
   cards: '#cards',
   card: '.card',
+  chartEvent: '.chart-event',
   empty: '#empty',
   openDialog: 'dialog[open]',
 
@@ -38,6 +41,33 @@ export const SELECTORS = Object.freeze({
   stopError: '#stop-error',
   stopCancel: '#stop-cancel',
   stopConfirm: '#stop-confirm',
+
+  detail: '#detail',
+  detailBack: '#detail-back',
+  detailTitle: '#detail-title',
+  detailZoom: '#detail-zoom',
+  detailChart: '#detail-chart',
+  detailLegend: '#detail-legend',
+  detailPanels: '#detail-panels',
+  detailAlerts: '#detail-alerts',
+  detailSummary: '#detail-summary',
+  detailDecisions: '#detail-decisions',
+  detailLots: '#detail-lots tbody',
+  detailTransactions: '#detail-transactions tbody',
+  detailEvents: '#detail-events',
+  detailEventsList: '#detail-events-list',
+
+  history: '#history',
+  historyBack: '#history-back',
+  historyTotals: '#history-totals',
+  historyDaily: '#history-daily',
+  historyClosed: '#history-closed tbody',
+  historyEmpty: '#history-empty',
+
+  quiet: '#quiet',
+  quietMarket: '#quiet-market',
+  quietOpen: '#quiet-open',
+  quietPnl: '#quiet-pnl',
 });
 
 // Pick one element or fail loudly: a missing element is a bug in index.html, not a runtime state.

@@ -1,0 +1,183 @@
+// A card's full story on one screen: price chart with fills and indicator lines, value and P&L
+// (realized and unrealized, FIFO), open lots, fills, the last decision and why. The card list
+// stays underneath and keeps polling; BACK (or Escape) returns to it.
+import { h, setText } from './dom.js';
+import { toDetail, toChart } from './model.js';
+import { drawPriceChart, INDICATOR_STYLES } from './price-chart.js';
+import {
+  formatMoney, formatSignedMoney, formatPercent, formatCount, formatDate, formatDayTime,
+} from './format.js';
+
+const SIDE = { buy: 'BUY', sell: 'SELL' };
+
+function signClass(amount) {
+  if (!Number.isFinite(amount) || amount === 0) return '';
+  return amount > 0 ? 'up' : 'down';
+}
+
+function summaryRows(d) {
+  const rows = [
+    ['Value', formatMoney(d.value), 'value', ''],
+    ['P&L', `${formatSignedMoney(d.pnl)} ${formatPercent(d.pnlRatio)}`, 'pnl', signClass(d.pnl)],
+    ['Realized', formatSignedMoney(d.realizedPnl), 'realized', signClass(d.realizedPnl)],
+    ['Unrealized', d.unrealizedPnl === null ? '—' : formatSignedMoney(d.unrealizedPnl), 'unrealized',
+      signClass(d.unrealizedPnl)],
+    ['Shares', formatCount(d.shares), 'shares', ''],
+    ['Price', d.price === null ? 'no data' : `${formatMoney(d.price)} ${d.priceAt ? formatDayTime(d.priceAt) : ''}`,
+      'price', ''],
+    ['Allocation', formatMoney(d.initialCapital), 'capital', ''],
+    ...(d.parameters ? [['Parameters', d.parameters, 'parameters', '']] : []),
+    ['Since', formatDate(d.createdAt) + (d.stoppedAt ? ` – ${formatDate(d.stoppedAt)}` : ''), 'since', ''],
+  ];
+  return rows.flatMap(([label, value, field, sign]) => [
+    h('dt', { text: label }), h('dd', { text: value, dataset: { field, sign } }),
+  ]);
+}
+
+function decisionLine(label, decision, kind) {
+  const what = kind === 'refused'
+    ? `${decision.requestedAction.toUpperCase()} ${formatCount(decision.requestedShares)} refused`
+    : kind === 'error' ? 'ERROR'
+      : `${decision.action.toUpperCase()}${decision.shares ? ` ${formatCount(decision.shares)}` : ''}`;
+  return h('p', { className: `decision decision--${kind}`, dataset: { kind } }, [
+    h('span', { className: 'decision-label', text: `${label} ` }),
+    h('span', { className: 'decision-minute', text: formatDayTime(decision.minute), dataset: { field: `${kind}-minute` } }),
+    h('span', { className: 'decision-action', text: ` ${what}: ` }),
+    h('span', { className: 'decision-reason', text: decision.reason, dataset: { field: `${kind}-reason` } }),
+  ]);
+}
+
+function decisionBlock(d) {
+  const lines = [];
+  if (d.lastDecision) lines.push(decisionLine('Last', d.lastDecision, 'decision'));
+  if (d.lastRefusal) lines.push(decisionLine('Refused', d.lastRefusal, 'refused'));
+  if (d.lastError) lines.push(decisionLine('Error', d.lastError, 'error'));
+  if (!lines.length) lines.push(h('p', { className: 'hint', text: 'No decision recorded yet.' }));
+  return lines;
+}
+
+function cells(values) {
+  return h('tr', {}, values.map(([text, cls]) => h('td', { text, className: cls || '' })));
+}
+
+function lotRows(d) {
+  if (!d.lots.length) return [h('tr', {}, [h('td', { text: 'no open lot', attrs: { colspan: 3 }, className: 'hint' })])];
+  return d.lots.map((lot) => cells([
+    [formatCount(lot.shares)], [formatMoney(lot.entryPrice)],
+    [lot.unrealizedPnl === null ? '—' : formatSignedMoney(lot.unrealizedPnl), `sign-${signClass(lot.unrealizedPnl)}`],
+  ]));
+}
+
+function transactionRows(d) {
+  if (!d.transactions.length) {
+    return [h('tr', {}, [h('td', { text: 'no trade yet', attrs: { colspan: 5 }, className: 'hint' })])];
+  }
+  return d.transactions.map((t) => cells([
+    [formatDate(t.at)], [SIDE[t.type] || t.type, `side-${t.type}`], [formatCount(t.shares)], [formatMoney(t.price)],
+    [formatMoney(t.value)],
+  ]));
+}
+
+function legend(chart) {
+  const parts = [];
+  chart.indicators.forEach((line, k) => {
+    const last = [...line.values].reverse().find((v) => v !== null);
+    parts.push(h('span', { className: `legend-item ${INDICATOR_STYLES[k % 6]}`, dataset: { name: line.name } }, [
+      h('span', { className: 'legend-swatch', text: '━ ' }),
+      h('span', { text: `${line.name} ` }),
+      h('span', { className: 'legend-value', text: last === undefined ? '—' : last.toFixed(2) }),
+    ]));
+  });
+  const candles = chart.barsPerPoint > 1 ? `${chart.barsPerPoint}-minute bars` : 'minute bars';
+  parts.push(h('span', { className: 'legend-note', text: chart.points.length ? candles : '' }));
+  return parts;
+}
+
+export function createDetailView({ api, els, onClose }) {
+  const state = { cardId: null, zoom: 'today', chart: null, detail: null, seq: 0 };
+
+  function renderDetail(d) {
+    setText(els.title, `${d.ticker} · ${d.algorithmType} · #${d.id}${d.state !== 'running' ? ` · ${d.state.toUpperCase()}` : ''}`);
+    els.summary.replaceChildren(...summaryRows(d));
+    const alerts = [d.frozen, d.stale].filter(Boolean);
+    els.alerts.hidden = alerts.length === 0;
+    setText(els.alerts, alerts.join(' · '));
+    els.decisions.replaceChildren(...decisionBlock(d));
+    els.lots.replaceChildren(...lotRows(d));
+    els.transactions.replaceChildren(...transactionRows(d));
+    els.events.hidden = d.events.length === 0;
+    els.eventsList.replaceChildren(...d.events.map((e) => h('li', { text: `${formatDate(e.at)} ${e.text}` })));
+    els.root.dataset.state = d.state;
+  }
+
+  function redrawChart() {
+    if (els.root.hidden) return;
+    drawPriceChart(els.chart, state.chart);
+    els.legend.replaceChildren(...(state.chart ? legend(state.chart) : []));
+  }
+
+  async function load() {
+    const seq = ++state.seq;
+    const { cardId, zoom } = state;
+    const [detail, chart] = await Promise.allSettled([api.cardDetail(cardId), api.cardChart(cardId, zoom)]);
+    if (seq !== state.seq || cardId !== state.cardId) return;
+    if (detail.status === 'fulfilled') renderDetail((state.detail = toDetail(detail.value)));
+    if (chart.status === 'fulfilled') state.chart = toChart(chart.value);
+    else if (!state.chart) state.chart = { points: [], indicators: [], trades: [], failed: true };
+    redrawChart();
+    els.root.dataset.loaded = String(seq);
+  }
+
+  function setZoom(zoom) {
+    state.zoom = zoom;
+    for (const button of els.zoom.querySelectorAll('[data-zoom]')) {
+      button.setAttribute('aria-pressed', String(button.dataset.zoom === zoom));
+    }
+  }
+
+  function open(cardId) {
+    state.cardId = cardId;
+    state.chart = null;
+    setZoom('today');
+    els.summary.replaceChildren();
+    els.decisions.replaceChildren();
+    els.lots.replaceChildren();
+    els.transactions.replaceChildren();
+    setText(els.title, '');
+    els.root.hidden = false;
+    els.root.dataset.cardId = String(cardId);
+    els.panels.scrollTop = 0;
+    redrawChart();
+    els.back.focus();
+    return load();
+  }
+
+  function close() {
+    if (els.root.hidden) return;
+    els.root.hidden = true;
+    state.cardId = null;
+    state.seq += 1;
+    onClose();
+  }
+
+  els.back.addEventListener('click', close);
+  els.zoom.addEventListener('click', (event) => {
+    const button = event.target.closest('[data-zoom]');
+    if (!button || state.cardId === null) return;
+    setZoom(button.dataset.zoom);
+    state.chart = null;
+    redrawChart();
+    load();
+  });
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && !els.root.hidden && !document.querySelector('dialog[open]')) close();
+  });
+  new ResizeObserver(redrawChart).observe(els.chart);
+
+  return {
+    open,
+    close,
+    isOpen: () => !els.root.hidden,
+    refresh: () => (els.root.hidden ? Promise.resolve() : load()),
+  };
+}
