@@ -15,10 +15,12 @@ from typing import Any, Mapping, Optional
 from flask import Flask, request
 
 from api import (account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, inputs, json_body,
-                 openapi, wall_routes)
+                 openapi, preview, wall_routes)
 from api.broker import BrokerGateway, default_broker_factory
+from api.heartbeat_watch import HeartbeatWatch
 from database import db_manager
-from orchestra import config as settings
+from orchestra import config as settings, notifier
+from orchestra import private_files
 from orchestra.logging_setup import setup_logging
 from system_databse import system_db_manager
 
@@ -35,6 +37,17 @@ def trusted_hosts(api: settings.ApiSettings) -> Optional[list[str]]:
     if not api.is_loopback or ":" in api.host:
         return None
     return sorted({"localhost", "127.0.0.1", api.host})
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise settings.ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise settings.ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 def live_trading(env: Mapping[str, str]) -> bool:
@@ -66,6 +79,11 @@ def default_config() -> dict[str, Any]:
         "HISTORY_MAX_POINTS": 500,
         "MAX_CONTENT_LENGTH": 16 * 1024,
         "TRUSTED_HOSTS": None,                       # a list limits Host headers (DNS-rebinding guard)
+        "NOTIFIER": None,                            # None: built from NOTIFY_URL (off when empty)
+        "PREVIEW_DAYS": 20,                          # the add dialog's "try it first": trading days replayed
+        "PREVIEW_TIME_LIMIT_SECONDS": _env_seconds("AUTOTRADER_PREVIEW_SECONDS", 30.0),  # the replay's limit
+        "PREVIEW_FETCH_SECONDS": 120.0,              # fetching the missing history's limit
+        "PREVIEW_ENV": None,                         # extra environment for the preview process (tests)
     }
 
 
@@ -90,6 +108,15 @@ def _security_headers(response):
     return response
 
 
+def _notifier():
+    """The webhook notifier of ``NOTIFY_URL``; a bad URL is logged and leaves notifications off."""
+    try:
+        return notifier.from_env()
+    except settings.ConfigError as exc:
+        logger.error("notifications off: %s", exc)
+        return notifier.from_env({})
+
+
 def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(default_config())
@@ -101,9 +128,11 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     db.init_app(app)
     json_body.init_app(app)
     auth.init_app(app)
+    app.extensions["autotrader_heartbeat_watch"] = HeartbeatWatch(app.config["NOTIFIER"] or _notifier())
     app.extensions["autotrader_broker"] = BrokerGateway(
         app.config["BROKER_FACTORY"], app.config["NOW"], app.config["CASH_CACHE_SECONDS"])
-    for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp):
+    for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp,
+                      preview.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)
     app.after_request(_security_headers)
@@ -138,10 +167,12 @@ def main() -> int:
     """Serve with waitress (never Flask's debug server); 2 with a one-line message on bad settings."""
     from waitress import serve
 
+    private_files.restrict_new_files()
     settings.load_env()
     env = os.environ
     try:
         setup_logging("api", env=env)
+        private_files.warn_if_exposed(private_files.private_paths(env))
         api = settings.ApiSettings.from_env(env)
     except settings.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

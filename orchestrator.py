@@ -22,6 +22,7 @@ import sys
 from algorithms._params import ParameterError, split_assignment
 from orchestra.config import AlpacaSettings, ConfigError, load_env
 from orchestra.exceptions import OperationalError, TemporaryError
+from orchestra import private_files
 from orchestra.logging_setup import setup_logging
 
 logger = logging.getLogger("orchestrator")
@@ -55,9 +56,11 @@ def _startup_line(alpaca: AlpacaSettings, settings, mode: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    private_files.restrict_new_files()
     load_env()
     try:
         setup_logging("orchestrator")
+        private_files.warn_if_exposed(private_files.private_paths())
         from orchestra.daemon import DaemonSettings, Orchestrator
 
         settings = DaemonSettings.from_env()

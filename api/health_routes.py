@@ -53,6 +53,8 @@ def health():
     now = current_app.config["NOW"]()
     market = current_app.extensions["autotrader_broker"].market_status()
     orchestrator = _orchestrator(now, market["is_open"])
+    current_app.extensions["autotrader_heartbeat_watch"].observe(
+        orchestrator["alive"], orchestrator["heartbeat_at"], orchestrator["age_seconds"])
     broker = {"reachable": market["source"] == "broker", "error": market["error"]}
     details = orchestrator["details"] if isinstance(orchestrator["details"], dict) else {}
     return jsonify({

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: the API reads prices and charts without pandas or numpy
+    import numpy as np
+    import pandas as pd
 
 from database.market_calendar import to_utc_string
 
@@ -82,6 +83,9 @@ def upsert_bars(conn: sqlite3.Connection, bars: Iterable[Mapping[str, Any]]) -> 
 
 def _frame(rows: List[tuple]) -> pd.DataFrame:
     """Rows of (timestamp, open, high, low, close, volume), oldest first, as a UTC-indexed frame."""
+    import numpy as np
+    import pandas as pd
+
     if not rows:
         index = pd.DatetimeIndex([], tz="UTC", name="timestamp")
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in BAR_COLUMNS}, index=index)
@@ -121,6 +125,8 @@ def get_bar_arrays(conn: sqlite3.Connection, ticker: str, start: str, end: str) 
     parsed in Python (~3x faster than ``get_bars_between``). ``timestamp`` is ``datetime64[s]``
     (UTC); open/high/low/close/volume are float64.
     """
+    import numpy as np
+
     cursor = conn.cursor()
     cursor.row_factory = None  # plain tuples straight into numpy
     rows = cursor.execute(

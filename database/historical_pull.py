@@ -188,11 +188,8 @@ def _note_splits_reflected(conn: sqlite3.Connection, settings: AlpacaSettings, s
 
 def _sessions_back(at: pd.Timestamp, sessions: int) -> pd.Timestamp:
     """The open of the ``sessions``-th session counting back from ``at`` (today's counts once open)."""
-    opens = market_calendar.nyse().opens
-    past = opens[opens <= at]
-    if past.empty:
-        return at
-    return past.iloc[-min(max(1, sessions), len(past))]
+    first = market_calendar.session_open_back(at, sessions)
+    return at if first > at else first
 
 
 def _search_start(conn: sqlite3.Connection, symbol: str, window_start: pd.Timestamp) -> pd.Timestamp:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 from database import db_manager
 from orchestra.alpaca_wrapper import BrokerError
 from orchestra import decision_log
+from orchestra.alerts import Alerts
 from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
 from orchestra.clock_check import ClockCheck
@@ -67,6 +68,7 @@ class Cycle:
         self.pending_backfill: set[str] = set()
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
+        self.alerts = Alerts(None, ledger_conn, market_conn)  # the daemon sets alerts.notifier (NOTIFY_URL)
 
     # -- the minute
 
@@ -90,6 +92,7 @@ class Cycle:
             self._liquidate_stopped(minute, in_flight, report)
         report.position_mismatches = self.compare_positions()
         decision_log.record(self.ledger_conn, report)
+        self.alerts.after_cycle(report, minute)
         report.seconds = time.monotonic() - started
         logger.info("cycle %s: %d card(s), %d trade(s), %d error(s) in %.2fs%s", report.minute, len(running),
                     sum(1 for t in report.trades if t.status == "filled"), len(report.card_errors), report.seconds,

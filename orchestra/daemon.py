@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, TextIO
 
 from database import db_manager, market_calendar
-from orchestra import systemd
+from orchestra import notifier, systemd
 from orchestra.card_runner import CardRunner
 from orchestra.clock import MINUTE, clock_kind, floor_minute, make_clock, stamp
 from orchestra.clock_check import ClockCheck
@@ -38,6 +38,7 @@ from system_databse import system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
+NOTIFY_FLUSH_SECONDS = 3.0  # at exit, how long queued notifications may still take
 TICK_HEARTBEAT_SECONDS = 5.0  # how often, off hours, to check whether the heartbeat changed
 
 
@@ -170,6 +171,7 @@ class Orchestrator:
         self.streams: Optional[WebSocketManager] = None
         self.cycle: Optional[Cycle] = None
         self.heartbeat = HeartbeatWriter(self.ledger_conn)
+        self.notifier = notifier.from_env()  # NOTIFY_URL; disabled when empty
         self.pruner = BarPruner(self.market_conn, lambda: ledger.get_all_algorithms("running", conn=self.ledger_conn),
                                 settings=RetentionSettings.from_env(), directory=settings.algorithms_dir,
                                 keep_going=lambda: not self.stop_event.is_set())
@@ -198,6 +200,7 @@ class Orchestrator:
                       backfill=self.corporate_actions.guard_backfill(
                           lambda ticker: backfill(ticker, stamp(self.clock.now())), self.clock.now))
         cycle.clock_check = self.clock_check
+        cycle.alerts.notifier = self.notifier
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
                                               lambda: market_calendar.is_open(self.clock.peek()))
@@ -238,6 +241,8 @@ class Orchestrator:
         self.stop_event.set()
 
     def close(self) -> None:
+        if not self.notifier.flush(NOTIFY_FLUSH_SECONDS):
+            logger.warning("exiting with notifications still unsent")
         if self.streams is not None:
             try:
                 self.streams.stop()

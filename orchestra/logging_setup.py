@@ -70,9 +70,17 @@ def _formatter() -> logging.Formatter:
     return formatter
 
 
+class _OwnerOnlyFileHandler(TimedRotatingFileHandler):
+    """Log files are created 0600: they name cards, amounts and errors, nothing for other users."""
+
+    def _open(self):
+        descriptor = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return open(descriptor, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def _file_handler(path: Path, backups: int, name_filter: logging.Filter) -> TimedRotatingFileHandler:
-    handler = TimedRotatingFileHandler(path, when="midnight", utc=True, backupCount=backups,
-                                       encoding="utf-8", delay=True)
+    handler = _OwnerOnlyFileHandler(path, when="midnight", utc=True, backupCount=backups,
+                                    encoding="utf-8", delay=True)
     handler.addFilter(name_filter)
     return handler
 
@@ -81,7 +89,7 @@ def setup_logging(component: str, *, env: Optional[Mapping[str, str]] = None, co
     """Configure the root logger for one process; returns the log directory. Safe to call twice."""
     env = os.environ if env is None else env
     directory = log_dir(env)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new logs folder is owner-only
     backups = keep_days(env)
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_autotrader", False)]:

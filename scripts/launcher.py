@@ -22,6 +22,7 @@ from typing import Callable, Mapping, Optional
 from urllib.parse import urlparse
 
 from database import market_calendar
+from orchestra import private_files
 from orchestra.config import REPO_ROOT, AlpacaSettings, ApiSettings, ConfigError, load_env
 from algorithms import available_algorithms
 from scripts.services import dashboard_url, runs_paper_exchange
@@ -152,7 +153,18 @@ def plan(env: Mapping[str, str], reset_exchange: bool = False) -> list[Child]:
     return children
 
 
+def warn_about_open_files(env: Mapping[str, str]) -> None:
+    """Start-up check: keys, ledger, exchange state and logs readable only by their owner."""
+    try:
+        extra = [exchange_state_path(env)] if runs_paper_exchange(env) else []
+    except ConfigError:
+        extra = []  # the plan reports the bad setting
+    for line in private_files.exposed(private_files.private_paths(env, extra)):
+        print(f"WARNING: {line}", flush=True)
+
+
 def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
+    warn_about_open_files(env)
     supervisor = Supervisor(env)
     stopping = False
 
@@ -205,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="give the local paper exchange a fresh account (cash, no positions, no orders)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
+    private_files.restrict_new_files()  # inherited by every process it starts
     load_env()
     if args.exchange_only:
         return exec_exchange(os.environ, args.reset_exchange)

@@ -18,8 +18,9 @@ from typing import Any, Optional
 from api.cards import listed_cards
 from database import db_manager, market_calendar
 from orchestra.config import ConfigError, load_env, log_dir
-from scripts.launcher import answers_http
-from scripts.services import TEMPLATES, dashboard_url
+from orchestra import private_files
+from scripts.launcher import answers_http, exchange_state_path
+from scripts.services import TEMPLATES, dashboard_url, runs_paper_exchange
 from system_databse import system_db_manager
 
 
@@ -96,6 +97,18 @@ def disk_lines(system_db: Path, stocks_db: Path, logs: Path) -> list[str]:
     return lines
 
 
+def file_mode_lines(env) -> list[str]:
+    """Whether the keys, ledger, exchange state and logs are readable by their owner only."""
+    try:
+        extra = [exchange_state_path(env)] if runs_paper_exchange(env) else []
+    except ConfigError:
+        extra = []
+    problems = private_files.exposed(private_files.private_paths(env, extra))
+    if not problems:
+        return ["files: .env, system.db, exchange state and logs readable by their owner only"]
+    return ["files: READABLE BY OTHER USERS:"] + [f"  {line}" for line in problems]
+
+
 def report(now: datetime) -> list[str]:
     lines = service_states()
     url = dashboard_url(os.environ)
@@ -106,6 +119,7 @@ def report(now: datetime) -> list[str]:
         lines += heartbeat_lines(system_db_manager.get_heartbeat("orchestrator", conn=ledger), now)
         lines += card_lines(ledger, market)
         lines += disk_lines(system_db_manager.default_db_path(), db_manager.default_db_path(), log_dir())
+        lines += file_mode_lines(os.environ)
     finally:
         ledger.close()
         market.close()

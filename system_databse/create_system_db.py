@@ -6,6 +6,7 @@ Running it again applies only what is new and never loses data.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 from datetime import datetime, timezone
@@ -49,6 +50,8 @@ def create_system_db(db_path: str | Path | None = None) -> list[str]:
     """Bring the database at ``db_path`` up to date; return the migrations applied now."""
     path = Path(db_path) if db_path else system_db_manager.default_db_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():  # owner-only: the ledger and the PIN (SQLite gives -wal/-shm the same mode)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")

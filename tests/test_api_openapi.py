@@ -9,6 +9,7 @@ The stateful run follows the document's links: create a card, read it, stop it, 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 
@@ -122,6 +123,6 @@ def test_every_route_is_documented_and_every_documented_route_exists(fuzzed):
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        path = rule.rule.replace("<int:algo_id>", "{algo_id}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         routed |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routed

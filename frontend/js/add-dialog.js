@@ -4,6 +4,7 @@ import { formatMoney } from './format.js';
 import { h, setText } from './dom.js';
 import { availableAlgorithms, toCash } from './model.js';
 import { createKeyboard } from './osk.js';
+import { createPreview } from './preview.js';
 
 export function parseCapital(raw) {
   const cleaned = String(raw).replace(/[\s,$]/g, '');
@@ -23,12 +24,70 @@ export function refusalText(error, fields) {
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
+function bounds(p) {
+  return p.type === 'choice' ? '' : `${p.min}–${p.max}`;
+}
+
+// One field per declared parameter, pre-filled with its default; bounds beside it, help on focus.
+export function parameterFields(parameters) {
+  return parameters.map((p) => {
+    const control = p.type === 'choice'
+      ? h('select', { dataset: { param: p.name, type: p.type } },
+        p.choices.map((c) => h('option', { text: String(c), attrs: { value: String(c) } })))
+      : h('input', {
+        dataset: { param: p.name, type: p.type },
+        attrs: { inputmode: 'decimal', autocomplete: 'off', 'aria-label': `${p.name} (${bounds(p)})` },
+      });
+    control.value = String(p.default);
+    return h('label', { className: 'field' }, [
+      h('span', { className: 'field-label' }, [
+        h('span', { className: 'param-name', text: p.name }),
+        p.type === 'choice' ? null : h('span', { className: 'param-bounds', text: bounds(p) }),
+      ]),
+      control,
+    ]);
+  });
+}
+
+// {values} or {problem}: numbers as numbers (the API checks the bounds and names the one at fault).
+export function readParameters(container) {
+  const values = {};
+  for (const control of container.querySelectorAll('[data-param]')) {
+    const { param, type } = control.dataset;
+    const raw = control.value.trim();
+    if (type === 'choice') {
+      values[param] = raw;
+    } else if (type === 'int' ? /^-?\d+$/.test(raw) : /^-?(\d+\.?\d*|\.\d+)$/.test(raw)) {
+      values[param] = Number(raw);
+    } else {
+      return { problem: `Enter ${param} as ${type === 'int' ? 'a whole number' : 'a number'}.` };
+    }
+  }
+  return { values };
+}
+
 export function createAddDialog({ els, api, onCreated }) {
   let descriptions = new Map();
+  let parameters = new Map();
   let busy = false;
+  const preview = createPreview({ els, api });
   let session = null; // the PIN flow this dialog was opened with; forgotten when it closes
 
-  createKeyboard(els.keyboard, { inputs: [els.ticker, els.capital] });
+  createKeyboard(els.keyboard, { inputs: [els.ticker, els.capital], scope: els.form });
+  els.form.addEventListener('focusin', (event) => {
+    if (!(event.target instanceof HTMLInputElement)) return;
+    els.keyboard.hidden = false;
+    showDescription(event.target.dataset.param);
+  });
+  els.previewButton.addEventListener('click', () => {
+    const { problem, fields } = readForm();
+    if (problem) {
+      setMessage(els.error, problem, 'error');
+      return;
+    }
+    setMessage(els.error, '');
+    preview.run(fields);
+  });
   els.ticker.addEventListener('input', () => {
     const upper = els.ticker.value.toUpperCase().replace(/[^A-Z0-9.\-]/g, '');
     if (upper !== els.ticker.value) els.ticker.value = upper;
@@ -37,15 +96,23 @@ export function createAddDialog({ els, api, onCreated }) {
     const kept = els.capital.value.replace(/[^0-9.,]/g, '');
     if (kept !== els.capital.value) els.capital.value = kept;
   });
-  els.algorithm.addEventListener('change', showDescription);
+  els.algorithm.addEventListener('change', chooseAlgorithm);
   els.cancel.addEventListener('click', close);
   els.form.addEventListener('submit', (event) => {
     event.preventDefault();
     submit();
   });
 
-  function showDescription() {
-    setText(els.description, descriptions.get(els.algorithm.value) || '');
+  // The algorithm's description; while a parameter is being typed, that parameter's help.
+  function showDescription(param) {
+    const spec = (parameters.get(els.algorithm.value) || []).find((p) => p.name === param);
+    setText(els.description, spec ? `${spec.name}: ${spec.help}` : descriptions.get(els.algorithm.value) || '');
+  }
+
+  function chooseAlgorithm() {
+    showDescription();
+    els.params.replaceChildren(...parameterFields(parameters.get(els.algorithm.value) || []));
+    preview.clear();
   }
 
   function close() {
@@ -59,8 +126,9 @@ export function createAddDialog({ els, api, onCreated }) {
     if (algos.status === 'fulfilled') {
       const list = availableAlgorithms(algos.value);
       descriptions = new Map(list.map((a) => [a.name, a.description]));
+      parameters = new Map(list.map((a) => [a.name, a.parameters]));
       els.algorithm.replaceChildren(...list.map((a) => h('option', { text: a.name, attrs: { value: a.name } })));
-      showDescription();
+      chooseAlgorithm();
       if (list.length === 0) setMessage(els.error, 'No algorithms were found in the algorithms folder.', 'error');
     } else {
       setMessage(els.error, `Could not load the algorithms: ${algos.reason.message}`, 'error');
@@ -79,6 +147,9 @@ export function createAddDialog({ els, api, onCreated }) {
     session = pinSession;
     els.form.reset();
     els.algorithm.replaceChildren();
+    els.params.replaceChildren();
+    preview.clear();
+    els.keyboard.hidden = false;
     setText(els.description, '');
     setText(els.available, 'Available cash: loading…');
     setMessage(els.error, '');
@@ -97,7 +168,9 @@ export function createAddDialog({ els, api, onCreated }) {
     if (capital === null) {
       return { problem: 'Enter the capital as a positive dollar amount, for example 1000 or 1000.50.' };
     }
-    return { fields: { ticker, algorithm_type: algorithm, initial_capital: capital } };
+    const { problem, values } = readParameters(els.params);
+    if (problem) return { problem };
+    return { fields: { ticker, algorithm_type: algorithm, initial_capital: capital, parameters: values } };
   }
 
   async function submit() {

@@ -94,5 +94,7 @@ export function createApi({ baseUrl = '', timeoutMs = 15000, fetchImpl = window.
     validatePin: (pin, action) => request('POST', '/api/validate-pin', { body: { pin, action } }),
     createAlgorithm: (fields, token) => request('POST', '/api/algorithms', { body: fields, token }),
     stopAlgorithm: (algoId, token) => request('DELETE', `/api/algorithms/${id(algoId)}`, { token }),
+    startPreview: (fields) => request('POST', '/api/preview', { body: fields }),
+    getPreview: (previewId) => request('GET', `/api/preview/${id(previewId)}`),
   };
 }

@@ -63,6 +63,9 @@ const addDialog = createAddDialog({
     dialog: $(S.addDialog), form: $(S.addForm), algorithm: $(S.addAlgorithm), description: $(S.addDescription),
     ticker: $(S.addTicker), capital: $(S.addCapital), available: $(S.addAvailable), keyboard: $(S.addKeyboard),
     error: $(S.addError), cancel: $(S.addCancel), submit: $(S.addSubmit),
+    params: $(S.addParams), preview: $(S.addPreview),
+    previewStatus: $(S.addPreviewStatus), previewChart: $(S.addPreviewChart),
+    previewFigures: $(S.addPreviewFigures), previewButton: $(S.addPreviewButton),
   },
 });
 const stopDialog = createStopDialog({

@@ -91,7 +91,19 @@ export function toHistory(raw) {
 
 export function availableAlgorithms(raw) {
   const list = raw && Array.isArray(raw.algorithms) ? raw.algorithms : [];
-  return list.map((a) => ({ name: text(a.name), description: text(a.description) })).filter((a) => a.name);
+  return list.map((a) => ({
+    name: text(a.name), description: text(a.description),
+    parameters: Array.isArray(a.parameters) ? a.parameters.map(toParameter).filter((p) => p.name) : [],
+  })).filter((a) => a.name);
+}
+
+function toParameter(raw) {
+  const p = raw || {};
+  return {
+    name: text(p.name), type: ['int', 'float', 'choice'].includes(p.type) ? p.type : 'float',
+    default: p.default, min: p.min, max: p.max, help: text(p.help),
+    choices: Array.isArray(p.choices) ? p.choices : [],
+  };
 }
 
 // "fast=10 slow=30": a card's parameters in one line ('' for none).

@@ -3,9 +3,15 @@
 const ROWS = ['1234567890', 'QWERTYUIOP', 'ASDFGHJKL.', 'ZXCVBNM-'];
 const BACKSPACE = 'Backspace';
 
-export function createKeyboard(container, { inputs }) {
+// `scope` (optional): inputs added to it later (the parameters) are typed into once focused.
+export function createKeyboard(container, { inputs, scope = null }) {
   let target = inputs[0];
   for (const input of inputs) input.addEventListener('focus', () => { target = input; });
+  if (scope) {
+    scope.addEventListener('focusin', (event) => {
+      if (event.target instanceof HTMLInputElement) target = event.target;
+    });
+  }
 
   for (const row of ROWS) {
     const line = document.createElement('div');

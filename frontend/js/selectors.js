@@ -32,6 +32,12 @@ export const SELECTORS = Object.freeze({
   addAvailable: '#add-available',
   addKeyboard: '#add-keyboard',
   addError: '#add-error',
+  addParams: '#add-params',
+  addPreview: '#add-preview',
+  addPreviewStatus: '#add-preview-status',
+  addPreviewChart: '#add-preview-chart',
+  addPreviewFigures: '#add-preview-figures',
+  addPreviewButton: '#add-preview-button',
   addCancel: '#add-cancel',
   addSubmit: '#add-submit',
 
