@@ -12,6 +12,12 @@ Fill model: an accepted decision taken after bar *i* fills at the open of the ne
 commission). A decision after the final bar of the range is not filled. The ledger lives in
 memory (system.db is never opened) and values the card with ``card_calculations`` formulas.
 The range is read from stocks.db once; the windows slide over it in memory.
+
+Splits: stocks.db holds split-adjusted bars (historical pulls ask for them and the orchestrator
+re-adjusts stored bars when a split happens), so a split is never a price move in a backtest.
+Dividends (``--dividends``): the ticker's cash dividends in the range are read from the data API
+and paid to the card at each ex-date open (shares held x rate, the rate restated for later
+splits, in cents), as the live ledger does; without the flag they are ignored.
 """
 from __future__ import annotations
 
@@ -59,6 +65,8 @@ class MemoryLedger:
         self.initial_capital = float(initial_capital)
         self.history = TransactionHistory()  # read-only, oldest first, as algorithms receive it
         self.trades: list[Trade] = []
+        self.dividends: list[DividendPaid] = []
+        self.dividend_cash = 0.0
 
     @property
     def shares(self) -> int:
@@ -70,16 +78,52 @@ class MemoryLedger:
 
     @property
     def uninvested_cash(self) -> float:
-        return uninvested_cash(self.initial_capital, self.history.invested)
+        return uninvested_cash(self.initial_capital, self.history.invested - self.dividend_cash)
 
     def value(self, price: float) -> float:
-        return value_from_totals(self.history.shares, self.history.invested, price, self.initial_capital)
+        return value_from_totals(self.history.shares, self.history.invested - self.dividend_cash, price,
+                                 self.initial_capital)
+
+    def receive(self, dividend: Dividend) -> None:
+        """A dividend on the shares held at the ex-date open becomes the card's cash (as in the ledger)."""
+        if self.shares > 0:
+            cash = to_cents(self.shares * dividend.rate)
+            self.dividends.append(DividendPaid(dividend.ex_open, self.shares, dividend.rate, cash))
+            self.dividend_cash += cash
 
     def record(self, trade: Trade) -> None:
         self.history = self.history.appended({"id": len(self.history) + 1, "type": trade.side,
                                               "shares": trade.shares, "price": trade.price,
                                               "timestamp": trade.timestamp})
         self.trades.append(trade)
+
+
+@dataclass(frozen=True)
+class Dividend:
+    """A cash dividend as the replay pays it: at the ex-date open, per share of the (split-adjusted) bars."""
+
+    ex_open: str  # UTC open of the ex-date session
+    rate: float
+
+
+@dataclass(frozen=True)
+class DividendPaid:
+    timestamp: str
+    shares: int
+    rate: float
+    cash: float
+
+
+def dividends_from_actions(actions: list[dict]) -> list[Dividend]:
+    """Cash dividends from corporate actions (``corporate_actions_pull``), each rate divided by the
+    ratio of every later split, since the stored bars and shares are in today's units."""
+    splits = [a for a in actions if a["kind"] != "cash_dividend"]
+    paid = []
+    for action in actions:
+        if action["kind"] == "cash_dividend":
+            factor = float(np.prod([s["old_rate"] / s["new_rate"] for s in splits if s["ex_date"] > action["ex_date"]]))
+            paid.append(Dividend(action["effective_at"], action["rate"] * factor))
+    return sorted(paid, key=lambda d: d.ex_open)
 
 
 @dataclass
@@ -98,6 +142,7 @@ class BacktestResult:
     first_bar: str = ""
     last_bar: str = ""
     parameters: dict = field(default_factory=dict)  # every declared parameter's value in this run
+    dividends: list[DividendPaid] = field(default_factory=list)  # paid with --dividends
 
     @property
     def pnl(self) -> float:
@@ -173,10 +218,11 @@ def _stamps(values: np.ndarray) -> np.ndarray:
 
 def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str, initial_capital: float,
            algorithm_type: str = "", progress: Optional[Callable[[int], None]] = None,
-           points: Optional[np.ndarray] = None, params=None) -> BacktestResult:
+           points: Optional[np.ndarray] = None, params=None, dividends: tuple[Dividend, ...] = ()) -> BacktestResult:
     """Run the algorithm after every decision point of ``series`` and fill at the next bar's open.
 
     ``params``: the algorithm's read-only parameter values (``parameters_for``), as a card gets them.
+    ``dividends``: paid on the shares held when the replay reaches their ex-date open.
     """
     ledger = MemoryLedger(initial_capital)
     if params is None:
@@ -191,8 +237,13 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     done = 0
     current_time = ""
     history, cash = ledger.history, ledger.uninvested_cash  # change only when a trade is recorded
+    bar_starts = _stamps(series.timestamp[points]).tolist()
+    due = list(sorted(dividends, key=lambda d: d.ex_open))
     try:
         for k, i in enumerate(points.tolist()):
+            while due and due[0].ex_open <= bar_starts[k]:
+                ledger.receive(due.pop(0))
+                cash = ledger.uninvested_cash
             algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type,
                                     params=params)
             current_time = decided_at[k]
@@ -228,15 +279,18 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
         bars=len(series) - first, decisions=len(points), seconds=seconds, trades=ledger.trades,
         final_price=final_price, final_shares=ledger.shares, final_value=to_cents(ledger.value(final_price)),
         refused=refused, first_bar=series.window(first + 1, 1).last_timestamp or "",
-        last_bar=series.window(len(series), 1).last_timestamp or "", parameters=dict(params))
+        last_bar=series.window(len(series), 1).last_timestamp or "", parameters=dict(params),
+        dividends=ledger.dividends)
 
 
 def run_backtest(algorithm_type: str, ticker: str, start: str, end: str, capital: float, *,
                  conn: sqlite3.Connection, progress: bool = False, parameters: Optional[dict] = None,
-                 directory: Optional[Path] = None) -> tuple[BacktestResult, BarSeries, int]:
+                 directory: Optional[Path] = None,
+                 dividends: tuple[Dividend, ...] = ()) -> tuple[BacktestResult, BarSeries, int]:
     """Load once, replay, and return (result, series, first index in range) for reports and plots.
 
     ``parameters``: ``{name: value}`` checked against the algorithm's declaration (others: defaults).
+    ``dividends``: cash dividends to pay during the replay (``--dividends``).
     """
     if not (capital > 0) or capital == float("inf"):
         raise BacktestError(f"capital must be a positive amount, got {capital}")
@@ -250,7 +304,7 @@ def run_backtest(algorithm_type: str, ticker: str, start: str, end: str, capital
     try:
         result = replay(algorithm_class, series, first, ticker=ticker, initial_capital=capital,
                         algorithm_type=algorithm_type, points=points, params=params,
-                        progress=bar.update if bar is not None else None)
+                        progress=bar.update if bar is not None else None, dividends=tuple(dividends))
     finally:
         if bar is not None:
             bar.close()
@@ -280,6 +334,10 @@ def equity_curve(result: BacktestResult, series: BarSeries, first: int) -> np.nd
         sign = 1 if trade.side == "buy" else -1
         shares[index] += sign * trade.shares
         invested[index] += sign * trade.shares * trade.price
+    paid_index = np.searchsorted(times, np.array([d.timestamp.rstrip("Z") for d in result.dividends],
+                                                 dtype="datetime64[s]"))
+    for paid, index in zip(result.dividends, paid_index):
+        invested[index] -= paid.cash  # a dividend is cash back to the card
     return value_from_totals(np.cumsum(shares), np.cumsum(invested), closes, result.initial_capital)
 
 
@@ -302,11 +360,15 @@ def format_report(result: BacktestResult, *, max_trades: int | None = None) -> s
     if result.refused:
         lines += ["", f"{len(result.refused):,} decisions refused by the checker, first: "
                       f"{result.refused[0][0]} {result.refused[0][1]}"]
+    for paid in result.dividends:
+        lines.append(f"{paid.timestamp:<21} dividend ${paid.rate:g}/share on {paid.shares:,} shares: "
+                     f"+${paid.cash:,.2f}")
     pct = result.pnl / result.initial_capital * 100
     lines += ["",
               f"trades        {len(result.trades):,}",
               f"final shares  {result.final_shares:,} at ${result.final_price:,.2f}",
-              f"final value   ${result.final_value:,.2f}",
+              f"final value   ${result.final_value:,.2f}"
+              + (f" (dividends ${sum(d.cash for d in result.dividends):,.2f})" if result.dividends else ""),
               f"P&L           {'+' if result.pnl >= 0 else '-'}${abs(result.pnl):,.2f} ({pct:+.2f}%)",
               f"bars          {result.bars:,} ({result.decisions:,} decisions)",
               f"replay        {result.seconds:.2f} s, {result.bars_per_second:,.0f} bars/s"]
@@ -362,6 +424,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", type=Path, help="stocks.db path (default: AUTOTRADER_STOCKS_DB or database/stocks.db)")
     parser.add_argument("--max-trades", type=int, default=200, help="trades listed (default 200, 0 for all)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--dividends", action="store_true",
+                        help="pay the ticker's cash dividends (read from the data API, ALPACA_* settings) "
+                             "at each ex-date open")
     return parser
 
 
@@ -381,6 +446,23 @@ def cli_parameters(algorithm_type: str, assignments: list[str], directory: Optio
         raise BacktestError(str(exc)) from None
 
 
+def read_dividends(ticker: str, start: str, end: str) -> tuple[Dividend, ...]:
+    """``--dividends``: the ticker's cash dividends in the range, and the splits since (to restate them)."""
+    from database import corporate_actions_pull
+    from database.historical_pull import PullError
+    from orchestra.config import AlpacaSettings, ConfigError
+
+    first = market_calendar.parse_utc(start).tz_convert("America/New_York").date()
+    today = market_calendar.parse_utc(market_calendar.utc_now()).tz_convert("America/New_York").date()
+    try:
+        client = corporate_actions_pull.actions_client(AlpacaSettings.from_env())
+        actions = corporate_actions_pull.fetch_corporate_actions(client, [ticker], first, max(first, today))
+    except (PullError, ConfigError) as exc:
+        raise BacktestError(f"--dividends: {exc}") from None
+    last = market_calendar.parse_utc(end).tz_convert("America/New_York").strftime("%Y-%m-%d")
+    return tuple(d for d in dividends_from_actions(actions) if d.ex_open[:10] <= last)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -391,11 +473,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise BacktestError(f"cannot write {args.png}: folder {args.png.parent} does not exist")
         ticker = args.ticker.strip().upper()
         parameters = cli_parameters(args.algorithm, args.param)
+        dividends = read_dividends(ticker, start, end) if args.dividends else ()
         conn = db_manager.get_connection(args.db, read_only=True)
         try:
             result, series, first = run_backtest(args.algorithm, ticker, start, end, args.capital, conn=conn,
                                                  progress=not args.no_progress and sys.stderr.isatty(),
-                                                 parameters=parameters)
+                                                 parameters=parameters, dividends=dividends)
         finally:
             conn.close()
         print(format_report(result, max_trades=args.max_trades or None))
