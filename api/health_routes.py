@@ -37,7 +37,7 @@ def _orchestrator(now: datetime, market_open: bool) -> dict:
     limit = current_app.config["HEARTBEAT_STALE_SECONDS" if market_open else "HEARTBEAT_STALE_SECONDS_CLOSED"]
     if beat is None:
         return {"alive": False, "heartbeat_at": None, "age_seconds": None, "stale_after_seconds": limit, "details": {}}
-    age = (now - market_calendar.parse_utc(beat["updated_at"])).total_seconds()
+    age = (now - market_calendar.utc_datetime(beat["updated_at"])).total_seconds()
     age = max(0, int(age))
     return {"alive": age <= limit, "heartbeat_at": beat["updated_at"], "age_seconds": age,
             "stale_after_seconds": limit, "details": redact(beat["payload"])}

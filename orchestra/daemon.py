@@ -287,6 +287,8 @@ class Orchestrator:
             self.stop_event.wait(5.0)
             return
         minute = floor_minute(now) - MINUTE
+        if self.stop_event.is_set():  # asked to stop while reading the clock: begin nothing new
+            return
         if is_cycle_minute(minute) and (self.last_minute is None or minute > self.last_minute):
             self._closed_logged = False
             self._run_cycle(minute)
@@ -351,7 +353,7 @@ class Orchestrator:
             if not tickers:
                 return
             try:
-                late = self.clock.now() >= deadline and time.monotonic() >= real_floor
+                late = self.clock.peek() >= deadline and time.monotonic() >= real_floor
             except TemporaryError:
                 late = time.monotonic() >= real_floor
             if late or time.monotonic() >= real_ceiling:
@@ -378,15 +380,16 @@ class Orchestrator:
     # -- heartbeat
 
     def _now_stamp(self) -> Optional[str]:
+        """The clock without asking the broker again (an unreachable one would stall a stop)."""
         try:
-            return stamp(self.clock.now())
+            return stamp(self.clock.peek())
         except TemporaryError:
             return None
 
     def heartbeat_payload(self) -> dict:
         tickers = sorted(self.streams.active_tickers) if self.streams else []
         try:
-            now = self.clock.now()
+            now = self.clock.peek()
             market_open = market_calendar.is_open(now)
         except TemporaryError:
             market_open = None
