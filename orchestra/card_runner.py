@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 from algorithms import AlgorithmError, CheckedDecision, decide_for_card, requirements_for_card
-from database import db_manager
+from algorithms import DEFAULT_MAX_PRICE_AGE, PriceAge
+from database import db_manager, market_calendar
 from orchestra.card_params import with_parameters
 from orchestra.clock import MINUTE, stamp
 from orchestra.exceptions import AlgorithmBusy, AlgorithmTimeout
@@ -42,6 +43,7 @@ class CardDecision:
     price: Optional[float]
     bars: int
     last_bar: Optional[str]
+    price_age: Optional[PriceAge] = None  # how old ``price`` is (None: no bar at all)
 
 
 WORKERS = 8  # daemon threads that run algorithm calls; a hung call costs one, which is replaced
@@ -91,11 +93,13 @@ class CardRunner:
     """Runs cards' algorithms with a per-call time budget and remembers which ones hang."""
 
     def __init__(self, market_conn: sqlite3.Connection, ledger_conn: sqlite3.Connection, *,
-                 directory: Optional[Path] = None, timeout: float = 10.0):
+                 directory: Optional[Path] = None, timeout: float = 10.0,
+                 max_price_age: int = DEFAULT_MAX_PRICE_AGE):
         self.market_conn = market_conn
         self.ledger_conn = ledger_conn
         self.directory = directory
         self.timeout = timeout
+        self.max_price_age = max_price_age  # market minutes: a buy on an older price is refused
         self._busy: Dict[int, _Call] = {}
         self._workers = _Workers(WORKERS)
         self.parameter_overrides: Dict[str, str] = {}  # a dry run's --param name=value
@@ -145,18 +149,20 @@ class CardRunner:
                 results[card_id] = exc
                 continue
             price = float(frame["close"].iloc[-1]) if len(frame) else None
-            deciding[card_id] = (card, frame, price, self._start(card, "on_data", lambda c=card, f=frame, h=history,
-                                 p=price, n=requirements["bars"]: decide_for_card(
-                c, f, h, p if p is not None else float("nan"), current_time=current_time, directory=self.directory,
-                bars_needed=n)))
-        for card_id, (card, frame, price, call) in deciding.items():
+            last_bar = stamp(frame.index[-1].to_pydatetime()) if len(frame) else None
+            age = price_age(last_bar, minute)
+            deciding[card_id] = (card, frame, price, last_bar, age, self._start(
+                card, "on_data", lambda c=card, f=frame, h=history, p=price, n=requirements["bars"], a=age:
+                decide_for_card(c, f, h, p if p is not None else float("nan"), current_time=current_time,
+                                directory=self.directory, bars_needed=n, price_age=a,
+                                max_price_age=self.max_price_age)))
+        for card_id, (card, frame, price, last_bar, age, call) in deciding.items():
             try:
                 decision = self._finish(call)
             except Exception as exc:  # noqa: BLE001 - confined to this card
                 results[card_id] = exc
                 continue
-            last_bar = stamp(frame.index[-1].to_pydatetime()) if len(frame) else None
-            results[card_id] = CardDecision(card, decision, price, len(frame), last_bar)
+            results[card_id] = CardDecision(card, decision, price, len(frame), last_bar, age)
         return [(card, results[int(card["id"])]) for card in cards]
 
     def _check_not_busy(self, card: Mapping[str, Any]) -> None:
@@ -191,3 +197,11 @@ class CardRunner:
             raise AlgorithmError(f"{what} failed: {type(error).__name__}: {error}", card.get("algorithm_type"),
                                  card_id) from error
         return outcome["value"]
+
+
+def price_age(last_bar: Optional[str], minute: datetime) -> Optional[PriceAge]:
+    """How old the newest bar is when deciding for the bar that started at ``minute``."""
+    if last_bar is None:
+        return None
+    return PriceAge(last_bar, market_calendar.market_minutes_between(last_bar, minute),
+                    market_calendar.same_session(last_bar, minute))

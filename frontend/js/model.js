@@ -63,11 +63,15 @@ export function toCash(raw) {
 export function toHealth(raw) {
   const orchestrator = (raw && raw.orchestrator) || {};
   const mismatches = raw && Array.isArray(raw.position_mismatches) ? raw.position_mismatches : [];
+  const stream = (raw && raw.stream) || {};
   const clock = (raw && raw.clock_check) || {};
   return {
     orchestratorAlive: orchestrator.alive === true,
     heartbeatAgeSeconds: num(orchestrator.age_seconds),
     clockSkewSeconds: clock.in_sync === false ? num(clock.skew_seconds) : null,
+    // Tickers the market-data feed refused for its symbol limit: their cards get no prices.
+    refusedTickers: Array.isArray(stream.refused) ? stream.refused.map(String) : [],
+    symbolLimit: num(stream.symbol_limit),
     // Tickers whose cards and broker disagree: the orchestrator trades none of their cards.
     mismatches: mismatches
       .map((m) => ({ ticker: text(m && m.ticker), broker: num(m && m.broker), cards: num(m && m.cards) }))
