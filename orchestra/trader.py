@@ -22,7 +22,7 @@ import sqlite3
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from orchestra.allocation import TickerPlan, allocate_fill, net_ticker
@@ -100,7 +100,8 @@ class Trader:
         """Write the plan's intent; a card stopped meanwhile is left out (its buy is never sent)."""
         for attempt in (1, 2):
             try:
-                journaled = ledger.journal_net_order(coid, plan.ticker, _stamp(minute), plan.side, plan.net_shares,
+                decided_at = _stamp(minute + timedelta(minutes=1))  # the bar's close: crosses are stamped then
+                journaled = ledger.journal_net_order(coid, plan.ticker, decided_at, plan.side, plan.net_shares,
                                                      price, _allocations(plan), conn=self.conn)
             except ledger.LedgerError as exc:
                 kept = self._still_allowed(plan)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from orchestra.allocation import Intent, allocate_fill, largest_remainder, net_ticker
 
 weights = st.dictionaries(st.integers(1, 500), st.integers(0, 10_000), min_size=1, max_size=30)
 
 
+@settings(deadline=None)  # a busy machine is not a failure
 @given(weights, st.data())
 def test_a_split_adds_up_never_exceeds_a_part_and_is_always_the_same(parts, data):
     total = data.draw(st.integers(0, sum(parts.values())))
@@ -51,6 +52,7 @@ def test_decisions_that_cancel_out_exactly_send_no_order():
 intents = st.lists(st.tuples(st.sampled_from(["buy", "sell"]), st.integers(0, 1000)), max_size=20)
 
 
+@settings(deadline=None)
 @given(intents)
 def test_every_share_decided_is_either_crossed_or_in_the_net_order(raw):
     plan = net_ticker("SPY", [Intent(card, side, shares) for card, (side, shares) in enumerate(raw, 1)])

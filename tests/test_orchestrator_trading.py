@@ -7,7 +7,6 @@ every fill is recorded exactly once on the right cards.
 """
 from __future__ import annotations
 
-import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -26,7 +25,6 @@ from system_databse import system_db_manager as manager
 from tests.fixtures.exchange import start_paper_exchange
 from tests.fixtures.orchestrator import wait_until, write_test_algorithms
 
-_minutes = itertools.count()
 ALPACA_LIKE = {"fill_delay_seconds": 0.3, "partial_fill_ratio": None, "reject_orders": 0, "fail_requests": 0,
                "fail_after_processing": False, "wash_trade_rejection": True, "rate_limit_per_minute": 200}
 
@@ -71,14 +69,16 @@ def trader(broker, ledger, updates):
     return Trader(broker, ledger, updates=updates, fill_timeout=20)
 
 
-def fresh_minute() -> datetime:
-    """A cycle minute no other test uses, so client order ids never collide on the shared exchange."""
-    return datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc) + timedelta(minutes=next(_minutes))
+def closed_minute(exchange) -> datetime:
+    """The exchange's last closed minute: its bars are in, so no buy is refused on a stale price.
+    (Each test has its own ledger, hence its own ledger id: order ids never collide on the exchange.)"""
+    now = datetime.strptime(exchange.state()["clock"]["now"][:16], "%Y-%m-%dT%H:%M").replace(tzinfo=timezone.utc)
+    return now - timedelta(minutes=1)
 
 
 @pytest.fixture
-def minute():
-    return fresh_minute()
+def minute(exchange):
+    return closed_minute(exchange)
 
 
 def _exchange_orders(exchange, coid=None, ticker=None):
@@ -111,7 +111,7 @@ def test_three_cards_that_buy_sell_and_hold_send_one_order_for_the_net(exchange,
     first = cycle.run(minute)  # the seller first buys its 7 shares
     assert [(t.card_id, t.filled_shares) for t in first.trades] == [(seller["id"], 7)]
     buyer = ledger_card(ledger, "KO", "buy_and_hold")
-    second_minute = fresh_minute()
+    second_minute = minute + timedelta(minutes=1)
     report = cycle.run(second_minute)
     coid = client_order_id("KO", second_minute, manager.get_ledger_id(conn=ledger))
     [order] = _exchange_orders(exchange, coid)
@@ -273,7 +273,7 @@ def test_a_broker_rejection_is_confined_to_its_ticker_for_that_minute(exchange, 
     assert {t.card_id for t in report.trades} == {first["id"], second["id"]}
     failed = next(t.card_id for t in report.trades if t.status == "failed")
     assert list(report.card_errors) == [failed]
-    again = cycle.run(fresh_minute())  # the next minute that card simply tries again
+    again = cycle.run(minute + timedelta(minutes=1))  # the next minute that card simply tries again
     assert [(t.card_id, t.status) for t in again.trades] == [(failed, "filled")]
     assert [t["shares"] for t in system_db_transactions(ledger, manager.get_algorithm(failed, conn=ledger))] == [7]
 

@@ -6,7 +6,7 @@
 CREATE TABLE broker_orders (
     client_order_id TEXT PRIMARY KEY,
     ticker TEXT NOT NULL,
-    minute TEXT NOT NULL,
+    minute TEXT NOT NULL,  -- when the minute's decisions were made (its bar's close); crosses carry it
     side TEXT CHECK(side IN ('buy', 'sell')),
     shares INTEGER NOT NULL CHECK(shares >= 0),
     cross_price REAL,
