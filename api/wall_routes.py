@@ -57,7 +57,7 @@ def card_chart(algo_id: int):
     points = query_int("points", 400, 2, 2000)
     algo = _algo_or_404(algo_id)
     return jsonify(price_chart.price_chart(db.system_reader(), db.stocks_reader(), algo, zoom, points,
-                                           current_app.config["ALGORITHMS_DIR"]))
+                                           current_app.config["ALGORITHMS_DIR"], current_app.config["STOCKS_DB"]))
 
 
 @bp.get("/api/history")
