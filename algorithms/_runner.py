@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from algorithms._checker import CheckedDecision, check_decision
+from algorithms._checker import CheckedDecision, check_decision, plain_hold
 from algorithms._framework import AlgorithmError, Bars, freeze_history, history_totals, validate_requirements
 from algorithms._loader import load_algorithm_class
 from algorithms._params import ParameterError, values_for
@@ -89,7 +89,7 @@ def decide(algorithm, bars: Bars, transaction_history: Sequence[Mapping[str, Any
     ``transaction_history`` must already be frozen (``freeze_history``) and ``bars`` read-only.
     Fewer bars than needed means the algorithm is not called (a hold that says so).
     """
-    count = len(bars.close)
+    count = len(bars)
     if count < bars_needed:
         return CheckedDecision("hold", 0, True, f"waiting for data: {count} of {bars_needed} bars", "hold", 0)
     if count > bars_needed:
@@ -98,7 +98,7 @@ def decide(algorithm, bars: Bars, transaction_history: Sequence[Mapping[str, Any
         raw = algorithm.on_data(bars, transaction_history)
     except Exception as exc:  # noqa: BLE001 - user code
         raise AlgorithmError(f"on_data raised {type(exc).__name__}: {exc}", algorithm_type, card_id) from exc
-    return check_decision(raw, position=position, uninvested_cash=uninvested_cash, price=price)
+    return plain_hold(raw) or check_decision(raw, position=position, uninvested_cash=uninvested_cash, price=price)
 
 
 def _as_bars(bars: Any) -> Bars:
