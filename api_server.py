@@ -17,8 +17,9 @@ from flask import Flask, request
 from api import (account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, inputs, json_body,
                  openapi, preview, wall_routes)
 from api.broker import BrokerGateway, default_broker_factory
+from api.heartbeat_watch import HeartbeatWatch
 from database import db_manager
-from orchestra import config as settings
+from orchestra import config as settings, notifier
 from orchestra import private_files
 from orchestra.logging_setup import setup_logging
 from system_databse import system_db_manager
@@ -78,6 +79,7 @@ def default_config() -> dict[str, Any]:
         "HISTORY_MAX_POINTS": 500,
         "MAX_CONTENT_LENGTH": 16 * 1024,
         "TRUSTED_HOSTS": None,                       # a list limits Host headers (DNS-rebinding guard)
+        "NOTIFIER": None,                            # None: built from NOTIFY_URL (off when empty)
         "PREVIEW_DAYS": 20,                          # the add dialog's "try it first": trading days replayed
         "PREVIEW_TIME_LIMIT_SECONDS": _env_seconds("AUTOTRADER_PREVIEW_SECONDS", 30.0),  # the replay's limit
         "PREVIEW_FETCH_SECONDS": 120.0,              # fetching the missing history's limit
@@ -106,6 +108,15 @@ def _security_headers(response):
     return response
 
 
+def _notifier():
+    """The webhook notifier of ``NOTIFY_URL``; a bad URL is logged and leaves notifications off."""
+    try:
+        return notifier.from_env()
+    except settings.ConfigError as exc:
+        logger.error("notifications off: %s", exc)
+        return notifier.from_env({})
+
+
 def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(default_config())
@@ -117,6 +128,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     db.init_app(app)
     json_body.init_app(app)
     auth.init_app(app)
+    app.extensions["autotrader_heartbeat_watch"] = HeartbeatWatch(app.config["NOTIFIER"] or _notifier())
     app.extensions["autotrader_broker"] = BrokerGateway(
         app.config["BROKER_FACTORY"], app.config["NOW"], app.config["CASH_CACHE_SECONDS"])
     for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp,

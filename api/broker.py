@@ -1,7 +1,7 @@
 """The API's only door to the broker: cash, tradable symbols and the market clock, with caches.
 
-The wrapper is built lazily by ``config["BROKER_FACTORY"]`` (tests point it at a paper exchange
-or at a dead port). Every broker failure, including missing keys, becomes ``BrokerDown``, which
+The reader (``api.broker_reader.BrokerReader``: three REST reads, no alpaca-py) is built lazily
+by ``config["BROKER_FACTORY"]`` (tests point it at a paper exchange or at a dead port). Every broker failure, including missing keys, becomes ``BrokerDown``, which
 views turn into a 503 for the endpoints that truly need the broker; the rest of the API keeps
 answering from the databases. The clock is asked at most once a minute; when the broker cannot
 answer, the exchange calendar decides ``market_open`` and the answer says so.
@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from database import market_calendar
+from orchestra.broker_errors import BrokerError
 from orchestra.config import AlpacaSettings, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -25,14 +26,14 @@ class BrokerDown(Exception):
 
 
 def default_broker_factory():
-    """The real wrapper from the process environment (loaded from .env by the entry point).
+    """The real reader from the process environment (loaded from .env by the entry point).
 
     One attempt per read with a short timeout: the page polls again anyway, and a hung broker
     must not hold a listing for half a minute.
     """
-    from orchestra.alpaca_wrapper import AlpacaWrapper
+    from api.broker_reader import BrokerReader
 
-    return AlpacaWrapper(AlpacaSettings.from_env(), request_timeout=5.0, read_attempts=1)
+    return BrokerReader(AlpacaSettings.from_env(), request_timeout=5.0)
 
 
 iso = market_calendar.to_utc_string  # "YYYY-MM-DDTHH:MM:SSZ" of an aware datetime
@@ -51,8 +52,6 @@ class BrokerGateway:
 
     def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(wrapper)``; any failure becomes BrokerDown with a message safe to show."""
-        from orchestra.alpaca_wrapper import BrokerError
-
         try:
             with self._lock:
                 if self._wrapper is None:
@@ -100,6 +99,7 @@ class BrokerGateway:
 
 def calendar_status(now: datetime, error: str) -> dict:
     """Market status from the NYSE calendar, for when the broker's clock is out of reach."""
+    next_open, next_close = market_calendar.next_open_and_close(now)
     return {"is_open": market_calendar.is_open(now), "source": "calendar", "timestamp": iso(now),
-            "next_open": iso(market_calendar.next_open(now)), "next_close": iso(market_calendar.next_close(now)),
+            "next_open": iso(next_open), "next_close": iso(next_close),
             "error": error}

@@ -10,14 +10,13 @@ how many there were).
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from bisect import bisect_left
+from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Any, Dict, List, Optional
 
-import numpy as np
-import pandas as pd
-
 from database import db_manager
-from database.market_calendar import TIMESTAMP_FORMAT, parse_utc
+from database.market_calendar import TIMESTAMP_FORMAT, utc_datetime
 from system_databse import card_calculations, system_db_manager
 
 WINDOWS: Dict[str, Optional[timedelta]] = {
@@ -30,33 +29,34 @@ WINDOWS: Dict[str, Optional[timedelta]] = {
     "all": None,
 }
 MAX_TRADE_MARKERS = 1000
-BAR = pd.Timedelta(minutes=1)
+BAR = timedelta(minutes=1)
 
 
-def _holdings(bar_times: pd.DatetimeIndex, trades: List[Dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+def _holdings(bar_times: List[str], trades: List[Dict[str, Any]]) -> tuple[List[float], List[float]]:
     """Shares held and net invested cash at the close of each bar (rows of
-    ``card_calculations.split_adjusted``, oldest first: trades in today's share units, dividends)."""
-    if not trades:
-        return np.zeros(len(bar_times)), np.zeros(len(bar_times))
-    signs = np.array([1 if t["type"] == "buy" else -1 for t in trades])
-    shares = np.array([t["shares"] for t in trades], dtype=float) * signs
-    cash = np.array([t.get("cash", t["shares"] * t["price"]) for t in trades], dtype=float) * signs
-    trade_times = pd.to_datetime([t["timestamp"] for t in trades], format=TIMESTAMP_FORMAT, utc=True)
-    done = np.searchsorted(trade_times.asi8, (bar_times + BAR).asi8, side="left")
-    cum_shares = np.concatenate([[0.0], np.cumsum(shares)])
-    cum_cash = np.concatenate([[0.0], np.cumsum(cash)])
-    return cum_shares[done], cum_cash[done]
+    ``card_calculations.split_adjusted``, oldest first: trades in today's share units, dividends).
+
+    Plain Python over at most a few hundred bars (no pandas in the API process for a chart); a
+    bar's close is its start + 1 minute, and canonical UTC strings compare as times.
+    """
+    signs = [1.0 if t["type"] == "buy" else -1.0 for t in trades]
+    cum_shares = [0.0, *accumulate(float(t["shares"]) * sign for t, sign in zip(trades, signs))]
+    cum_cash = [0.0, *accumulate(float(t.get("cash", t["shares"] * t["price"])) * sign
+                                 for t, sign in zip(trades, signs))]
+    trade_times = [t["timestamp"] for t in trades]
+    done = [bisect_left(trade_times, (utc_datetime(stamp) + BAR).strftime(TIMESTAMP_FORMAT)) for stamp in bar_times]
+    return [cum_shares[i] for i in done], [cum_cash[i] for i in done]
 
 
-def _trades_between(trades: List[Dict[str, Any]], start: pd.Timestamp, stop: pd.Timestamp) -> List[Dict[str, Any]]:
+def _trades_between(trades: List[Dict[str, Any]], start: datetime, stop: datetime) -> List[Dict[str, Any]]:
     """Trade markers with start <= timestamp < stop (canonical UTC strings compare as times)."""
     low, high = start.strftime(TIMESTAMP_FORMAT), stop.strftime(TIMESTAMP_FORMAT)
     return [{k: t[k] for k in ("id", "type", "shares", "price", "timestamp")} for t in trades
             if low <= t["timestamp"] < high]
 
 
-def corporate_action_markers(effects: List[Dict[str, Any]], start: Optional[pd.Timestamp] = None,
-                             stop: Optional[pd.Timestamp] = None, *, with_card: bool = False) -> List[Dict[str, Any]]:
+def corporate_action_markers(effects: List[Dict[str, Any]], start: Optional[datetime] = None,
+                             stop: Optional[datetime] = None, *, with_card: bool = False) -> List[Dict[str, Any]]:
     """The card's splits and dividends (in the window, if given), oldest first, labelled for the chart."""
     low = start.strftime(TIMESTAMP_FORMAT) if start is not None else ""
     high = stop.strftime(TIMESTAMP_FORMAT) if stop is not None else "9999"
@@ -81,19 +81,18 @@ def card_history(system: sqlite3.Connection, stocks: sqlite3.Connection, algo: D
     """The series for one card; empty when its ticker has no bar since the card was created."""
     result = _empty(algo, window)
     latest = db_manager.get_latest_price(stocks, algo["ticker"])
-    created = parse_utc(algo["created_at"]).floor("min")
-    if latest is None or parse_utc(latest["timestamp"]) < created:
+    created = utc_datetime(algo["created_at"]).replace(second=0, microsecond=0)
+    if latest is None or utc_datetime(latest["timestamp"]) < created:
         return result
-    end = parse_utc(latest["timestamp"])
+    end = utc_datetime(latest["timestamp"])
     span = WINDOWS[window]
     start = created if span is None else max(created, end - span)
     bar_count, sampled = db_manager.get_sampled_closes(stocks, algo["ticker"], start.strftime(TIMESTAMP_FORMAT),
                                                        end.strftime(TIMESTAMP_FORMAT), max_points)
     trades = system_db_manager.get_transactions(algo["id"], conn=system)[::-1]  # oldest first
     effects = system_db_manager.get_corporate_action_effects(algo["id"], conn=system)
-    times = pd.to_datetime([stamp for stamp, _ in sampled], format=TIMESTAMP_FORMAT, utc=True)
-    closes = np.array([close for _, close in sampled], dtype=float)
-    shares, invested = _holdings(times, card_calculations.split_adjusted(trades, effects))
+    closes = [float(close) for _, close in sampled]
+    shares, invested = _holdings([stamp for stamp, _ in sampled], card_calculations.split_adjusted(trades, effects))
     capital = result["initial_capital"]
     values = [card_calculations.value_from_totals(s, i, c, capital) for s, i, c in zip(shares, invested, closes)]
     markers = _trades_between(trades, start, end + BAR)

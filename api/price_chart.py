@@ -5,13 +5,16 @@ Zoom presets: ``today`` (the session of the newest bar), ``5d`` (the last five s
 ``max_points`` buckets (open of the first bar, high/low over the bucket, close of the last), so
 the chart keeps the shape of the day without sending 100,000 minutes. Indicator lines come from
 the algorithm's optional ``indicators(bars)`` hook, computed on the full minute bars (warmed up
-with the ``bars_needed`` bars before the window) and sampled at each bucket's last bar. The hook
-runs under a time budget; an algorithm without it, or one that fails, just has no lines.
+with up to ``WARMUP_BARS`` bars before the window) and sampled at each bucket's last bar. The web
+process never runs algorithm code: the hook runs in ``scripts.indicators_worker``, a child process
+under a time limit; an algorithm without the hook, or one that fails or hangs, just has no lines.
 """
 from __future__ import annotations
 
+import json
 import logging
-import threading
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -20,12 +23,14 @@ import pandas as pd
 
 from database import db_manager
 from database.market_calendar import TIMESTAMP_FORMAT, nyse, parse_utc
+from orchestra.config import REPO_ROOT
 from system_databse import system_db_manager
 
 logger = logging.getLogger(__name__)
 
 ZOOMS = ("today", "5d", "all")
-INDICATOR_SECONDS = 3.0
+INDICATOR_SECONDS = 10.0   # the child's limit (a Pi starts Python and numpy in about a second)
+WARMUP_BARS = 2000         # bars before the window given to the hook, so its lines start defined
 
 
 def window_start(zoom: str, created: pd.Timestamp, latest: pd.Timestamp) -> pd.Timestamp:
@@ -50,42 +55,30 @@ def _merged(frame: pd.DataFrame, groups: np.ndarray) -> pd.DataFrame:
                          "close": grouped["close"].last(), "bars": grouped["close"].size()})
 
 
-def _run_hook(card: Dict[str, Any], bars: pd.DataFrame, directory: Optional[Path]) -> Dict[str, List[Optional[float]]]:
-    """The algorithm's indicators over ``bars``, or {} if it has none, fails or overruns."""
-    from algorithms import AlgorithmError, indicators_for_card
-
-    outcome: Dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["value"] = indicators_for_card(card, bars, directory=directory)
-        except AlgorithmError as exc:
-            outcome["error"] = exc.message if hasattr(exc, "message") else str(exc)
-
-    worker = threading.Thread(target=work, name=f"indicators-{card['id']}", daemon=True)
-    worker.start()
-    worker.join(INDICATOR_SECONDS)
-    if worker.is_alive():
-        logger.warning("card %s: indicators did not return within %gs; chart drawn without them",
-                       card["id"], INDICATOR_SECONDS)
-        return {}
-    if "error" in outcome:
-        logger.warning("card %s: %s", card["id"], outcome["error"])
-        return {}
-    return outcome.get("value", {})
-
-
-def _warmup(card: Dict[str, Any], directory: Optional[Path], now: str) -> int:
-    from algorithms import AlgorithmError, requirements_for_card
-
+def _run_hook(card: Dict[str, Any], stocks_db: str, start: str, end: str, pick: List[int],
+              directory: Optional[Path]) -> Dict[str, List[Optional[float]]]:
+    """The algorithm's indicators at the ``pick`` bars, from a child process under a time limit; {} on any failure."""
+    request = {"card": {k: card[k] for k in ("id", "algorithm_type", "ticker", "initial_capital", "parameters")},
+               "stocks_db": str(stocks_db), "start": start, "end": end, "warmup": WARMUP_BARS, "pick": pick,
+               "directory": str(directory) if directory else None}
     try:
-        return int(requirements_for_card(card, now, directory=directory)["bars"])
-    except AlgorithmError:
-        return 0
+        done = subprocess.run([sys.executable, "-m", "scripts.indicators_worker"], cwd=REPO_ROOT,
+                              input=json.dumps(request), capture_output=True, text=True, timeout=INDICATOR_SECONDS)
+        output = done.stdout.strip()
+        answer = json.loads(output.splitlines()[-1]) if output else {"error": f"no answer (exit {done.returncode})"}
+    except subprocess.TimeoutExpired:
+        answer = {"error": f"indicators did not return within {INDICATOR_SECONDS:g}s"}
+    except (OSError, ValueError) as exc:
+        answer = {"error": str(exc)}
+    lines = answer.get("indicators") if isinstance(answer, dict) else None
+    if not isinstance(lines, dict) or any(not isinstance(v, list) or len(v) != len(pick) for v in lines.values()):
+        logger.warning("card %s: chart drawn without indicator lines: %s", card["id"], answer.get("error", "bad answer"))
+        return {}
+    return lines
 
 
 def price_chart(system, stocks, algo: Dict[str, Any], zoom: str, max_points: int,
-                directory: Optional[Path] = None) -> Dict[str, Any]:
+                directory: Optional[Path] = None, stocks_db: Optional[str] = None) -> Dict[str, Any]:
     """Bars (merged to fit), fills and indicator series of one card for one zoom preset."""
     algo = {**algo, "parameters": system_db_manager.get_algorithm_parameters(algo["id"], conn=system)}
     result: Dict[str, Any] = {"id": algo["id"], "ticker": algo["ticker"], "zoom": zoom, "start": None, "end": None,
@@ -104,19 +97,14 @@ def price_chart(system, stocks, algo: Dict[str, Any], zoom: str, max_points: int
     groups = _buckets(frame, max_points)
     merged = _merged(frame, groups)
     last_of_bucket = np.r_[np.nonzero(np.diff(groups))[0], len(groups) - 1]
-    warm = _warmup(algo, directory, end_s)
-    before = db_manager.get_last_bars(stocks, algo["ticker"], warm, until=start_s) if warm else None
-    if before is not None and len(before) and before.index[-1] >= frame["timestamp"].iloc[0]:
-        before = before.iloc[:-1]  # get_last_bars includes the bar at ``until``
-    full = pd.concat([before, frame.set_index("timestamp")]) if before is not None and len(before) else frame.set_index("timestamp")
-    lines = _run_hook(algo, full, directory)
-    offset = len(full) - len(frame)
+    lines = _run_hook(algo, stocks_db or db_manager.default_db_path(), start_s, end_s,
+                      [int(i) for i in last_of_bucket], directory)
     trades = system_db_manager.get_transactions_between(algo["id"], start_s, (end + pd.Timedelta(minutes=1)).strftime(TIMESTAMP_FORMAT), conn=system)
     result.update(
         start=start_s, end=end_s, bar_count=len(frame), bars_per_point=int(max(merged["bars"])),
         points=[{"timestamp": pd.Timestamp(r.timestamp).strftime(TIMESTAMP_FORMAT), "open": r.open, "high": r.high,
                  "low": r.low, "close": r.close} for r in merged.itertuples()],
-        indicators={name: [values[offset + i] for i in last_of_bucket] for name, values in lines.items()},
+        indicators=lines,
         trades=[{k: t[k] for k in ("id", "type", "shares", "price", "timestamp")} for t in trades],
     )
     return result

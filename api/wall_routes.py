@@ -12,7 +12,7 @@ from datetime import date
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from api import daily, db, detail, price_chart
+from api import daily, db, detail
 from api.auth import require_token
 from api.errors import ApiError
 from api.inputs import MAX_SQLITE_INT, query_choice, query_int, query_str
@@ -51,11 +51,13 @@ def card_detail(algo_id: int):
 
 @bp.get("/api/algorithms/<int:algo_id>/chart")
 def card_chart(algo_id: int):
+    from api import price_chart  # pandas and numpy load with the first chart opened, not with every poll
+
     zoom = query_choice("zoom", "today", price_chart.ZOOMS)
     points = query_int("points", 400, 2, 2000)
     algo = _algo_or_404(algo_id)
     return jsonify(price_chart.price_chart(db.system_reader(), db.stocks_reader(), algo, zoom, points,
-                                           current_app.config["ALGORITHMS_DIR"]))
+                                           current_app.config["ALGORITHMS_DIR"], current_app.config["STOCKS_DB"]))
 
 
 @bp.get("/api/history")

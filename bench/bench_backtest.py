@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             run = run_ours(conn, args.start, args.end)
             if best_ours is None or run[0].seconds < best_ours[0].seconds:
                 best_ours = run
-            allowed = {int(i) - run[2] for i in decision_points(run[1].timestamp, run[2])}
+            allowed = {int(i) - run[2] for i in decision_points(run[1].timestamp, run[2]).index}
             fills, wall, cpu = _run_backtrader_once(frame, allowed)
             best_bt = (fills, min(wall, best_bt[1]), min(cpu, best_bt[2])) if best_bt else (fills, wall, cpu)
         conn.close()

@@ -9,12 +9,14 @@ all threads) for the day and for the night, and the databases' sizes.
 
     .venv/bin/python -m bench.footprint                       # speed 60: a day takes ~7 minutes
     .venv/bin/python -m bench.footprint --night-seconds 1800 --json out.json
+    .venv/bin/python -m bench.footprint --days 5 --speed 120 --night-seconds 60   # a short soak
 
 CPU is measured in CPU seconds, not wall time, so a busy machine slows the run but not the
 figures much. The day's API load is the wall's real one compressed: a poll every 30 simulated
-seconds (cards, cash, health, and the history of each card whose price or trades changed).
-The databases and logs live in a temporary folder on the same disk as the repository (never
-tmpfs, where nothing reaches a block device).
+seconds (cards, cash, health, P&L summary, and the history of each card whose price or trades
+changed). The databases and logs live in a temporary folder (``--workdir``): it must be on a real
+disk, not tmpfs, where nothing reaches a block device and write_bytes stays 0. With ``--days N``
+the day figures (writes, CPU) cover all N days.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +34,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -136,6 +140,12 @@ class Processes:
     def set_speed(self, speed: float) -> None:
         requests.post(f"{self.base_url}/_sim/control", json={"clock": {"speed": speed}}, timeout=30).raise_for_status()
 
+    def skip_night(self) -> None:
+        """Jump the exchange's clock to two minutes before the next open (a soak skips its nights)."""
+        next_open = datetime.fromisoformat(self.clock()["next_open"]) - timedelta(minutes=2)
+        requests.post(f"{self.base_url}/_sim/control", json={"clock": {"set": next_open.astimezone(timezone.utc)
+                      .strftime("%Y-%m-%dT%H:%M:%SZ")}}, timeout=30).raise_for_status()
+
     def check_alive(self) -> None:
         for name, process in self.children.items():
             if process.poll() is not None:
@@ -178,6 +188,7 @@ class Wall:
         listing = self._get("/api/algorithms") or {}
         self._get("/api/account/cash")
         self._get("/api/health")
+        self._get("/api/pnl-summary")
         for card in listing.get("algorithms", []):
             key = (card.get("trade_count"), card.get("current_shares"), card.get("current_price"),
                    card.get("price_timestamp"))
@@ -244,6 +255,15 @@ def run(args: argparse.Namespace) -> dict:
         run_day(procs, wall, args.speed)
         result["day_real_seconds"] = round(time.monotonic() - day_started, 1)
         samples["day"] = {n: sample(p.pid) for n, p in procs.children.items()}
+        result["rss_kb_after_each_day"] = [{n: samples["day"][n].rss_kb for n in ("orchestrator", "api")}]
+        for day in range(2, args.days + 1):
+            procs.skip_night()
+            logger.info("soak: trading day %d of %d", day, args.days)
+            run_day(procs, wall, args.speed)
+            result["rss_kb_after_each_day"].append({n: sample(procs.children[n].pid).rss_kb
+                                                    for n in ("orchestrator", "api")})
+        if args.days > 1:
+            samples["day"] = {n: sample(p.pid) for n, p in procs.children.items()}
         result["sizes_after_day"] = file_sizes(workdir)
         logger.info("the market closed; a real-time night of %ds with nobody at the wall", args.night_seconds)
         procs.set_speed(1)
@@ -288,6 +308,12 @@ def report(result: dict) -> str:
     both = {p: s[p]["orchestrator"]["rss_kb"] + s[p]["api"]["rss_kb"] for p in s}
     lines.append(f"API + orchestrator RSS MB: start {both['start'] / 1024:.1f}, after day {both['day'] / 1024:.1f},"
                  f" after night {both['night'] / 1024:.1f}")
+    days = result.get("rss_kb_after_each_day", [])
+    if len(days) > 1:
+        first, last = (d["orchestrator"] + d["api"] for d in (days[0], days[-1]))
+        lines.append(f"soak: API + orchestrator RSS MB after each of {len(days)} days: "
+                     + ", ".join(f"{(d['orchestrator'] + d['api']) / 1024:.0f}" for d in days)
+                     + f" (day {len(days)} vs day 1: {100 * (last - first) / first:+.1f}%)")
     lines.append("sizes after the day:   " + ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in result["sizes_after_day"].items()))
     lines.append("sizes after the night: " + ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in result["sizes_after_night"].items()))
     return "\n".join(lines)
@@ -297,6 +323,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second in the day")
     parser.add_argument("--night-seconds", type=int, default=600, help="real seconds of closed market to measure")
+    parser.add_argument("--days", type=int, default=1,
+                        help="trading days back to back before the night (nights between them skipped): a soak")
     parser.add_argument("--cards", type=int, default=20)
     parser.add_argument("--tickers", type=int, default=10, choices=range(1, len(TICKERS) + 1))
     parser.add_argument("--capital", type=float, default=10_000.0)
@@ -306,6 +334,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the processes it started
     result = run(args)
     print(report(result))
     if args.json:

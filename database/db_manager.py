@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: the API reads prices and charts without pandas or numpy
+    import numpy as np
+    import pandas as pd
 
 from database.market_calendar import to_utc_string
 
@@ -82,6 +83,9 @@ def upsert_bars(conn: sqlite3.Connection, bars: Iterable[Mapping[str, Any]]) -> 
 
 def _frame(rows: List[tuple]) -> pd.DataFrame:
     """Rows of (timestamp, open, high, low, close, volume), oldest first, as a UTC-indexed frame."""
+    import numpy as np
+    import pandas as pd
+
     if not rows:
         index = pd.DatetimeIndex([], tz="UTC", name="timestamp")
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in BAR_COLUMNS}, index=index)
@@ -121,6 +125,8 @@ def get_bar_arrays(conn: sqlite3.Connection, ticker: str, start: str, end: str) 
     parsed in Python (~3x faster than ``get_bars_between``). ``timestamp`` is ``datetime64[s]``
     (UTC); open/high/low/close/volume are float64.
     """
+    import numpy as np
+
     cursor = conn.cursor()
     cursor.row_factory = None  # plain tuples straight into numpy
     rows = cursor.execute(
@@ -227,6 +233,41 @@ def get_daily_closes(conn: sqlite3.Connection, ticker: str, start_day: str, end_
     ).fetchall()
     return {r[0]: float(r[2]) for r in rows}
 
+
+# --------------------------------------------------------------------------- checked minutes
+# A thin ticker has no bar for minutes without a trade: the per-ticker watermark says up to which
+# minute the source was asked (or a connected stream watched), so empty minutes are not asked for
+# again and "no trade" can be told from "missing".
+
+
+def get_checked_through(conn: sqlite3.Connection, ticker: str) -> Optional[str]:
+    row = conn.execute("SELECT checked_through FROM checked_minutes WHERE ticker = ?", (ticker.upper(),)).fetchone()
+    return row[0] if row else None
+
+
+def set_checked_through(conn: sqlite3.Connection, ticker: str, minute: str) -> None:
+    """Move ``ticker``'s watermark forward to ``minute`` (never back)."""
+    conn.execute(
+        "INSERT INTO checked_minutes (ticker, checked_through) VALUES (?, ?)"
+        " ON CONFLICT (ticker) DO UPDATE SET checked_through = excluded.checked_through"
+        " WHERE excluded.checked_through > checked_minutes.checked_through",
+        (ticker.upper(), to_utc_string(minute)),
+    )
+
+
+def minute_coverage(conn: sqlite3.Connection, ticker: str, start: str, end: str) -> Dict[str, Any]:
+    """Market minutes in [start, end] of ``ticker``: with a bar, without a trade (checked, no bar)
+    and missing (not checked yet, no bar), plus the watermark."""
+    checked = get_checked_through(conn, ticker) or ""
+    row = conn.execute(
+        "SELECT COUNT(*), COUNT(b.timestamp),"
+        " SUM(b.timestamp IS NULL AND t.timestamp <= :checked), SUM(b.timestamp IS NULL AND t.timestamp > :checked)"
+        " FROM timestamps t LEFT JOIN bars b ON b.ticker = :ticker AND b.timestamp = t.timestamp"
+        " WHERE t.timestamp BETWEEN :start AND :end",
+        {"ticker": ticker.upper(), "checked": checked, "start": to_utc_string(start), "end": to_utc_string(end)},
+    ).fetchone()
+    return {"minutes": int(row[0]), "bars": int(row[1]), "no_trade": int(row[2] or 0), "missing": int(row[3] or 0),
+            "checked_through": checked or None}
 
 # --------------------------------------------------------------------------- corporate actions (splits)
 

@@ -27,6 +27,7 @@ from alpaca.trading.requests import MarketOrderRequest
 from pydantic import ValidationError
 from requests.exceptions import RequestException
 
+from orchestra.broker_errors import BrokerAuthError, BrokerError, BrokerUnavailable  # noqa: F401 (re-exported)
 from orchestra.broker_sdk import configure_rest_client
 from orchestra.config import AlpacaSettings, ConfigError
 
@@ -36,22 +37,6 @@ TERMINAL_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "don
 SIDES = ("buy", "sell")
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.\-]{0,11}")
 _SDK_FAILURES = (APIError, RequestException, ValidationError)
-
-
-class BrokerError(Exception):
-    """Base of all broker failures; ``status`` is the HTTP status when the broker answered."""
-
-    def __init__(self, message: str, *, status: Optional[int] = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class BrokerUnavailable(BrokerError):
-    """Network error, timeout, 429 or 5xx: nothing is known to have changed; try again later."""
-
-
-class BrokerAuthError(BrokerError):
-    """The broker refused the API key or secret (401/403): a person must fix the settings."""
 
 
 class OrderRejected(BrokerError):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, TextIO
 
 from database import db_manager, market_calendar
-from orchestra import systemd
+from orchestra import notifier, systemd
 from orchestra.card_runner import CardRunner
 from orchestra.clock import MINUTE, clock_kind, floor_minute, make_clock, stamp
 from orchestra.clock_check import ClockCheck
@@ -38,7 +38,17 @@ from system_databse import system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
+NOTIFY_FLUSH_SECONDS = 3.0  # at exit, how long queued notifications may still take
 TICK_HEARTBEAT_SECONDS = 5.0  # how often, off hours, to check whether the heartbeat changed
+
+
+def _whole_minutes(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{key} must be a whole number of minutes (0 or more), got {raw!r}")
+    return int(raw)
 
 
 def _positive_number(env: Mapping[str, str], key: str, default: float) -> float:
@@ -62,6 +72,7 @@ class DaemonSettings:
     algorithms_dir: Optional[Path] = None  # None: the project's algorithms/ folder
     algorithm_timeout: float = 10.0        # real seconds one on_data call may take
     fill_timeout: float = 30.0             # real seconds to wait for an order to be final
+    max_price_age: int = 5                 # market minutes: a buy on an older bar is refused
     bar_wait: float = 10.0                 # clock seconds after a minute closes to wait for its bars
     min_bar_wait_real: float = 0.5         # ... but at least this many real seconds (fast simulations)
     system_db: Optional[Path] = None       # None: AUTOTRADER_SYSTEM_DB or the default beside the code
@@ -82,6 +93,7 @@ class DaemonSettings:
             algorithms_dir=Path(directory).resolve() if directory else None,
             algorithm_timeout=_positive_number(env, "AUTOTRADER_ALGORITHM_TIMEOUT", 10.0),
             fill_timeout=_positive_number(env, "AUTOTRADER_FILL_TIMEOUT", 30.0),
+            max_price_age=_whole_minutes(env, "AUTOTRADER_MAX_PRICE_AGE_MINUTES", 5),
             bar_wait=_positive_number(env, "AUTOTRADER_BAR_WAIT", 10.0),
             system_db=Path(env.get("AUTOTRADER_SYSTEM_DB", "").strip() or ledger.default_db_path()),
             stocks_db=Path(env.get("AUTOTRADER_STOCKS_DB", "").strip() or db_manager.default_db_path()),
@@ -164,12 +176,13 @@ class Orchestrator:
         self.clock_check = (ClockCheck(lambda: broker.get_clock().timestamp, system_now=self.clock.now)
                             if self.clock.kind == "system" else None)
         self.runner = CardRunner(self.market_conn, self.ledger_conn, directory=settings.algorithms_dir,
-                                 timeout=settings.algorithm_timeout)
+                                 timeout=settings.algorithm_timeout, max_price_age=settings.max_price_age)
         self.trader = Trader(broker, self.ledger_conn, fill_timeout=settings.fill_timeout, on_error=self.errors.record)
         self._streamer_factory = streamer_factory or _default_streamer
         self.streams: Optional[WebSocketManager] = None
         self.cycle: Optional[Cycle] = None
         self.heartbeat = HeartbeatWriter(self.ledger_conn)
+        self.notifier = notifier.from_env()  # NOTIFY_URL; disabled when empty
         self.pruner = BarPruner(self.market_conn, lambda: ledger.get_all_algorithms("running", conn=self.ledger_conn),
                                 settings=RetentionSettings.from_env(), directory=settings.algorithms_dir,
                                 keep_going=lambda: not self.stop_event.is_set())
@@ -198,6 +211,7 @@ class Orchestrator:
                       backfill=self.corporate_actions.guard_backfill(
                           lambda ticker: backfill(ticker, stamp(self.clock.now())), self.clock.now))
         cycle.clock_check = self.clock_check
+        cycle.alerts.notifier = self.notifier
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
                                               lambda: market_calendar.is_open(self.clock.peek()))
@@ -238,6 +252,8 @@ class Orchestrator:
         self.stop_event.set()
 
     def close(self) -> None:
+        if not self.notifier.flush(NOTIFY_FLUSH_SECONDS):
+            logger.warning("exiting with notifications still unsent")
         if self.streams is not None:
             try:
                 self.streams.stop()
@@ -271,6 +287,8 @@ class Orchestrator:
             self.stop_event.wait(5.0)
             return
         minute = floor_minute(now) - MINUTE
+        if self.stop_event.is_set():  # asked to stop while reading the clock: begin nothing new
+            return
         if is_cycle_minute(minute) and (self.last_minute is None or minute > self.last_minute):
             self._closed_logged = False
             self._run_cycle(minute)
@@ -335,7 +353,7 @@ class Orchestrator:
             if not tickers:
                 return
             try:
-                late = self.clock.now() >= deadline and time.monotonic() >= real_floor
+                late = self.clock.peek() >= deadline and time.monotonic() >= real_floor
             except TemporaryError:
                 late = time.monotonic() >= real_floor
             if late or time.monotonic() >= real_ceiling:
@@ -362,15 +380,16 @@ class Orchestrator:
     # -- heartbeat
 
     def _now_stamp(self) -> Optional[str]:
+        """The clock without asking the broker again (an unreachable one would stall a stop)."""
         try:
-            return stamp(self.clock.now())
+            return stamp(self.clock.peek())
         except TemporaryError:
             return None
 
     def heartbeat_payload(self) -> dict:
         tickers = sorted(self.streams.active_tickers) if self.streams else []
         try:
-            now = self.clock.now()
+            now = self.clock.peek()
             market_open = market_calendar.is_open(now)
         except TemporaryError:
             market_open = None

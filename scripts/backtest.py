@@ -4,14 +4,22 @@
 
 Same as live: a fresh ``Algorithm(ticker, capital)`` each minute, the same requirements, the same
 window of completed bars (newest last), the same read-only history and the same decision check
-(``algorithms.decide``). Decisions are taken after each bar closes while the market is open (not
-after a session's last bar: the orchestrator does not run once the market has closed).
+(``algorithms.decide``, with the stale-price rule). Decisions are taken every market minute while
+the market is open, as the orchestrator does (not after a session's last minute): a minute in
+which a thin ticker did not trade has no bar, and its window ends with the newest older bar, so
+a buy on a price older than ``--max-price-age`` market minutes is refused there as it is live.
 
-Fill model: an accepted decision taken after bar *i* fills at the open of the next stored bar
-(*i + 1*), at that bar's time, for exactly the shares decided (no partial fills, no slippage, no
+Fill model: an accepted decision taken after the newest bar *i* fills at the open of the next stored
+bar (*i + 1*), at that bar's time, for exactly the shares decided (no partial fills, no slippage, no
 commission). A decision after the final bar of the range is not filled. The ledger lives in
 memory (system.db is never opened) and values the card with ``card_calculations`` formulas.
 The range is read from stocks.db once; the windows slide over it in memory.
+
+Splits: stocks.db holds split-adjusted bars (historical pulls ask for them and the orchestrator
+re-adjusts stored bars when a split happens), so a split is never a price move in a backtest.
+Dividends (``--dividends``): the ticker's cash dividends in the range are read from the data API
+and paid to the card at each ex-date open (shares held x rate, the rate restated for later
+splits, in cents), as the live ledger does; without the flag they are ignored.
 """
 from __future__ import annotations
 
@@ -23,11 +31,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from functools import lru_cache
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from algorithms import (AlgorithmError, AlgorithmLoadError, Bars, BarSeries, ParameterError, available_algorithms,
+from algorithms import (DEFAULT_MAX_PRICE_AGE, AlgorithmError, AlgorithmLoadError, Bars, BarSeries, ParameterError,
+                        PriceAge, available_algorithms,
                         class_parameters, decide, instantiate, load_algorithm_class, parameters_for,
                         parse_assignments, requirements_of)
 from algorithms._framework import TransactionHistory
@@ -60,6 +70,8 @@ class MemoryLedger:
         self.initial_capital = float(initial_capital)
         self.history = TransactionHistory()  # read-only, oldest first, as algorithms receive it
         self.trades: list[Trade] = []
+        self.dividends: list[DividendPaid] = []
+        self.dividend_cash = 0.0
 
     @property
     def shares(self) -> int:
@@ -71,16 +83,52 @@ class MemoryLedger:
 
     @property
     def uninvested_cash(self) -> float:
-        return uninvested_cash(self.initial_capital, self.history.invested)
+        return uninvested_cash(self.initial_capital, self.history.invested - self.dividend_cash)
 
     def value(self, price: float) -> float:
-        return value_from_totals(self.history.shares, self.history.invested, price, self.initial_capital)
+        return value_from_totals(self.history.shares, self.history.invested - self.dividend_cash, price,
+                                 self.initial_capital)
+
+    def receive(self, dividend: Dividend) -> None:
+        """A dividend on the shares held at the ex-date open becomes the card's cash (as in the ledger)."""
+        if self.shares > 0:
+            cash = to_cents(self.shares * dividend.rate)
+            self.dividends.append(DividendPaid(dividend.ex_open, self.shares, dividend.rate, cash))
+            self.dividend_cash += cash
 
     def record(self, trade: Trade) -> None:
         self.history = self.history.appended({"id": len(self.history) + 1, "type": trade.side,
                                               "shares": trade.shares, "price": trade.price,
                                               "timestamp": trade.timestamp})
         self.trades.append(trade)
+
+
+@dataclass(frozen=True)
+class Dividend:
+    """A cash dividend as the replay pays it: at the ex-date open, per share of the (split-adjusted) bars."""
+
+    ex_open: str  # UTC open of the ex-date session
+    rate: float
+
+
+@dataclass(frozen=True)
+class DividendPaid:
+    timestamp: str
+    shares: int
+    rate: float
+    cash: float
+
+
+def dividends_from_actions(actions: list[dict]) -> list[Dividend]:
+    """Cash dividends from corporate actions (``corporate_actions_pull``), each rate divided by the
+    ratio of every later split, since the stored bars and shares are in today's units."""
+    splits = [a for a in actions if a["kind"] != "cash_dividend"]
+    paid = []
+    for action in actions:
+        if action["kind"] == "cash_dividend":
+            factor = float(np.prod([s["old_rate"] / s["new_rate"] for s in splits if s["ex_date"] > action["ex_date"]]))
+            paid.append(Dividend(action["effective_at"], action["rate"] * factor))
+    return sorted(paid, key=lambda d: d.ex_open)
 
 
 @dataclass
@@ -99,6 +147,7 @@ class BacktestResult:
     first_bar: str = ""
     last_bar: str = ""
     parameters: dict = field(default_factory=dict)  # every declared parameter's value in this run
+    dividends: list[DividendPaid] = field(default_factory=list)  # paid with --dividends
     cpu_seconds: float = 0.0  # the replay's CPU time (steadier than wall time on a busy machine)
 
     @property
@@ -146,20 +195,44 @@ def load_series(conn: sqlite3.Connection, ticker: str, start: str, end: str, war
     return BarSeries(Bars.from_columns(*columns)), len(earlier)
 
 
-def decision_points(timestamps: np.ndarray, first: int) -> np.ndarray:
-    """Indexes of bars after which the live loop would decide: in range, market still open, a next bar exists."""
-    ends = timestamps + MINUTE
-    if not len(timestamps):
-        return np.array([], dtype=np.int64)
-    calendar = market_calendar.nyse()
-    closes = calendar.closes
-    lo, hi = _as_utc(timestamps[first]), _as_utc(timestamps[-1]) + timedelta(days=1)
-    session_closes = closes[(closes >= lo - timedelta(days=1)) & (closes <= hi)]
-    close_times = session_closes.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[s]")
-    eligible = ~np.isin(ends, close_times)
-    eligible[:first] = False
-    eligible[-1] = False  # nothing to fill at
-    return np.flatnonzero(eligible)
+class DecisionPoints(NamedTuple):
+    """The minutes the live loop would decide in, and the newest bar it would see at each one."""
+
+    minutes: np.ndarray  # datetime64[s]: start of the minute just closed
+    index: np.ndarray  # int64: the newest bar at or before that minute (the window ends there)
+    age: np.ndarray  # int64: market minutes from that bar to the minute (0: the bar is that minute)
+    same_session: np.ndarray  # bool: that bar is from the minute's own session
+
+    def __len__(self) -> int:
+        return len(self.minutes)
+
+
+@lru_cache(maxsize=1)
+def _market_minutes() -> np.ndarray:
+    """Every NYSE market minute (bar start), datetime64[s], from the calendar."""
+    return market_calendar.all_minutes().tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")
+
+
+def decision_points(timestamps: np.ndarray, first: int) -> DecisionPoints:
+    """Every market minute the live loop would decide in, from the first bar in range to the last.
+
+    Live trading runs each card every market minute, also when its ticker had no trade that minute
+    (the window then ends with an older bar), and not after a session's last minute. A decision
+    needs a later bar to fill at, so the minutes stop before the last bar.
+    """
+    empty = np.array([], dtype="datetime64[s]")
+    if len(timestamps) <= first + 1:
+        return DecisionPoints(empty, np.array([], dtype=np.int64), np.array([], dtype=np.int64),
+                              np.array([], dtype=bool))
+    stamps = timestamps.astype("datetime64[s]")
+    every = _market_minutes()
+    lo, hi = np.searchsorted(every, [stamps[first], stamps[-1]])
+    minutes = every[lo:hi]
+    minutes = minutes[np.isin(minutes + MINUTE, every)]  # not a session's last minute: nothing runs after the close
+    index = np.searchsorted(stamps, minutes, side="right") - 1
+    age = np.searchsorted(every, minutes) - np.searchsorted(every, stamps[index])
+    same_session = minutes.astype("datetime64[D]") == stamps[index].astype("datetime64[D]")  # sessions keep to one UTC day
+    return DecisionPoints(minutes, index.astype(np.int64), age.astype(np.int64), same_session)
 
 
 def _as_utc(value: np.datetime64) -> datetime:
@@ -175,18 +248,22 @@ def _stamps(values: np.ndarray) -> np.ndarray:
 
 def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str, initial_capital: float,
            algorithm_type: str = "", progress: Optional[Callable[[int], None]] = None,
-           points: Optional[np.ndarray] = None, params=None) -> BacktestResult:
+           points: Optional[DecisionPoints] = None, params=None, dividends: tuple[Dividend, ...] = (),
+           max_price_age: int = DEFAULT_MAX_PRICE_AGE) -> BacktestResult:
     """Run the algorithm after every decision point of ``series`` and fill at the next bar's open.
 
     ``params``: the algorithm's read-only parameter values (``parameters_for``), as a card gets them.
+    ``dividends``: paid on the shares held when the replay reaches their ex-date open.
     """
     ledger = MemoryLedger(initial_capital)
     initial_capital = float(initial_capital)
     if params is None:
         params = parameters_for(algorithm_class, None, algorithm_type=algorithm_type)
     points = decision_points(series.timestamp, first) if points is None else points
-    decided_at = _stamps(series.timestamp[points] + MINUTE).tolist()  # plain str, as live passes
-    fill_times = _stamps(series.timestamp[points + 1]).tolist()
+    decided_at = _stamps(points.minutes + MINUTE).tolist()  # plain str, as live passes
+    fill_times = _stamps(series.timestamp[points.index + 1]).tolist()
+    bar_times = _stamps(series.timestamp[points.index]).tolist()
+    ages, same_sessions = points.age.tolist(), points.same_session.tolist()
     opens, closes = series.open.tolist(), series.close.tolist()
     refused: list[tuple[str, str]] = []
     requirement_cache: tuple = (None, None)
@@ -197,8 +274,13 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     current_time = ""
     history, cash, position = ledger.history, ledger.uninvested_cash, 0  # change only when a trade is recorded
     window = series.window
+    bar_starts = _stamps(points.minutes).tolist()  # the minute each decision is taken in
+    due = list(sorted(dividends, key=lambda d: d.ex_open))
     try:
-        for k, i in enumerate(points.tolist()):
+        for k, i in enumerate(points.index.tolist()):
+            while due and due[0].ex_open <= bar_starts[k]:
+                ledger.receive(due.pop(0))
+                cash = ledger.uninvested_cash
             try:  # instantiate(), inlined: this loop runs once per bar
                 algorithm = algorithm_class(ticker, initial_capital)
                 if params:
@@ -218,7 +300,8 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
             needed = requirement_cache[1]
             checked = decide(algorithm, window(i + 1, needed), history, bars_needed=needed,
                              position=position, uninvested_cash=cash, price=closes[i],
-                             algorithm_type=algorithm_type)
+                             algorithm_type=algorithm_type, max_price_age=max_price_age,
+                             price_age=PriceAge(bar_times[k], ages[k], same_sessions[k]))
             if checked.action != "hold":  # accepted buy or sell (a refusal is always a hold)
                 ledger.record(Trade(fill_times[k], checked.action, checked.shares, opens[i + 1], current_time,
                                     checked.reason))
@@ -243,15 +326,19 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
         final_price=final_price, final_shares=ledger.shares, final_value=to_cents(ledger.value(final_price)),
         refused=refused, first_bar=series.window(first + 1, 1).last_timestamp or "",
         last_bar=series.window(len(series), 1).last_timestamp or "", parameters=dict(params),
-        cpu_seconds=cpu_seconds)
+        dividends=ledger.dividends, cpu_seconds=cpu_seconds)
 
 
 def run_backtest(algorithm_type: str, ticker: str, start: str, end: str, capital: float, *,
                  conn: sqlite3.Connection, progress: bool = False, parameters: Optional[dict] = None,
-                 directory: Optional[Path] = None) -> tuple[BacktestResult, BarSeries, int]:
+                 directory: Optional[Path] = None,
+                 dividends: tuple[Dividend, ...] = (),
+                 max_price_age: int = DEFAULT_MAX_PRICE_AGE) -> tuple[BacktestResult, BarSeries, int]:
     """Load once, replay, and return (result, series, first index in range) for reports and plots.
 
     ``parameters``: ``{name: value}`` checked against the algorithm's declaration (others: defaults).
+    ``dividends``: cash dividends to pay during the replay (``--dividends``).
+    ``max_price_age``: market minutes after which a bar is too old to size a buy (as live).
     """
     if not (capital > 0) or capital == float("inf"):
         raise BacktestError(f"capital must be a positive amount, got {capital}")
@@ -265,7 +352,8 @@ def run_backtest(algorithm_type: str, ticker: str, start: str, end: str, capital
     try:
         result = replay(algorithm_class, series, first, ticker=ticker, initial_capital=capital,
                         algorithm_type=algorithm_type, points=points, params=params,
-                        progress=bar.update if bar is not None else None)
+                        max_price_age=max_price_age, progress=bar.update if bar is not None else None,
+                        dividends=tuple(dividends))
     finally:
         if bar is not None:
             bar.close()
@@ -295,6 +383,10 @@ def equity_curve(result: BacktestResult, series: BarSeries, first: int) -> np.nd
         sign = 1 if trade.side == "buy" else -1
         shares[index] += sign * trade.shares
         invested[index] += sign * trade.shares * trade.price
+    paid_index = np.searchsorted(times, np.array([d.timestamp.rstrip("Z") for d in result.dividends],
+                                                 dtype="datetime64[s]"))
+    for paid, index in zip(result.dividends, paid_index):
+        invested[index] -= paid.cash  # a dividend is cash back to the card
     return value_from_totals(np.cumsum(shares), np.cumsum(invested), closes, result.initial_capital)
 
 
@@ -317,11 +409,15 @@ def format_report(result: BacktestResult, *, max_trades: int | None = None) -> s
     if result.refused:
         lines += ["", f"{len(result.refused):,} decisions refused by the checker, first: "
                       f"{result.refused[0][0]} {result.refused[0][1]}"]
+    for paid in result.dividends:
+        lines.append(f"{paid.timestamp:<21} dividend ${paid.rate:g}/share on {paid.shares:,} shares: "
+                     f"+${paid.cash:,.2f}")
     pct = result.pnl / result.initial_capital * 100
     lines += ["",
               f"trades        {len(result.trades):,}",
               f"final shares  {result.final_shares:,} at ${result.final_price:,.2f}",
-              f"final value   ${result.final_value:,.2f}",
+              f"final value   ${result.final_value:,.2f}"
+              + (f" (dividends ${sum(d.cash for d in result.dividends):,.2f})" if result.dividends else ""),
               f"P&L           {'+' if result.pnl >= 0 else '-'}${abs(result.pnl):,.2f} ({pct:+.2f}%)",
               f"bars          {result.bars:,} ({result.decisions:,} decisions)",
               f"replay        {result.seconds:.2f} s, {result.bars_per_second:,.0f} bars/s"]
@@ -363,6 +459,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see python -m scripts.backtest --help)\n")
 
 
+def _minutes(raw: str) -> int:
+    if not raw.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of minutes, got {raw!r}")
+    return int(raw)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m scripts.backtest",
                                      description="Replay an algorithm over minute bars in stocks.db.")
@@ -371,12 +473,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", required=True, help="first trading day, YYYY-MM-DD (New York)")
     parser.add_argument("--end", required=True, help="last trading day, YYYY-MM-DD (New York)")
     parser.add_argument("--capital", type=float, default=10_000.0, help="the card's initial capital (default 10000)")
+    parser.add_argument("--max-price-age", type=_minutes, default=DEFAULT_MAX_PRICE_AGE,
+                        help="market minutes after which a bar is too old to size a buy "
+                             f"(default {DEFAULT_MAX_PRICE_AGE}, as AUTOTRADER_MAX_PRICE_AGE_MINUTES live)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a parameter the algorithm declares, e.g. --param fast=10 (repeatable)")
     parser.add_argument("--png", type=Path, help="write the equity curve with trade markers (needs matplotlib)")
     parser.add_argument("--db", type=Path, help="stocks.db path (default: AUTOTRADER_STOCKS_DB or database/stocks.db)")
     parser.add_argument("--max-trades", type=int, default=200, help="trades listed (default 200, 0 for all)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--dividends", action="store_true",
+                        help="pay the ticker's cash dividends (read from the data API, ALPACA_* settings) "
+                             "at each ex-date open")
     return parser
 
 
@@ -396,6 +504,23 @@ def cli_parameters(algorithm_type: str, assignments: list[str], directory: Optio
         raise BacktestError(str(exc)) from None
 
 
+def read_dividends(ticker: str, start: str, end: str) -> tuple[Dividend, ...]:
+    """``--dividends``: the ticker's cash dividends in the range, and the splits since (to restate them)."""
+    from database import corporate_actions_pull
+    from database.historical_pull import PullError
+    from orchestra.config import AlpacaSettings, ConfigError
+
+    first = market_calendar.parse_utc(start).tz_convert("America/New_York").date()
+    today = market_calendar.parse_utc(market_calendar.utc_now()).tz_convert("America/New_York").date()
+    try:
+        client = corporate_actions_pull.actions_client(AlpacaSettings.from_env())
+        actions = corporate_actions_pull.fetch_corporate_actions(client, [ticker], first, max(first, today))
+    except (PullError, ConfigError) as exc:
+        raise BacktestError(f"--dividends: {exc}") from None
+    last = market_calendar.parse_utc(end).tz_convert("America/New_York").strftime("%Y-%m-%d")
+    return tuple(d for d in dividends_from_actions(actions) if d.ex_open[:10] <= last)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -406,11 +531,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise BacktestError(f"cannot write {args.png}: folder {args.png.parent} does not exist")
         ticker = args.ticker.strip().upper()
         parameters = cli_parameters(args.algorithm, args.param)
+        dividends = read_dividends(ticker, start, end) if args.dividends else ()
         conn = db_manager.get_connection(args.db, read_only=True)
         try:
             result, series, first = run_backtest(args.algorithm, ticker, start, end, args.capital, conn=conn,
                                                  progress=not args.no_progress and sys.stderr.isatty(),
-                                                 parameters=parameters)
+                                                 parameters=parameters, dividends=dividends,
+                                                 max_price_age=args.max_price_age)
         finally:
             conn.close()
         print(format_report(result, max_trades=args.max_trades or None))

@@ -16,7 +16,7 @@ share units (``card_calculations.split_adjusted``) and only the dividends. Pure:
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any, Dict, Iterable, List, Mapping, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 
 def _changes(trades: Sequence[Mapping[str, Any]], actions: Sequence[Mapping[str, Any]]) -> list:
@@ -64,3 +64,35 @@ def daily_pnl(trades_by_card: Mapping[int, Sequence[Mapping[str, Any]]], ticker_
         result.append({"date": day, "pnl": round(total - previous + 0.0, 2), "cumulative": round(total + 0.0, 2)})
         previous = total
     return result
+
+
+def account_daily_pnl(system, *, sessions: Callable[[str, str], List[str]],
+                      daily_closes: Callable[[str, str, str], Mapping[str, float]],
+                      last_bar: Callable[[str], Optional[str]], max_days: int = 60) -> List[Dict[str, Any]]:
+    """The account's days from the first card's creation to the newest bar, the last ``max_days``.
+
+    Market data comes in through the three callables (``database.daily_closes.market_inputs``), so
+    the ledger never imports it: ``sessions(first, last)`` trading days, ``daily_closes(ticker,
+    first, last)`` each day's last close, ``last_bar(ticker)`` the newest bar's time.
+    """
+    from system_databse import card_calculations, system_db_manager
+
+    algos = system_db_manager.get_all_algorithms(conn=system)
+    if not algos:
+        return []
+    tickers = {a["ticker"] for a in algos}
+    first = min(a["created_at"][:10] for a in algos)
+    last = max([t[:10] for t in (last_bar(ticker) for ticker in tickers) if t] + [first])
+    days = sessions(first, last)
+    if not days:
+        return []
+    trades: Dict[int, list] = {a["id"]: [] for a in algos}
+    for row in system_db_manager.get_transactions_between(conn=system):
+        trades[row["algorithm_id"]].append(row)
+    actions = {a["id"]: system_db_manager.get_corporate_action_effects(a["id"], conn=system) for a in algos}
+    for card_id in trades:  # stored bars are split-adjusted: trades in today's share units, splits built in
+        trades[card_id] = [r for r in card_calculations.split_adjusted(trades[card_id], actions[card_id])
+                           if r["type"] != "dividend"]
+        actions[card_id] = [a for a in actions[card_id] if a["kind"] == "cash_dividend"]
+    closes = {t: daily_closes(t, days[0], days[-1]) for t in tickers}
+    return daily_pnl(trades, {a["id"]: a["ticker"] for a in algos}, closes, days, actions)[-max_days:]

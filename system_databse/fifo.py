@@ -27,8 +27,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-import pandas as pd
-
 TAX_ZONE = "America/New_York"  # a sale's year is its trade date's year on the exchange
 
 
@@ -169,6 +167,8 @@ def summary(fifo: Fifo, current_price: Optional[float]) -> Dict[str, Any]:
 
 
 def sale_year(timestamp: str) -> int:
+    import pandas as pd  # here, not at the top: the API's P&L figures need no pandas, only exports do
+
     return pd.Timestamp(timestamp).tz_convert(TAX_ZONE).year
 
 

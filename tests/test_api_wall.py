@@ -211,3 +211,40 @@ def test_bad_export_queries_are_refused(offline_client, traded, query):
     token = get_token(offline_client, "export")
     response = offline_client.get(f"/api/export/transactions.csv?{query}", headers=auth(token))
     assert response.status_code in (400, 404) and "error" in response.get_json()
+
+
+HANGING = '''"""Hangs in its indicators hook."""
+import time
+
+
+class Algorithm:
+    def __init__(self, ticker, initial_capital):
+        pass
+
+    def get_data_requirements(self, current_time):
+        return {"bars": 1}
+
+    def on_data(self, bars, transaction_history):
+        return "hold", 0
+
+    def indicators(self, bars):
+        time.sleep(60)
+'''
+RAISING = HANGING.replace("time.sleep(60)", "raise RuntimeError('no lines today')").replace("Hangs", "Fails")
+
+
+@pytest.mark.parametrize("name, source", [("hangs", HANGING), ("fails", RAISING)])
+def test_a_hook_that_hangs_or_fails_leaves_the_chart_without_lines(api_factory, ledger, market, tmp_path, monkeypatch,
+                                                                   name, source):
+    from api import price_chart
+
+    folder = tmp_path / "algos"
+    folder.mkdir(mode=0o700)
+    (folder / f"{name}.py").write_text(source)
+    monkeypatch.setattr(price_chart, "INDICATOR_SECONDS", 3.0)
+    algo = system_db_manager.create_algorithm("NVDA", name, 1_000, conn=ledger)
+    backdate(ledger, algo, "2026-11-20T14:30:00Z")
+    db_manager.upsert_bars(market, [bar("NVDA", "2026-11-20T15:00:00Z", 100.0)])
+    client = api_factory("down", ALGORITHMS_DIR=str(folder)).test_client()
+    chart = client.get(f"/api/algorithms/{algo}/chart?zoom=all").get_json()
+    assert chart["indicators"] == {} and [p["close"] for p in chart["points"]] == [100.0]

@@ -19,6 +19,7 @@ import pytest
 
 from algorithms import decide_for_card, load_algorithm_class
 from database import db_manager, market_calendar
+from orchestra.card_runner import price_age
 from scripts import backtest
 
 DAY = "2026-01-05"
@@ -102,7 +103,10 @@ def test_each_backtest_decision_equals_the_live_path_on_the_same_window(day_db, 
     for trade in result.trades:
         decided_at = trade.decided_at
         window = db_manager.get_last_bars(market, "AAPL", 61, until=backtest_last_bar(decided_at))
-        live = decide_for_card(card, window, history, float(window["close"].iloc[-1]), current_time=decided_at)
+        newest = window.index[-1].strftime("%Y-%m-%dT%H:%M:%SZ")
+        age = price_age(newest, market_calendar.parse_utc(backtest_last_bar(decided_at)).to_pydatetime())
+        live = decide_for_card(card, window, history, float(window["close"].iloc[-1]), current_time=decided_at,
+                               price_age=age)
         assert (live.action, live.shares, live.reason) == (trade.side, trade.shares, trade.reason)
         history.append({"id": len(history) + 1, "type": trade.side, "shares": trade.shares, "price": trade.price,
                         "timestamp": trade.timestamp})
@@ -276,3 +280,62 @@ def test_a_failing_get_data_requirements_names_the_bar_too(day_db, market, tmp_p
     with pytest.raises(AlgorithmError, match="after the bar ending 2026-01-05T15:01:00Z: get_data_requirements "
                                              "raised ValueError: too late"):
         backtest.replay(load_algorithm_class("late", tmp_path), series, first, ticker="AAPL", initial_capital=1e3)
+
+
+HOLDER = ('"""Buys 50 shares on its first decision and holds."""\n\n\nclass Algorithm:\n'
+          "    def __init__(self, ticker, initial_capital):\n        pass\n\n"
+          "    def get_data_requirements(self, current_time):\n        return {'bars': 1}\n\n"
+          "    def on_data(self, bars, transaction_history):\n"
+          "        return ('hold', 0) if transaction_history else ('buy', 50)\n")
+
+
+@pytest.fixture
+def two_days(market, stocks_db, tmp_path):
+    db_manager.upsert_bars(market, bars_for(DAY, [100.0] * 390) + bars_for("2026-01-06", [100.0] * 390))
+    (tmp_path / "algos").mkdir()
+    (tmp_path / "algos" / "holder.py").write_text(HOLDER)
+    return tmp_path / "algos"
+
+
+def test_dividends_are_paid_on_the_shares_held_at_the_ex_date_open_when_asked(two_days, market):
+    dividend = backtest.Dividend("2026-01-06T14:30:00Z", 0.5)
+    plain, _, _ = backtest.run_backtest("holder", "AAPL", f"{DAY}T00:00:00Z", "2026-01-06T23:59:59Z", 10_000.0,
+                                        conn=market, directory=two_days)
+    paid, series, first = backtest.run_backtest("holder", "AAPL", f"{DAY}T00:00:00Z", "2026-01-06T23:59:59Z",
+                                                10_000.0, conn=market, directory=two_days, dividends=(dividend,))
+    assert paid.dividends == [backtest.DividendPaid("2026-01-06T14:30:00Z", 50, 0.5, 25.0)]
+    assert paid.final_value - plain.final_value == 25.00 and paid.pnl == 25.00
+    curve = backtest.equity_curve(paid, series, first)
+    assert (curve[389], curve[390]) == (10_000.0, 10_025.0)  # the step is at the ex-date open
+    assert "dividend $0.5/share on 50 shares: +$25.00" in backtest.format_report(paid)
+
+
+def test_a_dividend_before_a_split_is_restated_per_split_adjusted_share():
+    actions = [{"kind": "cash_dividend", "ex_date": "2024-03-05", "effective_at": "2024-03-05T14:30:00Z",
+                "rate": 0.04},
+               {"kind": "forward_split", "ex_date": "2024-06-10", "effective_at": "2024-06-10T13:30:00Z",
+                "new_rate": 10.0, "old_rate": 1.0},
+               {"kind": "cash_dividend", "ex_date": "2024-09-12", "effective_at": "2024-09-12T13:30:00Z",
+                "rate": 0.01}]
+    assert backtest.dividends_from_actions(actions) == [backtest.Dividend("2024-03-05T14:30:00Z", 0.004),
+                                                        backtest.Dividend("2024-09-12T13:30:00Z", 0.01)]
+
+
+def test_the_cli_reads_dividends_from_the_data_api_with_the_flag(two_days, stocks_db, capsys, monkeypatch,
+                                                                 paper_exchange_factory):
+    import requests
+
+    exchange = paper_exchange_factory(start="2026-01-05T12:00:00Z", speed=0)
+    requests.post(f"{exchange.base_url}/_sim/corporate_actions", timeout=30, json={
+        "symbol": "AAPL", "type": "cash_dividend", "ex_date": "2026-01-06", "rate": 0.5}).raise_for_status()
+    for key, value in exchange.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(backtest, "load_algorithm_class",
+                        lambda name, directory=None: load_algorithm_class(name, two_days))
+    monkeypatch.setattr(backtest, "cli_parameters", lambda *a, **k: {})
+    args = ["holder", "AAPL", "--start", DAY, "--end", "2026-01-06", "--db", str(stocks_db), "--no-progress"]
+    code, plain, _ = run_cli(capsys, *args)
+    code_paid, paid, _ = run_cli(capsys, *args, "--dividends")
+    assert (code, code_paid) == (0, 0)
+    assert "final value   $10,000.00\n" in plain and "dividend" not in plain
+    assert "final value   $10,025.00 (dividends $25.00)" in paid

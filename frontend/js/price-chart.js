@@ -4,7 +4,7 @@
 import { svg, h } from './dom.js';
 import { formatMoney, formatDayTime } from './format.js';
 
-const PAD = { top: 12, right: 8, bottom: 22, left: 64 };
+const PAD = { top: 12, right: 8, bottom: 22, left: 76 };
 const CANDLES_UP_TO = 90;
 const MARKER = 7;
 export const INDICATOR_STYLES = ['ind-0', 'ind-1', 'ind-2', 'ind-3', 'ind-4', 'ind-5'];
