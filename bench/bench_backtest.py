@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(bars):,} synthetic minute bars of {TICKER}, {args.start} .. {args.end} (seed {args.seed})")
 
         result, series, first, ours, total = run_ours(conn, args.start, args.end, args.repeat)
-        allowed = {int(i) - first for i in decision_points(series.timestamp, first)}
+        allowed = {int(i) - first for i in decision_points(series.timestamp, first).index}
         frame = db_manager.get_bars_between(conn, TICKER, f"{args.start}T00:00:00Z", f"{args.end}T23:59:59Z")
         conn.close()
     frame.index = frame.index.tz_localize(None)  # backtrader wants naive datetimes (these are UTC)
