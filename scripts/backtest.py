@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from functools import lru_cache
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
@@ -207,12 +206,6 @@ class DecisionPoints(NamedTuple):
         return len(self.minutes)
 
 
-@lru_cache(maxsize=1)
-def _market_minutes() -> np.ndarray:
-    """Every NYSE market minute (bar start), datetime64[s], from the calendar."""
-    return market_calendar.all_minutes().tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")
-
-
 def decision_points(timestamps: np.ndarray, first: int) -> DecisionPoints:
     """Every market minute the live loop would decide in, from the first bar in range to the last.
 
@@ -225,10 +218,11 @@ def decision_points(timestamps: np.ndarray, first: int) -> DecisionPoints:
         return DecisionPoints(empty, np.array([], dtype=np.int64), np.array([], dtype=np.int64),
                               np.array([], dtype=bool))
     stamps = timestamps.astype("datetime64[s]")
-    every = _market_minutes()
+    every = market_calendar.minutes_index(_as_utc(stamps[0]), _as_utc(stamps[-1])).tz_localize(None) \
+        .to_numpy().astype("datetime64[s]")  # every market minute the series spans, from the sessions table
     lo, hi = np.searchsorted(every, [stamps[first], stamps[-1]])
     minutes = every[lo:hi]
-    minutes = minutes[np.isin(minutes + MINUTE, every)]  # not a session's last minute: nothing runs after the close
+    minutes = minutes[every[lo + 1:hi + 1] - minutes == MINUTE]  # not a session's last minute: nothing runs after the close
     index = np.searchsorted(stamps, minutes, side="right") - 1
     age = np.searchsorted(every, minutes) - np.searchsorted(every, stamps[index])
     same_session = minutes.astype("datetime64[D]") == stamps[index].astype("datetime64[D]")  # sessions keep to one UTC day
