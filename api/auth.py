@@ -100,7 +100,7 @@ class LockoutState:
         if not self.locked_until:
             return 0
         try:
-            until = market_calendar.parse_utc(self.locked_until)
+            until = market_calendar.utc_datetime(self.locked_until)
         except (TypeError, ValueError):
             return 0
         return max(0, math.ceil((until - now).total_seconds()))

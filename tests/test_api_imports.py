@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from database import db_manager
 from system_databse import system_db_manager
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,15 +35,19 @@ def run_api_process(code: str, env: dict) -> dict:
 
 
 def test_the_wall_poll_is_answered_without_alpaca_py_pandas_or_the_calendar_library(paper_exchange, system_db,
-                                                                                       stocks_db, ledger):
+                                                                                       stocks_db, ledger, market):
     card = system_db_manager.create_algorithm("AAPL", "sma_crossover", 10_000, conn=ledger)
+    system_db_manager.record_buy(card, 10, 100.0, timestamp="2026-11-23T14:31:00Z", conn=ledger)
+    system_db_manager.write_heartbeat("orchestrator", {"last_cycle_at": "2026-11-23T14:31:00Z"}, conn=ledger)
+    db_manager.upsert_bars(market, [{"ticker": "AAPL", "timestamp": "2026-11-23T14:31:00Z", "open": 100, "high": 101,
+                                     "low": 99, "close": 100.5, "volume": 10}])
     env = {**os.environ, **paper_exchange.env, "AUTOTRADER_SYSTEM_DB": str(system_db),
            "AUTOTRADER_STOCKS_DB": str(stocks_db), "PYTHONPATH": str(REPO_ROOT)}
 
     answer = run_api_process(WALL_POLL % card, env)
 
     assert answer["codes"] == [200, 200, 200, 200, 200]
-    assert answer["cash"]["alpaca_cash"] == 100_000 and answer["cash"]["reserved"] == 10_000
+    assert answer["cash"]["alpaca_cash"] == 100_000 and answer["cash"]["reserved"] == 9_000
     assert answer["market_open"] is True  # the broker's own clock (its fast simulated morning)
     assert answer["loaded"] == []
 
