@@ -237,6 +237,22 @@ def run_day(procs: Processes, wall: Wall, speed: float) -> None:
         time.sleep(max(0.0, period - (time.monotonic() - started)))
 
 
+def wait_for_start_up(system_db: Path, procs: Processes, timeout: float = 180.0) -> None:
+    """Until the orchestrator's first heartbeat: written once start-up (reconcile, back-fill of the
+    cards' recent bars) is done, so that one-off work is not counted in the day or the night."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        conn = system_db_manager.get_connection(system_db, read_only=True)
+        try:
+            if system_db_manager.get_heartbeat("orchestrator", conn=conn):
+                return
+        finally:
+            conn.close()
+        time.sleep(0.5)
+    raise RuntimeError("the orchestrator wrote no heartbeat; see orchestrator.out")
+
+
 def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="footprint-", dir=args.workdir))
     system_db, stocks_db = workdir / "system.db", workdir / "stocks.db"
@@ -252,6 +268,7 @@ def run(args: argparse.Namespace) -> dict:
     try:
         procs.start_exchange(NIGHT_START if night_only else args.start, int(args.cards * args.capital * 2))
         procs.start_daemons(system_db, stocks_db, args.clock)
+        wait_for_start_up(system_db, procs)
         wall = Wall(procs.api_url)
         wall.poll()
         time.sleep(2)
