@@ -29,6 +29,7 @@ from algorithms._loader import (
     load_algorithm_class,
     scan_algorithms,
 )
+from algorithms._freshness import DEFAULT_MAX_PRICE_AGE, PriceAge, check_price_age
 from algorithms._indicators import indicators_for_card
 from algorithms._params import (
     ParameterError,
@@ -48,7 +49,7 @@ from algorithms._runner import (
 )
 
 __all__ = [
-    "ACTIONS", "ALGORITHMS_DIR", "INTERFACE_VERSION", "AlgorithmBase", "AlgorithmError", "AlgorithmInfo",
+    "ACTIONS", "ALGORITHMS_DIR", "DEFAULT_MAX_PRICE_AGE", "PriceAge", "check_price_age", "INTERFACE_VERSION", "AlgorithmBase", "AlgorithmError", "AlgorithmInfo",
     "AlgorithmLoadError", "BarSeries", "Bars", "CheckedDecision", "ParameterError", "ParameterSpec", "ScanResult",
     "TransactionHistory", "algorithm_path", "available_algorithms", "check_decision", "class_parameters", "decide",
     "decide_for_card", "freeze_history", "history_totals", "indicators_for_card",

@@ -17,6 +17,7 @@ What is read, all literals in the source:
 from __future__ import annotations
 
 import ast
+import hashlib
 import logging
 from pathlib import Path
 
@@ -30,20 +31,24 @@ logger = logging.getLogger(__name__)
 MAX_SOURCE_BYTES = 1024 * 1024  # an algorithm is a page or two; a huge file is refused, not parsed
 REQUIRED_METHODS = ("get_data_requirements", "on_data")
 _reported: dict[str, str] = {}
+_cache: dict[Path, tuple[str, "AlgorithmInfo | AlgorithmLoadError"]] = {}  # path -> (sha256, what it says)
 
 
 def _refuse(algorithm_type: str, message: str) -> AlgorithmLoadError:
     return AlgorithmLoadError(message, algorithm_type=algorithm_type)
 
 
-def _parse(algorithm_type: str, path: Path) -> tuple[bytes, ast.Module]:
+def _source(algorithm_type: str, path: Path) -> bytes:
     size = path.stat().st_size
     if size > MAX_SOURCE_BYTES:
         raise _refuse(algorithm_type, f"{path.name} is {size} bytes; an algorithm file may have at most "
                                       f"{MAX_SOURCE_BYTES}")
-    source = path.read_bytes()
+    return path.read_bytes()
+
+
+def _parse(algorithm_type: str, path: Path, source: bytes) -> ast.Module:
     try:
-        return source, ast.parse(source, filename=str(path))
+        return ast.parse(source, filename=str(path))
     except SyntaxError as exc:
         raise _refuse(algorithm_type, f"syntax error in {path.name} line {exc.lineno}: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError) as exc:
@@ -112,10 +117,28 @@ def _check_class(algorithm_type: str, cls: ast.ClassDef) -> None:
 
 
 def read_algorithm(algorithm_type: str, directory: Path | str | None = None) -> AlgorithmInfo:
-    """Name, description and parameters of one file, from its source; AlgorithmLoadError says why not."""
+    """Name, description and parameters of one file, from its source; AlgorithmLoadError says why not.
+
+    The answer is cached by the file's content hash (parsing costs milliseconds per file on a Pi).
+    """
     path = algorithm_path(algorithm_type, directory)
     refuse_if_writable_by_others(algorithm_type, path)
-    source, tree = _parse(algorithm_type, path)
+    source = _source(algorithm_type, path)
+    key, digest = path.resolve(), hashlib.sha256(source).hexdigest()
+    cached = _cache.get(key)
+    if cached is None or cached[0] != digest:
+        try:
+            cached = (digest, _read_source(algorithm_type, path, source))
+        except AlgorithmLoadError as exc:
+            cached = (digest, exc)
+        _cache[key] = cached
+    if isinstance(cached[1], AlgorithmLoadError):
+        raise cached[1]
+    return cached[1]
+
+
+def _read_source(algorithm_type: str, path: Path, source: bytes) -> AlgorithmInfo:
+    tree = _parse(algorithm_type, path, source)
     cls = _algorithm_class(algorithm_type, tree)
     _check_class(algorithm_type, cls)
     try:

@@ -13,7 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from algorithms._checker import CheckedDecision, check_decision
+from algorithms._checker import CheckedDecision, check_decision, plain_hold
+from algorithms._freshness import DEFAULT_MAX_PRICE_AGE, PriceAge, check_price_age
 from algorithms._framework import AlgorithmError, Bars, freeze_history, history_totals, validate_requirements
 from algorithms._loader import load_algorithm_class
 from algorithms._params import ParameterError, values_for
@@ -83,13 +84,15 @@ def requirements_of(algorithm, current_time: str, *, algorithm_type: str | None 
 
 def decide(algorithm, bars: Bars, transaction_history: Sequence[Mapping[str, Any]], *, bars_needed: int,
            position: int, uninvested_cash: float, price: float, algorithm_type: str | None = None,
-           card_id: Any = None) -> CheckedDecision:
+           card_id: Any = None, price_age: PriceAge | None = None,
+           max_price_age: int = DEFAULT_MAX_PRICE_AGE) -> CheckedDecision:
     """One minute of one algorithm: window the bars, call ``on_data``, check the answer.
 
     ``transaction_history`` must already be frozen (``freeze_history``) and ``bars`` read-only.
-    Fewer bars than needed means the algorithm is not called (a hold that says so).
+    Fewer bars than needed means the algorithm is not called (a hold that says so). With
+    ``price_age`` (how old the newest bar is) a buy on a stale price is refused (``_freshness``).
     """
-    count = len(bars.close)
+    count = len(bars)
     if count < bars_needed:
         return CheckedDecision("hold", 0, True, f"waiting for data: {count} of {bars_needed} bars", "hold", 0)
     if count > bars_needed:
@@ -98,7 +101,11 @@ def decide(algorithm, bars: Bars, transaction_history: Sequence[Mapping[str, Any
         raw = algorithm.on_data(bars, transaction_history)
     except Exception as exc:  # noqa: BLE001 - user code
         raise AlgorithmError(f"on_data raised {type(exc).__name__}: {exc}", algorithm_type, card_id) from exc
-    return check_decision(raw, position=position, uninvested_cash=uninvested_cash, price=price)
+    held = plain_hold(raw)  # most minutes; a hold needs no price check
+    if held is not None:
+        return held
+    checked = check_decision(raw, position=position, uninvested_cash=uninvested_cash, price=price)
+    return check_price_age(checked, price_age, price, max_price_age)
 
 
 def _as_bars(bars: Any) -> Bars:
@@ -136,7 +143,9 @@ def _load(algorithm_type: str, directory: Path | None, card_id: Any) -> type:
 
 def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Sequence[Mapping[str, Any]],
                     current_price: float, *, current_time: str | None = None,
-                    directory: Path | None = None, bars_needed: int | None = None) -> CheckedDecision:
+                    directory: Path | None = None, bars_needed: int | None = None,
+                    price_age: PriceAge | None = None,
+                    max_price_age: int = DEFAULT_MAX_PRICE_AGE) -> CheckedDecision:
     """Run one card's algorithm for one minute and return the checked decision with its reason.
 
     ``card`` needs ``algorithm_type``, ``ticker``, ``initial_capital`` (``id`` for messages, and
@@ -145,7 +154,8 @@ def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Seq
     newest last); ``transaction_history`` the card's transactions in any order (as
     ``system_db_manager.get_transactions`` returns them); ``current_price`` the latest price.
     ``current_time`` defaults to the end of the newest bar; ``bars_needed`` is what
-    ``requirements_for_card`` already answered for this minute (asked again when omitted). Raises ``AlgorithmError`` (incl.
+    ``requirements_for_card`` already answered for this minute (asked again when omitted);
+    ``price_age`` how old the newest bar is (a buy on a stale price is refused). Raises ``AlgorithmError`` (incl.
     ``AlgorithmLoadError``) for anything the algorithm got wrong; never trades.
     """
     algorithm_type = _card_field(card, "algorithm_type")
@@ -163,7 +173,8 @@ def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Seq
         requirements_of(algorithm, current_time, algorithm_type=algorithm_type, card_id=card_id)["bars"]
     decision = decide(algorithm, window, history, bars_needed=needed, position=position,
                       uninvested_cash=capital - invested, price=current_price,
-                      algorithm_type=algorithm_type, card_id=card_id)
+                      algorithm_type=algorithm_type, card_id=card_id, price_age=price_age,
+                      max_price_age=max_price_age)
     if not decision.accepted:
         logger.warning("card %s (%s %s): %s", card_id, algorithm_type, _card_field(card, "ticker"), decision.reason)
     return decision

@@ -7,8 +7,11 @@ take-profit or stop-loss is hit at the sell's price, oldest first, then any rema
 first (a liquidation or a partial fill); a lot may be partly sold.
 
 Entry: fewer than MAX_LOTS lots open, the close at least DIP below the highest high of the last
-LOOKBACK bars, and no buy in the last COOLDOWN_MINUTES; the lot is LOT_FRACTION of the initial
-capital (at most the uninvested cash), in whole shares. TAKE_PROFIT, STOP_LOSS and LOT_FRACTION are
+LOOKBACK minutes, and no buy in the last COOLDOWN_MINUTES; the lot is LOT_FRACTION of the initial
+capital (at most the uninvested cash), in whole shares.
+Both spans are clock minutes, read from the bars' timestamps: a thin ticker's minutes without a
+trade have no bar, so the LOOKBACK-minute high is taken over the bars that exist in those minutes
+(asking for LOOKBACK bars always covers them), never over an older stretch of LOOKBACK bars. TAKE_PROFIT, STOP_LOSS and LOT_FRACTION are
 the defaults of the parameters ``take_profit``, ``stop_loss`` and ``lot_size``.
 """
 from __future__ import annotations
@@ -78,6 +81,11 @@ def open_lots(transaction_history, take_profit: float = TAKE_PROFIT, stop_loss: 
     return lots
 
 
+def _lookback_start(timestamps) -> int:
+    """Index of the first bar inside the LOOKBACK minutes that end with the newest bar."""
+    return int(np.searchsorted(timestamps, timestamps[-1] - np.timedelta64(LOOKBACK - 1, "m"), side="left"))
+
+
 def _minutes_between(earlier: str, later: str) -> float:
     span = np.datetime64(later.rstrip("Z")) - np.datetime64(earlier.rstrip("Z"))
     return span / np.timedelta64(1, "m")
@@ -106,15 +114,15 @@ class Algorithm(AlgorithmBase):
         return self._entry(bars, close, lots, transaction_history)
 
     def _entry(self, bars, close, lots, transaction_history):
-        high = float(np.max(bars.high[-LOOKBACK:]))
+        high = float(np.max(bars.high[_lookback_start(bars.timestamp):]))
         if len(lots) >= MAX_LOTS:
             return "hold", 0, f"{len(lots)} lots open, the most allowed"
         if close > high * (1 - DIP):
-            return "hold", 0, f"close {close:.2f} not {DIP:.0%} below the {LOOKBACK}-bar high {high:.2f}"
+            return "hold", 0, f"close {close:.2f} not {DIP:.0%} below the {LOOKBACK}-minute high {high:.2f}"
         buys = [row for row in transaction_history if row["type"] == "buy"]
         if buys and _minutes_between(buys[-1]["timestamp"], bars.last_timestamp) < COOLDOWN_MINUTES:
             return "hold", 0, f"dip, but the last lot was bought less than {COOLDOWN_MINUTES} minutes ago"
         budget = min(self.initial_capital * self.params["lot_size"], self.uninvested_cash(transaction_history))
         shares = self.affordable_shares(budget, close)
-        why = f"close {close:.2f} is {1 - close / high:.1%} below the {LOOKBACK}-bar high {high:.2f}: new lot"
+        why = f"close {close:.2f} is {1 - close / high:.1%} below the {LOOKBACK}-minute high {high:.2f}: new lot"
         return ("buy", shares, why) if shares > 0 else ("hold", 0, why + ", but the cash buys no share")

@@ -9,7 +9,7 @@ from typing import Any, Dict
 from flask import Blueprint, current_app, jsonify
 
 from algorithms._discovery import listed_algorithms
-from api import algorithm_params, cards, db, history
+from api import algorithm_params, cards, db, history, symbol_limit
 from api.auth import require_token
 from api.broker import BrokerDown, BrokerGateway
 from api.errors import ApiError
@@ -122,6 +122,7 @@ def _broker(call, *args):
 def create_algorithm():
     body = json_object()
     ticker, algo_type, capital = _parse_new_card(body)
+    symbol_limit.check_room_for(ticker, db.system_reader())
     names = [a["name"] for a in discovered_algorithms()]
     if algo_type not in names:
         raise ApiError(422, f"unknown algorithm_type {algo_type!r}; available: {', '.join(names) or 'none'}",

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify
 
 from api import db
 from api.broker import iso
-from database import db_manager, market_calendar
+from database import coverage, db_manager, market_calendar
 from system_databse import system_db_manager
 
 bp = Blueprint("health", __name__)
@@ -43,9 +43,12 @@ def _orchestrator(now: datetime, market_open: bool) -> dict:
             "stale_after_seconds": limit, "details": redact(beat["payload"])}
 
 
+def _running_tickers() -> set:
+    return {a["ticker"] for a in system_db_manager.get_all_algorithms("running", conn=db.system_reader())}
+
+
 def _last_bars() -> dict:
-    tickers = {a["ticker"] for a in system_db_manager.get_all_algorithms("running", conn=db.system_reader())}
-    return {t: db_manager.get_last_timestamp(db.stocks_reader(), t) for t in sorted(tickers)}
+    return {t: db_manager.get_last_timestamp(db.stocks_reader(), t) for t in sorted(_running_tickers())}
 
 
 @bp.get("/api/health")
@@ -68,4 +71,5 @@ def health():
         "errors_last_hour": details.get("errors_last_hour"),
         "clock_check": details.get("clock_check"),
         "last_bar": _last_bars(),
+        "session_minutes": coverage.session_coverage(db.stocks_reader(), _running_tickers(), now),
     })

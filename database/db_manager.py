@@ -234,6 +234,41 @@ def get_daily_closes(conn: sqlite3.Connection, ticker: str, start_day: str, end_
     return {r[0]: float(r[2]) for r in rows}
 
 
+# --------------------------------------------------------------------------- checked minutes
+# A thin ticker has no bar for minutes without a trade: the per-ticker watermark says up to which
+# minute the source was asked (or a connected stream watched), so empty minutes are not asked for
+# again and "no trade" can be told from "missing".
+
+
+def get_checked_through(conn: sqlite3.Connection, ticker: str) -> Optional[str]:
+    row = conn.execute("SELECT checked_through FROM checked_minutes WHERE ticker = ?", (ticker.upper(),)).fetchone()
+    return row[0] if row else None
+
+
+def set_checked_through(conn: sqlite3.Connection, ticker: str, minute: str) -> None:
+    """Move ``ticker``'s watermark forward to ``minute`` (never back)."""
+    conn.execute(
+        "INSERT INTO checked_minutes (ticker, checked_through) VALUES (?, ?)"
+        " ON CONFLICT (ticker) DO UPDATE SET checked_through = excluded.checked_through"
+        " WHERE excluded.checked_through > checked_minutes.checked_through",
+        (ticker.upper(), to_utc_string(minute)),
+    )
+
+
+def minute_coverage(conn: sqlite3.Connection, ticker: str, start: str, end: str) -> Dict[str, Any]:
+    """Market minutes in [start, end] of ``ticker``: with a bar, without a trade (checked, no bar)
+    and missing (not checked yet, no bar), plus the watermark."""
+    checked = get_checked_through(conn, ticker) or ""
+    row = conn.execute(
+        "SELECT COUNT(*), COUNT(b.timestamp),"
+        " SUM(b.timestamp IS NULL AND t.timestamp <= :checked), SUM(b.timestamp IS NULL AND t.timestamp > :checked)"
+        " FROM timestamps t LEFT JOIN bars b ON b.ticker = :ticker AND b.timestamp = t.timestamp"
+        " WHERE t.timestamp BETWEEN :start AND :end",
+        {"ticker": ticker.upper(), "checked": checked, "start": to_utc_string(start), "end": to_utc_string(end)},
+    ).fetchone()
+    return {"minutes": int(row[0]), "bars": int(row[1]), "no_trade": int(row[2] or 0), "missing": int(row[3] or 0),
+            "checked_through": checked or None}
+
 # --------------------------------------------------------------------------- corporate actions (splits)
 
 _ADJUSTMENTS_TABLE = """CREATE TABLE IF NOT EXISTS bar_adjustments (action_id TEXT PRIMARY KEY, ticker TEXT NOT NULL,

@@ -212,25 +212,31 @@ def backfill(conn: sqlite3.Connection, ticker: str, *, now: Optional[str] = None
     Searched: everything since the last stored bar, and the holes of the last ``new_ticker_days``
     sessions (a stream that reconnected quickly leaves a hole *before* its newest bar, and one
     that started before the back-fill leaves the session's start); a new ticker gets those
-    sessions whole. Stored
-    bars are never rewritten. ``now`` is a UTC time, by default the system clock (a simulation
+    sessions whole. Minutes up to the ticker's checked-through watermark are never asked for again
+    (on a thin ticker an empty minute is a minute without a trade); a backfill that completes moves
+    the watermark to its end. Stored bars are never rewritten. ``now`` is a UTC time, by default the system clock (a simulation
     passes the broker's). Returns the number of bars written.
     """
     symbol = _tickers([ticker])[0]
     at = _bound(now, end=False, name="now") if now is not None else pd.Timestamp(market_calendar.utc_now())
     end = at.floor("min") - pd.Timedelta(minutes=1)
     start = _search_start(conn, symbol, _sessions_back(at, new_ticker_days))
+    checked = db_manager.get_checked_through(conn, symbol)
+    if checked is not None:  # minutes up to it were asked for already: an empty one had no trade
+        start = max(start, market_calendar.parse_utc(checked) + pd.Timedelta(minutes=1))
     if start > end:
         return 0
     gaps = db_manager.find_gaps(conn, symbol, market_calendar.to_utc_string(start),
                                 market_calendar.to_utc_string(end))
     if not gaps:
+        db_manager.set_checked_through(conn, symbol, market_calendar.to_utc_string(end))
         return 0
     missing = set(gaps)
     settings = settings if settings is not None else AlpacaSettings.from_env()
     minutes = market_minutes(market_calendar.parse_utc(gaps[0]), market_calendar.parse_utc(gaps[-1]))
     written = _store(conn, data_client(settings), settings.feed, [symbol], minutes,
                      lambda s, t: t in missing, progress=progress, sessions_per_request=SESSIONS_PER_REQUEST)
+    db_manager.set_checked_through(conn, symbol, market_calendar.to_utc_string(end))
     logger.info("backfill %s: %d of %d missing minutes filled (%s to %s)", symbol, written, len(gaps),
                 gaps[0], gaps[-1])
     return written

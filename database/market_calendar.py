@@ -29,6 +29,7 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 CALENDAR_START = "2018-01-01"
 CALENDAR_END = "2030-12-31"
+NEW_YORK = "America/New_York"
 
 
 @lru_cache(maxsize=4)
@@ -192,6 +193,46 @@ def session_bounds(day: str) -> Optional[tuple[pd.Timestamp, pd.Timestamp]]:
     if i == len(days) or days[i] != day:
         return None
     return _stamp(opens[i]), _stamp(closes[i])
+
+
+def latest_session(at: str | datetime) -> Optional[tuple[datetime, datetime]]:
+    """(open, close) as UTC datetimes of the latest session opened at or before ``at`` (no pandas)."""
+    _, opens, closes = _sessions()
+    i = bisect_right(opens, _seconds(at)) - 1
+    if i < 0:
+        return None
+    return (datetime.fromtimestamp(opens[i], timezone.utc), datetime.fromtimestamp(closes[i], timezone.utc))
+
+
+@lru_cache(maxsize=1)
+def _minutes_before_session() -> list[int]:
+    """For each session, how many market minutes all earlier sessions have."""
+    _, opens, closes = _sessions()
+    counts, total = [], 0
+    for start, end in zip(opens, closes):
+        counts.append(total)
+        total += (end - start) // 60
+    return counts
+
+
+def _minutes_before(seconds: int) -> int:
+    """Market minutes that start before the minute ``seconds`` (epoch)."""
+    _, opens, closes = _sessions()
+    i = bisect_right(opens, seconds) - 1
+    if i < 0:
+        return 0
+    return _minutes_before_session()[i] + (min(seconds, closes[i]) - opens[i]) // 60
+
+
+def market_minutes_between(earlier: str | datetime, later: str | datetime) -> int:
+    """Market minutes from the minute ``earlier`` to the minute ``later`` (0: the same minute)."""
+    return _minutes_before(_seconds(later)) - _minutes_before(_seconds(earlier))
+
+
+def same_session(first: str | datetime, second: str | datetime) -> bool:
+    """Whether two moments belong to the same session (the latest one opened by each)."""
+    _, opens, _ = _sessions()
+    return bisect_right(opens, _seconds(first)) == bisect_right(opens, _seconds(second))
 
 
 def utc_now() -> datetime:

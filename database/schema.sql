@@ -17,6 +17,13 @@ CREATE TABLE IF NOT EXISTS bars (
     PRIMARY KEY (ticker, timestamp)
 ) WITHOUT ROWID;
 
+-- Sparse feeds: minutes up to checked_through were asked of the source (or seen on a connected
+-- stream); a market minute up to it without a bar had no trade, one after it is not known yet.
+CREATE TABLE IF NOT EXISTS checked_minutes (
+    ticker TEXT PRIMARY KEY,
+    checked_through TEXT NOT NULL          -- bar start of the newest checked minute
+) WITHOUT ROWID;
+
 -- Splits already applied to the stored bars of a ticker: bars before the ex-date were scaled once,
 -- in the same transaction that wrote this row, so a restart or a re-read never scales them twice.
 CREATE TABLE IF NOT EXISTS bar_adjustments (

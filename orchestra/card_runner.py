@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, TypeVar
 
 from algorithms import AlgorithmError, CheckedDecision, decide_for_card, requirements_for_card
-from database import db_manager
+from algorithms import DEFAULT_MAX_PRICE_AGE, PriceAge
+from database import db_manager, market_calendar
 from orchestra.card_params import with_parameters
 from orchestra.clock import MINUTE, stamp
 from orchestra.exceptions import AlgorithmBusy, AlgorithmTimeout
@@ -40,17 +41,20 @@ class CardDecision:
     price: Optional[float]
     bars: int
     last_bar: Optional[str]
+    price_age: Optional[PriceAge] = None  # how old ``price`` is (None: no bar at all)
 
 
 class CardRunner:
     """Runs cards' algorithms with a per-call time budget and remembers which ones hang."""
 
     def __init__(self, market_conn: sqlite3.Connection, ledger_conn: sqlite3.Connection, *,
-                 directory: Optional[Path] = None, timeout: float = 10.0):
+                 directory: Optional[Path] = None, timeout: float = 10.0,
+                 max_price_age: int = DEFAULT_MAX_PRICE_AGE):
         self.market_conn = market_conn
         self.ledger_conn = ledger_conn
         self.directory = directory
         self.timeout = timeout
+        self.max_price_age = max_price_age  # market minutes: a buy on an older price is refused
         self._busy: Dict[int, tuple[threading.Thread, float]] = {}
         self.parameter_overrides: Dict[str, str] = {}  # a dry run's --param name=value
 
@@ -68,11 +72,13 @@ class CardRunner:
         frame = db_manager.get_last_bars(self.market_conn, card["ticker"], requirements["bars"], until=stamp(minute))
         history = ledger.get_transactions(card_id, conn=self.ledger_conn)
         price = float(frame["close"].iloc[-1]) if len(frame) else None
+        last_bar = stamp(frame.index[-1].to_pydatetime()) if len(frame) else None
+        age = price_age(last_bar, minute)
         decision = self._call(card, "on_data", lambda: decide_for_card(
             card, frame, history, price if price is not None else float("nan"),
-            current_time=current_time, directory=self.directory, bars_needed=requirements["bars"]))
-        last_bar = stamp(frame.index[-1].to_pydatetime()) if len(frame) else None
-        return CardDecision(card, decision, price, len(frame), last_bar)
+            current_time=current_time, directory=self.directory, bars_needed=requirements["bars"],
+            price_age=age, max_price_age=self.max_price_age))
+        return CardDecision(card, decision, price, len(frame), last_bar, age)
 
     def _check_not_busy(self, card: Mapping[str, Any]) -> None:
         card_id = int(card["id"])
@@ -114,3 +120,11 @@ class CardRunner:
             raise AlgorithmError(f"{what} failed: {type(error).__name__}: {error}", card.get("algorithm_type"),
                                  card_id) from error
         return outcome["value"]
+
+
+def price_age(last_bar: Optional[str], minute: datetime) -> Optional[PriceAge]:
+    """How old the newest bar is when deciding for the bar that started at ``minute``."""
+    if last_bar is None:
+        return None
+    return PriceAge(last_bar, market_calendar.market_minutes_between(last_bar, minute),
+                    market_calendar.same_session(last_bar, minute))

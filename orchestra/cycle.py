@@ -22,6 +22,7 @@ from orchestra import decision_log
 from orchestra.alerts import Alerts
 from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
+from orchestra.coverage import StreamCoverage
 from orchestra.clock_check import ClockCheck
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
@@ -65,7 +66,9 @@ class Cycle:
         self.streams = streams
         self.backfill = backfill
         self.clock_check: Optional[ClockCheck] = None  # the daemon's, on the system clock
+        self.stopping: Callable[[], bool] = lambda: False  # the daemon's stop request
         self.pending_backfill: set[str] = set()
+        self.coverage = StreamCoverage()  # minutes a connected stream watched count as checked
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
         self.alerts = Alerts(None, ledger_conn, market_conn)  # the daemon sets alerts.notifier (NOTIFY_URL)
@@ -85,6 +88,8 @@ class Cycle:
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.sync_streams(running)
         self.heal({card["ticker"] for card in running})
+        if self.streams is not None:
+            self.coverage.observe(self.market_conn, self.streams.status(), minute)
         in_flight = self.trader.open_order_cards()
         for card in running:
             self._run_card(card, minute, trading, in_flight, report)
@@ -195,6 +200,8 @@ class Cycle:
         if self.backfill is None:
             return
         for ticker in sorted(self.pending_backfill & needed):
+            if self.stopping():  # the rest stays queued; a stop must not wait for every backfill
+                break
             try:
                 added = self.backfill(ticker)
             except Exception as exc:  # broker down: keep it queued for the next cycle
@@ -251,7 +258,8 @@ def preview(runner: CardRunner, ledger_conn: sqlite3.Connection, market_conn: sq
             lines.append(f"{label}: ERROR - {exc.message}")
             continue
         decision = made.decision
-        data = f"[{made.bars} bars, last {made.last_bar or 'none'}, price {money(made.price)}]"
+        age = f", {made.price_age.minutes} market min old" if made.price_age else ""
+        data = f"[{made.bars} bars, last {made.last_bar or 'none'}, price {money(made.price)}{age}]"
         if not decision.accepted:
             lines.append(f"{label}: REFUSED {decision.requested_action} {decision.requested_shares} - "
                          f"{decision.reason} {data}")

@@ -42,6 +42,15 @@ NOTIFY_FLUSH_SECONDS = 3.0  # at exit, how long queued notifications may still t
 TICK_HEARTBEAT_SECONDS = 5.0  # how often, off hours, to check whether the heartbeat changed
 
 
+def _whole_minutes(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{key} must be a whole number of minutes (0 or more), got {raw!r}")
+    return int(raw)
+
+
 def _positive_number(env: Mapping[str, str], key: str, default: float) -> float:
     raw = env.get(key, "").strip()
     if not raw:
@@ -63,6 +72,7 @@ class DaemonSettings:
     algorithms_dir: Optional[Path] = None  # None: the project's algorithms/ folder
     algorithm_timeout: float = 10.0        # real seconds one on_data call may take
     fill_timeout: float = 30.0             # real seconds to wait for an order to be final
+    max_price_age: int = 5                 # market minutes: a buy on an older bar is refused
     bar_wait: float = 10.0                 # clock seconds after a minute closes to wait for its bars
     min_bar_wait_real: float = 0.5         # ... but at least this many real seconds (fast simulations)
     system_db: Optional[Path] = None       # None: AUTOTRADER_SYSTEM_DB or the default beside the code
@@ -83,6 +93,7 @@ class DaemonSettings:
             algorithms_dir=Path(directory).resolve() if directory else None,
             algorithm_timeout=_positive_number(env, "AUTOTRADER_ALGORITHM_TIMEOUT", 10.0),
             fill_timeout=_positive_number(env, "AUTOTRADER_FILL_TIMEOUT", 30.0),
+            max_price_age=_whole_minutes(env, "AUTOTRADER_MAX_PRICE_AGE_MINUTES", 5),
             bar_wait=_positive_number(env, "AUTOTRADER_BAR_WAIT", 10.0),
             system_db=Path(env.get("AUTOTRADER_SYSTEM_DB", "").strip() or ledger.default_db_path()),
             stocks_db=Path(env.get("AUTOTRADER_STOCKS_DB", "").strip() or db_manager.default_db_path()),
@@ -165,7 +176,7 @@ class Orchestrator:
         self.clock_check = (ClockCheck(lambda: broker.get_clock().timestamp, system_now=self.clock.now)
                             if self.clock.kind == "system" else None)
         self.runner = CardRunner(self.market_conn, self.ledger_conn, directory=settings.algorithms_dir,
-                                 timeout=settings.algorithm_timeout)
+                                 timeout=settings.algorithm_timeout, max_price_age=settings.max_price_age)
         self.trader = Trader(broker, self.ledger_conn, fill_timeout=settings.fill_timeout, on_error=self.errors.record)
         self._streamer_factory = streamer_factory or _default_streamer
         self.streams: Optional[WebSocketManager] = None
@@ -200,6 +211,7 @@ class Orchestrator:
                       backfill=self.corporate_actions.guard_backfill(
                           lambda ticker: backfill(ticker, stamp(self.clock.now())), self.clock.now))
         cycle.clock_check = self.clock_check
+        cycle.stopping = self.stop_event.is_set
         cycle.alerts.notifier = self.notifier
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
@@ -276,6 +288,8 @@ class Orchestrator:
             self.stop_event.wait(5.0)
             return
         minute = floor_minute(now) - MINUTE
+        if self.stop_event.is_set():  # asked to stop while reading the clock: begin nothing new
+            return
         if is_cycle_minute(minute) and (self.last_minute is None or minute > self.last_minute):
             self._closed_logged = False
             self._run_cycle(minute)
@@ -340,7 +354,7 @@ class Orchestrator:
             if not tickers:
                 return
             try:
-                late = self.clock.now() >= deadline and time.monotonic() >= real_floor
+                late = self.clock.peek() >= deadline and time.monotonic() >= real_floor
             except TemporaryError:
                 late = time.monotonic() >= real_floor
             if late or time.monotonic() >= real_ceiling:
@@ -367,15 +381,16 @@ class Orchestrator:
     # -- heartbeat
 
     def _now_stamp(self) -> Optional[str]:
+        """The clock without asking the broker again (an unreachable one would stall a stop)."""
         try:
-            return stamp(self.clock.now())
+            return stamp(self.clock.peek())
         except TemporaryError:
             return None
 
     def heartbeat_payload(self) -> dict:
         tickers = sorted(self.streams.active_tickers) if self.streams else []
         try:
-            now = self.clock.now()
+            now = self.clock.peek()
             market_open = market_calendar.is_open(now)
         except TemporaryError:
             market_open = None

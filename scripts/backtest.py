@@ -4,11 +4,13 @@
 
 Same as live: a fresh ``Algorithm(ticker, capital)`` each minute, the same requirements, the same
 window of completed bars (newest last), the same read-only history and the same decision check
-(``algorithms.decide``). Decisions are taken after each bar closes while the market is open (not
-after a session's last bar: the orchestrator does not run once the market has closed).
+(``algorithms.decide``, with the stale-price rule). Decisions are taken every market minute while
+the market is open, as the orchestrator does (not after a session's last minute): a minute in
+which a thin ticker did not trade has no bar, and its window ends with the newest older bar, so
+a buy on a price older than ``--max-price-age`` market minutes is refused there as it is live.
 
-Fill model: an accepted decision taken after bar *i* fills at the open of the next stored bar
-(*i + 1*), at that bar's time, for exactly the shares decided (no partial fills, no slippage, no
+Fill model: an accepted decision taken after the newest bar *i* fills at the open of the next stored
+bar (*i + 1*), at that bar's time, for exactly the shares decided (no partial fills, no slippage, no
 commission). A decision after the final bar of the range is not filled. The ledger lives in
 memory (system.db is never opened) and values the card with ``card_calculations`` formulas.
 The range is read from stocks.db once; the windows slide over it in memory.
@@ -22,17 +24,19 @@ splits, in cents), as the live ledger does; without the flag they are ignored.
 from __future__ import annotations
 
 import argparse
+import gc
 import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from algorithms import (AlgorithmError, AlgorithmLoadError, Bars, BarSeries, ParameterError, available_algorithms,
+from algorithms import (DEFAULT_MAX_PRICE_AGE, AlgorithmError, AlgorithmLoadError, Bars, BarSeries, ParameterError,
+                        PriceAge, available_algorithms,
                         class_parameters, decide, instantiate, load_algorithm_class, parameters_for,
                         parse_assignments, requirements_of)
 from algorithms._framework import TransactionHistory
@@ -143,6 +147,7 @@ class BacktestResult:
     last_bar: str = ""
     parameters: dict = field(default_factory=dict)  # every declared parameter's value in this run
     dividends: list[DividendPaid] = field(default_factory=list)  # paid with --dividends
+    cpu_seconds: float = 0.0  # the replay's CPU time (steadier than wall time on a busy machine)
 
     @property
     def pnl(self) -> float:
@@ -189,20 +194,39 @@ def load_series(conn: sqlite3.Connection, ticker: str, start: str, end: str, war
     return BarSeries(Bars.from_columns(*columns)), len(earlier)
 
 
-def decision_points(timestamps: np.ndarray, first: int) -> np.ndarray:
-    """Indexes of bars after which the live loop would decide: in range, market still open, a next bar exists."""
-    ends = timestamps + MINUTE
-    if not len(timestamps):
-        return np.array([], dtype=np.int64)
-    calendar = market_calendar.nyse()
-    closes = calendar.closes
-    lo, hi = _as_utc(timestamps[first]), _as_utc(timestamps[-1]) + timedelta(days=1)
-    session_closes = closes[(closes >= lo - timedelta(days=1)) & (closes <= hi)]
-    close_times = session_closes.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[s]")
-    eligible = ~np.isin(ends, close_times)
-    eligible[:first] = False
-    eligible[-1] = False  # nothing to fill at
-    return np.flatnonzero(eligible)
+class DecisionPoints(NamedTuple):
+    """The minutes the live loop would decide in, and the newest bar it would see at each one."""
+
+    minutes: np.ndarray  # datetime64[s]: start of the minute just closed
+    index: np.ndarray  # int64: the newest bar at or before that minute (the window ends there)
+    age: np.ndarray  # int64: market minutes from that bar to the minute (0: the bar is that minute)
+    same_session: np.ndarray  # bool: that bar is from the minute's own session
+
+    def __len__(self) -> int:
+        return len(self.minutes)
+
+
+def decision_points(timestamps: np.ndarray, first: int) -> DecisionPoints:
+    """Every market minute the live loop would decide in, from the first bar in range to the last.
+
+    Live trading runs each card every market minute, also when its ticker had no trade that minute
+    (the window then ends with an older bar), and not after a session's last minute. A decision
+    needs a later bar to fill at, so the minutes stop before the last bar.
+    """
+    empty = np.array([], dtype="datetime64[s]")
+    if len(timestamps) <= first + 1:
+        return DecisionPoints(empty, np.array([], dtype=np.int64), np.array([], dtype=np.int64),
+                              np.array([], dtype=bool))
+    stamps = timestamps.astype("datetime64[s]")
+    every = market_calendar.minutes_index(_as_utc(stamps[0]), _as_utc(stamps[-1])).tz_localize(None) \
+        .to_numpy().astype("datetime64[s]")  # every market minute the series spans, from the sessions table
+    lo, hi = np.searchsorted(every, [stamps[first], stamps[-1]])
+    minutes = every[lo:hi]
+    minutes = minutes[every[lo + 1:hi + 1] - minutes == MINUTE]  # not a session's last minute: nothing runs after the close
+    index = np.searchsorted(stamps, minutes, side="right") - 1
+    age = np.searchsorted(every, minutes) - np.searchsorted(every, stamps[index])
+    same_session = minutes.astype("datetime64[D]") == stamps[index].astype("datetime64[D]")  # sessions keep to one UTC day
+    return DecisionPoints(minutes, index.astype(np.int64), age.astype(np.int64), same_session)
 
 
 def _as_utc(value: np.datetime64) -> datetime:
@@ -218,34 +242,46 @@ def _stamps(values: np.ndarray) -> np.ndarray:
 
 def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str, initial_capital: float,
            algorithm_type: str = "", progress: Optional[Callable[[int], None]] = None,
-           points: Optional[np.ndarray] = None, params=None, dividends: tuple[Dividend, ...] = ()) -> BacktestResult:
+           points: Optional[DecisionPoints] = None, params=None, dividends: tuple[Dividend, ...] = (),
+           max_price_age: int = DEFAULT_MAX_PRICE_AGE) -> BacktestResult:
     """Run the algorithm after every decision point of ``series`` and fill at the next bar's open.
 
     ``params``: the algorithm's read-only parameter values (``parameters_for``), as a card gets them.
     ``dividends``: paid on the shares held when the replay reaches their ex-date open.
     """
     ledger = MemoryLedger(initial_capital)
+    initial_capital = float(initial_capital)
     if params is None:
         params = parameters_for(algorithm_class, None, algorithm_type=algorithm_type)
     points = decision_points(series.timestamp, first) if points is None else points
-    decided_at = _stamps(series.timestamp[points] + MINUTE).tolist()  # plain str, as live passes
-    fill_times = _stamps(series.timestamp[points + 1]).tolist()
+    decided_at = _stamps(points.minutes + MINUTE).tolist()  # plain str, as live passes
+    fill_times = _stamps(series.timestamp[points.index + 1]).tolist()
+    bar_times = _stamps(series.timestamp[points.index]).tolist()
+    ages, same_sessions = points.age.tolist(), points.same_session.tolist()
     opens, closes = series.open.tolist(), series.close.tolist()
     refused: list[tuple[str, str]] = []
     requirement_cache: tuple = (None, None)
-    started = time.perf_counter()
+    collecting = gc.isenabled()
+    gc.disable()  # the loop makes no reference cycles; the collector's passes only cost time
+    started, cpu_started = time.perf_counter(), time.process_time()
     done = 0
     current_time = ""
-    history, cash = ledger.history, ledger.uninvested_cash  # change only when a trade is recorded
-    bar_starts = _stamps(series.timestamp[points]).tolist()
+    history, cash, position = ledger.history, ledger.uninvested_cash, 0  # change only when a trade is recorded
+    window = series.window
+    bar_starts = _stamps(points.minutes).tolist()  # the minute each decision is taken in
     due = list(sorted(dividends, key=lambda d: d.ex_open))
     try:
-        for k, i in enumerate(points.tolist()):
+        for k, i in enumerate(points.index.tolist()):
             while due and due[0].ex_open <= bar_starts[k]:
                 ledger.receive(due.pop(0))
                 cash = ledger.uninvested_cash
-            algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type,
-                                    params=params)
+            try:  # instantiate(), inlined: this loop runs once per bar
+                algorithm = algorithm_class(ticker, initial_capital)
+                if params:
+                    algorithm.params = params
+            except Exception:  # noqa: BLE001 - instantiate() raises the AlgorithmError that says why
+                algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type,
+                                        params=params)
             current_time = decided_at[k]
             try:
                 raw = algorithm.get_data_requirements(current_time)
@@ -256,13 +292,14 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
                 needed = requirements_of(algorithm, current_time, algorithm_type=algorithm_type)["bars"]
                 requirement_cache = (raw, needed)
             needed = requirement_cache[1]
-            checked = decide(algorithm, series.window(i + 1, needed), history, bars_needed=needed,
-                             position=history.shares, uninvested_cash=cash, price=closes[i],
-                             algorithm_type=algorithm_type)
-            if checked.is_trade:
+            checked = decide(algorithm, window(i + 1, needed), history, bars_needed=needed,
+                             position=position, uninvested_cash=cash, price=closes[i],
+                             algorithm_type=algorithm_type, max_price_age=max_price_age,
+                             price_age=PriceAge(bar_times[k], ages[k], same_sessions[k]))
+            if checked.action != "hold":  # accepted buy or sell (a refusal is always a hold)
                 ledger.record(Trade(fill_times[k], checked.action, checked.shares, opens[i + 1], current_time,
                                     checked.reason))
-                history, cash = ledger.history, ledger.uninvested_cash
+                history, cash, position = ledger.history, ledger.uninvested_cash, ledger.shares
             elif not checked.accepted:
                 refused.append((current_time, checked.reason))
             if progress is not None and k - done >= PROGRESS_CHUNK:
@@ -270,7 +307,10 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
                 done = k
     except AlgorithmError as exc:
         raise AlgorithmError(f"after the bar ending {current_time}: {exc.message}", algorithm_type) from exc
-    seconds = time.perf_counter() - started
+    finally:
+        if collecting:
+            gc.enable()
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     if progress is not None:
         progress(len(points) - done)
     final_price = closes[-1]
@@ -280,17 +320,19 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
         final_price=final_price, final_shares=ledger.shares, final_value=to_cents(ledger.value(final_price)),
         refused=refused, first_bar=series.window(first + 1, 1).last_timestamp or "",
         last_bar=series.window(len(series), 1).last_timestamp or "", parameters=dict(params),
-        dividends=ledger.dividends)
+        dividends=ledger.dividends, cpu_seconds=cpu_seconds)
 
 
 def run_backtest(algorithm_type: str, ticker: str, start: str, end: str, capital: float, *,
                  conn: sqlite3.Connection, progress: bool = False, parameters: Optional[dict] = None,
                  directory: Optional[Path] = None,
-                 dividends: tuple[Dividend, ...] = ()) -> tuple[BacktestResult, BarSeries, int]:
+                 dividends: tuple[Dividend, ...] = (),
+                 max_price_age: int = DEFAULT_MAX_PRICE_AGE) -> tuple[BacktestResult, BarSeries, int]:
     """Load once, replay, and return (result, series, first index in range) for reports and plots.
 
     ``parameters``: ``{name: value}`` checked against the algorithm's declaration (others: defaults).
     ``dividends``: cash dividends to pay during the replay (``--dividends``).
+    ``max_price_age``: market minutes after which a bar is too old to size a buy (as live).
     """
     if not (capital > 0) or capital == float("inf"):
         raise BacktestError(f"capital must be a positive amount, got {capital}")
@@ -304,7 +346,8 @@ def run_backtest(algorithm_type: str, ticker: str, start: str, end: str, capital
     try:
         result = replay(algorithm_class, series, first, ticker=ticker, initial_capital=capital,
                         algorithm_type=algorithm_type, points=points, params=params,
-                        progress=bar.update if bar is not None else None, dividends=tuple(dividends))
+                        max_price_age=max_price_age, progress=bar.update if bar is not None else None,
+                        dividends=tuple(dividends))
     finally:
         if bar is not None:
             bar.close()
@@ -410,6 +453,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see python -m scripts.backtest --help)\n")
 
 
+def _minutes(raw: str) -> int:
+    if not raw.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of minutes, got {raw!r}")
+    return int(raw)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m scripts.backtest",
                                      description="Replay an algorithm over minute bars in stocks.db.")
@@ -418,6 +467,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", required=True, help="first trading day, YYYY-MM-DD (New York)")
     parser.add_argument("--end", required=True, help="last trading day, YYYY-MM-DD (New York)")
     parser.add_argument("--capital", type=float, default=10_000.0, help="the card's initial capital (default 10000)")
+    parser.add_argument("--max-price-age", type=_minutes, default=DEFAULT_MAX_PRICE_AGE,
+                        help="market minutes after which a bar is too old to size a buy "
+                             f"(default {DEFAULT_MAX_PRICE_AGE}, as AUTOTRADER_MAX_PRICE_AGE_MINUTES live)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a parameter the algorithm declares, e.g. --param fast=10 (repeatable)")
     parser.add_argument("--png", type=Path, help="write the equity curve with trade markers (needs matplotlib)")
@@ -478,7 +530,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         try:
             result, series, first = run_backtest(args.algorithm, ticker, start, end, args.capital, conn=conn,
                                                  progress=not args.no_progress and sys.stderr.isatty(),
-                                                 parameters=parameters, dividends=dividends)
+                                                 parameters=parameters, dividends=dividends,
+                                                 max_price_age=args.max_price_age)
         finally:
             conn.close()
         print(format_report(result, max_trades=args.max_trades or None))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from api.cards import listed_cards
-from database import db_manager, market_calendar
+from database import coverage, db_manager, market_calendar
 from orchestra.config import ConfigError, load_env, log_dir
 from orchestra import private_files
 from scripts.launcher import answers_http, exchange_state_path
@@ -76,6 +76,18 @@ def card_lines(ledger, market) -> list[str]:
     return lines
 
 
+def minute_lines(market, tickers, now: datetime) -> list[str]:
+    """Per ticker, this session's minutes: with a bar, without a trade (checked), missing."""
+    figures = coverage.session_coverage(market, tickers, now)
+    if not figures:
+        return []
+    lines = ["bars this session (a thin ticker has minutes without a trade; missing = not checked yet):"]
+    for ticker, f in figures.items():
+        lines.append(f"  {ticker:<6} {f['bars']:>4} of {f['minutes']} minutes with a bar, {f['no_trade']} without a trade,"
+                     f" {f['missing']} missing (checked through {f['checked_through'] or 'never'})")
+    return lines
+
+
 def megabytes(size: int) -> str:
     return f"{size / 1e6:,.1f} MB"
 
@@ -118,6 +130,8 @@ def report(now: datetime) -> list[str]:
     try:
         lines += heartbeat_lines(system_db_manager.get_heartbeat("orchestrator", conn=ledger), now)
         lines += card_lines(ledger, market)
+        running = system_db_manager.get_all_algorithms("running", conn=ledger)
+        lines += minute_lines(market, {card["ticker"] for card in running}, now)
         lines += disk_lines(system_db_manager.default_db_path(), db_manager.default_db_path(), log_dir())
         lines += file_mode_lines(os.environ)
     finally:

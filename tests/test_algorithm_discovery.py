@@ -131,3 +131,22 @@ def test_a_link_to_a_file_outside_the_folder_and_bad_names_are_refused(folder, t
 def test_a_huge_file_is_refused_without_parsing(folder):
     write(folder, "huge", HOLD + "#" * (1024 * 1024) + "\n")
     assert "at most" in read_algorithms(folder).errors["huge"]
+
+
+def test_no_documented_read_runs_an_algorithm_in_the_web_process(api_factory, api_exchange, ledger):
+    """Every GET of the API document, for a card with a trade: no algorithm module is imported here."""
+    import json
+
+    from api.openapi import OPENAPI_PATH
+    from system_databse import system_db_manager
+
+    card = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1_000, conn=ledger)
+    system_db_manager.record_buy(card, 1, 100.0, conn=ledger)
+    client = api_factory(api_exchange).test_client()
+    token = get_token(client, "export")
+    before = algorithm_modules()
+    paths = [p for p, item in json.loads(OPENAPI_PATH.read_text())["paths"].items() if "get" in item]
+    for path in paths:
+        response = client.get(path.replace("{algo_id}", str(card)), headers=auth(token))
+        assert response.status_code < 500, path
+    assert algorithm_modules() == before

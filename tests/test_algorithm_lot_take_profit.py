@@ -76,7 +76,7 @@ def test_a_dip_below_the_30_bar_high_buys_a_quarter_of_the_capital():
     closes = [100.0] * 29 + [98.9]  # 1.1% below the high of 100
     decision = decide(closes, [])
     assert (decision.action, decision.shares) == ("buy", 151)  # 15,000 / 98.9 = 151.7
-    assert "1.1% below the 30-bar high 100.00: new lot" in decision.reason
+    assert "1.1% below the 30-minute high 100.00: new lot" in decision.reason
 
 
 def test_a_shallow_dip_holds():

@@ -19,6 +19,7 @@ import pytest
 
 from algorithms import decide_for_card, load_algorithm_class
 from database import db_manager, market_calendar
+from orchestra.card_runner import price_age
 from scripts import backtest
 
 DAY = "2026-01-05"
@@ -102,7 +103,10 @@ def test_each_backtest_decision_equals_the_live_path_on_the_same_window(day_db, 
     for trade in result.trades:
         decided_at = trade.decided_at
         window = db_manager.get_last_bars(market, "AAPL", 61, until=backtest_last_bar(decided_at))
-        live = decide_for_card(card, window, history, float(window["close"].iloc[-1]), current_time=decided_at)
+        newest = window.index[-1].strftime("%Y-%m-%dT%H:%M:%SZ")
+        age = price_age(newest, market_calendar.parse_utc(backtest_last_bar(decided_at)).to_pydatetime())
+        live = decide_for_card(card, window, history, float(window["close"].iloc[-1]), current_time=decided_at,
+                               price_age=age)
         assert (live.action, live.shares, live.reason) == (trade.side, trade.shares, trade.reason)
         history.append({"id": len(history) + 1, "type": trade.side, "shares": trade.shares, "price": trade.price,
                         "timestamp": trade.timestamp})

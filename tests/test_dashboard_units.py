@@ -113,6 +113,15 @@ def test_staleness_of_bars_matters_only_while_open_and_of_the_heartbeat_more_loo
     assert result == [[], [], 2, [], [], [], ["The trading engine (orchestrator) has not reported for 2 h."]]
 
 
+def test_the_wall_says_which_tickers_the_feed_refused_for_its_symbol_limit(modules):
+    result = modules("staleness.js", """
+        const now = new Date('2026-11-24T15:30:00Z').getTime();
+        const health = { orchestratorAlive: true, heartbeatAgeSeconds: 30, refusedTickers: ['KO'], symbolLimit: 30 };
+        return m.staleReasons({ listing: { marketOpen: false, cards: [] }, health, now });""")
+    assert result == ["The market-data feed refused KO: symbol limit of 30 reached, so those cards get no prices. "
+                      "Stop the cards of a ticker you no longer need."]
+
+
 def test_chart_thinning_keeps_the_extremes(modules):
     result = modules("chart.js", """
         const points = Array.from({ length: 5000 }, (_, i) => ({ at: new Date(i * 60000), y: Math.sin(i / 50) * 100 }));

@@ -138,3 +138,82 @@ def test_ctrl_c_while_a_process_is_still_starting_stops_the_wait():
     assert sleeper.process.poll() is None  # the wait ended because of the stop, not the child
     supervisor.stop_all(grace=10)
     assert sleeper.process.poll() is not None
+
+
+def _run_start(checkout: Path, env: dict, log_name: str) -> subprocess.Popen:
+    log = (checkout / log_name).open("w")
+    process = subprocess.Popen([str(checkout / "scripts" / "start")], cwd=checkout, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + 180
+    while "Dashboard:" not in (checkout / log_name).read_text():
+        assert process.poll() is None, (checkout / log_name).read_text()
+        assert time.monotonic() < deadline, "start did not finish in time"
+        time.sleep(0.5)
+    return process
+
+
+def _ledger_shares(checkout: Path) -> dict[str, int]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{checkout / 'system_databse' / 'system.db'}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT a.ticker, SUM(CASE t.type WHEN 'buy' THEN t.shares ELSE -t.shares END)"
+                            " FROM transactions t JOIN algorithm_instances a ON a.id = t.algorithm_id"
+                            " GROUP BY a.ticker").fetchall()
+    finally:
+        conn.close()
+    return {ticker: shares for ticker, shares in rows if shares}
+
+
+def _heartbeat(checkout: Path) -> dict:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{checkout / 'system_databse' / 'system.db'}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT payload FROM heartbeat WHERE component = 'orchestrator'").fetchone()
+    finally:
+        conn.close()
+    return json.loads(row[0]) if row else {}
+
+
+def test_a_restarted_demo_keeps_its_account_and_goes_on_trading(checkout):
+    """./scripts/start, let the demo cards trade, Ctrl-C, ./scripts/start again: same account."""
+    api_port, rest_port, stream_port = free_port(), free_port(), free_port()
+    env = {**os.environ, "API_PORT": str(api_port),
+           "ALPACA_TRADING_URL": f"http://127.0.0.1:{rest_port}", "ALPACA_DATA_URL": f"http://127.0.0.1:{rest_port}",
+           "ALPACA_STREAM_URL": f"ws://127.0.0.1:{stream_port}"}
+    for key in ("AUTOTRADER_SYSTEM_DB", "AUTOTRADER_STOCKS_DB", "AUTOTRADER_LOG_DIR", "PAPER_EXCHANGE_STATE_DB"):
+        env.pop(key, None)
+    first = _run_start(checkout, env, "first.log")
+    try:
+        deadline = time.monotonic() + 240
+        while not _ledger_shares(checkout):
+            assert time.monotonic() < deadline, "the demo cards did not trade"
+            time.sleep(1)
+        first.send_signal(signal.SIGINT)
+        assert first.wait(timeout=90) == 0
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    held, acted = _ledger_shares(checkout), _heartbeat(checkout)["last_bar_minute"]
+    assert (checkout / "system_databse" / "paper_exchange.db").exists()
+
+    second = _run_start(checkout, env, "second.log")
+    try:
+        sim = f"http://127.0.0.1:{rest_port}/_sim/state"
+        with urllib.request.urlopen(sim, timeout=30) as answer:
+            positions = {s: p["qty"] for s, p in json.load(answer)["positions"].items()}
+        assert positions == held, "the exchange must come back with the shares the cards hold"
+        deadline = time.monotonic() + 180
+        while not ((beat := _heartbeat(checkout)).get("last_bar_minute") or "") > acted:
+            assert time.monotonic() < deadline, "the restarted demo did not go on trading"
+            time.sleep(1)
+        assert beat["position_mismatches"] == []
+        second.send_signal(signal.SIGINT)
+        assert second.wait(timeout=90) == 0
+    finally:
+        if second.poll() is None:
+            os.killpg(second.pid, signal.SIGKILL)
+    logs = "".join(p.read_text(errors="replace") for p in (checkout / "logs").glob("*.log*"))
+    assert "insufficient qty" not in logs and "POSITION MISMATCH" not in logs

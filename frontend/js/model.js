@@ -62,11 +62,15 @@ export function toCash(raw) {
 // clock_check.in_sync === false: the daemon refuses to trade on a clock it cannot trust.
 export function toHealth(raw) {
   const orchestrator = (raw && raw.orchestrator) || {};
+  const stream = (raw && raw.stream) || {};
   const clock = (raw && raw.clock_check) || {};
   return {
     orchestratorAlive: orchestrator.alive === true,
     heartbeatAgeSeconds: num(orchestrator.age_seconds),
     clockSkewSeconds: clock.in_sync === false ? num(clock.skew_seconds) : null,
+    // Tickers the market-data feed refused for its symbol limit: their cards get no prices.
+    refusedTickers: Array.isArray(stream.refused) ? stream.refused.map(String) : [],
+    symbolLimit: num(stream.symbol_limit),
   };
 }
 

@@ -38,6 +38,14 @@ function heartbeatReason(health, marketOpen) {
   return `The trading engine (orchestrator) has not reported for ${formatDuration(age)}.`;
 }
 
+// The feed streams a limited number of symbols (IEX: 30); a refused ticker's cards get no prices.
+function symbolLimitReason(health) {
+  if (!health || !health.refusedTickers || health.refusedTickers.length === 0) return null;
+  const limit = health.symbolLimit === null || health.symbolLimit === undefined ? '' : ` of ${health.symbolLimit}`;
+  return `The market-data feed refused ${health.refusedTickers.join(', ')}: symbol limit${limit} reached, `
+    + 'so those cards get no prices. Stop the cards of a ticker you no longer need.';
+}
+
 // Bars flow only while the market is open, so only then is their absence news; the heartbeat
 // is judged by the server's threshold while open and by a looser one while closed.
 export function staleReasons({ listing, health, now, staleAfterMs = STALE_AFTER_MS }) {
@@ -47,6 +55,8 @@ export function staleReasons({ listing, health, now, staleAfterMs = STALE_AFTER_
   if (heartbeat) reasons.push(heartbeat);
   const clock = clockReason(health);
   if (clock) reasons.push(clock);
+  const refused = symbolLimitReason(health);
+  if (refused) reasons.push(refused);
   return reasons;
 }
 
