@@ -77,17 +77,20 @@ def plain_hold(decision: Any) -> CheckedDecision | None:
     The answer of most minutes, so it skips the general path; an algorithm's few hold reasons
     repeat minute after minute, so their checked holds are kept.
     """
-    if decision.__class__ is tuple and 2 <= len(decision) <= 3 and decision[0] == "hold" \
-            and decision[1].__class__ is int and decision[1] == 0:
-        if len(decision) == 2:
-            return HOLD
-        if decision[2].__class__ is str:
-            checked = _HOLDS.get(decision[2])
+    if decision.__class__ is not tuple:
+        return None
+    size = len(decision)
+    if size == 3:
+        reason = decision[2]
+        if decision[0] == "hold" and decision[1].__class__ is int and decision[1] == 0 and reason.__class__ is str:
+            checked = _HOLDS.get(reason)
             if checked is None:
-                checked = CheckedDecision("hold", 0, True, decision[2] or "hold", "hold", 0)
+                checked = CheckedDecision("hold", 0, True, reason or "hold", "hold", 0)
                 if len(_HOLDS) < MAX_CACHED_HOLDS:
-                    _HOLDS[decision[2]] = checked
+                    _HOLDS[reason] = checked
             return checked
+    elif size == 2 and decision[0] == "hold" and decision[1].__class__ is int and decision[1] == 0:
+        return HOLD
     return None
 
 

@@ -13,6 +13,8 @@ Definitions (precise, because with cent prices the two averages are often exactl
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from algorithms._framework import AlgorithmBase
@@ -57,8 +59,8 @@ def _cross(closes, fast: int, slow: int) -> tuple[int, int, float, float]:
     end = len(values)
     if end <= lowest:
         return 0, 0, float("nan"), float("nan")
-    fast_sum = sum(values[end - fast:])
-    slow_sum = sum(values[end - slow:])
+    fast_sum = sum(values[end - fast:])  # the slow window's newest bars are the fast window: sum them once
+    slow_sum = fast_sum + sum(values[end - slow:end - fast]) if slow > fast else sum(values[end - slow:])
     fast_sma, slow_sma = fast_sum / fast, slow_sum / slow
     spread, tolerance = fast_sma - slow_sma, TIE_TOLERANCE * abs(slow_sma)
     if -tolerance <= spread <= tolerance:
@@ -77,17 +79,12 @@ def _cross(closes, fast: int, slow: int) -> tuple[int, int, float, float]:
     return 0, now, fast_sma, slow_sma
 
 
-_WORDS: dict = {}  # (fast, slow) -> the names and hold reasons, built once per pair
-
-
+@functools.lru_cache(maxsize=None)  # a C-level lookup every minute; one entry per (fast, slow) pair
 def _words(fast: int, slow: int) -> tuple[str, str, dict]:
-    found = _WORDS.get((fast, slow))
-    if found is None:
-        a, b = f"SMA{fast}", f"SMA{slow}"
-        found = (a, b, {1: f"no cross: {a} above {b}", -1: f"no cross: {a} below {b}", 0: f"no cross: {a} level with {b}",
-                        None: f"fast window {fast} is not shorter than slow window {slow}: never trades"})
-        _WORDS[(fast, slow)] = found
-    return found
+    """The averages' names and the hold reasons for a pair of windows, built once per pair."""
+    a, b = f"SMA{fast}", f"SMA{slow}"
+    return a, b, {1: f"no cross: {a} above {b}", -1: f"no cross: {a} below {b}", 0: f"no cross: {a} level with {b}",
+                  None: f"fast window {fast} is not shorter than slow window {slow}: never trades"}
 
 
 class Algorithm(AlgorithmBase):

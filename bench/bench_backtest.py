@@ -134,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         frame = db_manager.get_bars_between(conn, TICKER, f"{args.start}T00:00:00Z", f"{args.end}T23:59:59Z")
         frame.index = frame.index.tz_localize(None)  # backtrader wants naive datetimes (these are UTC)
         best_ours = best_bt = None
+        ours_cpu = float("inf")  # the lowest CPU time of our runs, as for backtrader's
         for _ in range(args.repeat):  # alternate the engines, so both meet the same load
             run = run_ours(conn, args.start, args.end)
+            ours_cpu = min(ours_cpu, run[0].cpu_seconds)
             if best_ours is None or run[0].seconds < best_ours[0].seconds:
                 best_ours = run
             allowed = {int(i) - run[2] for i in decision_points(run[1].timestamp, run[2]).index}
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         conn.close()
     result, _series, _first, ours, total = best_ours
     theirs, bt_seconds, bt_cpu = best_bt
-    cpu = result.cpu_seconds
+    cpu = ours_cpu
 
     ours_rate, bt_rate = result.bars_per_second, len(frame) / bt_seconds
     print(f"ours:       {result.seconds:6.2f} s replay  {ours_rate:>10,.0f} bars/s   "

@@ -261,7 +261,7 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     ages, same_sessions = points.age.tolist(), points.same_session.tolist()
     opens, closes = series.open.tolist(), series.close.tolist()
     refused: list[tuple[str, str]] = []
-    requirement_cache: tuple = (None, None)
+    asked, needed = object(), 0  # the last get_data_requirements answer (none yet) and its validated bars
     collecting = gc.isenabled()
     gc.disable()  # the loop makes no reference cycles; the collector's passes only cost time
     bar_starts = _stamps(points.minutes).tolist()  # the minute each decision is taken in
@@ -270,7 +270,7 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     done = 0
     current_time = ""
     history, cash, position = ledger.history, ledger.uninvested_cash, 0  # change only when a trade is recorded
-    window = series.window
+    window, has_params = series.window, bool(params)
     try:
         for k, i in enumerate(points.index.tolist()):
             while due and due[0].ex_open <= bar_starts[k]:
@@ -278,7 +278,7 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
                 cash = ledger.uninvested_cash
             try:  # instantiate(), inlined: this loop runs once per bar
                 algorithm = algorithm_class(ticker, initial_capital)
-                if params:
+                if has_params:
                     algorithm.params = params
             except Exception:  # noqa: BLE001 - instantiate() raises the AlgorithmError that says why
                 algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type,
@@ -289,10 +289,9 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
             except Exception as exc:  # noqa: BLE001 - user code
                 raise AlgorithmError(f"get_data_requirements raised {type(exc).__name__}: {exc}",
                                      algorithm_type) from exc
-            if raw != requirement_cache[0]:  # same answer as last minute: already validated
+            if raw != asked:  # same answer as last minute: already validated
                 needed = requirements_of(algorithm, current_time, algorithm_type=algorithm_type)["bars"]
-                requirement_cache = (raw, needed)
-            needed = requirement_cache[1]
+                asked = raw
             checked = decide(algorithm, window(i + 1, needed), history, bars_needed=needed,
                              position=position, uninvested_cash=cash, price=closes[i],
                              algorithm_type=algorithm_type)
