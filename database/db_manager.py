@@ -236,7 +236,7 @@ def get_daily_closes(conn: sqlite3.Connection, ticker: str, start_day: str, end_
 
 # --------------------------------------------------------------------------- checked minutes
 # A thin ticker has no bar for minutes without a trade: the per-ticker watermark says up to which
-# minute the source was asked (or a connected stream watched), so empty minutes are not asked for
+# minute the source was asked, so empty minutes are not asked for
 # again and "no trade" can be told from "missing".
 
 

@@ -22,7 +22,6 @@ from orchestra import decision_log
 from orchestra.alerts import Alerts
 from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
-from orchestra.coverage import StreamCoverage
 from orchestra.clock_check import ClockCheck
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
@@ -68,7 +67,6 @@ class Cycle:
         self.clock_check: Optional[ClockCheck] = None  # the daemon's, on the system clock
         self.stopping: Callable[[], bool] = lambda: False  # the daemon's stop request
         self.pending_backfill: set[str] = set()
-        self.coverage = StreamCoverage()  # minutes a connected stream watched count as checked
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
         self.alerts = Alerts(None, ledger_conn, market_conn)  # the daemon sets alerts.notifier (NOTIFY_URL)
@@ -88,8 +86,6 @@ class Cycle:
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.sync_streams(running)
         self.heal({card["ticker"] for card in running})
-        if self.streams is not None:
-            self.coverage.observe(self.market_conn, self.streams.status(), minute)
         in_flight = self.trader.open_order_cards()
         for card in running:
             self._run_card(card, minute, trading, in_flight, report)
