@@ -17,7 +17,6 @@ from datetime import date, datetime
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from database import db_manager
-from database.historical_pull import PullError
 from database.market_calendar import parse_utc, to_utc_string
 from system_databse import card_calculations, system_db_manager as ledger
 
@@ -67,6 +66,8 @@ class CorporateActionKeeper:
                      if self._checked.get(t) != today)
         if not due:
             return []
+        from database.historical_pull import PullError  # with the data client, not at the daemon's import
+
         try:
             actions = self.fetch(due, self._lookback_start(due, today), today)
         except (PullError, OSError) as exc:

@@ -66,6 +66,7 @@ class Cycle:
         self.streams = streams
         self.backfill = backfill
         self.clock_check: Optional[ClockCheck] = None  # the daemon's, on the system clock
+        self.stopping: Callable[[], bool] = lambda: False  # the daemon's stop request
         self.pending_backfill: set[str] = set()
         self.coverage = StreamCoverage()  # minutes a connected stream watched count as checked
         self._reconnected = threading.Event()
@@ -199,6 +200,8 @@ class Cycle:
         if self.backfill is None:
             return
         for ticker in sorted(self.pending_backfill & needed):
+            if self.stopping():  # the rest stays queued; a stop must not wait for every backfill
+                break
             try:
                 added = self.backfill(ticker)
             except Exception as exc:  # broker down: keep it queued for the next cycle

@@ -211,6 +211,7 @@ class Orchestrator:
                       backfill=self.corporate_actions.guard_backfill(
                           lambda ticker: backfill(ticker, stamp(self.clock.now())), self.clock.now))
         cycle.clock_check = self.clock_check
+        cycle.stopping = self.stop_event.is_set
         cycle.alerts.notifier = self.notifier
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,

@@ -629,3 +629,37 @@ def get_corporate_action_effects(algo_id: Optional[int], *,
             rows = c.execute("SELECT * FROM corporate_action_effects WHERE algorithm_id = ?"
                              " ORDER BY effective_at, id", (algo_id,)).fetchall()
     return [dict(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- wall: change keys and daily totals
+
+
+def get_ledger_versions(*, conn: Optional[sqlite3.Connection] = None) -> Dict[int, tuple]:
+    """Per card, a key that changes whenever its fills or corporate actions change: (count, newest id, ...)."""
+    with _connection(conn) as c:
+        trades = {r[0]: (r[1], r[2]) for r in c.execute(
+            "SELECT algorithm_id, COUNT(*), MAX(id) FROM transactions GROUP BY algorithm_id")}
+        effects = {r[0]: (r[1], r[2]) for r in c.execute(
+            "SELECT algorithm_id, COUNT(*), MAX(id) FROM corporate_action_effects GROUP BY algorithm_id")}
+    return {card: trades.get(card, (0, None)) + effects.get(card, (0, None)) for card in set(trades) | set(effects)}
+
+
+def get_daily_trade_totals(*, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """Per card and UTC day: net shares bought, net cash invested, and the day's last fill price."""
+    with _connection(conn) as c:
+        rows = c.execute(
+            "SELECT algorithm_id, substr(timestamp, 1, 10) AS day,"
+            " SUM(CASE WHEN type = 'buy' THEN shares ELSE -shares END) AS shares,"
+            " SUM(CASE WHEN type = 'buy' THEN shares * price ELSE -(shares * price) END) AS invested,"
+            " MAX(timestamp) AS last_at, price AS last_price"  # SQLite: the bare column comes from the MAX() row
+            " FROM transactions GROUP BY algorithm_id, day ORDER BY algorithm_id, day").fetchall()
+    return [dict(r) for r in rows]
+
+
+def get_recent_fills(algo_id: int, limit: int, *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """A card's ``limit`` newest fills, newest first, each with the broker order id that produced it."""
+    with _connection(conn) as c:
+        rows = c.execute(
+            "SELECT t.*, j.broker_order_id FROM transactions t LEFT JOIN order_journal j ON j.transaction_id = t.id"
+            " WHERE t.algorithm_id = ? ORDER BY t.timestamp DESC, t.id DESC LIMIT ?", (algo_id, int(limit))).fetchall()
+    return [dict(r) for r in rows]

@@ -11,6 +11,7 @@ import requests
 from database import coverage, db_manager, historical_pull, market_calendar
 from orchestra.config import AlpacaSettings
 from orchestra.coverage import StreamCoverage
+from system_databse import system_db_manager
 
 NOW = "2026-11-23T17:00:00Z"  # Monday, 12:00 New York: 150 minutes of the session are complete
 
@@ -89,3 +90,36 @@ def test_minutes_a_connected_stream_watched_count_as_checked(market):
     watched.observe(market, status(), at("2026-11-23T15:03:00Z"))  # was not watched at the last look
     watched.observe(market, status(reconnects=1), at("2026-11-23T15:04:00Z"))  # a reconnect: bars may be lost
     assert db_manager.get_checked_through(market, "KO") == "2026-11-23T15:01:00Z"
+
+
+def test_the_orchestrator_restarting_on_a_thin_ticker_does_not_ask_for_its_empty_minutes_again(
+        thin_exchange, tmp_path, stocks_db_template):
+    import shutil
+
+    from system_databse.create_system_db import create_system_db
+    from tests.fixtures.orchestrator import orchestrator_env, run_orchestrator, write_test_algorithms
+
+    system_db, stocks_db = tmp_path / "system.db", tmp_path / "stocks.db"
+    create_system_db(system_db)
+    shutil.copyfile(stocks_db_template, stocks_db)
+    conn = system_db_manager.get_connection(system_db)
+    system_db_manager.create_algorithm("KO", "buy_and_hold", 1000.0, conn=conn)
+    conn.close()
+    env = orchestrator_env(thin_exchange, system_db=system_db, stocks_db=stocks_db, log_dir=tmp_path / "logs",
+                           algorithms_dir=write_test_algorithms(tmp_path / "algorithms", ["buy_and_hold"]))
+
+    first = run_orchestrator(env, "--once")
+    asked = len(bar_requests(thin_exchange))
+    again = run_orchestrator(env, "--once")  # a restart in the same minute
+
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert asked > 0 and len(bar_requests(thin_exchange)) == asked
+    market = db_manager.get_connection(stocks_db)
+    try:
+        figures = coverage.session_coverage(market, ["KO"], at(NOW))["KO"]
+        stored = db_manager.get_bars_between(market, "KO", "2026-11-23T14:30:00Z", "2026-11-23T16:59:00Z")
+    finally:
+        market.close()
+    assert figures["missing"] == 0 and figures["no_trade"] > 40 and figures["bars"] == len(stored)
+    assert [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in stored.index] == \
+        [b["t"] for b in source_bars(thin_exchange, "2026-11-23T14:30:00Z", "2026-11-23T16:59:00Z")]

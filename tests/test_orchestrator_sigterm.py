@@ -71,10 +71,10 @@ def test_sigterm_mid_cycle_while_an_order_waits_for_its_fill(desk, paper_exchang
 def test_sigterm_mid_backfill_with_the_data_api_failing(desk, paper_exchange_factory, orchestrator_factory):
     conn, env_for, logs = desk
     exchange = paper_exchange_factory(start="2026-11-25T18:00:00Z", speed=60)  # days of bars to backfill
+    exchange.control(fail_requests=10_000, fail_status=504)  # the SDK retries each 504 three times, 3 s apart
     daemon = orchestrator_factory(env_for(exchange))
-    daemon.wait_for(r"orchestrator starting")
-    exchange.control(fail_requests=200, fail_status=504)  # the SDK retries each 504 three times, 3 s apart
-    time.sleep(2.0)
+    daemon.wait_for(r"stream thread started")  # the start-up backfill of three tickers begins now
+    time.sleep(1.0)
     stops_cleanly(daemon, logs)
 
 
