@@ -251,7 +251,7 @@ class Orchestrator:
         if self.updates is None:
             return
         self.updates.start()
-        if not self.updates.wait_connected(10.0):
+        if not self.updates.wait_connected(3.0):
             logger.warning("trade updates stream not connected yet; fills are looked up by REST until it is")
 
     def _apply_corporate_actions(self) -> None:
