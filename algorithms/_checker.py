@@ -67,16 +67,35 @@ def _refuse(reason: str, action: Any, shares: Any) -> CheckedDecision:
 
 
 HOLD = CheckedDecision("hold", 0, True, "hold", "hold", 0)
+MAX_CACHED_HOLDS = 1024
+_HOLDS: dict = {}  # reason -> its accepted hold (immutable, so shared)
+
+
+def plain_hold(decision: Any) -> CheckedDecision | None:
+    """The accepted hold for a plain ``("hold", 0)`` or ``("hold", 0, "why")``, else None.
+
+    The answer of most minutes, so it skips the general path; an algorithm's few hold reasons
+    repeat minute after minute, so their checked holds are kept.
+    """
+    if decision.__class__ is tuple and 2 <= len(decision) <= 3 and decision[0] == "hold" \
+            and decision[1].__class__ is int and decision[1] == 0:
+        if len(decision) == 2:
+            return HOLD
+        if decision[2].__class__ is str:
+            checked = _HOLDS.get(decision[2])
+            if checked is None:
+                checked = CheckedDecision("hold", 0, True, decision[2] or "hold", "hold", 0)
+                if len(_HOLDS) < MAX_CACHED_HOLDS:
+                    _HOLDS[decision[2]] = checked
+            return checked
+    return None
 
 
 def check_decision(decision: Any, *, position: int, uninvested_cash: float, price: float) -> CheckedDecision:
     """Validate one decision against the card's position, uninvested cash and the current price."""
-    if decision.__class__ is tuple and 2 <= len(decision) <= 3 and decision[0] == "hold" \
-            and decision[1].__class__ is int and decision[1] == 0:
-        if len(decision) == 2:
-            return HOLD  # the answer of most minutes: skip the general path
-        if len(decision) == 3 and decision[2].__class__ is str:
-            return CheckedDecision("hold", 0, True, decision[2] or "hold", "hold", 0)
+    checked = plain_hold(decision)
+    if checked is not None:
+        return checked
     try:
         action, raw_shares, note = _split(decision)
     except ValueError as exc:

@@ -190,12 +190,32 @@ class BarSeries:
         return len(self.close)
 
     def window(self, end: int, count: int) -> Bars:
-        """Bars ``end - count`` .. ``end - 1`` (``end`` exclusive), views into the series."""
+        """Bars ``end - count`` .. ``end - 1`` (``end`` exclusive), views into the series.
+
+        Each column is sliced when first read: most algorithms read one or two of the six.
+        """
         start = end - count
-        if start < 0:
-            start = 0
-        return Bars(self.timestamp[start:end], self.open[start:end], self.high[start:end],
-                    self.low[start:end], self.close[start:end], self.volume[start:end])
+        return _SeriesWindow(self, start if start > 0 else 0, end)
+
+
+def _column(name: str) -> property:
+    def read(self):
+        return getattr(self._series, name)[self._start:self._end]
+    return property(read, doc=f"the window's {name} column (a read-only view)")
+
+
+class _SeriesWindow(Bars):
+    """A ``Bars`` over a slice of a ``BarSeries`` whose columns are views made on access."""
+
+    __slots__ = ("_series", "_start", "_end")
+    timestamp, open, high, low, close, volume = (_column(c) for c in ("timestamp",) + BAR_COLUMNS)
+
+    def __init__(self, series: "BarSeries", start: int, end: int):  # noqa: D107 - see BarSeries.window
+        self._series, self._start, self._end = series, start, end
+        self._df = None
+
+    def __len__(self) -> int:
+        return self._end - self._start
 
 
 # --------------------------------------------------------------------------- time

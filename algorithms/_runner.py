@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from algorithms._checker import CheckedDecision, check_decision
+from algorithms._checker import CheckedDecision, check_decision, plain_hold
 from algorithms._freshness import DEFAULT_MAX_PRICE_AGE, PriceAge, check_price_age
 from algorithms._framework import AlgorithmError, Bars, freeze_history, history_totals, validate_requirements
 from algorithms._loader import load_algorithm_class
@@ -92,7 +92,7 @@ def decide(algorithm, bars: Bars, transaction_history: Sequence[Mapping[str, Any
     Fewer bars than needed means the algorithm is not called (a hold that says so). With
     ``price_age`` (how old the newest bar is) a buy on a stale price is refused (``_freshness``).
     """
-    count = len(bars.close)
+    count = len(bars)
     if count < bars_needed:
         return CheckedDecision("hold", 0, True, f"waiting for data: {count} of {bars_needed} bars", "hold", 0)
     if count > bars_needed:
@@ -101,6 +101,9 @@ def decide(algorithm, bars: Bars, transaction_history: Sequence[Mapping[str, Any
         raw = algorithm.on_data(bars, transaction_history)
     except Exception as exc:  # noqa: BLE001 - user code
         raise AlgorithmError(f"on_data raised {type(exc).__name__}: {exc}", algorithm_type, card_id) from exc
+    held = plain_hold(raw)  # most minutes; a hold needs no price check
+    if held is not None:
+        return held
     checked = check_decision(raw, position=position, uninvested_cash=uninvested_cash, price=price)
     return check_price_age(checked, price_age, price, max_price_age)
 

@@ -23,16 +23,6 @@ TIE_LOOKBACK = 10
 TIE_TOLERANCE = 1e-9
 
 
-def _sign_at(closes: list, end: int, fast: int = FAST, slow: int = SLOW) -> tuple[int, float, float]:
-    """(sign of the spread, fast SMA, slow SMA) for the bar just before index ``end``."""
-    fast_sma = sum(closes[end - fast:end]) / fast
-    slow_sma = sum(closes[end - slow:end]) / slow
-    spread = fast_sma - slow_sma
-    if abs(spread) <= TIE_TOLERANCE * abs(slow_sma):
-        return 0, fast_sma, slow_sma
-    return (1 if spread > 0 else -1), fast_sma, slow_sma
-
-
 def rolling_mean(closes, period: int) -> np.ndarray:
     """Mean of the newest ``period`` closes at every bar (NaN until there are enough)."""
     values = np.asarray(closes, dtype="float64")
@@ -45,20 +35,59 @@ def rolling_mean(closes, period: int) -> np.ndarray:
 
 def crossover_signal(closes, fast: int = FAST, slow: int = SLOW) -> tuple[int, float, float]:
     """(+1 cross up / -1 cross down / 0 none, fast SMA, slow SMA) on the newest of ``closes``."""
-    values = closes.tolist() if hasattr(closes, "tolist") else list(closes)
+    signal, _now, fast_sma, slow_sma = _cross(closes, fast, slow)
+    return signal, fast_sma, slow_sma
+
+
+def _cross(closes, fast: int, slow: int) -> tuple[int, int, float, float]:
+    """(cross signal, sign of the newest spread, fast SMA, slow SMA).
+
+    The sums for the bars before the newest are slid by one bar each (add the bar entering at the
+    window's start, drop the newest): rounding differs from a fresh sum by ~1e-14, far inside
+    TIE_TOLERANCE, and a backtest minute costs two sums instead of four. Signs are inlined and the
+    closes read through a memoryview: this runs every minute of every backtest.
+    """
+    lowest = fast if fast > slow else slow
+    try:  # a memoryview reads the numpy column's floats in place: no list of the window per minute
+        values = memoryview(closes)
+        if values.ndim != 1:
+            raise TypeError("not a column")
+    except TypeError:
+        values = [float(v) for v in closes]
     end = len(values)
-    if end < slow + 1:
-        return 0, float("nan"), float("nan")
-    now, fast_sma, slow_sma = _sign_at(values, end, fast, slow)
-    if now == 0:
-        return 0, fast_sma, slow_sma
+    if end <= lowest:
+        return 0, 0, float("nan"), float("nan")
+    fast_sum = sum(values[end - fast:])
+    slow_sum = sum(values[end - slow:])
+    fast_sma, slow_sma = fast_sum / fast, slow_sum / slow
+    spread, tolerance = fast_sma - slow_sma, TIE_TOLERANCE * abs(slow_sma)
+    if -tolerance <= spread <= tolerance:
+        return 0, 0, fast_sma, slow_sma
+    now = 1 if spread > 0 else -1
     previous = end - 1
-    while previous >= slow and end - previous <= TIE_LOOKBACK + 1:
-        before = _sign_at(values, previous, fast, slow)[0]
-        if before != 0:
-            return (now if before != now else 0), fast_sma, slow_sma
+    while previous >= lowest and end - previous <= TIE_LOOKBACK + 1:
+        dropped = values[previous]
+        fast_sum += values[previous - fast] - dropped
+        slow_sum += values[previous - slow] - dropped
+        before_slow = slow_sum / slow
+        spread, tolerance = fast_sum / fast - before_slow, TIE_TOLERANCE * abs(before_slow)
+        if not -tolerance <= spread <= tolerance:
+            return (0 if (spread > 0) == (now > 0) else now), now, fast_sma, slow_sma
         previous -= 1
-    return 0, fast_sma, slow_sma
+    return 0, now, fast_sma, slow_sma
+
+
+_WORDS: dict = {}  # (fast, slow) -> the names and hold reasons, built once per pair
+
+
+def _words(fast: int, slow: int) -> tuple[str, str, dict]:
+    found = _WORDS.get((fast, slow))
+    if found is None:
+        a, b = f"SMA{fast}", f"SMA{slow}"
+        found = (a, b, {1: f"no cross: {a} above {b}", -1: f"no cross: {a} below {b}", 0: f"no cross: {a} level with {b}",
+                        None: f"fast window {fast} is not shorter than slow window {slow}: never trades"})
+        _WORDS[(fast, slow)] = found
+    return found
 
 
 class Algorithm(AlgorithmBase):
@@ -71,26 +100,26 @@ class Algorithm(AlgorithmBase):
     }
 
     def get_data_requirements(self, current_time):
-        return {"bars": max(self.params["fast"], self.params["slow"]) + 1 + TIE_LOOKBACK}
+        params = self.params
+        return {"bars": max(params["fast"], params["slow"]) + 1 + TIE_LOOKBACK}
 
     def on_data(self, bars, transaction_history):
-        fast, slow = self.params["fast"], self.params["slow"]
+        params = self.params
+        fast, slow = params["fast"], params["slow"]
+        fast_name, slow_name, holds = _words(fast, slow)
         if fast >= slow:
-            return "hold", 0, f"fast window {fast} is not shorter than slow window {slow}: never trades"
-        signal, fast_sma, slow_sma = crossover_signal(bars.close, fast, slow)
-        names = f"SMA{fast}", f"SMA{slow}"
+            return "hold", 0, holds[None]
+        signal, now, fast_sma, slow_sma = _cross(bars.close, fast, slow)
         if signal > 0:
             price = float(bars.close[-1])
             shares = self.affordable_shares(self.uninvested_cash(transaction_history), price)
-            why = f"{names[0]} {fast_sma:.4f} crossed above {names[1]} {slow_sma:.4f}"
+            why = f"{fast_name} {fast_sma:.4f} crossed above {slow_name} {slow_sma:.4f}"
             return ("buy", shares, why) if shares > 0 else ("hold", 0, why + ", but the cash buys no share")
         if signal < 0:
             held = self.position(transaction_history)
-            why = f"{names[0]} {fast_sma:.4f} crossed below {names[1]} {slow_sma:.4f}"
+            why = f"{fast_name} {fast_sma:.4f} crossed below {slow_name} {slow_sma:.4f}"
             return ("sell", held, why) if held > 0 else ("hold", 0, why + ", nothing to sell")
-        spread = fast_sma - slow_sma
-        side = "level with" if abs(spread) <= TIE_TOLERANCE * abs(slow_sma) else "above" if spread > 0 else "below"
-        return "hold", 0, f"no cross: {names[0]} {side} {names[1]}"
+        return "hold", 0, holds[now]
 
     def indicators(self, bars):
         """The two averages the decision compares, for the wall's chart."""
