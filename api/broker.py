@@ -36,6 +36,7 @@ def default_broker_factory():
     return BrokerReader(AlpacaSettings.from_env(), request_timeout=5.0)
 
 
+ASSET_CACHE_TTL = timedelta(hours=1)
 iso = market_calendar.to_utc_string  # "YYYY-MM-DDTHH:MM:SSZ" of an aware datetime
 
 
@@ -49,6 +50,7 @@ class BrokerGateway:
         self._clock_lock = threading.Lock()
         self._cash: Optional[tuple[float, datetime]] = None
         self._market: Optional[tuple[datetime, dict]] = None
+        self._assets: dict[str, tuple[bool, datetime]] = {}
 
     def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(wrapper)``; any failure becomes BrokerDown with a message safe to show."""
@@ -78,7 +80,15 @@ class BrokerGateway:
         return self._cash
 
     def validate_ticker(self, symbol: str) -> bool:
-        return bool(self._call("asset lookup", lambda w: w.validate_ticker(symbol)))
+        """Whether the broker trades ``symbol``; answers are kept for an hour (assets rarely change),
+        so the wall's dialog costs the account's request budget almost nothing."""
+        now, key = self._now(), str(symbol).strip().upper()
+        cached = self._assets.get(key)
+        if cached is not None and now - cached[1] < ASSET_CACHE_TTL:
+            return cached[0]
+        tradable = bool(self._call("asset lookup", lambda w: w.validate_ticker(symbol)))
+        self._assets[key] = (tradable, now)
+        return tradable
 
     def market_status(self) -> dict:
         """``{"is_open", "source", "timestamp", "next_open", "next_close", "error"}``, cached per minute."""

@@ -8,6 +8,7 @@ stale (no new bar for a while during market hours).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from typing import Any, Dict, List, Optional
 
 from api import cards
@@ -18,13 +19,36 @@ from system_databse import card_calculations, fifo, system_db_manager
 
 STALE_SECONDS = 180
 RECENT_DECISIONS = 20
+SHOWN_FILLS = 500  # newest fills listed in the detail view (trade_count says how many there are)
+
+_fifo_cache: Dict[tuple, tuple] = {}  # (database, card id) -> (ledger version, Fifo): replayed only after a change
+_fifo_lock = threading.Lock()
+
+
+def matched_lots(system: sqlite3.Connection, algo_id: int, version: Optional[tuple] = None) -> fifo.Fifo:
+    """The card's FIFO replay, cached until its fills or corporate actions change.
+
+    A card with 100,000 fills takes about a second to replay; the wall asks every 30 s.
+    """
+    if version is None:
+        version = system_db_manager.get_ledger_versions(conn=system).get(algo_id, ())
+    key = (system.execute("PRAGMA database_list").fetchone()[2], algo_id)
+    with _fifo_lock:
+        cached = _fifo_cache.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    matched = fifo.match(system_db_manager.get_transactions_between(algo_id, conn=system),
+                         system_db_manager.get_corporate_action_effects(algo_id, conn=system))
+    with _fifo_lock:
+        _fifo_cache[key] = (version, matched)
+    return matched
 
 
 def _transactions(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Newest first, each with its value (shares x price)."""
+    """Each fill (newest first) with its value (shares x price)."""
     return [{"id": t["id"], "type": t["type"], "shares": t["shares"], "price": t["price"],
              "value": card_calculations.to_cents(t["shares"] * t["price"]), "timestamp": t["timestamp"],
-             "order_id": t.get("broker_order_id")} for t in reversed(rows)]
+             "order_id": t.get("broker_order_id")} for t in rows]
 
 
 def _action(row: Dict[str, Any]) -> Dict[str, Any]:
@@ -82,11 +106,9 @@ def card_detail(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id:
     card = cards.one_card(system, stocks, algo_id)
     if card is None:
         return None
-    rows = system_db_manager.get_transactions_between(algo_id, conn=system)
     actions = system_db_manager.get_corporate_action_effects(algo_id, conn=system)
-    matched = fifo.match(rows, actions)
-    card.update(fifo.summary(matched, card["current_price"]))
-    card["transactions"] = _transactions(rows)
+    card.update(fifo.summary(matched_lots(system, algo_id), card["current_price"]))
+    card["transactions"] = _transactions(system_db_manager.get_recent_fills(algo_id, SHOWN_FILLS, conn=system))
     card["corporate_actions"] = [_action(a) for a in reversed(actions)]
     card.update(decisions_block(system, algo_id))
     card["frozen"] = _frozen(card, mismatches)
@@ -99,17 +121,19 @@ def closed_cards(system: sqlite3.Connection) -> List[Dict[str, Any]]:
     result = []
     totals = system_db_manager.get_all_position_totals(conn=system)
     parameters = system_db_manager.get_all_algorithm_parameters(conn=system)
+    versions = system_db_manager.get_ledger_versions(conn=system)
     for algo in system_db_manager.get_all_algorithms("stopped", conn=system):
-        rows = system_db_manager.get_transactions_between(algo["id"], conn=system)
-        matched = fifo.match(rows, system_db_manager.get_corporate_action_effects(algo["id"], conn=system))
+        matched = matched_lots(system, algo["id"], versions.get(algo["id"], ()))
         held = totals.get(algo["id"], card_calculations.NO_TRADES)["shares"]
+        trades = totals.get(algo["id"], card_calculations.NO_TRADES)["trade_count"]
         result.append({
             "id": algo["id"], "display_name": algo["display_name"], "algorithm_type": algo["algorithm_type"],
             "ticker": algo["ticker"], "initial_capital": float(algo["initial_capital"]),
             "created_at": algo["created_at"], "stopped_at": algo["stopped_at"],
-            "trade_count": len(rows), "shares_left": held, "state": cards.card_state("stopped", held),
+            "trade_count": trades, "shares_left": held, "state": cards.card_state("stopped", held),
             "realized_pnl": fifo.cents(matched.realized),
-            "last_trade_at": rows[-1]["timestamp"] if rows else None,
+            "last_trade_at": next((t["timestamp"] for t in system_db_manager.get_recent_fills(algo["id"], 1, conn=system)),
+                                  None),
             "parameters": parameters.get(algo["id"], {}),
         })
     result.sort(key=lambda c: (c["stopped_at"] or "", c["id"]), reverse=True)
@@ -120,9 +144,9 @@ def pnl_totals(system: sqlite3.Connection, stocks: sqlite3.Connection) -> Dict[s
     """The header's split: open P&L of shares held now, and realized P&L of every card, all time."""
     open_pnl = realized = 0.0
     prices = {}
+    versions = system_db_manager.get_ledger_versions(conn=system)
     for algo in system_db_manager.get_all_algorithms(conn=system):
-        matched = fifo.match(system_db_manager.get_transactions_between(algo["id"], conn=system),
-                             system_db_manager.get_corporate_action_effects(algo["id"], conn=system))
+        matched = matched_lots(system, algo["id"], versions.get(algo["id"], ()))
         realized += matched.realized
         if matched.lots:
             if algo["ticker"] not in prices:

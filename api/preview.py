@@ -186,7 +186,7 @@ def start_preview():
 
 @bp.get("/api/preview/<preview_id>")
 def get_preview(preview_id: str):
-    preview = runner().get(preview_id)
+    preview = runner().get(preview_id) if len(preview_id) <= 32 else None
     if preview is None:
         raise ApiError(404, f"preview {preview_id} not found (only the latest is kept)")
     return jsonify(preview.to_dict())

@@ -24,7 +24,7 @@ import pandas as pd
 from database import db_manager
 from database.market_calendar import TIMESTAMP_FORMAT, nyse, parse_utc
 from orchestra.config import REPO_ROOT
-from system_databse import system_db_manager
+from system_databse import card_calculations, system_db_manager
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ def price_chart(system, stocks, algo: Dict[str, Any], zoom: str, max_points: int
     lines = _run_hook(algo, stocks_db or db_manager.default_db_path(), start_s, end_s,
                       [int(i) for i in last_of_bucket], directory)
     trades = system_db_manager.get_transactions_between(algo["id"], start_s, (end + pd.Timedelta(minutes=1)).strftime(TIMESTAMP_FORMAT), conn=system)
+    trades = [t for t in card_calculations.split_adjusted(  # the bars are split-adjusted: so are the markers
+        trades, system_db_manager.get_corporate_action_effects(algo["id"], conn=system)) if t["type"] != "dividend"]
     result.update(
         start=start_s, end=end_s, bar_count=len(frame), bars_per_point=int(max(merged["bars"])),
         points=[{"timestamp": pd.Timestamp(r.timestamp).strftime(TIMESTAMP_FORMAT), "open": r.open, "high": r.high,

@@ -10,6 +10,7 @@ all threads) for the day and for the night, and the databases' sizes.
     .venv/bin/python -m bench.footprint                       # speed 60: a day takes ~7 minutes
     .venv/bin/python -m bench.footprint --night-seconds 1800 --json out.json
     .venv/bin/python -m bench.footprint --days 5 --speed 120 --night-seconds 60   # a short soak
+    .venv/bin/python -m bench.footprint --clock system        # production's clock, a real night only
 
 CPU is measured in CPU seconds, not wall time, so a busy machine slows the run but not the
 figures much. The day's API load is the wall's real one compressed: a poll every 30 simulated
@@ -40,6 +41,7 @@ from typing import Dict, List, Optional
 
 import requests
 
+from database import market_calendar
 from database.create_stocks_db import create_stocks_db
 from system_databse import system_db_manager
 from system_databse.create_system_db import create_system_db
@@ -54,6 +56,7 @@ DAY_OPEN = "2026-11-23T14:30:00Z"      # Monday 09:30 New York
 DAY_CLOSE = "2026-11-23T21:00:00Z"
 READY = re.compile(r"paper exchange ready on (http://\S+) stream (ws://\S+)")
 KEY, SECRET = "bench-key", "bench-secret"
+NIGHT_START = "2026-11-24T02:00:00Z"   # --clock system: the exchange sits in a closed night too
 WALL_POLL_CLOCK_SECONDS = 30.0         # the wall's poll period while the market is open
 
 
@@ -111,14 +114,14 @@ class Processes:
             time.sleep(0.1)
         raise RuntimeError("the paper exchange did not start; see exchange.out")
 
-    def start_daemons(self, system_db: Path, stocks_db: Path) -> None:
+    def start_daemons(self, system_db: Path, stocks_db: Path, clock: str = "broker") -> None:
         api_port = free_port()
         self.api_url = f"http://127.0.0.1:{api_port}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "AUTOTRADER_", "API_",
                                                                            "NOTIFY_SOCKET", "WATCHDOG_"))}
         self.env = {**clean, "ALPACA_API_KEY": KEY, "ALPACA_SECRET": SECRET, "ALPACA_PAPER": "True",
                     "ALPACA_FEED": "iex", "ALPACA_TRADING_URL": self.base_url, "ALPACA_DATA_URL": self.base_url,
-                    "ALPACA_STREAM_URL": self.stream_url, "AUTOTRADER_CLOCK": "broker",
+                    "ALPACA_STREAM_URL": self.stream_url, "AUTOTRADER_CLOCK": clock,
                     "AUTOTRADER_SYSTEM_DB": str(system_db), "AUTOTRADER_STOCKS_DB": str(stocks_db),
                     "AUTOTRADER_LOG_DIR": str(self.workdir / "logs"), "API_HOST": "127.0.0.1",
                     "API_PORT": str(api_port), "LOG_LEVEL": "INFO"}
@@ -234,25 +237,46 @@ def run_day(procs: Processes, wall: Wall, speed: float) -> None:
         time.sleep(max(0.0, period - (time.monotonic() - started)))
 
 
+def wait_for_start_up(system_db: Path, procs: Processes, timeout: float = 180.0) -> None:
+    """Until the orchestrator's first heartbeat: written once start-up (reconcile, back-fill of the
+    cards' recent bars) is done, so that one-off work is not counted in the day or the night."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        conn = system_db_manager.get_connection(system_db, read_only=True)
+        try:
+            if system_db_manager.get_heartbeat("orchestrator", conn=conn):
+                return
+        finally:
+            conn.close()
+        time.sleep(0.5)
+    raise RuntimeError("the orchestrator wrote no heartbeat; see orchestrator.out")
+
+
 def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="footprint-", dir=args.workdir))
     system_db, stocks_db = workdir / "system.db", workdir / "stocks.db"
     create_system_db(system_db)
     create_stocks_db(stocks_db)
     make_cards(system_db, args.cards, args.tickers, args.capital)
-    procs = Processes(workdir, args.speed)
+    night_only = args.clock == "system"
+    if night_only and market_calendar.is_open(market_calendar.utc_now()):
+        raise SystemExit("--clock system measures a real closed-market night: run it while NYSE is closed")
+    procs = Processes(workdir, 1.0 if night_only else args.speed)
     result: dict = {"cards": args.cards, "tickers": args.tickers, "speed": args.speed,
                     "night_seconds": args.night_seconds, "workdir": str(workdir)}
     try:
-        procs.start_exchange(args.start, int(args.cards * args.capital * 2))
-        procs.start_daemons(system_db, stocks_db)
+        procs.start_exchange(NIGHT_START if night_only else args.start, int(args.cards * args.capital * 2))
+        procs.start_daemons(system_db, stocks_db, args.clock)
+        wait_for_start_up(system_db, procs)
         wall = Wall(procs.api_url)
         wall.poll()
         time.sleep(2)
         samples = {"start": {n: sample(p.pid) for n, p in procs.children.items()}}
         logger.info("running the trading day at %gx", args.speed)
         day_started = time.monotonic()
-        run_day(procs, wall, args.speed)
+        if not night_only:  # on the system clock there is no day to simulate: the night is real
+            run_day(procs, wall, args.speed)
         result["day_real_seconds"] = round(time.monotonic() - day_started, 1)
         samples["day"] = {n: sample(p.pid) for n, p in procs.children.items()}
         result["rss_kb_after_each_day"] = [{n: samples["day"][n].rss_kb for n in ("orchestrator", "api")}]
@@ -325,6 +349,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--night-seconds", type=int, default=600, help="real seconds of closed market to measure")
     parser.add_argument("--days", type=int, default=1,
                         help="trading days back to back before the night (nights between them skipped): a soak")
+    parser.add_argument("--clock", choices=("broker", "system"), default="broker",
+                        help="system: the orchestrator on the machine's clock as in production; skips the day and "
+                             "measures only the night (run it while NYSE is really closed)")
     parser.add_argument("--cards", type=int, default=20)
     parser.add_argument("--tickers", type=int, default=10, choices=range(1, len(TICKERS) + 1))
     parser.add_argument("--capital", type=float, default=10_000.0)

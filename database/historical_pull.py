@@ -48,10 +48,11 @@ class DataUnavailable(PullError):
     """The data API could not be reached or failed (timeout, 5xx): try again later."""
 
 
-def data_client(settings: AlpacaSettings) -> StockHistoricalDataClient:
-    """The SDK's historical client at ``ALPACA_DATA_URL`` (or Alpaca's own), with timeouts."""
+def data_client(settings: AlpacaSettings, budget=None) -> StockHistoricalDataClient:
+    """The SDK's historical client at ``ALPACA_DATA_URL`` (or Alpaca's own), with timeouts; its
+    requests count against ``budget`` (the daemon's one request budget) when given."""
     client = StockHistoricalDataClient(settings.api_key, settings.secret, url_override=settings.data_url)
-    return configure_rest_client(client, timeout=REQUEST_TIMEOUT, sdk_retries=3)
+    return configure_rest_client(client, timeout=REQUEST_TIMEOUT, sdk_retries=3, budget=budget)
 
 
 def _bound(value: str, *, end: bool, name: str = "") -> pd.Timestamp:
@@ -206,7 +207,7 @@ def _search_start(conn: sqlite3.Connection, symbol: str, window_start: pd.Timest
 
 def backfill(conn: sqlite3.Connection, ticker: str, *, now: Optional[str] = None,
              settings: Optional[AlpacaSettings] = None, new_ticker_days: int = 5,
-             progress: bool = False) -> int:
+             progress: bool = False, budget=None) -> int:
     """Fetch exactly the market minutes ``ticker`` is missing, up to the last complete minute.
 
     Searched: everything since the last stored bar, and the holes of the last ``new_ticker_days``
@@ -234,7 +235,7 @@ def backfill(conn: sqlite3.Connection, ticker: str, *, now: Optional[str] = None
     missing = set(gaps)
     settings = settings if settings is not None else AlpacaSettings.from_env()
     minutes = market_minutes(market_calendar.parse_utc(gaps[0]), market_calendar.parse_utc(gaps[-1]))
-    written = _store(conn, data_client(settings), settings.feed, [symbol], minutes,
+    written = _store(conn, data_client(settings, budget), settings.feed, [symbol], minutes,
                      lambda s, t: t in missing, progress=progress, sessions_per_request=SESSIONS_PER_REQUEST)
     db_manager.set_checked_through(conn, symbol, market_calendar.to_utc_string(end))
     logger.info("backfill %s: %d of %d missing minutes filled (%s to %s)", symbol, written, len(gaps),

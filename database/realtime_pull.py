@@ -85,6 +85,8 @@ class RealtimeStreamer:
         self.refused: frozenset[str] = frozenset()  # tickers the feed refused (405 symbol limit exceeded)
         self.symbol_limit: Optional[int] = None  # symbols the feed held when it refused more
         self._confirmed: set[str] = set()  # bar symbols of the feed's last subscription answer
+        self._trial: list[str] = []  # after a refused batch: tickers to offer the feed one at a time
+        self._awaiting: Optional[str] = None  # the one ticker offered, until the feed answers
 
     # ------------------------------------------------------ other threads
     @property
@@ -232,14 +234,14 @@ class RealtimeStreamer:
             await stream._send_unsubscribe_msg("updatedBars", dropped)
             logger.info("stream unsubscribed %s", dropped)
         self.refused = self.refused & wanted
-        added = sorted(wanted - sent - self.refused)
+        added = sorted(wanted - sent - self.refused - set(self._trial))
         if added:
             stream.subscribe_bars(self._on_bar, *added)  # only registers handlers: the stream is not "running"
             stream.subscribe_updated_bars(self._on_updated_bar, *added)
             await stream._send_subscribe_msg()
             logger.info("stream subscribed %s", added)
         sent.clear()
-        sent.update(wanted - self.refused)
+        sent.update(wanted - self.refused - set(self._trial))
 
     async def _consume(self, stream: StockDataStream, sent: set[str]) -> None:
         """Dispatch frames until the connection drops, goes silent in market hours, or stop."""
@@ -259,6 +261,8 @@ class RealtimeStreamer:
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:  # one bad message, not a dead stream
                     logger.error("stream message %r not understood: %s", message.get("T"), exc)
             self._store(self._batch.due())
+            if self._trial and self._awaiting is None:
+                await self._offer_next(stream, sent)
             if loop.time() - last_frame > self._silence_timeout and sent and self._market_open():
                 if not await self._answers_ping(stream):
                     logger.warning("stream silent for %.0fs during market hours and no answer to a ping; "
@@ -277,20 +281,50 @@ class RealtimeStreamer:
         return True
 
     def _note_control(self, stream: StockDataStream, message: dict, sent: set[str]) -> None:
-        """Remember what the feed confirmed, and which tickers it refused for its symbol limit."""
+        """Remember what the feed confirmed, and which tickers it refused for its symbol limit.
+
+        The feed refuses a whole subscribe message: when it held several new tickers, they are
+        offered again one at a time, so the ones that fit still stream.
+        """
         kind = message.get("T")
         if kind == "subscription":
             self._confirmed = set(message.get("bars") or [])
+            if self._awaiting in self._confirmed:
+                self._awaiting = None
         elif kind == "error" and message.get("code") == 405:
-            refused = set(sent) - self._confirmed
-            self.refused = frozenset(self.refused | refused)
-            self.symbol_limit = len(self._confirmed)
-            sent -= refused
-            for ticker in refused:
-                stream.unsubscribe_bars(ticker)
-                stream.unsubscribe_updated_bars(ticker)
-            logger.error("the feed refused %s: symbol limit exceeded (it holds %d symbols)",
-                         ", ".join(sorted(refused)) or "a subscription", self.symbol_limit)
+            unconfirmed = set(sent) - self._confirmed
+            self._withdraw(stream, sent, unconfirmed)
+            if self._awaiting is not None or len(unconfirmed) <= 1:  # that one did not fit: nor will the rest
+                refused = unconfirmed | set(self._trial)
+                self._trial, self._awaiting = [], None
+                self.refused = frozenset(self.refused | refused)
+                self.symbol_limit = len(self._confirmed)
+                logger.error("the feed refused %s: symbol limit exceeded (it holds %d symbols)",
+                             ", ".join(sorted(refused)) or "a subscription", self.symbol_limit)
+            else:
+                self._trial = sorted(unconfirmed)
+                logger.warning("the feed refused %d new tickers at once (symbol limit); offering them one by one",
+                               len(unconfirmed))
+
+    @staticmethod
+    def _withdraw(stream: StockDataStream, sent: set[str], tickers: set[str]) -> None:
+        sent -= tickers
+        for ticker in tickers:
+            stream.unsubscribe_bars(ticker)
+            stream.unsubscribe_updated_bars(ticker)
+
+    async def _offer_next(self, stream: StockDataStream, sent: set[str]) -> None:
+        """Subscribe the next ticker of a refused batch on its own."""
+        wanted = self.subscriptions
+        while self._trial:
+            ticker = self._trial.pop(0)
+            if ticker in wanted and ticker not in sent:
+                stream.subscribe_bars(self._on_bar, ticker)
+                stream.subscribe_updated_bars(self._on_updated_bar, ticker)
+                sent.add(ticker)
+                self._awaiting = ticker
+                await stream._send_subscribe_msg()
+                return
 
     async def _receive(self, stream: StockDataStream) -> Any:
         """The next frame, or None when subscriptions changed, stop was asked, or the batch or a

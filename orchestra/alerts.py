@@ -50,7 +50,8 @@ class Alerts:
                 continue
             text = (f"card {trade.card_id} {trade.ticker}: {trade.side} {trade.filled_shares} shares at "
                     f"${trade.price:,.2f} (${trade.filled_shares * trade.price:,.2f})")
-            self.notifier.notify("fill", f"{trade.side.upper()} {trade.ticker}", text, key=f"fill:{trade.client_order_id}")
+            key = f"fill:{trade.client_order_id}:{trade.card_id}" + (":cross" if trade.crossed else "")
+            self.notifier.notify("fill", f"{trade.side.upper()} {trade.ticker}", text, key=key)
 
     def _errors(self, report: Any) -> None:
         for card_id, message in report.card_errors.items():

@@ -30,6 +30,7 @@ from requests.exceptions import RequestException
 from orchestra.broker_errors import BrokerAuthError, BrokerError, BrokerUnavailable  # noqa: F401 (re-exported)
 from orchestra.broker_sdk import configure_rest_client
 from orchestra.config import AlpacaSettings, ConfigError
+from orchestra.request_budget import RequestBudget
 
 logger = logging.getLogger(__name__)
 
@@ -177,14 +178,14 @@ class AlpacaWrapper:
 
     def __init__(self, settings: Optional[AlpacaSettings] = None, *, request_timeout: float = 10.0,
                  read_attempts: int = 3, submit_attempts: int = 2, fill_timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, budget: Optional[RequestBudget] = None) -> None:
         self.settings = settings if settings is not None else AlpacaSettings.from_env()
         try:
             client = TradingClient(self.settings.api_key, self.settings.secret, paper=self.settings.paper,
                                    url_override=self.settings.trading_url)
         except ValueError as exc:
             raise ConfigError(f"ALPACA_API_KEY / ALPACA_SECRET rejected by alpaca-py: {exc}") from None
-        self._client = configure_rest_client(client, timeout=request_timeout, sdk_retries=0)
+        self._client = configure_rest_client(client, timeout=request_timeout, sdk_retries=0, budget=budget)
         self._read_attempts = max(1, read_attempts)
         self._submit_attempts = max(1, submit_attempts)
         self._fill_timeout = fill_timeout

@@ -1,23 +1,25 @@
 """One card's decision for one minute, under a time budget, isolated from every other card.
 
-User code (``get_data_requirements``, ``on_data``) runs in a daemon worker thread per call; the
-cycle waits at most ``timeout`` seconds. A call that overruns is abandoned, not joined: its card
-is reported as timed out and, while that thread is still alive, skipped as busy, so a hung
-algorithm costs one leaked thread and never blocks a later cycle. Database reads stay on the
-calling thread (an abandoned worker never touches a connection).
+User code (``get_data_requirements``, ``on_data``) runs on a few daemon worker threads, all the
+cards' calls at once; the cycle waits at most ``timeout`` seconds for each. A call that overruns
+is abandoned, not joined: its card is reported as timed out and, until the call returns, skipped
+as busy, and a fresh worker replaces the stuck one, so a hung algorithm costs one leaked thread
+and never blocks a later cycle. Database reads stay on the calling thread (a worker never
+touches a connection), and a ticker's bars are read once for all its cards.
 
 Algorithm files are reloaded by the framework's loader whenever their content changes.
 """
 from __future__ import annotations
 
 import logging
+import queue
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 from algorithms import AlgorithmError, CheckedDecision, decide_for_card, requirements_for_card
 from algorithms import DEFAULT_MAX_PRICE_AGE, PriceAge
@@ -25,7 +27,7 @@ from database import db_manager, market_calendar
 from orchestra.card_params import with_parameters
 from orchestra.clock import MINUTE, stamp
 from orchestra.exceptions import AlgorithmBusy, AlgorithmTimeout
-from system_databse import system_db_manager as ledger
+from system_databse import card_calculations, system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,49 @@ class CardDecision:
     price_age: Optional[PriceAge] = None  # how old ``price`` is (None: no bar at all)
 
 
+WORKERS = 8  # daemon threads that run algorithm calls; a hung call costs one, which is replaced
+
+
+@dataclass
+class _Call:
+    """One algorithm call, run by a worker thread."""
+
+    card: Mapping[str, Any]
+    what: str
+    work: Callable[[], Any]
+    done: threading.Event
+    outcome: Dict[str, Any]
+    started: float
+
+    def run(self) -> None:
+        try:
+            self.outcome["value"] = self.work()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the cycle, never lost
+            self.outcome["error"] = exc
+        finally:
+            self.done.set()
+
+
+class _Workers:
+    """Daemon threads taking calls from a queue: no thread is started per call, and a call that
+    never returns keeps its thread (abandoned, never joined) while a new one takes its place."""
+
+    def __init__(self, size: int):
+        self._jobs: "queue.SimpleQueue[_Call]" = queue.SimpleQueue()
+        for _ in range(size):
+            self.replace_one()
+
+    def replace_one(self) -> None:
+        threading.Thread(target=self._serve, name="algorithm-worker", daemon=True).start()
+
+    def submit(self, call: _Call) -> None:
+        self._jobs.put(call)
+
+    def _serve(self) -> None:
+        while True:
+            self._jobs.get().run()
+
+
 class CardRunner:
     """Runs cards' algorithms with a per-call time budget and remembers which ones hang."""
 
@@ -55,7 +100,8 @@ class CardRunner:
         self.directory = directory
         self.timeout = timeout
         self.max_price_age = max_price_age  # market minutes: a buy on an older price is refused
-        self._busy: Dict[int, tuple[threading.Thread, float]] = {}
+        self._busy: Dict[int, _Call] = {}
+        self._workers = _Workers(WORKERS)
         self.parameter_overrides: Dict[str, str] = {}  # a dry run's --param name=value
 
     def decide(self, card: Mapping[str, Any], minute: datetime) -> CardDecision:
@@ -63,54 +109,85 @@ class CardRunner:
 
         Raises AlgorithmError (load error, exception, timeout, busy); never places an order.
         """
-        card_id = int(card["id"])
-        self._check_not_busy(card)
-        card = with_parameters(card, self.ledger_conn, overrides=self.parameter_overrides, directory=self.directory)
-        current_time = stamp(minute + MINUTE)
-        requirements = self._call(card, "get_data_requirements",
-                                  lambda: requirements_for_card(card, current_time, directory=self.directory))
-        frame = db_manager.get_last_bars(self.market_conn, card["ticker"], requirements["bars"], until=stamp(minute))
-        history = ledger.get_transactions(card_id, conn=self.ledger_conn)
-        price = float(frame["close"].iloc[-1]) if len(frame) else None
-        last_bar = stamp(frame.index[-1].to_pydatetime()) if len(frame) else None
-        age = price_age(last_bar, minute)
-        decision = self._call(card, "on_data", lambda: decide_for_card(
-            card, frame, history, price if price is not None else float("nan"),
-            current_time=current_time, directory=self.directory, bars_needed=requirements["bars"],
-            price_age=age, max_price_age=self.max_price_age))
-        return CardDecision(card, decision, price, len(frame), last_bar, age)
+        [(_card, outcome)] = self.decide_all([card], minute)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def decide_all(self, cards: List[Mapping[str, Any]], minute: datetime
+                   ) -> List[Tuple[Mapping[str, Any], Union[CardDecision, BaseException]]]:
+        """Every card's decision for the bar that started at ``minute``, or the error that stopped it.
+
+        The cards' calls overlap (one thread each, each with its own time budget), and a ticker's
+        bars are read once for all its cards: a hundred cards decide in a fraction of a second.
+        """
+        current_time, until = stamp(minute + MINUTE), stamp(minute)
+        results: Dict[int, Union[CardDecision, BaseException]] = {}
+        asked = {}
+        for card in cards:
+            try:
+                self._check_not_busy(card)
+                ready = with_parameters(card, self.ledger_conn, overrides=self.parameter_overrides,
+                                        directory=self.directory)
+            except Exception as exc:  # noqa: BLE001 - confined to this card
+                results[int(card["id"])] = exc
+                continue
+            asked[int(ready["id"])] = (ready, self._start(ready, "get_data_requirements", lambda c=ready: (
+                requirements_for_card(c, current_time, directory=self.directory))))
+        frames: Dict[tuple, Any] = {}
+        deciding = {}
+        for card_id, (card, call) in asked.items():
+            try:
+                requirements = self._finish(call)
+                key = (card["ticker"], requirements["bars"])
+                if key not in frames:
+                    frames[key] = db_manager.get_last_bars(self.market_conn, card["ticker"], requirements["bars"],
+                                                           until=until)
+                frame = frames[key]
+                history = algorithm_history(self.ledger_conn, card_id)
+            except Exception as exc:  # noqa: BLE001 - confined to this card
+                results[card_id] = exc
+                continue
+            price = float(frame["close"].iloc[-1]) if len(frame) else None
+            last_bar = stamp(frame.index[-1].to_pydatetime()) if len(frame) else None
+            age = price_age(last_bar, minute)
+            deciding[card_id] = (card, frame, price, last_bar, age, self._start(
+                card, "on_data", lambda c=card, f=frame, h=history, p=price, n=requirements["bars"], a=age:
+                decide_for_card(c, f, h, p if p is not None else float("nan"), current_time=current_time,
+                                directory=self.directory, bars_needed=n, price_age=a,
+                                max_price_age=self.max_price_age)))
+        for card_id, (card, frame, price, last_bar, age, call) in deciding.items():
+            try:
+                decision = self._finish(call)
+            except Exception as exc:  # noqa: BLE001 - confined to this card
+                results[card_id] = exc
+                continue
+            results[card_id] = CardDecision(card, decision, price, len(frame), last_bar, age)
+        return [(card, results[int(card["id"])]) for card in cards]
 
     def _check_not_busy(self, card: Mapping[str, Any]) -> None:
         card_id = int(card["id"])
         running = self._busy.get(card_id)
         if running is None:
             return
-        thread, started = running
-        if thread.is_alive():
-            raise AlgorithmBusy(f"its algorithm is still running after {time.monotonic() - started:.0f}s "
+        if not running.done.is_set():
+            raise AlgorithmBusy(f"its algorithm is still running after {time.monotonic() - running.started:.0f}s "
                                 "(hung?); skipped until it returns", card.get("algorithm_type"), card_id)
         del self._busy[card_id]
         logger.info("card %d: the algorithm call that overran has finished; the card runs again", card_id)
 
-    def _call(self, card: Mapping[str, Any], what: str, work: Callable[[], T]) -> T:
-        """``work()`` in a daemon thread, waited for at most ``timeout`` seconds."""
-        card_id = int(card["id"])
-        outcome: dict[str, Any] = {}
-        done = threading.Event()
+    def _start(self, card: Mapping[str, Any], what: str, work: Callable[[], T]) -> "_Call":
+        """Queue ``work()`` for the worker threads; ``_finish`` waits for it within the time budget."""
+        call = _Call(card, what, work, threading.Event(), {}, time.monotonic())
+        self._workers.submit(call)
+        return call
 
-        def target() -> None:
-            try:
-                outcome["value"] = work()
-            except BaseException as exc:  # noqa: BLE001 - handed back to the cycle, never lost
-                outcome["error"] = exc
-            finally:
-                done.set()
-
-        thread = threading.Thread(target=target, name=f"card-{card_id}-{what}", daemon=True)
-        started = time.monotonic()
-        thread.start()
-        if not done.wait(self.timeout):
-            self._busy[card_id] = (thread, started)
+    def _finish(self, call: "_Call") -> Any:
+        """The call's value, or its error as an AlgorithmError; abandons it after ``timeout`` seconds."""
+        card, what, card_id, outcome = call.card, call.what, int(call.card["id"]), call.outcome
+        if not call.done.wait(max(0.0, call.started + self.timeout - time.monotonic())):
+            self._busy[card_id] = call
+            self._workers.replace_one()  # the stuck worker is abandoned; the others keep their number
             raise AlgorithmTimeout(f"{what} did not return within {self.timeout:g}s; abandoned",
                                    card.get("algorithm_type"), card_id)
         error = outcome.get("error")
@@ -128,3 +205,14 @@ def price_age(last_bar: Optional[str], minute: datetime) -> Optional[PriceAge]:
         return None
     return PriceAge(last_bar, market_calendar.market_minutes_between(last_bar, minute),
                     market_calendar.same_session(last_bar, minute))
+
+
+def algorithm_history(conn: sqlite3.Connection, card_id: int) -> list:
+    """The card's fills as its algorithm sees them: in today's share units after a split, so its
+    position and the decision check match the shares the card holds (``split_adjusted``; dividends
+    are not fills and stay out)."""
+    rows = ledger.get_transactions(card_id, conn=conn)
+    effects = ledger.get_corporate_action_effects(card_id, conn=conn)
+    if not effects:
+        return rows
+    return [r for r in card_calculations.split_adjusted(rows[::-1], effects) if r["type"] != "dividend"]

@@ -71,6 +71,7 @@ class AlpacaSettings:
     trading_url: Optional[str] = None
     data_url: Optional[str] = None
     stream_url: Optional[str] = None
+    trade_stream_url: Optional[str] = None  # trade updates stream base; None: Alpaca's own
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "AlpacaSettings":
@@ -86,6 +87,7 @@ class AlpacaSettings:
             trading_url=_base_url(env, "ALPACA_TRADING_URL", ("http", "https")),
             data_url=_base_url(env, "ALPACA_DATA_URL", ("http", "https")),
             stream_url=_base_url(env, "ALPACA_STREAM_URL", ("ws", "wss")),
+            trade_stream_url=_base_url(env, "ALPACA_TRADE_STREAM_URL", ("ws", "wss")),
         )
 
     @property

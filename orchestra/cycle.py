@@ -2,9 +2,11 @@
 
 A cycle, in order: settle unfinished orders with the broker; read the running cards; sync the
 stream's reference counts; backfill gaps of tickers that need it (new subscriptions, after a
-stream reconnect); run each card's algorithm and execute accepted trades; sell the shares of
-stopped cards; compare the broker's positions with the sum of the cards'. Every failure is
-confined to the card (or step) it happened in; the cycle itself always finishes.
+stream reconnect); every card decides (pure: nothing is sent yet); per ticker the decisions and
+any stopped card's liquidation become one net order, the rest crossing between cards
+(``orchestra.allocation``), and the trader sends the tickers' orders concurrently; finally the
+broker's positions are compared with the sum of the cards'. Every failure is confined to the
+card, ticker or step it happened in; the cycle itself always finishes.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
@@ -27,6 +30,7 @@ from orchestra import stream_gaps
 from orchestra.clock_check import ClockCheck
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
+from orchestra.allocation import Intent, TickerPlan, net_ticker
 from orchestra.trader import Trader, TradeOutcome, card_positions_by_ticker, money, position_mismatches
 from orchestra.websocket_manager import WebSocketManager
 from system_databse import system_db_manager as ledger
@@ -48,6 +52,8 @@ class CycleReport:
     reconciled: List[TradeOutcome] = field(default_factory=list)
     position_mismatches: Optional[List[Dict[str, Any]]] = None  # None: the broker could not be asked
     seconds: float = 0.0  # real time the cycle took (bar wait excluded)
+    decide_seconds: float = 0.0  # real time every card's decision took (no broker round trips)
+    orders_sent: int = 0
     no_orders_because: str = "the market is closed"
 
 
@@ -73,12 +79,14 @@ class Cycle:
         self.coverage = StreamCoverage()  # minutes a connected stream watched count as checked
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
+        self._broker_positions: Optional[Dict[str, int]] = None
         self.alerts = Alerts(None, ledger_conn, market_conn)  # the daemon sets alerts.notifier (NOTIFY_URL)
 
     # -- the minute
 
     def run(self, minute: datetime, *, trading: bool = True) -> CycleReport:
-        """Run every running card for the bar that started at ``minute``; orders only if ``trading``."""
+        """Every running card decides for the bar that started at ``minute``; then, if ``trading``,
+        one net order per ticker (see ``orchestra.trader``)."""
         started = time.monotonic()
         report = CycleReport(stamp(minute), trading)
         refusal = self.clock_check.refusal() if trading and self.clock_check else None
@@ -92,17 +100,19 @@ class Cycle:
         self.heal({card["ticker"] for card in running})
         if self.streams is not None:
             self.coverage.observe(self.market_conn, self.streams.status(), minute)
-        in_flight = self.trader.open_order_cards()
-        for card in running:
-            self._run_card(card, minute, trading, in_flight, report)
-        if trading:
-            self._liquidate_stopped(minute, in_flight, report)
+        busy = self.trader.open_order_tickers()
         report.position_mismatches = self.compare_positions()
+        decided = time.monotonic()
+        self._decide_all(running, minute, busy, report)
+        report.decide_seconds = time.monotonic() - decided
+        if trading:
+            self._trade(minute, busy, report)
         decision_log.record(self.ledger_conn, report)
         self.alerts.after_cycle(report, minute)
         report.seconds = time.monotonic() - started
-        logger.info("cycle %s: %d card(s), %d trade(s), %d error(s) in %.2fs%s", report.minute, len(running),
-                    sum(1 for t in report.trades if t.status == "filled"), len(report.card_errors), report.seconds,
+        logger.info("cycle %s: %d card(s), %d trade(s), %d order(s), %d error(s) in %.2fs%s", report.minute,
+                    len(running), sum(1 for t in report.trades if t.status == "filled"), report.orders_sent,
+                    len(report.card_errors), report.seconds,
                     "" if trading else f" (no orders: {report.no_orders_because})")
         return report
 
@@ -114,62 +124,113 @@ class Cycle:
             self._error(f"reconciling open orders failed: {exc}")
             return []
 
-    def _run_card(self, card: Mapping[str, Any], minute: datetime, trading: bool, in_flight: set[int],
-                  report: CycleReport) -> None:
+    # -- deciding (pure: nothing is sent)
+
+    def _decide_all(self, running: List[Mapping[str, Any]], minute: datetime, busy: set[str],
+                    report: CycleReport) -> None:
+        deciding = []
+        for card in running:
+            if card["ticker"] in busy:
+                logger.info("card %d %s: an order on %s is still open at the broker; no new decision this minute",
+                            card["id"], card["ticker"], card["ticker"])
+            else:
+                deciding.append(card)
+        for card, outcome in self.runner.decide_all(deciding, minute):
+            self._decided(card, outcome, report)
+
+    def _decided(self, card: Mapping[str, Any], made: Any, report: CycleReport) -> None:
         card_id, ticker = int(card["id"]), card["ticker"]
-        if card_id in in_flight:
-            logger.info("card %d %s: an order is still open at the broker; no new decision this minute",
-                        card_id, ticker)
+        if isinstance(made, AlgorithmError):
+            report.card_errors[card_id] = str(made)
+            self._error(f"card {card_id} {ticker} ({card['algorithm_type']}): {made.message}")
             return
-        try:
-            made = self.runner.decide(card, minute)
-        except AlgorithmError as exc:
-            report.card_errors[card_id] = str(exc)
-            self._error(f"card {card_id} {ticker} ({card['algorithm_type']}): {exc.message}")
-            return
-        except Exception as exc:  # a bug or bad data: still confined to this card
-            report.card_errors[card_id] = f"{type(exc).__name__}: {exc}"
-            logger.exception("card %d %s: unexpected failure", card_id, ticker)
-            self.errors.record(str(exc))
+        if isinstance(made, BaseException):  # a bug or bad data: still confined to this card
+            report.card_errors[card_id] = f"{type(made).__name__}: {made}"
+            logger.error("card %d %s: unexpected failure", card_id, ticker, exc_info=made)
+            self.errors.record(str(made))
             return
         report.decisions.append(made)
-        self._act(made, minute, trading, report)
-
-    def _act(self, made: CardDecision, minute: datetime, trading: bool, report: CycleReport) -> None:
-        card, decision = made.card, made.decision
-        card_id, ticker = int(card["id"]), card["ticker"]
+        decision = made.decision
         if not decision.accepted:
             logger.warning("card %d %s: refused %s %s shares at %s: %s", card_id, ticker, decision.requested_action,
                            decision.requested_shares, money(made.price), decision.reason)
-            return
-        if not decision.is_trade:
+        elif not decision.is_trade:
             logger.debug("card %d %s: hold at %s (%s)", card_id, ticker, money(made.price), decision.reason)
-            return
-        if not trading:
+        elif not report.trading:
             logger.info("card %d %s: would %s %d shares at %s (%s) but %s: no order", card_id, ticker,
                         decision.action, decision.shares, money(made.price), decision.reason, report.no_orders_because)
-            return
-        self._execute(card, decision.action, decision.shares, minute, decision.reason, made.price, report)
+        else:
+            logger.info("card %d %s: wants to %s %d shares (last price %s; reason: %s)", card_id, ticker,
+                        decision.action, decision.shares, money(made.price), decision.reason)
 
-    def _execute(self, card: Mapping[str, Any], side: str, shares: int, minute: datetime, reason: str,
-                 price: Optional[float], report: CycleReport) -> None:
+    # -- trading (one net order per ticker)
+
+    def _trade(self, minute: datetime, busy: set[str], report: CycleReport) -> None:
+        intents: Dict[str, List[Intent]] = defaultdict(list)
+        prices: Dict[str, Optional[float]] = {}
+        for made in report.decisions:
+            decision, ticker = made.decision, made.card["ticker"]
+            if made.price is not None:
+                prices.setdefault(ticker, made.price)
+            if decision.accepted and decision.is_trade:
+                intents[ticker].append(Intent(int(made.card["id"]), decision.action, decision.shares, decision.reason))
+        for ticker, intent in self._liquidations(busy):
+            intents[ticker].append(intent)
+            if prices.get(ticker) is None:
+                latest = db_manager.get_latest_price(self.market_conn, ticker)
+                prices[ticker] = latest["price"] if latest else None
+        plans = [net_ticker(ticker, wanted) for ticker, wanted in sorted(intents.items())]
+        plans = [plan for plan in plans if self._tradable(plan, prices.get(plan.ticker), report)]
+        sent_before = self.trader.orders_sent
         try:
-            report.trades.append(self.trader.execute(card, side, shares, minute, reason, price))
-        except (ledger.LedgerError, sqlite3.Error, ValueError) as exc:
-            report.card_errors[int(card["id"])] = str(exc)
-            self._error(f"card {card['id']} {card['ticker']}: {side} {shares} shares failed: {exc}")
+            report.trades = self.trader.trade(plans, minute, prices)
+        except (ledger.LedgerError, sqlite3.Error) as exc:
+            self._error(f"trading the minute {stamp(minute)} failed: {exc}")
+        report.orders_sent = self.trader.orders_sent - sent_before
+        for outcome in report.trades:
+            if outcome.status == "failed":
+                report.card_errors.setdefault(outcome.card_id, outcome.error or "order failed")
 
-    def _liquidate_stopped(self, minute: datetime, in_flight: set[int], report: CycleReport) -> None:
-        """Sell every share still held by a stopped card, recorded on that card."""
+    def _tradable(self, plan: TickerPlan, price: Optional[float], report: CycleReport) -> bool:
+        """Whether a ticker's minute may trade: the broker guard, a price to cross at; hooks that
+        refuse a ticker's minute go here."""
+        if not self._guard_allows(plan):
+            return False
+        if plan.crossed and price is None:
+            self._error(f"{plan.ticker}: no price this minute to cross {sum(plan.crossed.values())} shares at; "
+                        "no trades on it")
+            return False
+        return True
+
+    def _guard_allows(self, plan: TickerPlan) -> bool:
+        """No trades on a ticker whose cards and broker disagree; a net sell the broker's position
+        does not cover is never sent (it would be refused, or open a short on a margin account)."""
+        frozen = {m["ticker"]: m for m in self._last_mismatches or []}
+        if plan.ticker in frozen:
+            m = frozen[plan.ticker]
+            logger.warning("%s frozen: broker holds %s shares, the cards %s; %d card decision(s) not traded "
+                           "(accept the broker's count with python -m scripts.reconcile)", plan.ticker, m["broker"],
+                           m["cards"], len(plan.intents))
+            return False
+        held = (self._broker_positions or {}).get(plan.ticker, 0)
+        if plan.side == "sell" and (self._broker_positions is None or plan.net_shares > held):
+            self._error(f"{plan.ticker}: net sell of {plan.net_shares} shares not sent: the broker's position "
+                        f"({'unknown' if self._broker_positions is None else held}) does not cover it")
+            return False
+        return True
+
+    def _liquidations(self, busy: set[str]) -> List[tuple[str, Intent]]:
+        """Every share still held by a stopped card is sold, recorded on that card."""
         totals = ledger.get_all_position_totals(conn=self.ledger_conn)
+        found = []
         for card in ledger.get_all_algorithms("stopped", conn=self.ledger_conn):
             shares = totals.get(card["id"], {"shares": 0})["shares"]
-            if shares <= 0 or card["id"] in in_flight:
+            if shares <= 0 or card["ticker"] in busy:
                 continue
-            latest = db_manager.get_latest_price(self.market_conn, card["ticker"])
             logger.info("card %d %s: stopped while holding %d shares; liquidating", card["id"], card["ticker"], shares)
-            self._execute(card, "sell", shares, minute, LIQUIDATION_REASON.format(shares=shares),
-                          latest["price"] if latest else None, report)
+            found.append((card["ticker"], Intent(int(card["id"]), "sell", shares,
+                                                 LIQUIDATION_REASON.format(shares=shares), liquidation=True)))
+        return found
 
     # -- streams and data healing
 
@@ -224,21 +285,23 @@ class Cycle:
     # -- positions
 
     def compare_positions(self) -> Optional[List[Dict[str, Any]]]:
-        """Broker vs cards per ticker (tickers with an order in flight are left out); never trades."""
+        """Broker vs cards per ticker (tickers with an order in flight are left out), once a minute
+        before any trade: a ticker that disagrees is frozen (its cards make no trades) until they agree."""
         try:
             broker_positions = self.broker.get_positions()
         except BrokerError as exc:
             logger.warning("positions not compared: %s", exc)
+            self._broker_positions = None
             return self._last_mismatches
+        self._broker_positions = broker_positions
         cards = ledger.get_all_algorithms(conn=self.ledger_conn)
-        in_flight = self.trader.open_order_cards()
-        busy_tickers = {card["ticker"] for card in cards if card["id"] in in_flight}
+        busy_tickers = self.trader.open_order_tickers()
         card_positions = card_positions_by_ticker(self.ledger_conn, cards)
         mismatches = [m for m in position_mismatches(broker_positions, card_positions) if m["ticker"] not in busy_tickers]
         if mismatches != self._last_mismatches and mismatches:
             for m in mismatches:
-                logger.warning("position mismatch %s: broker holds %s shares, the cards add up to %s "
-                               "(recorded for /api/health; not traded away)", m["ticker"], m["broker"], m["cards"])
+                logger.warning("position mismatch %s: broker holds %s shares, the cards add up to %s; "
+                               "its cards are frozen (shown on the wall)", m["ticker"], m["broker"], m["cards"])
         elif mismatches != self._last_mismatches:
             logger.info("broker positions match the cards again")
         self._last_mismatches = mismatches

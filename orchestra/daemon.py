@@ -31,6 +31,8 @@ from orchestra.corporate_actions import CorporateActionKeeper, default_fetch
 from orchestra.cycle import Cycle, CycleReport, preview
 from orchestra.exceptions import OperationalError, TemporaryError
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
+from orchestra.request_budget import DEFAULT_PER_MINUTE, RequestBudget
+from orchestra.trade_updates import TradeUpdates, stream_url
 from orchestra.retention import BarPruner, RetentionSettings
 from orchestra.trader import Trader
 from orchestra.websocket_manager import WebSocketManager
@@ -76,6 +78,7 @@ class DaemonSettings:
     max_price_age: int = 5                 # market minutes: a buy on an older bar is refused
     bar_wait: float = 10.0                 # clock seconds after a minute closes to wait for its bars
     min_bar_wait_real: float = 0.5         # ... but at least this many real seconds (fast simulations)
+    requests_per_minute: int = DEFAULT_PER_MINUTE  # every REST request of the process, under Alpaca's 200
     system_db: Optional[Path] = None       # None: AUTOTRADER_SYSTEM_DB or the default beside the code
     stocks_db: Optional[Path] = None
 
@@ -96,6 +99,7 @@ class DaemonSettings:
             fill_timeout=_positive_number(env, "AUTOTRADER_FILL_TIMEOUT", 30.0),
             max_price_age=_whole_minutes(env, "AUTOTRADER_MAX_PRICE_AGE_MINUTES", 5),
             bar_wait=_positive_number(env, "AUTOTRADER_BAR_WAIT", 10.0),
+            requests_per_minute=int(_positive_number(env, "AUTOTRADER_REQUESTS_PER_MINUTE", DEFAULT_PER_MINUTE)),
             system_db=Path(env.get("AUTOTRADER_SYSTEM_DB", "").strip() or ledger.default_db_path()),
             stocks_db=Path(env.get("AUTOTRADER_STOCKS_DB", "").strip() or db_manager.default_db_path()),
         )
@@ -148,10 +152,11 @@ def _default_streamer(alpaca: AlpacaSettings, stocks_db: Path, on_reconnect: Cal
     return RealtimeStreamer(alpaca, stocks_db, on_reconnect=on_reconnect, is_market_open=is_market_open)
 
 
-def _default_backfill(market_conn: sqlite3.Connection, alpaca: AlpacaSettings) -> Callable[[str, str], int]:
+def _default_backfill(market_conn: sqlite3.Connection, alpaca: AlpacaSettings,
+                      budget: RequestBudget) -> Callable[[str, str], int]:
     from database import historical_pull
 
-    return lambda ticker, now: historical_pull.backfill(market_conn, ticker, now=now, settings=alpaca)
+    return lambda ticker, now: historical_pull.backfill(market_conn, ticker, now=now, settings=alpaca, budget=budget)
 
 
 class Orchestrator:
@@ -168,17 +173,22 @@ class Orchestrator:
         self.stocks_db = Path(settings.stocks_db or db_manager.default_db_path())
         self.ledger_conn = self._connect(ledger.get_connection, self.system_db, "system.db")
         self.market_conn = self._connect(db_manager.get_connection, self.stocks_db, "stocks.db")
+        self.budget = RequestBudget(settings.requests_per_minute)
         if broker is None:
             from orchestra.alpaca_wrapper import AlpacaWrapper
 
-            broker = AlpacaWrapper(alpaca)
+            broker = AlpacaWrapper(alpaca, budget=self.budget)
         self.broker = broker
         self.clock = clock or make_clock(settings.clock, lambda: broker.get_clock().timestamp)
         self.clock_check = (ClockCheck(lambda: broker.get_clock().timestamp, system_now=self.clock.now)
                             if self.clock.kind == "system" else None)
         self.runner = CardRunner(self.market_conn, self.ledger_conn, directory=settings.algorithms_dir,
                                  timeout=settings.algorithm_timeout, max_price_age=settings.max_price_age)
-        self.trader = Trader(broker, self.ledger_conn, fill_timeout=settings.fill_timeout, on_error=self.errors.record)
+        self.updates: Optional[TradeUpdates] = None
+        if not read_only:
+            self.updates = TradeUpdates(stream_url(alpaca), alpaca.api_key, alpaca.secret)
+        self.trader = Trader(broker, self.ledger_conn, fill_timeout=settings.fill_timeout, on_error=self.errors.record,
+                             updates=self.updates)
         self._streamer_factory = streamer_factory or _default_streamer
         self.streams: Optional[WebSocketManager] = None
         self.cycle: Optional[Cycle] = None
@@ -206,7 +216,7 @@ class Orchestrator:
     # -- assembling
 
     def _build_cycle(self, *, with_stream: bool) -> Cycle:
-        backfill = _default_backfill(self.market_conn, self.alpaca)
+        backfill = _default_backfill(self.market_conn, self.alpaca, self.budget)
         cycle = Cycle(ledger_conn=self.ledger_conn, market_conn=self.market_conn, broker=self.broker,
                       trader=self.trader, runner=self.runner, errors=self.errors,
                       backfill=self.corporate_actions.guard_backfill(
@@ -225,9 +235,11 @@ class Orchestrator:
         """Daemon start-up: settle orders left open, restore subscriptions, heal data gaps."""
         self.lock.acquire()
         self.cycle = self._build_cycle(with_stream=True)
+        self._start_trade_updates()
         reconciled = self.cycle.reconcile()
         if reconciled:
-            logger.info("start-up: reconciled %d order(s) left open by the previous run", len(reconciled))
+            logger.info("start-up: reconciled %d order(s) left open by the previous run",
+                        len({outcome.client_order_id for outcome in reconciled}))
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.cycle.sync_streams(running)
         self.streams.start_websocket_thread()
@@ -235,6 +247,14 @@ class Orchestrator:
         self.cycle.heal({card["ticker"] for card in running})
         self.last_minute = self._previous_run_minute()
         self._write_heartbeat(force=True)
+
+    def _start_trade_updates(self) -> None:
+        """Fills come from the trade updates stream; trading starts without it (REST then)."""
+        if self.updates is None:
+            return
+        self.updates.start()
+        if not self.updates.wait_connected(10.0):
+            logger.warning("trade updates stream not connected yet; fills are looked up by REST until it is")
 
     def _apply_corporate_actions(self) -> None:
         """Splits and dividends of the watched tickers, once per trading day, before any decision."""
@@ -257,6 +277,8 @@ class Orchestrator:
     def close(self) -> None:
         if not self.notifier.flush(NOTIFY_FLUSH_SECONDS):
             logger.warning("exiting with notifications still unsent")
+        if self.updates is not None:
+            self.updates.stop()
         if self.streams is not None:
             try:
                 self.streams.stop()
@@ -310,6 +332,12 @@ class Orchestrator:
         self._heal_silent_minutes(minute)
         self._apply_corporate_actions()
         report = None
+        if self.ledger_conn.in_transaction:  # a write that never finished: never trade on top of it
+            self._error(f"cycle {stamp(minute)} refused: system.db connection is inside an unfinished "
+                        "transaction; rolling it back")
+            self.ledger_conn.rollback()
+            self.last_minute = minute
+            return None
         try:
             report = self.cycle.run(minute, trading=True)
             if report.position_mismatches is not None:
@@ -430,6 +458,7 @@ class Orchestrator:
             "stream": stream,
             "last_bar": {t: db_manager.get_last_timestamp(self.market_conn, t) for t in tickers},
             "position_mismatches": self.mismatches,
+            "broker_requests_last_minute": self.budget.used_last_minute(),
             "errors_last_hour": self.errors.last_hour(),
             "clock_check": self.clock_check.status() if self.clock_check else None,
         }
@@ -467,14 +496,16 @@ class Orchestrator:
             return 0
         self.lock.acquire()
         self.cycle = self._build_cycle(with_stream=False)
+        self._start_trade_updates()
         self.cycle.request_backfill(c["ticker"] for c in ledger.get_all_algorithms("running", conn=self.ledger_conn))
         report = self.cycle.run(minute, trading=trading)
         print(f"cycle for the bar of {stamp(minute)} ({self.clock.kind} clock, {state}): "
-              f"{len(report.decisions)} decision(s), {len(report.trades)} order(s), "
+              f"{len(report.decisions)} decision(s), {report.orders_sent} order(s), "
               f"{len(report.card_errors)} card error(s)", file=out)
         for trade in report.trades:
             print(f"card {trade.card_id} {trade.ticker}: {trade.side} {trade.requested_shares} -> {trade.status}"
-                  + (f" {trade.filled_shares} at ${trade.price:,.2f}" if trade.price else ""), file=out)
+                  + (f" {trade.filled_shares} at ${trade.price:,.2f}" if trade.price else "")
+                  + (" (crossed)" if trade.crossed else ""), file=out)
         for card_id, error in report.card_errors.items():
             print(f"card {card_id}: ERROR - {error}", file=out)
         return 0

@@ -1,4 +1,7 @@
-"""Test and operations switches of the paper exchange, all off by default.
+"""Test and operations switches of the paper exchange.
+
+Faults are off by default; Alpaca's own rules (fill latency, wash-trade rejection, the request
+budget) are on by default, and a test switches one off only when it is about something else.
 
 They are set through ``POST /_sim/control`` (plain JSON, not part of Alpaca's API). A request
 is validated completely before anything changes, so a bad value changes nothing.
@@ -22,7 +25,7 @@ class ControlError(ValueError):
 
 @dataclass
 class Switches:
-    fill_delay_seconds: float = 0.0
+    fill_delay_seconds: float = 0.3  # Alpaca fills a market order in a few hundred milliseconds
     partial_fill_ratio: Optional[float] = None
     partial_fill_hold_seconds: float = 1.0
     reject_orders: int = 0
@@ -32,6 +35,8 @@ class Switches:
     stream_connection_limit: int = 1
     stream_symbol_limit: int = 30
     stream_linger_seconds: float = 0.0
+    wash_trade_rejection: bool = True
+    rate_limit_per_minute: int = 200  # per API key, trading API; 0 = off
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,16 @@ class Controls:
             return s.fail_status, s.fail_after_processing
 
     @property
+    def wash_trade_rejection(self) -> bool:
+        with self._lock:
+            return self._switches.wash_trade_rejection
+
+    @property
+    def rate_limit_per_minute(self) -> int:
+        with self._lock:
+            return self._switches.rate_limit_per_minute
+
+    @property
     def stream_connection_limit(self) -> int:
         with self._lock:
             return self._switches.stream_connection_limit
@@ -134,10 +149,12 @@ def _validated(key: str, value: Any) -> Any:
         if value not in FAIL_STATUSES or isinstance(value, bool):
             raise ControlError(f"fail_status must be one of {FAIL_STATUSES}, got {value!r}")
         return value
-    if key == "fail_after_processing":
+    if key in ("fail_after_processing", "wash_trade_rejection"):
         if not isinstance(value, bool):
-            raise ControlError(f"fail_after_processing must be true or false, got {value!r}")
+            raise ControlError(f"{key} must be true or false, got {value!r}")
         return value
+    if key == "rate_limit_per_minute":
+        return _number(key, value, low=0, high=100_000, integer=True)
     raise ControlError(f"unknown control {key}")
 
 

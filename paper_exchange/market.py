@@ -54,6 +54,17 @@ UNIVERSE: tuple[Asset, ...] = (
     Asset("KO", "Coca-Cola Company (The) Common Stock", "NYSE", 62.0, 0.009, 13_000),
     Asset("F", "Ford Motor Company Common Stock", "NYSE", 11.0, 0.020, 50_000),
     Asset("IWM", "iShares Russell 2000 ETF", "ARCA", 220.0, 0.014, 30_000),
+    Asset("NFLX", "Netflix, Inc. Common Stock", "NASDAQ", 880.0, 0.022, 8_000),
+    Asset("INTC", "Intel Corporation Common Stock", "NASDAQ", 22.0, 0.028, 90_000),
+    Asset("CSCO", "Cisco Systems, Inc. Common Stock", "NASDAQ", 58.0, 0.012, 30_000),
+    Asset("PEP", "PepsiCo, Inc. Common Stock", "NASDAQ", 150.0, 0.010, 9_000),
+    Asset("WMT", "Walmart Inc. Common Stock", "NYSE", 90.0, 0.011, 25_000),
+    Asset("DIS", "Walt Disney Company (The) Common Stock", "NYSE", 110.0, 0.015, 15_000),
+    Asset("BAC", "Bank of America Corporation Common Stock", "NYSE", 45.0, 0.016, 60_000),
+    Asset("XOM", "Exxon Mobil Corporation Common Stock", "NYSE", 115.0, 0.013, 25_000),
+    Asset("CVX", "Chevron Corporation Common Stock", "NYSE", 155.0, 0.013, 12_000),
+    Asset("PFE", "Pfizer, Inc. Common Stock", "NYSE", 26.0, 0.014, 50_000),
+    Asset("ORCL", "Oracle Corporation Common Stock", "NYSE", 170.0, 0.018, 15_000),
     # Known to Alpaca but delisted: the asset exists, is inactive and cannot be traded.
     Asset("TWTR", "Twitter, Inc. Common Stock", "NYSE", 53.7, 0.0, 0, active=False),
 )

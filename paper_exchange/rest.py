@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from . import corporate_actions, data_api
 from .broker import ApiError, order_json
 from .clock import NEW_YORK, parse_utc, utc_z
+from .rules import RATE_LIMIT_MESSAGE, RateLimiter, check_wash_trade
 from .controls import ControlError
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def create_app(exchange: "Exchange") -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False
     app.config["EXCHANGE"] = exchange
+    limiter = RateLimiter()
 
     @app.before_request
     def guard():
@@ -45,6 +47,10 @@ def create_app(exchange: "Exchange") -> Flask:
         if request.path.startswith("/v2/stocks/"):
             exchange.data_requests.append({"at": utc_z(exchange.clock.now()), "path": request.path,
                                            "args": request.args.to_dict()})
+        elif request.path.startswith("/v2/"):  # the trading API's budget; market data is not counted
+            allowed, g.rate_headers = limiter.take(exchange.key, exchange.controls.rate_limit_per_minute)
+            if not allowed:
+                return jsonify({"code": 42910000, "message": RATE_LIMIT_MESSAGE}), 429
         failure = exchange.controls.take_failure()
         if failure:
             status, after = failure
@@ -56,7 +62,9 @@ def create_app(exchange: "Exchange") -> Flask:
     @app.after_request
     def lose_answer(response: Response):
         status = g.pop("fail_with", None)
-        return server_error(status) if status else response
+        answer = server_error(status) if status else response
+        answer.headers.update(g.pop("rate_headers", None) or {})
+        return answer
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError):
@@ -149,6 +157,8 @@ def _order_routes(app: Flask, exchange: "Exchange") -> None:
         if body is None:
             raise ApiError(400, "request body format is invalid", 40010000)
         with broker.lock:  # render before another request can settle it further
+            if exchange.controls.wash_trade_rejection:
+                check_wash_trade(broker, body)
             order = broker.submit(body, exchange.controls.order_behaviour())
             answer = order_json(order)
         logger.info("order %s %s %s x%d accepted", order.client_order_id, order.side, order.symbol, order.qty)

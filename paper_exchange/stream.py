@@ -24,6 +24,7 @@ from websockets.http11 import Request
 
 from .clock import utc_z
 from .iex_feed import BAR_LENGTH, CORRECTION_DELAY
+from .trade_stream import PATH as TRADE_UPDATES_PATH, TradeUpdates
 
 if TYPE_CHECKING:
     from .server import Exchange
@@ -71,6 +72,7 @@ class StreamServer:
         self._server = None
         self._stopped: Optional[asyncio.Event] = None
         self.port: Optional[int] = None
+        self.trade_updates = TradeUpdates(exchange)
 
     # ---- life cycle (called from the main thread) ------------------------------------------
     def start(self, host: str, port: int) -> int:
@@ -105,9 +107,11 @@ class StreamServer:
                          ping_interval=20, ping_timeout=60) as server:
             self.port = server.sockets[0].getsockname()[1]
             publisher = asyncio.create_task(BarPublisher(self).run())
+            trade_publisher = asyncio.create_task(self.trade_updates.run())
             ready.set()
             await self._stopped.wait()
             publisher.cancel()
+            trade_publisher.cancel()
 
     # ---- control actions (any thread) ---------------------------------------------------------
     def drop_all(self) -> int:
@@ -136,15 +140,18 @@ class StreamServer:
                 "subscriptions": {ch: sorted(c.subscriptions[ch]) for ch in CHANNELS},
             } for c in self.clients.values()]
             return {"connection_count": len(connections), "connections": connections,
-                    "history": list(self.history)}
+                    "history": list(self.history), "trade_updates": self.trade_updates.snapshot()}
 
     # ---- one connection ----------------------------------------------------------------------
     def _check_path(self, connection: ServerConnection, request: Request):
-        if request.path not in FEED_PATHS:
+        if request.path not in FEED_PATHS and request.path != TRADE_UPDATES_PATH:
             return connection.respond(404, "Not Found\n")
         return None
 
     async def _handle(self, connection: ServerConnection) -> None:
+        if connection.request.path == TRADE_UPDATES_PATH:
+            await self.trade_updates.handle(connection)
+            return
         codec = "msgpack" if "msgpack" in connection.request.headers.get("Content-Type", "") else "json"
         client = StreamClient(next(self._ids), FEED_PATHS[connection.request.path], codec, connection,
                               utc_z(datetime.now(timezone.utc)))

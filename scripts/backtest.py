@@ -40,6 +40,7 @@ from algorithms import (DEFAULT_MAX_PRICE_AGE, AlgorithmError, AlgorithmLoadErro
                         class_parameters, decide, instantiate, load_algorithm_class, parameters_for,
                         parse_assignments, requirements_of)
 from algorithms._framework import TransactionHistory
+from algorithms._freshness import check_price_age
 from database import db_manager, market_calendar
 from system_databse.card_calculations import calculate_pnl, to_cents, uninvested_cash, value_from_totals
 
@@ -263,13 +264,13 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     requirement_cache: tuple = (None, None)
     collecting = gc.isenabled()
     gc.disable()  # the loop makes no reference cycles; the collector's passes only cost time
+    bar_starts = _stamps(points.minutes).tolist()  # the minute each decision is taken in
+    due = list(sorted(dividends, key=lambda d: d.ex_open))
     started, cpu_started = time.perf_counter(), time.process_time()
     done = 0
     current_time = ""
     history, cash, position = ledger.history, ledger.uninvested_cash, 0  # change only when a trade is recorded
     window = series.window
-    bar_starts = _stamps(points.minutes).tolist()  # the minute each decision is taken in
-    due = list(sorted(dividends, key=lambda d: d.ex_open))
     try:
         for k, i in enumerate(points.index.tolist()):
             while due and due[0].ex_open <= bar_starts[k]:
@@ -294,8 +295,10 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
             needed = requirement_cache[1]
             checked = decide(algorithm, window(i + 1, needed), history, bars_needed=needed,
                              position=position, uninvested_cash=cash, price=closes[i],
-                             algorithm_type=algorithm_type, max_price_age=max_price_age,
-                             price_age=PriceAge(bar_times[k], ages[k], same_sessions[k]))
+                             algorithm_type=algorithm_type)
+            if checked.action != "hold":  # decide()'s last step, the price-age rule, touches only trades
+                checked = check_price_age(checked, PriceAge(bar_times[k], ages[k], same_sessions[k]), closes[i],
+                                          max_price_age)
             if checked.action != "hold":  # accepted buy or sell (a refusal is always a hold)
                 ledger.record(Trade(fill_times[k], checked.action, checked.shares, opens[i + 1], current_time,
                                     checked.reason))

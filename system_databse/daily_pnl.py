@@ -19,10 +19,29 @@ from bisect import bisect_right
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 
+def _in_todays_units(day: Mapping[str, Any], actions: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """A day's fill totals as a net buy (or sell) row, its shares restated through later splits.
+
+    A split takes effect at its ex-date's open, before that day's fills, so a day's fills are
+    multiplied by every split with a later ex-date; the money is unchanged.
+    """
+    factor = 1.0
+    for a in actions:
+        if a["kind"] != "cash_dividend" and a["ex_date"] > day["day"]:
+            factor *= a["new_rate"] / a["old_rate"]
+    shares = day["shares"] * factor
+    return {"timestamp": day["last_at"], "type": "buy" if shares >= 0 else "sell", "shares": abs(shares),
+            "invested": day["invested"], "last_price": day["last_price"] / factor}
+
+
 def _changes(trades: Sequence[Mapping[str, Any]], actions: Sequence[Mapping[str, Any]]) -> list:
     """(day, shares change, invested change, fill price or None), in time order."""
     out = []
     for t in trades:
+        if "invested" in t:  # a day's totals (``_in_todays_units``)
+            sign = 1 if t["type"] == "buy" else -1
+            out.append((t["timestamp"], sign * t["shares"], t["invested"], t["last_price"]))
+            continue
         sign = 1 if t["type"] == "buy" else -1
         out.append((t["timestamp"], sign * t["shares"], sign * t["shares"] * float(t["price"]), float(t["price"])))
     for a in actions:
@@ -75,7 +94,7 @@ def account_daily_pnl(system, *, sessions: Callable[[str, str], List[str]],
     the ledger never imports it: ``sessions(first, last)`` trading days, ``daily_closes(ticker,
     first, last)`` each day's last close, ``last_bar(ticker)`` the newest bar's time.
     """
-    from system_databse import card_calculations, system_db_manager
+    from system_databse import system_db_manager
 
     algos = system_db_manager.get_all_algorithms(conn=system)
     if not algos:
@@ -86,13 +105,11 @@ def account_daily_pnl(system, *, sessions: Callable[[str, str], List[str]],
     days = sessions(first, last)
     if not days:
         return []
-    trades: Dict[int, list] = {a["id"]: [] for a in algos}
-    for row in system_db_manager.get_transactions_between(conn=system):
-        trades[row["algorithm_id"]].append(row)
     actions = {a["id"]: system_db_manager.get_corporate_action_effects(a["id"], conn=system) for a in algos}
-    for card_id in trades:  # stored bars are split-adjusted: trades in today's share units, splits built in
-        trades[card_id] = [r for r in card_calculations.split_adjusted(trades[card_id], actions[card_id])
-                           if r["type"] != "dividend"]
-        actions[card_id] = [a for a in actions[card_id] if a["kind"] == "cash_dividend"]
+    trades: Dict[int, list] = {a["id"]: [] for a in algos}
+    for row in system_db_manager.get_daily_trade_totals(conn=system):  # one row per card and day, summed in SQL
+        trades[row["algorithm_id"]].append(_in_todays_units(row, actions[row["algorithm_id"]]))
+    # stored bars are split-adjusted: each day's shares in today's units, so the splits are built in
+    actions = {card: [a for a in rows if a["kind"] == "cash_dividend"] for card, rows in actions.items()}
     closes = {t: daily_closes(t, days[0], days[-1]) for t in tickers}
     return daily_pnl(trades, {a["id"]: a["ticker"] for a in algos}, closes, days, actions)[-max_days:]

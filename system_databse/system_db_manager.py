@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import secrets
 import sqlite3
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
@@ -95,10 +96,11 @@ def atomic(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # also when COMMIT itself failed: never leave the connection inside it
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def _as_dict(row: Optional[sqlite3.Row]) -> Optional[Dict[str, Any]]:
@@ -323,92 +325,214 @@ def get_all_position_totals(*, conn: Optional[sqlite3.Connection] = None) -> Dic
     return {card: _totals(rows.get(card), effects.get(card)) for card in sorted(set(rows) | set(effects))}
 
 
-# --------------------------------------------------------------------------- order journal
+# --------------------------------------------------------------------------- order journal (net orders)
+#
+# One broker order per ticker per minute ("broker_orders") and its allocations to the cards
+# ("order_allocations"). The intent is written before the order is sent; the fill, every card's
+# transaction and the closing of the order in one transaction after.
+
+OPEN_ORDER_STATUSES = ("pending", "submitted")
 
 
-def journal_intent(algo_id: int, client_order_id: str, side: str, shares: int, reason: str = "", *,
-                   conn: Optional[sqlite3.Connection] = None) -> bool:
-    """Write the intent to trade before the order is sent; False if that id is already journaled."""
-    if side not in ("buy", "sell"):
-        raise LedgerError(f"side must be 'buy' or 'sell', got {side!r}")
-    shares = _check_shares(shares)
+def get_ledger_id(*, conn: Optional[sqlite3.Connection] = None) -> str:
+    """A short id of this ledger, made once: part of every client order id, so two ledgers trading
+    one account never settle each other's orders."""
+    with _connection(conn) as c, atomic(c):
+        row = c.execute("SELECT value FROM system_config WHERE key = 'ledger_id'").fetchone()
+        if row is not None:
+            return row["value"]
+        ledger_id = secrets.token_hex(3)
+        c.execute("INSERT INTO system_config (key, value) VALUES ('ledger_id', ?)", (ledger_id,))
+        return ledger_id
+
+
+def journal_net_order(client_order_id: str, ticker: str, minute: str, side: Optional[str], shares: int,
+                      cross_price: Optional[float], allocations: List[Dict[str, Any]], *,
+                      conn: Optional[sqlite3.Connection] = None) -> bool:
+    """Write one ticker's minute before anything is sent: the net order, every card's allocation,
+    and the crosses (recorded at once, at ``cross_price``). False if that id is already journaled.
+
+    Each allocation: ``algorithm_id``, ``kind`` ('order' | 'cross'), ``side``, ``shares``, ``reason``,
+    ``liquidation``. A card that is no longer running is refused (LedgerError), except for a
+    liquidation of a stopped card.
+    """
+    if side not in (None, "buy", "sell") or (side is None) != (shares == 0):
+        raise LedgerError(f"a net order needs a side exactly when it has shares, got {side!r} {shares!r}")
     now = utc_now()
     with _connection(conn) as c, atomic(c):
-        if c.execute("SELECT 1 FROM algorithm_instances WHERE id = ?", (algo_id,)).fetchone() is None:
-            raise LedgerError(f"algorithm {algo_id} does not exist")
         cur = c.execute(
-            "INSERT OR IGNORE INTO order_journal (client_order_id, algorithm_id, side, shares, reason, status,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (client_order_id, algo_id, side, shares, reason, now, now),
-        )
-        return cur.rowcount == 1
+            "INSERT OR IGNORE INTO broker_orders (client_order_id, ticker, minute, side, shares, cross_price, status,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (client_order_id, ticker, minute, side, shares, cross_price, "pending" if shares else "crossed", now, now))
+        if cur.rowcount != 1:
+            return False
+        for part in allocations:
+            _journal_allocation(c, client_order_id, part, cross_price, minute)
+        return True
+
+
+def _journal_allocation(c: sqlite3.Connection, client_order_id: str, part: Dict[str, Any],
+                        cross_price: Optional[float], minute: str) -> None:
+    card_id, kind, side = int(part["algorithm_id"]), part["kind"], part["side"]
+    shares = _check_shares(part["shares"])
+    card = c.execute("SELECT status FROM algorithm_instances WHERE id = ?", (card_id,)).fetchone()
+    if card is None:
+        raise LedgerError(f"algorithm {card_id} does not exist")
+    if card["status"] != "running" and not (part.get("liquidation") and side == "sell"):
+        raise LedgerError(f"algorithm {card_id} is no longer running; its {side} is not sent")
+    tx_id = None
+    if kind == "cross":
+        price = _check_price(cross_price, "cross price")
+        if side == "sell" and shares > get_position_totals(card_id, conn=c)["shares"]:
+            raise LedgerError(f"algorithm {card_id} cannot sell {shares} shares it does not hold")
+        tx_id = _insert_transaction(c, card_id, side, shares, price, minute)
+    c.execute(
+        "INSERT INTO order_allocations (client_order_id, algorithm_id, kind, side, shares, reason, filled_shares,"
+        " transaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (client_order_id, card_id, kind, side, shares, part.get("reason", ""), shares if tx_id else 0, tx_id))
 
 
 def mark_order_submitted(client_order_id: str, broker_order_id: str, *,
                          conn: Optional[sqlite3.Connection] = None) -> None:
+    """The broker acknowledged the order: from now on one missing look-up never closes it."""
     with _connection(conn) as c, atomic(c):
         c.execute(
-            "UPDATE order_journal SET status = 'submitted', broker_order_id = ?, updated_at = ?"
+            "UPDATE broker_orders SET status = 'submitted', broker_order_id = ?, missed_lookups = 0, updated_at = ?"
             " WHERE client_order_id = ? AND status = 'pending'",
             (broker_order_id, utc_now(), client_order_id),
         )
 
 
 def record_order_fill(client_order_id: str, filled_shares: int, avg_price: Optional[float],
-                      filled_at: Optional[str] = None, *, conn: Optional[sqlite3.Connection] = None) -> Optional[int]:
-    """Record what the broker filled for a journaled order and close the entry, in one transaction.
+                      filled_at: Optional[str], split: Dict[int, int], *,
+                      conn: Optional[sqlite3.Connection] = None) -> Dict[int, int]:
+    """Record the net order's fill on every card of its side (``split``: card -> shares) and close
+    the order, in one transaction; returns card -> transaction id.
 
-    Exactly once: an entry already closed returns its existing transaction id and writes nothing.
-    A zero fill closes the entry as failed. Stopped cards are allowed here, because the broker
-    already executed the order (a liquidation, or a fill that landed while the card was stopped).
+    Exactly once: an order already closed returns its existing transactions and writes nothing.
+    A zero fill closes the order as failed. Stopped cards are allowed: the broker already executed.
     """
     with _connection(conn) as c, atomic(c):
-        entry = c.execute("SELECT * FROM order_journal WHERE client_order_id = ?", (client_order_id,)).fetchone()
-        if entry is None:
+        order = c.execute("SELECT * FROM broker_orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        if order is None:
             raise LedgerError(f"no journaled order {client_order_id!r}")
-        if entry["status"] in ("filled", "failed"):
-            return entry["transaction_id"]
+        if order["status"] not in OPEN_ORDER_STATUSES:
+            return _order_transactions(c, client_order_id)
         if filled_shares == 0:
-            _close_order(c, client_order_id, "failed", 0, None, None, "broker filled nothing")
-            return None
-        shares = _check_shares(filled_shares)
+            _close_order(c, client_order_id, "failed", 0, None, "broker filled nothing")
+            return {}
         price = _check_price(avg_price, "fill price")
-        tx_id = _insert_transaction(c, entry["algorithm_id"], entry["side"], shares, price, filled_at or utc_now())
-        _close_order(c, client_order_id, "filled", shares, price, tx_id, None)
-        return tx_id
+        parts = {int(r["algorithm_id"]): r for r in c.execute(
+            "SELECT * FROM order_allocations WHERE client_order_id = ? AND kind = 'order'", (client_order_id,))}
+        if sum(split.values()) != filled_shares or set(split) - set(parts) or \
+                any(shares > parts[card]["shares"] or shares < 0 for card, shares in split.items()):
+            raise LedgerError(f"order {client_order_id}: split {split} does not fit its fill of {filled_shares}")
+        for card_id, shares in sorted(split.items()):
+            if shares:
+                tx_id = _insert_transaction(c, card_id, order["side"], shares, price, filled_at or utc_now())
+                c.execute("UPDATE order_allocations SET filled_shares = ?, transaction_id = ?"
+                          " WHERE client_order_id = ? AND algorithm_id = ? AND kind = 'order'",
+                          (shares, tx_id, client_order_id, card_id))
+        _close_order(c, client_order_id, "filled", filled_shares, price, None)
+        return _order_transactions(c, client_order_id)
 
 
 def mark_order_failed(client_order_id: str, error: str, *, conn: Optional[sqlite3.Connection] = None) -> None:
-    """Close an open entry whose order never executed."""
+    """Close an open order that never executed (its crosses stay: they were never the broker's)."""
     with _connection(conn) as c, atomic(c):
-        _close_order(c, client_order_id, "failed", 0, None, None, error)
+        _close_order(c, client_order_id, "failed", 0, None, error)
+
+
+def note_missed_lookup(client_order_id: str, *, conn: Optional[sqlite3.Connection] = None) -> int:
+    """Count one look-up of an acknowledged order that the broker did not find; returns the count."""
+    with _connection(conn) as c, atomic(c):
+        c.execute("UPDATE broker_orders SET missed_lookups = missed_lookups + 1, updated_at = ?"
+                  " WHERE client_order_id = ?", (utc_now(), client_order_id))
+        row = c.execute("SELECT missed_lookups FROM broker_orders WHERE client_order_id = ?",
+                        (client_order_id,)).fetchone()
+    return int(row["missed_lookups"]) if row else 0
 
 
 def _close_order(c: sqlite3.Connection, client_order_id: str, status: str, filled: int,
-                 price: Optional[float], tx_id: Optional[int], error: Optional[str]) -> None:
+                 price: Optional[float], error: Optional[str]) -> None:
     c.execute(
-        "UPDATE order_journal SET status = ?, filled_shares = ?, filled_avg_price = ?, transaction_id = ?,"
-        " error = ?, updated_at = ? WHERE client_order_id = ? AND status IN ('pending', 'submitted')",
-        (status, filled, price, tx_id, error, utc_now(), client_order_id),
+        "UPDATE broker_orders SET status = ?, filled_shares = ?, filled_avg_price = ?, error = ?, updated_at = ?"
+        " WHERE client_order_id = ? AND status IN ('pending', 'submitted')",
+        (status, filled, price, error, utc_now(), client_order_id),
     )
 
 
+def _order_transactions(c: sqlite3.Connection, client_order_id: str) -> Dict[int, int]:
+    rows = c.execute("SELECT algorithm_id, transaction_id FROM order_allocations WHERE client_order_id = ?"
+                     " AND kind = 'order' AND transaction_id IS NOT NULL", (client_order_id,)).fetchall()
+    return {int(r["algorithm_id"]): int(r["transaction_id"]) for r in rows}
+
+
 def get_open_orders(*, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
-    """Journal entries still pending or submitted, oldest first: the ones to reconcile."""
+    """Net orders still pending or submitted, oldest first, each with its 'order' allocations."""
     with _connection(conn) as c:
-        rows = c.execute(
-            "SELECT * FROM order_journal WHERE status IN ('pending', 'submitted') ORDER BY created_at, rowid"
-        ).fetchall()
+        rows = c.execute("SELECT * FROM broker_orders WHERE status IN ('pending', 'submitted')"
+                         " ORDER BY created_at, rowid").fetchall()
+        orders = [dict(r) for r in rows]
+        for order in orders:
+            order["allocations"] = [dict(a) for a in c.execute(
+                "SELECT * FROM order_allocations WHERE client_order_id = ? AND kind = 'order' ORDER BY algorithm_id",
+                (order["client_order_id"],))]
+    return orders
+
+
+def record_broker_count(algo_id: int, broker_shares: int, ticker_shares: int, price: float, *,
+                        conn: Optional[sqlite3.Connection] = None) -> Optional[int]:
+    """The owner accepts the broker's count for a ticker on one card: one buy or sell of the
+    difference (``broker_shares - ticker_shares``, the cards' total) at ``price``, stopped cards
+    included, never below zero shares. Returns the transaction id (None: nothing to change)."""
+    difference = int(broker_shares) - int(ticker_shares)
+    if difference == 0:
+        return None
+    price = _check_price(price)
+    with _connection(conn) as c, atomic(c):
+        if c.execute("SELECT 1 FROM algorithm_instances WHERE id = ?", (algo_id,)).fetchone() is None:
+            raise LedgerError(f"algorithm {algo_id} does not exist")
+        held = get_position_totals(algo_id, conn=c)["shares"]
+        if held + difference < 0:
+            raise LedgerError(f"algorithm {algo_id} holds {held} shares; it cannot give up {-difference}")
+        last = c.execute("SELECT MAX(timestamp) FROM transactions WHERE algorithm_id = ?", (algo_id,)).fetchone()[0]
+        when = max(utc_now(), last or "")  # never before the card's own trades
+        return _insert_transaction(c, algo_id, "buy" if difference > 0 else "sell", abs(difference), price, when)
+
+
+def get_allocations(client_order_id: str, *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """One order's allocations ('order' and 'cross'), by card."""
+    with _connection(conn) as c:
+        rows = c.execute("SELECT * FROM order_allocations WHERE client_order_id = ? ORDER BY kind, algorithm_id",
+                         (client_order_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def get_net_orders(ticker: Optional[str] = None, *,
+                   conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """Net orders (with crossed-only minutes), of one ticker or all, oldest first."""
+    with _connection(conn) as c:
+        if ticker is None:
+            rows = c.execute("SELECT * FROM broker_orders ORDER BY created_at, rowid").fetchall()
+        else:
+            rows = c.execute("SELECT * FROM broker_orders WHERE ticker = ? ORDER BY created_at, rowid",
+                             (ticker,)).fetchall()
     return [dict(r) for r in rows]
 
 
 def get_orders(algo_id: Optional[int] = None, *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
-    """Journal entries, of one card or all, oldest first."""
+    """Allocations with their order's state (``status`` and ``error`` are the order's), of one card or
+    all, oldest first: what each card asked for and what it got."""
+    sql = ("SELECT a.client_order_id, a.algorithm_id, a.kind, a.side, a.shares, a.reason, a.filled_shares,"
+           " a.transaction_id, o.ticker, o.minute, o.status, o.error, o.broker_order_id, o.shares AS order_shares,"
+           " o.filled_avg_price, o.created_at FROM order_allocations a"
+           " JOIN broker_orders o ON o.client_order_id = a.client_order_id")
     with _connection(conn) as c:
         if algo_id is None:
-            rows = c.execute("SELECT * FROM order_journal ORDER BY created_at, rowid").fetchall()
+            rows = c.execute(sql + " ORDER BY o.created_at, o.rowid, a.algorithm_id, a.kind").fetchall()
         else:
-            rows = c.execute("SELECT * FROM order_journal WHERE algorithm_id = ? ORDER BY created_at, rowid",
+            rows = c.execute(sql + " WHERE a.algorithm_id = ? ORDER BY o.created_at, o.rowid, a.kind",
                              (algo_id,)).fetchall()
     return [dict(r) for r in rows]
 
@@ -530,9 +654,10 @@ def get_transactions_between(algo_id: Optional[int] = None, start: Optional[str]
     ``start`` inclusive, ``end`` exclusive (UTC strings); either may be None. One card or all.
     """
     sql = ("SELECT t.id, t.algorithm_id, a.ticker, a.display_name, t.type, t.shares, t.price, t.timestamp,"
-           " j.broker_order_id, j.client_order_id FROM transactions t"
-           " JOIN algorithm_instances a ON a.id = t.algorithm_id"
-           " LEFT JOIN order_journal j ON j.transaction_id = t.id WHERE 1 = 1")
+           " CASE WHEN oa.kind = 'order' THEN j.broker_order_id END AS broker_order_id, j.client_order_id"
+           " FROM transactions t JOIN algorithm_instances a ON a.id = t.algorithm_id"
+           " LEFT JOIN order_allocations oa ON oa.transaction_id = t.id"
+           " LEFT JOIN broker_orders j ON j.client_order_id = oa.client_order_id WHERE 1 = 1")
     params: list = []
     if algo_id is not None:
         sql += " AND t.algorithm_id = ?"
@@ -628,4 +753,40 @@ def get_corporate_action_effects(algo_id: Optional[int], *,
         else:
             rows = c.execute("SELECT * FROM corporate_action_effects WHERE algorithm_id = ?"
                              " ORDER BY effective_at, id", (algo_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- wall: change keys and daily totals
+
+
+def get_ledger_versions(*, conn: Optional[sqlite3.Connection] = None) -> Dict[int, tuple]:
+    """Per card, a key that changes whenever its fills or corporate actions change: (count, newest id, ...)."""
+    with _connection(conn) as c:
+        trades = {r[0]: (r[1], r[2]) for r in c.execute(
+            "SELECT algorithm_id, COUNT(*), MAX(id) FROM transactions GROUP BY algorithm_id")}
+        effects = {r[0]: (r[1], r[2]) for r in c.execute(
+            "SELECT algorithm_id, COUNT(*), MAX(id) FROM corporate_action_effects GROUP BY algorithm_id")}
+    return {card: trades.get(card, (0, None)) + effects.get(card, (0, None)) for card in set(trades) | set(effects)}
+
+
+def get_daily_trade_totals(*, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """Per card and UTC day: net shares bought, net cash invested, and the day's last fill price."""
+    with _connection(conn) as c:
+        rows = c.execute(
+            "SELECT algorithm_id, substr(timestamp, 1, 10) AS day,"
+            " SUM(CASE WHEN type = 'buy' THEN shares ELSE -shares END) AS shares,"
+            " SUM(CASE WHEN type = 'buy' THEN shares * price ELSE -(shares * price) END) AS invested,"
+            " MAX(timestamp) AS last_at, price AS last_price"  # SQLite: the bare column comes from the MAX() row
+            " FROM transactions GROUP BY algorithm_id, day ORDER BY algorithm_id, day").fetchall()
+    return [dict(r) for r in rows]
+
+
+def get_recent_fills(algo_id: int, limit: int, *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """A card's ``limit`` newest fills, newest first, each with the broker order id that produced it."""
+    with _connection(conn) as c:
+        rows = c.execute(
+            "SELECT t.*, CASE WHEN oa.kind = 'order' THEN j.broker_order_id END AS broker_order_id"
+            " FROM transactions t LEFT JOIN order_allocations oa ON oa.transaction_id = t.id"
+            " LEFT JOIN broker_orders j ON j.client_order_id = oa.client_order_id"
+            " WHERE t.algorithm_id = ? ORDER BY t.timestamp DESC, t.id DESC LIMIT ?", (algo_id, int(limit))).fetchall()
     return [dict(r) for r in rows]

@@ -34,3 +34,20 @@ def test_the_readme_example_breaks_out_and_back(tmp_path):
     assert down.reason == "close 99.00 fell below the 60-minute low; sell 9 of 9 shares"
     flat = decide_for_card(card, make_bars([100.0] * 61), [], 100.0, directory=tmp_path)
     assert flat.action == "hold"
+
+
+def test_the_readme_parameters_example_declares_what_the_dialog_shows_and_uses_it(tmp_path):
+    from algorithms import class_parameters, load_algorithm_class, static_parameters
+
+    source = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[1]
+    (tmp_path / "window_breakout.py").write_text(source)
+    cls = load_algorithm_class("window_breakout", tmp_path)
+    assert [(p.name, p.type, p.default) for p in class_parameters(cls)] == [
+        ("window", "int", 60), ("margin", "float", 0.0), ("exit", "choice", "low")]
+    assert static_parameters(source) == class_parameters(cls)
+    card = {"id": 9, "algorithm_type": "window_breakout", "ticker": "AAPL", "initial_capital": 1_000.0,
+            "parameters": {"window": 5}}
+    closes = [100.0] * 60 + [101.0]
+    up = decide_for_card(card, make_bars(closes), [], 101.0, directory=tmp_path)
+    assert (up.action, up.shares) == ("buy", 9)
+    assert up.reason.startswith("close 101.00 broke the 5-minute high")

@@ -84,3 +84,9 @@ def test_a_dividend_is_realized_pnl_and_a_step_in_the_value_line(offline_client,
 def test_the_account_daily_pnl_has_no_cliff_at_a_split(offline_client, split_card):
     days = offline_client.get("/api/history").get_json()["daily_pnl"]
     assert [(d["date"], d["cumulative"]) for d in days][-2:] == [(MONDAY, 178.50), ("2026-11-24", 357.00)]
+
+
+def test_the_price_charts_fill_markers_sit_on_the_split_adjusted_bars(offline_client, split_card):
+    chart = offline_client.get(f"/api/algorithms/{split_card}/chart?zoom=all").get_json()
+    assert [(t["type"], t["shares"], t["price"]) for t in chart["trades"]] == [("buy", 1190, 14.0)]
+    assert min(p["low"] for p in chart["points"]) <= 14.0 <= max(p["high"] for p in chart["points"])

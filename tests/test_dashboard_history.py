@@ -107,7 +107,7 @@ def after_the_close(next_session, paper_exchange_factory, live_api_factory):
     return day, api, exchange
 
 
-def test_the_wall_dims_after_the_close_wakes_on_touch_and_at_the_open(after_the_close, page_factory, save_screenshot):
+def test_the_wall_dims_after_the_close_wakes_on_touch_and_at_the_open(after_the_close, page_factory):
     day, api, exchange = after_the_close
     page = page_factory(800, 480, has_touch=True)
     page.goto(dashboard_url(api, dim_after_ms=1500, poll_closed_ms=500, poll_open_ms=500))
@@ -117,7 +117,6 @@ def test_the_wall_dims_after_the_close_wakes_on_touch_and_at_the_open(after_the_
     next_open = market_calendar.next_open(day.close).to_pydatetime().astimezone(market_calendar.nyse().tz)
     assert page.inner_text("#quiet-open").endswith(f"{next_open.hour % 12 or 12}:{next_open.minute:02d} AM")
     assert page.inner_text("#quiet-pnl") == f"P&L {day.open.strftime('%a, %b %-d')}: +$145.00"
-    save_screenshot(page, "800x480-quiet")
 
     page.tap("#quiet")                                        # a touch wakes it; the card below is not opened
     assert page.locator("#quiet").is_hidden() and page.locator("#detail").is_hidden()
@@ -127,6 +126,16 @@ def test_the_wall_dims_after_the_close_wakes_on_touch_and_at_the_open(after_the_
     api.clock.advance(3600)                                    # past the API's market-status cache
     page.wait_for_selector("#quiet", state="hidden", timeout=20_000)
     assert page.get_attribute("body", "data-market-open") == "true"
+
+
+@pytest.mark.parametrize("width, height", SIZES)
+def test_quiet_screen_screenshots(after_the_close, page_factory, save_screenshot, width, height):
+    day, api, exchange = after_the_close
+    page = page_factory(width, height)
+    page.goto(dashboard_url(api, dim_after_ms=500, poll_closed_ms=500))
+    page.wait_for_selector("#quiet:not([hidden])", timeout=15_000)
+    wait_until(lambda: "+$145.00" in page.inner_text("#quiet-pnl"), what="the day's P&L")
+    save_screenshot(page, f"{width}x{height}-quiet")
 
 
 def test_wake_at_open_can_be_turned_off(after_the_close, page_factory):

@@ -57,7 +57,11 @@ def test_add_and_stop_a_card_by_touch_in_kiosk_mode(market_hours, kiosk_browser,
     wait_until(lambda: page.locator(".card").count() == 1, what="the new card")
     assert page.locator('.card [data-field="capital"]').inner_text() == "$150.00"
 
-    tap(page, ".card .stop-button")                                 # the token is still fresh
+    tap(page, ".card .stop-button")                                 # the add's PIN is forgotten: ask again
+    page.wait_for_selector("#pin-dialog", state="visible")
+    for key in "2020":
+        tap(page, f'#pin-keys [data-digit="{key}"]')
+    tap(page, '#pin-keys [data-action="ok"]')
     page.wait_for_selector("#stop-dialog", state="visible")
     tap(page, "#stop-confirm")
     wait_until(lambda: page.locator(".card").count() == 0, what="the stopped card to go")

@@ -141,6 +141,10 @@ def test_every_screen_fits_at_each_size(busy_wall, page_factory, save_screenshot
     page.click("#add-cancel")
 
     page.locator(".card", has=page.locator(".card-ticker", has_text="NVDA")).locator(".stop-button").click()
+    page.wait_for_selector("#pin-dialog", state="visible")           # a stop asks for its own PIN
+    for key in "2020":
+        page.click(f'#pin-keys [data-digit="{key}"]')
+    page.click('#pin-keys [data-action="ok"]')
     page.wait_for_selector("#stop-dialog", state="visible")
     save_screenshot(page, f"{size}-stop-confirm")
     assert_fits(page)

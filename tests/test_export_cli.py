@@ -23,9 +23,11 @@ def export(system_db, *args):
 
 
 def fill(ledger, card, side, shares, price, stamp, order):
-    manager.journal_intent(card, order, side, shares, "test", conn=ledger)
+    ticker = manager.get_algorithm(card, conn=ledger)["ticker"]
+    manager.journal_net_order(order, ticker, stamp, side, shares, price, [
+        {"algorithm_id": card, "kind": "order", "side": side, "shares": shares, "reason": "test"}], conn=ledger)
     manager.mark_order_submitted(order, f"broker-{order}", conn=ledger)
-    manager.record_order_fill(order, shares, price, stamp, conn=ledger)
+    manager.record_order_fill(order, shares, price, stamp, {card: shares}, conn=ledger)
 
 
 @pytest.fixture
@@ -47,7 +49,8 @@ def test_the_transactions_file_matches_the_ledger_row_for_row(system_db, ledger,
     rows = list(csv.DictReader(out.open()))
     ledger_rows = ledger.execute(
         "SELECT t.algorithm_id, a.ticker, t.type, t.shares, t.price, j.broker_order_id, t.timestamp FROM transactions t"
-        " JOIN algorithm_instances a ON a.id = t.algorithm_id JOIN order_journal j ON j.transaction_id = t.id"
+        " JOIN algorithm_instances a ON a.id = t.algorithm_id JOIN order_allocations oa ON oa.transaction_id = t.id"
+        " JOIN broker_orders j ON j.client_order_id = oa.client_order_id"
         " ORDER BY t.timestamp").fetchall()
     assert [(int(r["card_id"]), r["ticker"], r["side"], int(r["shares"]), float(r["price"]), r["order_id"],
              r["time_utc"]) for r in rows] == [tuple(r) for r in ledger_rows]

@@ -20,7 +20,7 @@ from orchestra.trader import TradeOutcome
 from system_databse import system_db_manager as manager
 from tests.fixtures.exchange import wait_until
 from tests.fixtures.orchestrator import run_orchestrator
-from tests.test_orchestrator_cli import desk, exchange  # noqa: F401 - fixtures
+from tests.test_orchestrator_cli import _account_holds, desk, exchange  # noqa: F401 - fixtures
 
 __all__ = ["desk", "exchange"]
 
@@ -147,23 +147,27 @@ def test_bad_notify_settings_are_refused():
 # --------------------------------------------------------------------------- from the daemon
 
 
-def test_one_cycle_notifies_its_fill_and_its_card_errors(desk, receiver):
+def test_one_cycle_notifies_its_fill_and_its_card_errors(desk, exchange, receiver):
     env, cards, system_db = desk
+    _account_holds(exchange, "AAPL", 3)  # the stopped card's shares, so its ticker is not frozen
     result = run_orchestrator({**env, "NOTIFY_URL": receiver.url}, "--once")
     assert result.returncode == 0, result.stderr
     bodies = receiver.bodies()
-    assert any(b.startswith(f"card {cards['hold']} AAPL: buy 7 shares at $") for b in bodies)
+    # the stopped card's 3 shares cross to the buyer; the other 4 come from the broker
+    assert any(b.startswith(f"card {cards['hold']} AAPL: buy 3 shares at $") for b in bodies)
+    assert any(b.startswith(f"card {cards['hold']} AAPL: buy 4 shares at $") for b in bodies)
     assert any(b.startswith(f"card {cards['stopped']} AAPL: sell 3 shares at $") for b in bodies)
     assert any(f"card {cards['raiser']}:" in b and "boom from raiser" in b for b in bodies)
     assert not any(env["ALPACA_SECRET"] in b or env["ALPACA_API_KEY"] in b for b in bodies)
 
 
-def test_a_hanging_receiver_does_not_hold_up_the_cycle(desk, receiver):
+def test_a_hanging_receiver_does_not_hold_up_the_cycle(desk, exchange, receiver):
     env, cards, system_db = desk
+    _account_holds(exchange, "AAPL", 3)
     receiver.hang.set()
     result = run_orchestrator({**env, "NOTIFY_URL": receiver.url}, "--once")
     assert result.returncode == 0, result.stderr
-    assert f"card {cards['hold']} AAPL: buy 7 -> filled 7" in result.stdout   # the cycle traded and finished
+    assert f"card {cards['hold']} AAPL: buy 4 -> filled 4" in result.stdout   # the cycle traded and finished
     assert receiver.arrived.is_set() and receiver.messages == []              # while the receiver still hung
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+import re
 import shutil
+import time
 
 import pytest
 
@@ -13,7 +15,9 @@ from orchestra.daemon import next_wake
 from system_databse import system_db_manager as manager
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.api import table_rows
-from tests.fixtures.exchange import start_paper_exchange
+from alpaca.trading.enums import OrderStatus
+
+from tests.fixtures.exchange import market_order, start_paper_exchange, trading_client, wait_for_status
 from tests.fixtures.orchestrator import orchestrator_env, run_orchestrator, write_test_algorithms
 
 OPEN_MINUTE = "2026-11-23T15:00:00Z"  # a Monday, 10:00 New York
@@ -50,6 +54,15 @@ def desk(tmp_path, stocks_db_template, exchange):
     return env, cards, system_db
 
 
+def _account_holds(exchange, ticker: str, shares: int) -> None:
+    """Buy or sell at the (shared) exchange until the account holds ``shares`` of ``ticker``."""
+    held = exchange.state()["positions"].get(ticker, {"qty": 0})["qty"]
+    if held != shares:
+        client, coid = trading_client(exchange), f"set-{ticker}-{time.monotonic_ns()}"
+        client.submit_order(market_order(ticker, abs(shares - held), "buy" if shares > held else "sell", coid))
+        wait_for_status(client, coid, {OrderStatus.FILLED})
+
+
 def _orders(exchange) -> list:
     return exchange.state()["orders"]
 
@@ -77,13 +90,21 @@ def test_dry_run_prints_each_cards_decision_and_why_without_orders_or_writes(des
 
 def test_once_runs_one_cycle_trades_and_liquidates(desk, exchange):
     env, cards, system_db = desk
+    _account_holds(exchange, "AAPL", 3)  # what the stopped card's ledger says, or its ticker would be frozen
     result = run_orchestrator(env, "--once")
     assert result.returncode == 0, result.stderr
     assert "market open" in result.stdout
-    assert f"card {cards['hold']} AAPL: buy 7 -> filled 7 at $" in result.stdout
-    assert f"card {cards['stopped']} AAPL: sell 3 -> filled 3 at $" in result.stdout
+    # The stopped card's 3 shares cross to the buyer inside the ledger; the broker gets one order for 4.
+    assert re.search(rf"card {cards['hold']} AAPL: buy 7 -> filled 3 at \$[\d.,]+ \(crossed\)", result.stdout)
+    assert f"card {cards['hold']} AAPL: buy 4 -> filled 4 at $" in result.stdout
+    assert re.search(rf"card {cards['stopped']} AAPL: sell 3 -> filled 3 at \$[\d.,]+ \(crossed\)", result.stdout)
     conn = manager.get_connection(system_db)
-    assert [(t["type"], t["shares"]) for t in manager.get_transactions(cards["hold"], conn=conn)] == [("buy", 7)]
+    [order] = manager.get_net_orders(conn=conn)
+    sent = next(o for o in _orders(exchange) if o["client_order_id"] == order["client_order_id"])
+    assert (sent["symbol"], sent["side"], sent["qty"], sent["status"]) == ("AAPL", "buy", "4", "filled")
+    assert exchange.state()["positions"]["AAPL"]["qty"] == 7
+    assert sorted((t["type"], t["shares"]) for t in manager.get_transactions(cards["hold"], conn=conn)) == [
+        ("buy", 3), ("buy", 4)]
     assert manager.get_position_totals(cards["stopped"], conn=conn)["shares"] == 0
     coids = {o["client_order_id"] for o in _orders(exchange)}
     assert {e["client_order_id"] for e in manager.get_orders(conn=conn)} <= coids

@@ -174,21 +174,24 @@ def test_cycles_run_from_the_open_until_the_early_close_only(trading_day):
     assert minutes == sorted(set(minutes)), "a minute ran twice or out of order"
 
 
-def test_exchange_orders_match_system_db_transactions_one_to_one(trading_day):
+def test_every_exchange_fill_is_recorded_once_on_the_cards_it_was_for(trading_day):
     filled = {o["client_order_id"]: o for o in trading_day.exchange["orders"] if int(o["filled_qty"]) > 0}
-    journal = {j["client_order_id"]: j for j in trading_day.journal}
     transactions = {t["id"]: (cid, t) for cid, rows in trading_day.transactions.items() for t in rows}
     assert len(filled) >= 20, "the day should have produced a good number of trades"
-    assert len(transactions) == len(filled)
-    assert {j["transaction_id"] for j in journal.values() if j["transaction_id"]} == set(transactions)
+    allocated = [j for j in trading_day.journal if j["transaction_id"]]
+    assert sorted(j["transaction_id"] for j in allocated) == sorted(transactions), "a transaction without its order"
     for coid, order in filled.items():
-        entry = journal[coid]
-        card_id, tx = transactions[entry["transaction_id"]]
-        assert entry["status"] == "filled" and card_id == entry["algorithm_id"]
-        assert (tx["type"], tx["shares"]) == (order["side"], int(order["filled_qty"]))
-        assert tx["price"] == pytest.approx(float(order["filled_avg_price"]))
-        assert coid.startswith(f"at-{card_id}-2026112") and coid.endswith(f"-{order['side']}")
-    assert all(j["status"] in ("filled", "failed") for j in trading_day.journal), "an order was left open"
+        parts = [j for j in allocated if j["client_order_id"] == coid and j["kind"] == "order"]
+        assert sum(j["filled_shares"] for j in parts) == int(order["filled_qty"])
+        for part in parts:
+            card_id, tx = transactions[part["transaction_id"]]
+            assert card_id == part["algorithm_id"] and trading_day.final_cards[card_id]["ticker"] == order["symbol"]
+            assert (tx["type"], tx["shares"]) == (order["side"], part["filled_shares"])
+            assert tx["price"] == pytest.approx(float(order["filled_avg_price"]))
+        assert re.fullmatch(rf"at-{order['symbol']}-2026112\d{{5}}-[0-9a-f]{{6}}", coid)
+    minutes = [(o["symbol"], o["client_order_id"].split("-")[2]) for o in trading_day.exchange["orders"]]
+    assert len(minutes) == len(set(minutes)), "two orders on one ticker in one minute"
+    assert all(j["status"] in ("filled", "failed", "crossed") for j in trading_day.journal), "an order was left open"
 
 
 def test_broker_positions_equal_the_sum_of_the_cards(trading_day):
@@ -260,7 +263,8 @@ def test_every_trade_and_refusal_is_logged_with_card_ticker_shares_price_and_rea
     greedy = trading_day.cards["greedy"]
     assert re.search(rf"card {greedy} MSFT: refused buy 1000000 shares at \$[\d,.]+: refused: buy 1000000 shares"
                      r" at ~\$[\d,.]+ costs \$[\d,.]+, more than the card's uninvested cash \$1,000.00", log)
-    assert re.search(r"card \d+ AAPL: sending buy 7 shares \(last price \$[\d,.]+; reason: buy 7 shares", log)
+    assert re.search(r"card \d+ AAPL: wants to buy 7 shares \(last price \$[\d,.]+; reason: buy 7 shares", log)
+    assert re.search(r"AAPL: sending buy \d+ shares for \d card\(s\) as at-AAPL-\d{12}-[0-9a-f]{6}", log)
 
 
 def test_heartbeat_reports_cycles_stream_and_errors(trading_day):

@@ -1,6 +1,6 @@
-"""Exactly once across a crash: SIGKILL between submit and record, the fill lands while the
-daemon is down, and the restarted daemon records it once, sends nothing twice and restores the
-stream's subscriptions."""
+"""Exactly once across a crash: SIGKILL between submit and record of a netted order, the fill
+lands while the daemon is down, and the restarted daemon records it once on every card it was
+for, sends nothing twice and restores the stream's subscriptions."""
 from __future__ import annotations
 
 import re
@@ -43,50 +43,55 @@ def crash_setup(tmp_path, stocks_db_template, paper_exchange_factory):
     conn = ledger.get_connection(system_db)
     aapl = ledger.create_algorithm("AAPL", "buy_and_hold", 10000.0, conn=conn)
     msft = ledger.create_algorithm("MSFT", "buy_and_hold", 10000.0, conn=conn)
+    aapl_too = ledger.create_algorithm("AAPL", "buy_and_hold", 10000.0, conn=conn)
     exchange = paper_exchange_factory(start="2026-11-23T14:35:00Z", speed=60)
     exchange.control(fill_delay_seconds=FILL_DELAY)
     env = orchestrator_env(exchange, system_db=system_db, stocks_db=stocks_db,
                            algorithms_dir=write_test_algorithms(tmp_path / "algorithms", ["buy_and_hold"]),
                            log_dir=tmp_path / "logs", AUTOTRADER_FILL_TIMEOUT="120")
-    yield conn, exchange, env, aapl, msft
+    yield conn, exchange, env, aapl, msft, aapl_too
     conn.close()
 
 
 def test_sigkill_between_submit_and_record_then_restart_records_each_fill_once(crash_setup, orchestrator_factory):
-    conn, exchange, env, aapl, msft = crash_setup
+    conn, exchange, env, aapl, msft, aapl_too = crash_setup
     first = orchestrator_factory(env)
 
-    # The AAPL order is journaled and submitted; the exchange holds it open: kill the daemon now.
+    # One AAPL order for both AAPL cards is journaled and submitted; the exchange holds it open: kill now.
     entry = wait_until(lambda: next((e for e in _journal(conn, aapl) if e["status"] == "submitted"), None),
                        60, "the AAPL order to be submitted")
     coid = entry["client_order_id"]
-    assert _order(exchange, coid)["status"] in ("new", "accepted")
+    assert (_order(exchange, coid)["status"], _order(exchange, coid)["qty"]) in (("new", "14"), ("accepted", "14"))
     first.process.kill()
     assert first.process.wait(timeout=30) == -9
     assert ledger.get_transactions(aapl, conn=conn) == [], "nothing may be recorded before the fill"
+    assert ledger.get_transactions(aapl_too, conn=conn) == []
 
     # The fill happens while the daemon is down.
     filled = wait_until(lambda: _filled_order(exchange, coid), 60, "the fill at the exchange")
     exchange.control(fill_delay_seconds=0)
 
     second = orchestrator_factory(env)
-    second.wait_for(rf"card {aapl} AAPL: reconciling {coid} \(filled at the broker\)")
-    second.wait_for(r"start-up: reconciled 1 order\(s\) left open by the previous run")
+    second.wait_for(rf"AAPL: reconciling {coid} \(filled at the broker\)")
+    # Both tickers' orders were journaled before either was sent: the MSFT one is settled too
+    # (filled, or marked never received if the kill came before it left).
+    second.wait_for(r"start-up: reconciled 2 order\(s\) left open by the previous run")
     wait_until(lambda: ledger.get_transactions(msft, conn=conn), 60, "the MSFT card to trade after the restart")
     wait_until(lambda: _subscribed(exchange) == {"AAPL", "MSFT"}, 60, "subscriptions to be restored")
-    second.wait_for(r"cycle \S+: 2 card\(s\), 0 trade\(s\)", 60)  # a later cycle: the AAPL card just holds
+    second.wait_for(r"cycle \S+: 3 card\(s\), 0 trade\(s\)", 60)  # a later cycle: every card just holds
     assert second.terminate() == 0
 
-    aapl_tx = ledger.get_transactions(aapl, conn=conn)
-    assert [(t["type"], t["shares"]) for t in aapl_tx] == [("buy", 7)]
-    assert aapl_tx[0]["price"] == pytest.approx(float(filled["filled_avg_price"]))
-    assert [(e["client_order_id"], e["status"], e["transaction_id"]) for e in _journal(conn, aapl)] == [
-        (coid, "filled", aapl_tx[0]["id"])]
+    for card in (aapl, aapl_too):
+        card_tx = ledger.get_transactions(card, conn=conn)
+        assert [(t["type"], t["shares"]) for t in card_tx] == [("buy", 7)]
+        assert card_tx[0]["price"] == pytest.approx(float(filled["filled_avg_price"]))
+        assert [(e["client_order_id"], e["status"], e["transaction_id"]) for e in _journal(conn, card)] == [
+            (coid, "filled", card_tx[0]["id"])]
     orders = exchange.state()["orders"]
     assert [o["client_order_id"] for o in orders].count(coid) == 1, "the order was sent twice"
-    assert sorted(o["client_order_id"].split("-")[1] for o in orders) == sorted([str(aapl), str(msft)])
+    assert sorted(o["symbol"] for o in orders) == ["AAPL", "MSFT"]
     positions = {s: p["qty"] for s, p in exchange.state()["positions"].items()}
-    assert positions == {"AAPL": 7, "MSFT": 7}
+    assert positions == {"AAPL": 14, "MSFT": 7}
     history = exchange.state()["stream"]["history"]
     subscribers = {h["connection"] for h in history if h["action"] == "subscribe"}
     assert len(subscribers) == 2, "the restarted daemon must open its own stream connection and subscribe again"
@@ -130,7 +135,7 @@ def test_a_stream_reconnect_backfills_the_missed_bars_before_the_next_cycle(tmp_
 
 
 def test_sigterm_during_a_cycle_lets_it_record_the_fill_before_exiting(crash_setup, orchestrator_factory):
-    conn, exchange, env, aapl, _msft = crash_setup
+    conn, exchange, env, aapl, _msft, _aapl_too = crash_setup
     daemon = orchestrator_factory(env)
     wait_until(lambda: any(e["status"] == "submitted" for e in _journal(conn, aapl)), 60, "the AAPL order")
     daemon.process.terminate()  # SIGTERM while the cycle waits for the exchange to fill
@@ -138,6 +143,7 @@ def test_sigterm_during_a_cycle_lets_it_record_the_fill_before_exiting(crash_set
     out = daemon.output()
     assert out.index("SIGTERM received: finishing the current cycle") < out.index(f"card {aapl} AAPL: bought 7 shares")
     assert [(e["status"], e["filled_shares"]) for e in _journal(conn, aapl)] == [("filled", 7)]
+    assert _order(exchange, _journal(conn, aapl)[0]["client_order_id"])["qty"] == "14"
     assert [(t["type"], t["shares"]) for t in ledger.get_transactions(aapl, conn=conn)] == [("buy", 7)]
 
 

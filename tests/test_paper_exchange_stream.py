@@ -97,7 +97,7 @@ def test_msgpack_client_gets_binary_frames_with_timestamp_extension(paper_exchan
         bars = msgpack.unpackb(ws.recv(timeout=30))
         [connection] = connections(paper_exchange)
     assert (connection["feed"], connection["codec"], connection["subscriptions"]["bars"]) == ("sip", "msgpack", ["*"])
-    assert len(bars) == 14  # every active symbol of the universe
+    assert len(bars) == 25  # every active symbol of the universe
     assert all(isinstance(b["t"], msgpack.Timestamp) for b in bars)
 
 

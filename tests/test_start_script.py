@@ -71,8 +71,9 @@ def test_start_brings_up_the_whole_system_and_ctrl_c_stops_it(checkout):
         assert (checkout / ".env").exists() and (checkout / "system_databse" / "system.db").exists()
         owner_only = {".env": 0o600, "system_databse/system.db": 0o600, "system_databse/system.db-wal": 0o600,
                       "system_databse/system.db-shm": 0o600, "system_databse/paper_exchange.db": 0o600,
-                      "logs": 0o700, "logs/api.log": 0o600, "logs/orchestrator.log": 0o600}
+                      "logs": 0o700, "logs/api.log": 0o600}
         assert {name: stat.S_IMODE((checkout / name).stat().st_mode) for name in owner_only} == owner_only
+        assert {stat.S_IMODE(log.stat().st_mode) for log in (checkout / "logs").iterdir()} == {0o600}
         assert "WARNING" not in output
 
         processes = children_of(start.pid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ def table_sql(conn, name):
 
 def counts(conn):
     return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-            for t in ("algorithm_instances", "transactions", "system_config", "order_journal")}
+            for t in ("algorithm_instances", "transactions", "system_config", "broker_orders", "order_allocations")}
 
 
 # --------------------------------------------------------------------------- schema
@@ -222,54 +223,107 @@ def test_pin_can_be_changed_to_digits_only(ledger):
 # --------------------------------------------------------------------------- order journal
 
 
-def test_a_journaled_fill_is_recorded_exactly_once(ledger):
-    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
-    assert ledger_db.journal_intent(card, "at-1-202606041430-buy", "buy", 10, "sma cross up", conn=ledger)
-    assert not ledger_db.journal_intent(card, "at-1-202606041430-buy", "buy", 10, conn=ledger)  # same id: no-op
-    ledger_db.mark_order_submitted("at-1-202606041430-buy", "broker-123", conn=ledger)
-    assert [o["status"] for o in ledger_db.get_open_orders(conn=ledger)] == ["submitted"]
+def _part(card, side, shares, kind="order", reason="", liquidation=False):
+    return {"algorithm_id": card, "kind": kind, "side": side, "shares": shares, "reason": reason,
+            "liquidation": liquidation}
 
-    tx = ledger_db.record_order_fill("at-1-202606041430-buy", 7, 101.5, "2026-06-04T14:31:00Z", conn=ledger)
-    again = ledger_db.record_order_fill("at-1-202606041430-buy", 7, 101.5, "2026-06-04T14:31:00Z", conn=ledger)
-    assert tx == again
-    history = ledger_db.get_transactions(card, conn=ledger)
-    assert [(t["type"], t["shares"], t["price"], t["timestamp"]) for t in history] == [
-        ("buy", 7, 101.5, "2026-06-04T14:31:00Z")]
-    order = ledger_db.get_orders(card, conn=ledger)[0]
-    assert (order["status"], order["filled_shares"], order["transaction_id"], order["broker_order_id"]) == \
-        ("filled", 7, tx, "broker-123")
+
+def test_a_net_order_and_its_allocations_are_journaled_then_filled_exactly_once(ledger):
+    first = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    second = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    coid, minute = "at-NVDA-202606041430-abc123", "2026-06-04T14:30:00Z"
+    parts = [_part(first, "buy", 6, reason="sma cross up"), _part(second, "buy", 4)]
+    assert ledger_db.journal_net_order(coid, "NVDA", minute, "buy", 10, 100.0, parts, conn=ledger)
+    assert not ledger_db.journal_net_order(coid, "NVDA", minute, "buy", 10, 100.0, parts, conn=ledger)  # no-op
+    ledger_db.mark_order_submitted(coid, "broker-123", conn=ledger)
+    [open_order] = ledger_db.get_open_orders(conn=ledger)
+    assert (open_order["status"], [a["shares"] for a in open_order["allocations"]]) == ("submitted", [6, 4])
+
+    txs = ledger_db.record_order_fill(coid, 7, 101.5, "2026-06-04T14:31:00Z", {first: 4, second: 3}, conn=ledger)
+    again = ledger_db.record_order_fill(coid, 7, 101.5, "2026-06-04T14:31:00Z", {first: 4, second: 3}, conn=ledger)
+    assert txs == again and set(txs) == {first, second}
+    assert [(t["type"], t["shares"], t["price"]) for t in ledger_db.get_transactions(first, conn=ledger)] == [
+        ("buy", 4, 101.5)]
+    assert ledger_db.get_transactions(second, conn=ledger)[0]["shares"] == 3
+    rows = ledger_db.get_orders(conn=ledger)
+    assert [(r["algorithm_id"], r["status"], r["shares"], r["filled_shares"], r["broker_order_id"]) for r in rows] == [
+        (first, "filled", 6, 4, "broker-123"), (second, "filled", 4, 3, "broker-123")]
     assert ledger_db.get_open_orders(conn=ledger) == []
 
 
-def test_a_zero_fill_or_failure_closes_the_entry_without_a_transaction(ledger):
+def test_crosses_are_recorded_with_the_intent_and_a_fully_crossed_minute_sends_nothing(ledger):
+    buyer = ledger_db.create_algorithm("KO", "x", 10000, conn=ledger)
+    seller = ledger_db.create_algorithm("KO", "x", 10000, conn=ledger)
+    ledger_db.record_buy(seller, 5, 60.0, conn=ledger)
+    parts = [_part(buyer, "buy", 5, "cross"), _part(seller, "sell", 5, "cross")]
+    assert ledger_db.journal_net_order("at-KO-1", "KO", "2026-06-04T14:30:00Z", None, 0, 62.0, parts, conn=ledger)
+    assert ledger_db.get_open_orders(conn=ledger) == []
+    assert ledger_db.get_net_orders("KO", conn=ledger)[0]["status"] == "crossed"
+    assert ledger_db.get_position_totals(buyer, conn=ledger)["shares"] == 5
+    assert ledger_db.get_position_totals(seller, conn=ledger)["shares"] == 0
+    assert ledger_db.get_transactions(buyer, conn=ledger)[0]["price"] == 62.0
+
+
+def test_a_zero_fill_or_failure_closes_the_order_without_a_transaction(ledger):
     card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
-    ledger_db.journal_intent(card, "a", "buy", 10, conn=ledger)
-    ledger_db.journal_intent(card, "b", "buy", 10, conn=ledger)
-    assert ledger_db.record_order_fill("a", 0, None, conn=ledger) is None
+    for coid in ("a", "b"):
+        ledger_db.journal_net_order(coid, "NVDA", "2026-06-04T14:30:00Z", "buy", 10, 1.0, [_part(card, "buy", 10)],
+                                    conn=ledger)
+    assert ledger_db.record_order_fill("a", 0, None, None, {}, conn=ledger) == {}
     ledger_db.mark_order_failed("b", "rejected: insufficient buying power", conn=ledger)
     assert {o["client_order_id"]: o["status"] for o in ledger_db.get_orders(conn=ledger)} == {"a": "failed", "b": "failed"}
     assert counts(ledger)["transactions"] == 0
-    assert ledger_db.record_order_fill("b", 10, 5.0, conn=ledger) is None  # closed stays closed
+    assert ledger_db.record_order_fill("b", 10, 5.0, None, {card: 10}, conn=ledger) == {}  # closed stays closed
 
 
-def test_a_stopped_card_still_records_its_liquidation_fill(ledger):
+def test_a_stopped_card_can_only_journal_its_liquidation(ledger):
     card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
     ledger_db.record_buy(card, 10, 100.0, conn=ledger)
     ledger_db.stop_algorithm(card, conn=ledger)
-    ledger_db.journal_intent(card, "liq", "sell", 10, "card stopped", conn=ledger)
-    ledger_db.record_order_fill("liq", 10, 103.0, conn=ledger)
+    with pytest.raises(ledger_db.LedgerError, match="no longer running"):
+        ledger_db.journal_net_order("buy", "NVDA", "2026-06-04T14:30:00Z", "buy", 1, 1.0, [_part(card, "buy", 1)],
+                                    conn=ledger)
+    assert counts(ledger)["broker_orders"] == 0
+    ledger_db.journal_net_order("liq", "NVDA", "2026-06-04T14:30:00Z", "sell", 10, 1.0,
+                                [_part(card, "sell", 10, liquidation=True)], conn=ledger)
+    ledger_db.record_order_fill("liq", 10, 103.0, None, {card: 10}, conn=ledger)
     assert ledger_db.get_position_totals(card, conn=ledger)["shares"] == 0
 
 
-def test_journal_refuses_unknown_cards_and_bad_sides(ledger):
+def test_journal_refuses_unknown_cards_bad_sides_and_splits_that_do_not_fit(ledger):
     with pytest.raises(ledger_db.LedgerError):
-        ledger_db.journal_intent(999, "x", "buy", 1, conn=ledger)
+        ledger_db.journal_net_order("x", "NVDA", "m", "buy", 1, 1.0, [_part(999, "buy", 1)], conn=ledger)
     card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
     with pytest.raises(ledger_db.LedgerError):
-        ledger_db.journal_intent(card, "x", "short", 1, conn=ledger)
+        ledger_db.journal_net_order("x", "NVDA", "m", "short", 1, 1.0, [_part(card, "buy", 1)], conn=ledger)
     with pytest.raises(ledger_db.LedgerError):
-        ledger_db.record_order_fill("never-journaled", 1, 1.0, conn=ledger)
-    assert counts(ledger)["order_journal"] == 0
+        ledger_db.record_order_fill("never-journaled", 1, 1.0, None, {card: 1}, conn=ledger)
+    assert counts(ledger)["broker_orders"] == 0
+    ledger_db.journal_net_order("y", "NVDA", "m", "buy", 2, 1.0, [_part(card, "buy", 2)], conn=ledger)
+    with pytest.raises(ledger_db.LedgerError, match="does not fit"):
+        ledger_db.record_order_fill("y", 2, 1.0, None, {card: 3}, conn=ledger)
+    assert counts(ledger)["transactions"] == 0
+
+
+def test_an_acknowledged_order_counts_missed_lookups_and_the_ledger_id_is_stable(ledger):
+    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
+    ledger_db.journal_net_order("z", "NVDA", "m", "buy", 1, 1.0, [_part(card, "buy", 1)], conn=ledger)
+    ledger_db.mark_order_submitted("z", "b-1", conn=ledger)
+    assert [ledger_db.note_missed_lookup("z", conn=ledger) for _ in range(3)] == [1, 2, 3]
+    first = ledger_db.get_ledger_id(conn=ledger)
+    assert len(first) == 6 and ledger_db.get_ledger_id(conn=ledger) == first
+
+
+def test_atomic_rolls_back_when_commit_fails(ledger, tmp_path):
+    """A COMMIT refused (here: a deferred foreign key) must not leave the connection in the transaction."""
+    ledger.execute("PRAGMA defer_foreign_keys = ON")
+    with pytest.raises(sqlite3.IntegrityError):
+        with ledger_db.atomic(ledger):
+            ledger.execute("PRAGMA defer_foreign_keys = ON")
+            ledger.execute("INSERT INTO transactions (algorithm_id, type, shares, price, timestamp)"
+                           " VALUES (424242, 'buy', 1, 1.0, 'x')")
+    assert not ledger.in_transaction
+    assert counts(ledger)["transactions"] == 0
 
 
 # --------------------------------------------------------------------------- heartbeat

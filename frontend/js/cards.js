@@ -22,6 +22,7 @@ function buildCard(card, onStop, onOpen) {
     ticker: h('span', { className: 'card-ticker' }),
     algorithm: h('span', { className: 'card-algorithm' }),
     closing: h('p', { className: 'card-closing', attrs: { hidden: '' } }),
+    frozen: h('p', { className: 'card-frozen', text: 'frozen: broker disagrees', attrs: { hidden: '' } }),
     pnl: h('span', { className: 'card-pnl-amount', dataset: { field: 'pnl' } }),
     pnlPercent: h('span', { className: 'card-pnl-percent', dataset: { field: 'pnl-percent' } }),
     since: h('span', { className: 'chart-since' }),
@@ -40,6 +41,7 @@ function buildCard(card, onStop, onOpen) {
       parts.ticker, h('span', { className: 'card-sep', text: ' · ' }), parts.algorithm,
     ]),
     parts.closing,
+    parts.frozen,
     h('dl', { className: 'card-fields' }, [
       ...row('Allocation', 'capital'), ...row('Shares', 'shares'), ...row('Trades', 'trades'),
       ...row('Price', 'price'), ...row('Value', 'value'),
@@ -52,8 +54,10 @@ function buildCard(card, onStop, onOpen) {
   return { root, parts };
 }
 
-function fillCard(entry, card, closing) {
+function fillCard(entry, card, closing, frozen) {
   const { root, parts } = entry;
+  root.classList.toggle('card--frozen', frozen);
+  parts.frozen.hidden = !frozen;
   root.classList.remove('card--profit', 'card--loss', 'card--flat');
   root.classList.add(pnlClass(card.pnl));
   root.classList.toggle('card--closing', closing);
@@ -90,7 +94,7 @@ export function createCardsView({ container, empty, onStop, onOpen = () => {} })
     entry.parts.chart.dataset.markers = String(count);
   }
 
-  function update(cards, closingIds) {
+  function update(cards, closingIds, frozenTickers = new Set()) {
     const seen = new Set();
     for (const card of [...cards].sort((a, b) => Number(a.id) - Number(b.id))) {
       const key = String(card.id);
@@ -102,7 +106,7 @@ export function createCardsView({ container, empty, onStop, onOpen = () => {} })
         resize.observe(entry.parts.chart);
       }
       entry.card = card;
-      fillCard(entry, card, card.state !== 'running' || closingIds.has(key));
+      fillCard(entry, card, card.state !== 'running' || closingIds.has(key), frozenTickers.has(card.ticker));
       container.append(entry.root);
     }
     for (const [key, entry] of entries) {

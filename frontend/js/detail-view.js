@@ -94,7 +94,9 @@ function legend(chart) {
 }
 
 export function createDetailView({ api, els, onClose }) {
-  const state = { cardId: null, zoom: 'today', chart: null, detail: null, seq: 0 };
+  const state = {
+    cardId: null, zoom: 'today', chart: null, chartKey: null, detail: null, seq: 0, loading: false, again: false,
+  };
 
   function renderDetail(d) {
     setText(els.title, `${d.ticker} · ${d.algorithmType} · #${d.id}${d.state !== 'running' ? ` · ${d.state.toUpperCase()}` : ''}`);
@@ -116,15 +118,53 @@ export function createDetailView({ api, els, onClose }) {
     els.legend.replaceChildren(...(state.chart ? legend(state.chart) : []));
   }
 
+  // The chart is asked again only when something it shows may have changed: a new bar, a new
+  // fill, another zoom (its indicator lines cost the server a child process).
+  function chartKey(d) {
+    return [state.zoom, d ? d.priceAt && d.priceAt.getTime() : '', d ? d.tradeCount : ''].join('|');
+  }
+
+  // One load at a time: a poll that comes while one is running asks for one more afterwards.
   async function load() {
+    if (state.loading) {
+      state.again = true;
+      return;
+    }
+    state.loading = true;
+    try {
+      await loadOnce();
+    } finally {
+      state.loading = false;
+    }
+    if (state.again && state.cardId !== null) {
+      state.again = false;
+      load();
+    }
+  }
+
+  async function loadOnce() {
     const seq = ++state.seq;
-    const { cardId, zoom } = state;
-    const [detail, chart] = await Promise.allSettled([api.cardDetail(cardId), api.cardChart(cardId, zoom)]);
+    const { cardId } = state;
+    let detail = null;
+    try {
+      detail = toDetail(await api.cardDetail(cardId));
+    } catch {
+      detail = null;
+    }
     if (seq !== state.seq || cardId !== state.cardId) return;
-    if (detail.status === 'fulfilled') renderDetail((state.detail = toDetail(detail.value)));
-    if (chart.status === 'fulfilled') state.chart = toChart(chart.value);
-    else if (!state.chart) state.chart = { points: [], indicators: [], trades: [], failed: true };
-    redrawChart();
+    if (detail) renderDetail((state.detail = detail));
+    const key = chartKey(detail || state.detail);
+    if (!state.chart || state.chart.failed || state.chartKey !== key) {
+      try {
+        const chart = toChart(await api.cardChart(cardId, state.zoom));
+        if (seq !== state.seq || cardId !== state.cardId) return;
+        state.chart = chart;
+        state.chartKey = key;
+      } catch {
+        if (!state.chart) state.chart = { points: [], indicators: [], trades: [], failed: true };
+      }
+      redrawChart();
+    }
     els.root.dataset.loaded = String(seq);
   }
 
@@ -138,6 +178,7 @@ export function createDetailView({ api, els, onClose }) {
   function open(cardId) {
     state.cardId = cardId;
     state.chart = null;
+    state.detail = null;
     setZoom('today');
     els.summary.replaceChildren();
     els.decisions.replaceChildren();

@@ -1,6 +1,6 @@
 // The status line (market, next session, cash, total P&L, last update) and the warning banner.
 import { setText } from './dom.js';
-import { formatMoney, formatSignedMoney, formatDayTime, formatClock } from './format.js';
+import { formatMoney, formatSignedMoney, formatDayTime, formatClock, formatCount } from './format.js';
 
 export function totalPnl(cards) {
   return Math.round(cards.reduce((sum, c) => sum + (Number.isFinite(c.pnl) ? c.pnl : 0), 0) * 100) / 100;
@@ -30,6 +30,14 @@ export function renderStatus(els, view) {
   else if (view.cash !== null) setText(els.cash, `CASH ${formatMoney(view.cash)}`);
   els.cash.title = view.cashError || '';
   if (view.lastUpdate) setText(els.updated, `UPDATED ${formatClock(view.lastUpdate)}`);
+}
+
+// Red: shares the cards count that the account does not hold (or the reverse). Their profit is
+// not real until the owner reconciles, and the orchestrator makes no trades on those tickers.
+export function brokerMessages(mismatches) {
+  return (mismatches || []).map((m) => `${m.ticker}: the broker holds ${formatCount(m.broker)} shares, `
+    + `the cards ${formatCount(m.cards)}. ${m.ticker} cards are frozen (no trades) until reconciled `
+    + '(python -m scripts.reconcile).');
 }
 
 export function renderBanner(banner, messages) {

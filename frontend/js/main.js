@@ -5,7 +5,7 @@ import { toListing, toCash, toHealth, toHistory, toCard, toPnlSummary } from './
 import { intervalsFromQuery, nextDelay, createPoller } from './polling.js';
 import { staleReasons } from './staleness.js';
 import { createCardsView } from './cards.js';
-import { renderStatus, renderBanner } from './header.js';
+import { renderStatus, renderBanner, brokerMessages } from './header.js';
 import { enableRowScrolling } from './scroller.js';
 import { createPinPad } from './pinpad.js';
 import { createAuth } from './auth.js';
@@ -29,6 +29,7 @@ const header = {
   pnlSplit: $(S.pnlSplit),
 };
 const banner = $(S.banner);
+const brokerBanner = $(S.brokerBanner);
 const cardsView = createCardsView({
   container: $(S.cards), empty: $(S.empty), onStop: stopCard, onOpen: (id) => detailView.open(id),
 });
@@ -85,7 +86,8 @@ function render() {
     const shown = new Set(listing.cards.map((c) => String(c.id)));
     for (const id of view.closing) if (!shown.has(id)) view.closing.delete(id);
     for (const id of view.historyKeys.keys()) if (!shown.has(id)) view.historyKeys.delete(id);
-    cardsView.update(listing.cards, view.closing);
+    const frozen = new Set(((view.health && view.health.mismatches) || []).map((m) => m.ticker));
+    cardsView.update(listing.cards, view.closing, frozen);
   }
   renderStatus(header, view);
   const messages = [];
@@ -95,6 +97,7 @@ function render() {
   }
   messages.push(...staleReasons({ listing, health: view.health, now: marketNow() }));
   renderBanner(banner, messages);
+  renderBanner(brokerBanner, brokerMessages(view.health && view.health.mismatches));
 }
 
 function historyKey(card) {

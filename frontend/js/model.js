@@ -62,6 +62,7 @@ export function toCash(raw) {
 // clock_check.in_sync === false: the daemon refuses to trade on a clock it cannot trust.
 export function toHealth(raw) {
   const orchestrator = (raw && raw.orchestrator) || {};
+  const mismatches = raw && Array.isArray(raw.position_mismatches) ? raw.position_mismatches : [];
   const stream = (raw && raw.stream) || {};
   const clock = (raw && raw.clock_check) || {};
   return {
@@ -71,6 +72,10 @@ export function toHealth(raw) {
     // Tickers the market-data feed refused for its symbol limit: their cards get no prices.
     refusedTickers: Array.isArray(stream.refused) ? stream.refused.map(String) : [],
     symbolLimit: num(stream.symbol_limit),
+    // Tickers whose cards and broker disagree: the orchestrator trades none of their cards.
+    mismatches: mismatches
+      .map((m) => ({ ticker: text(m && m.ticker), broker: num(m && m.broker), cards: num(m && m.cards) }))
+      .filter((m) => m.ticker),
   };
 }
 

@@ -10,6 +10,8 @@ export const SELECTORS = Object.freeze({
   updated: '#status-updated',
   addButton: '#add-button',
   banner: '#banner',
+  brokerBanner: '#broker-banner',
+  cardFrozen: '.card-frozen',
   cards: '#cards',
   card: '.card',
   chartEvent: '.chart-event',
