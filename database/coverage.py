@@ -1,7 +1,7 @@
 """How complete a ticker's bars are in the current session: bars, minutes without a trade, missing.
 
 On a thin ticker an empty minute is normal. A market minute up to the ticker's checked-through
-watermark without a bar had no trade (the source was asked, or a connected stream watched it);
+watermark without a bar had no trade (the source was asked for it);
 one after it without a bar is missing until a backfill or the stream says otherwise. The health
 view and ``./scripts/status`` show these figures.
 """

@@ -236,7 +236,7 @@ def get_daily_closes(conn: sqlite3.Connection, ticker: str, start_day: str, end_
 
 # --------------------------------------------------------------------------- checked minutes
 # A thin ticker has no bar for minutes without a trade: the per-ticker watermark says up to which
-# minute the source was asked (or a connected stream watched), so empty minutes are not asked for
+# minute the source was asked, so empty minutes are not asked for
 # again and "no trade" can be told from "missing".
 
 
@@ -363,3 +363,13 @@ def prune_bars(conn: sqlite3.Connection, ticker: str, before: str, *, batch_rows
         if row is None:
             break
     return deleted
+
+
+# --------------------------------------------------------------------------- stream gaps after a reconnect
+
+
+def rewind_checked_through(conn: sqlite3.Connection, ticker: str, minute: str) -> None:
+    """Move ``ticker``'s watermark back to ``minute`` if it is later: a dropped stream may have
+    lost bars of minutes it had counted as watched."""
+    conn.execute("UPDATE checked_minutes SET checked_through = ? WHERE ticker = ? AND checked_through > ?",
+                 (to_utc_string(minute), ticker.upper(), to_utc_string(minute)))

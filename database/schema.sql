@@ -17,8 +17,7 @@ CREATE TABLE IF NOT EXISTS bars (
     PRIMARY KEY (ticker, timestamp)
 ) WITHOUT ROWID;
 
--- Sparse feeds: minutes up to checked_through were asked of the source (or seen on a connected
--- stream); a market minute up to it without a bar had no trade, one after it is not known yet.
+-- Sparse feeds: minutes up to checked_through were asked of the source; a market minute up to it without a bar had no trade, one after it is not known yet.
 CREATE TABLE IF NOT EXISTS checked_minutes (
     ticker TEXT PRIMARY KEY,
     checked_through TEXT NOT NULL          -- bar start of the newest checked minute

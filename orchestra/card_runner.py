@@ -27,7 +27,7 @@ from database import db_manager, market_calendar
 from orchestra.card_params import with_parameters
 from orchestra.clock import MINUTE, stamp
 from orchestra.exceptions import AlgorithmBusy, AlgorithmTimeout
-from system_databse import system_db_manager as ledger
+from system_databse import card_calculations, system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class CardRunner:
                     frames[key] = db_manager.get_last_bars(self.market_conn, card["ticker"], requirements["bars"],
                                                            until=until)
                 frame = frames[key]
-                history = ledger.get_transactions(card_id, conn=self.ledger_conn)
+                history = algorithm_history(self.ledger_conn, card_id)
             except Exception as exc:  # noqa: BLE001 - confined to this card
                 results[card_id] = exc
                 continue
@@ -205,3 +205,14 @@ def price_age(last_bar: Optional[str], minute: datetime) -> Optional[PriceAge]:
         return None
     return PriceAge(last_bar, market_calendar.market_minutes_between(last_bar, minute),
                     market_calendar.same_session(last_bar, minute))
+
+
+def algorithm_history(conn: sqlite3.Connection, card_id: int) -> list:
+    """The card's fills as its algorithm sees them: in today's share units after a split, so its
+    position and the decision check match the shares the card holds (``split_adjusted``; dividends
+    are not fills and stay out)."""
+    rows = ledger.get_transactions(card_id, conn=conn)
+    effects = ledger.get_corporate_action_effects(card_id, conn=conn)
+    if not effects:
+        return rows
+    return [r for r in card_calculations.split_adjusted(rows[::-1], effects) if r["type"] != "dividend"]

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from database import db_manager
@@ -25,7 +25,7 @@ from orchestra import decision_log
 from orchestra.alerts import Alerts
 from orchestra.card_runner import CardDecision, CardRunner
 from orchestra.clock import stamp
-from orchestra.coverage import StreamCoverage
+from orchestra import stream_gaps
 from orchestra.clock_check import ClockCheck
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
@@ -73,8 +73,8 @@ class Cycle:
         self.backfill = backfill
         self.clock_check: Optional[ClockCheck] = None  # the daemon's, on the system clock
         self.stopping: Callable[[], bool] = lambda: False  # the daemon's stop request
+        self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # the daemon's clock
         self.pending_backfill: set[str] = set()
-        self.coverage = StreamCoverage()  # minutes a connected stream watched count as checked
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
         self._broker_positions: Optional[Dict[str, int]] = None
@@ -96,8 +96,6 @@ class Cycle:
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.sync_streams(running)
         self.heal({card["ticker"] for card in running})
-        if self.streams is not None:
-            self.coverage.observe(self.market_conn, self.streams.status(), minute)
         busy = self.trader.open_order_tickers()
         report.position_mismatches = self.compare_positions()
         decided = time.monotonic()
@@ -257,6 +255,7 @@ class Cycle:
         if self._reconnected.is_set():
             self._reconnected.clear()
             self.pending_backfill |= needed
+            self._rewind_watermarks(needed)
             logger.info("stream reconnected: backfilling %s", ", ".join(sorted(needed)) or "nothing")
         if self.backfill is None:
             return
@@ -272,6 +271,12 @@ class Cycle:
             if added:
                 logger.info("backfilled %d bar(s) of %s", added, ticker)
         self.pending_backfill &= needed
+
+    def _rewind_watermarks(self, tickers: set[str]) -> None:
+        try:
+            stream_gaps.rewind_after_reconnect(self.market_conn, tickers, self.now())
+        except Exception as exc:  # a record for the backfill: never stops a cycle
+            logger.warning("checked minutes not rewound after the reconnect: %s", exc)
 
     # -- positions
 

@@ -41,7 +41,8 @@ from system_databse import system_db_manager as ledger
 logger = logging.getLogger(__name__)
 
 NOTIFY_FLUSH_SECONDS = 3.0  # at exit, how long queued notifications may still take
-TICK_HEARTBEAT_SECONDS = 5.0  # how often, off hours, to check whether the heartbeat changed
+TICK_HEARTBEAT_SECONDS = 5.0
+SILENCE_LOOKBACK = timedelta(minutes=30)  # how far back a cycle looks for minutes the stream missed  # how often, off hours, to check whether the heartbeat changed
 
 
 def _whole_minutes(env: Mapping[str, str], key: str, default: int) -> int:
@@ -222,6 +223,7 @@ class Orchestrator:
                           lambda ticker: backfill(ticker, stamp(self.clock.now())), self.clock.now))
         cycle.clock_check = self.clock_check
         cycle.stopping = self.stop_event.is_set
+        cycle.now = self.clock.peek
         cycle.alerts.notifier = self.notifier
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
@@ -251,7 +253,7 @@ class Orchestrator:
         if self.updates is None:
             return
         self.updates.start()
-        if not self.updates.wait_connected(10.0):
+        if not self.updates.wait_connected(3.0):
             logger.warning("trade updates stream not connected yet; fills are looked up by REST until it is")
 
     def _apply_corporate_actions(self) -> None:
@@ -327,6 +329,7 @@ class Orchestrator:
                                stamp(self.last_minute), stamp(minute))
         self._heal_after_first_connect()
         self._wait_for_bars(minute)
+        self._heal_silent_minutes(minute)
         self._apply_corporate_actions()
         report = None
         if self.ledger_conn.in_transaction:  # a write that never finished: never trade on top of it
@@ -364,6 +367,29 @@ class Orchestrator:
             self._heals_after_connect = 2
         self._heals_after_connect -= 1
         self.cycle.request_backfill(self.streams.active_tickers)
+
+    def _heal_silent_minutes(self, minute: datetime) -> None:
+        """Backfill the streamed tickers when a minute since the last cycle has no bar for any of them.
+
+        A stream can stay connected yet deliver nothing for a while (shorter than its silence
+        timeout, so it never reconnects): such a minute would otherwise stay missing for good.
+        A minute only some tickers lack is a minute without trades in them, not a silence (with a
+        single ticker the two cannot be told apart: its stream's silence timeout has to do).
+        """
+        tickers = sorted(self.streams.active_tickers) if self.streams and self.cycle else []
+        if len(tickers) < 2:
+            return
+        first = max(self.last_minute + MINUTE, minute - SILENCE_LOOKBACK) if self.last_minute else minute
+        first_stamp, last_stamp = stamp(first), stamp(minute)
+        silent = set(db_manager.find_gaps(self.market_conn, tickers[0], first_stamp, last_stamp))
+        for ticker in tickers[1:]:
+            if not silent:
+                return
+            silent &= set(db_manager.find_gaps(self.market_conn, ticker, first_stamp, last_stamp))
+        if silent:
+            logger.info("no bar for any ticker at %s: backfilling %s", ", ".join(sorted(silent)[:3])
+                        + (" ..." if len(silent) > 3 else ""), ", ".join(tickers))
+            self.cycle.request_backfill(tickers)
 
     def _wait_for_bars(self, minute: datetime) -> None:
         """Until every subscribed ticker has the bar of ``minute``, the deadline passes, or a stop.

@@ -10,6 +10,7 @@ Money is Decimal throughout, so cash + cost of positions always adds up to the c
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -122,9 +123,10 @@ class Broker:
                 return
             self.account_id, self.created_at = saved.account_id, saved.created_at
             self.initial_cash, self.cash = saved.initial_cash, saved.cash
-            for fields in saved.orders:
+            known = {f.name for f in dataclasses.fields(Order)}
+            for fields in saved.orders:  # fields added since the file was written take their defaults
                 fields["behaviour"] = OrderBehaviour(**fields["behaviour"])
-                order = Order(**fields)
+                order = Order(**{k: v for k, v in fields.items() if k in known})
                 self.orders[order.id] = order
                 self.by_client_id[order.client_order_id] = order
             self.positions = {s: Position(s, q, c) for s, q, c in saved.positions}

@@ -785,6 +785,8 @@ def get_recent_fills(algo_id: int, limit: int, *, conn: Optional[sqlite3.Connect
     """A card's ``limit`` newest fills, newest first, each with the broker order id that produced it."""
     with _connection(conn) as c:
         rows = c.execute(
-            "SELECT t.*, j.broker_order_id FROM transactions t LEFT JOIN order_journal j ON j.transaction_id = t.id"
+            "SELECT t.*, CASE WHEN oa.kind = 'order' THEN j.broker_order_id END AS broker_order_id"
+            " FROM transactions t LEFT JOIN order_allocations oa ON oa.transaction_id = t.id"
+            " LEFT JOIN broker_orders j ON j.client_order_id = oa.client_order_id"
             " WHERE t.algorithm_id = ? ORDER BY t.timestamp DESC, t.id DESC LIMIT ?", (algo_id, int(limit))).fetchall()
     return [dict(r) for r in rows]

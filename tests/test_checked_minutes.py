@@ -1,6 +1,6 @@
 """A thin ticker's empty minutes are remembered as checked: a restart's backfill does not ask the
-source for them again (counted in the exchange's request log), a connected stream's quiet minutes
-count as checked too, and the health figures tell "no trade that minute" from "missing"."""
+source for them again (counted in the exchange's request log), and the health figures tell "no
+trade that minute" from "missing"."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,7 +10,6 @@ import requests
 
 from database import coverage, db_manager, historical_pull, market_calendar
 from orchestra.config import AlpacaSettings
-from orchestra.coverage import StreamCoverage
 from system_databse import system_db_manager
 
 NOW = "2026-11-23T17:00:00Z"  # Monday, 12:00 New York: 150 minutes of the session are complete
@@ -68,28 +67,6 @@ def test_health_figures_tell_no_trade_from_missing(market):
 
     assert figures == {"KO": {"minutes": 10, "bars": 2, "no_trade": 3, "missing": 5,
                               "checked_through": "2026-11-23T14:34:00Z"}}
-
-
-def status(connected=True, reconnects=0, subscriptions=("KO",), refused=()):
-    return {"connected": connected, "reconnects": reconnects, "subscriptions": list(subscriptions),
-            "refused": list(refused)}
-
-
-def test_minutes_a_connected_stream_watched_count_as_checked(market):
-    db_manager.set_checked_through(market, "KO", "2026-11-23T15:00:00Z")  # a backfill asked up to 15:00
-    watched = StreamCoverage()
-
-    watched.observe(market, status(), at("2026-11-23T15:00:00Z"))  # first look: nothing known before
-    assert db_manager.get_checked_through(market, "KO") == "2026-11-23T15:00:00Z"
-    watched.observe(market, status(), at("2026-11-23T15:01:00Z"))
-    assert db_manager.get_checked_through(market, "KO") == "2026-11-23T15:01:00Z"
-
-    watched.observe(market, status(refused=("KO",)), at("2026-11-23T15:02:00Z"))  # the feed refused it
-    assert db_manager.get_checked_through(market, "KO") == "2026-11-23T15:01:00Z"
-
-    watched.observe(market, status(), at("2026-11-23T15:03:00Z"))  # was not watched at the last look
-    watched.observe(market, status(reconnects=1), at("2026-11-23T15:04:00Z"))  # a reconnect: bars may be lost
-    assert db_manager.get_checked_through(market, "KO") == "2026-11-23T15:01:00Z"
 
 
 def test_the_orchestrator_restarting_on_a_thin_ticker_does_not_ask_for_its_empty_minutes_again(

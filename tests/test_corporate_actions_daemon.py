@@ -124,3 +124,28 @@ def test_sigkill_during_the_bar_adjustment_leaves_all_bars_adjusted_or_none(mark
         assert closes == {140.0}                                                   # none adjusted
         interrupted += not finished
     assert interrupted >= 1  # at least one kill landed inside the transaction
+
+
+SELL_ALL = ('"""Sells everything it holds."""\n\n\nclass Algorithm:\n'
+            "    def __init__(self, ticker, initial_capital):\n        pass\n\n"
+            "    def get_data_requirements(self, current_time):\n        return {'bars': 1}\n\n"
+            "    def on_data(self, bars, transaction_history):\n"
+            "        held = sum(t['shares'] if t['type'] == 'buy' else -t['shares'] for t in transaction_history)\n"
+            "        return ('sell', held) if held else ('hold', 0)\n")
+
+
+def test_after_a_split_the_algorithm_sees_and_may_sell_all_1190_shares(ledger, market, tmp_path):
+    from datetime import datetime, timezone
+
+    from orchestra.card_runner import CardRunner
+
+    (tmp_path / "sell_all.py").write_text(SELL_ALL)
+    card = ledger_db.create_algorithm("NVDA", "sell_all", 20_000, conn=ledger)
+    ledger_db.record_buy(card, 119, 140.0, timestamp="2026-11-23T14:35:00Z", conn=ledger)
+    db_manager.upsert_bars(market, monday_bars("NVDA", 30, 140.0))
+    CorporateActionKeeper(ledger, market, Feed([SPLIT])).check("2026-11-24T14:31:00Z")
+    db_manager.upsert_bars(market, [{"ticker": "NVDA", "timestamp": "2026-11-24T14:30:00Z", "open": 14.1,
+                                     "high": 14.1, "low": 14.1, "close": 14.1, "volume": 100}])
+    runner = CardRunner(market, ledger, directory=tmp_path, timeout=5)
+    made = runner.decide(ledger_db.get_algorithm(card, conn=ledger), datetime(2026, 11, 24, 14, 30, tzinfo=timezone.utc))
+    assert (made.decision.action, made.decision.shares, made.decision.accepted) == ("sell", 1190, True)

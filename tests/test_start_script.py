@@ -53,7 +53,7 @@ def test_start_brings_up_the_whole_system_and_ctrl_c_stops_it(checkout):
     api_port, rest_port, stream_port = free_port(), free_port(), free_port()
     env = {**os.environ, "API_PORT": str(api_port),
            "ALPACA_TRADING_URL": f"http://127.0.0.1:{rest_port}", "ALPACA_DATA_URL": f"http://127.0.0.1:{rest_port}",
-           "ALPACA_STREAM_URL": f"ws://127.0.0.1:{stream_port}"}
+           "ALPACA_STREAM_URL": f"ws://127.0.0.1:{stream_port}", "ALPACA_TRADE_STREAM_URL": f"ws://127.0.0.1:{stream_port}"}
     for key in ("AUTOTRADER_SYSTEM_DB", "AUTOTRADER_STOCKS_DB", "AUTOTRADER_LOG_DIR"):
         env.pop(key, None)
     log = (checkout / "start.log").open("w")
@@ -69,10 +69,14 @@ def test_start_brings_up_the_whole_system_and_ctrl_c_stops_it(checkout):
         assert f"Dashboard: http://127.0.0.1:{api_port}/" in output
         assert "Created 3 demo cards" in output
         assert (checkout / ".env").exists() and (checkout / "system_databse" / "system.db").exists()
+        while not (checkout / "logs" / "orchestrator.log").exists():  # the daemon may still be importing
+            assert time.monotonic() < deadline, "the orchestrator never wrote its log"
+            time.sleep(0.2)
         owner_only = {".env": 0o600, "system_databse/system.db": 0o600, "system_databse/system.db-wal": 0o600,
                       "system_databse/system.db-shm": 0o600, "system_databse/paper_exchange.db": 0o600,
-                      "logs": 0o700, "logs/api.log": 0o600, "logs/orchestrator.log": 0o600}
+                      "logs": 0o700, "logs/api.log": 0o600}
         assert {name: stat.S_IMODE((checkout / name).stat().st_mode) for name in owner_only} == owner_only
+        assert {stat.S_IMODE(log.stat().st_mode) for log in (checkout / "logs").iterdir()} == {0o600}
         assert "WARNING" not in output
 
         processes = children_of(start.pid)
