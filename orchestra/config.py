@@ -109,7 +109,7 @@ class ApiSettings:
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "ApiSettings":
         env = os.environ if env is None else env
         raw_port = env.get("API_PORT", "5000").strip() or "5000"
-        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        if not (raw_port.isascii() and raw_port.isdigit()) or not 0 < int(raw_port) < 65536:
             raise ConfigError(f"API_PORT must be a port number, got {raw_port!r}")
         return cls(host=env.get("API_HOST", "127.0.0.1").strip() or "127.0.0.1", port=int(raw_port))
 

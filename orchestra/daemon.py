@@ -49,7 +49,7 @@ def _whole_minutes(env: Mapping[str, str], key: str, default: int) -> int:
     raw = env.get(key, "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ConfigError(f"{key} must be a whole number of minutes (0 or more), got {raw!r}")
     return int(raw)
 

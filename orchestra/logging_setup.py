@@ -59,7 +59,7 @@ def keep_days(env: Mapping[str, str]) -> int:
     raw = env.get("AUTOTRADER_LOG_KEEP_DAYS", "").strip()
     if not raw:
         return DEFAULT_KEEP_DAYS
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ConfigError(f"AUTOTRADER_LOG_KEEP_DAYS must be a positive whole number, got {raw!r}")
     return int(raw)
 

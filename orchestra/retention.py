@@ -32,7 +32,7 @@ def _whole_number(env: Mapping[str, str], key: str, default: int) -> int:
     raw = env.get(key, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ConfigError(f"{key} must be a whole number of at least 1, got {raw!r}")
     return int(raw)
 

@@ -60,6 +60,6 @@ def status(text: str, env: Optional[Mapping[str, str]] = None) -> bool:
 def watchdog_interval(env: Optional[Mapping[str, str]] = None) -> Optional[float]:
     """Seconds between WATCHDOG pings (half of ``WATCHDOG_USEC``), or None without a watchdog."""
     raw = (os.environ if env is None else env).get("WATCHDOG_USEC", "")
-    if not raw.isdigit() or int(raw) == 0:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) == 0:
         return None
     return int(raw) / 1_000_000 / 2

@@ -456,7 +456,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _minutes(raw: str) -> int:
-    if not raw.strip().isdigit():
+    if not (raw.strip().isascii() and raw.strip().isdigit()):
         raise argparse.ArgumentTypeError(f"must be a whole number of minutes, got {raw!r}")
     return int(raw)
 

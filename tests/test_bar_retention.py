@@ -132,7 +132,7 @@ def test_once_a_night_off_hours_only_and_nothing_written_when_nothing_is_old(mar
     assert not any(s.startswith(("BEGIN", "DELETE", "COMMIT")) for s in statements)
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "many", "1.5"])
+@pytest.mark.parametrize("value", ["0", "-3", "many", "1.5", "²", "٤٠٠"])
 def test_a_bad_retention_setting_is_refused_with_its_name(value):
     with pytest.raises(ConfigError, match="AUTOTRADER_BAR_RETENTION_DAYS"):
         RetentionSettings.from_env({"AUTOTRADER_BAR_RETENTION_DAYS": value})

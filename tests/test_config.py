@@ -58,5 +58,6 @@ def test_api_settings_default_to_loopback_and_refuse_bad_ports():
     assert ApiSettings.from_env({}) == ApiSettings("127.0.0.1", 5000)
     assert ApiSettings.from_env({}).is_loopback
     assert not ApiSettings.from_env({"API_HOST": "0.0.0.0"}).is_loopback
-    with pytest.raises(ConfigError, match="API_PORT"):
-        ApiSettings.from_env({"API_PORT": "http"})
+    for bad in ("http", "²", "５０００"):                               # unicode digits are not a port
+        with pytest.raises(ConfigError, match="API_PORT"):
+            ApiSettings.from_env({"API_PORT": bad})
