@@ -524,8 +524,10 @@ class Soak:
         logger.info("stopped card %d midway", self.stopped_card)
 
     def _quiesce(self, timeout: float = 120.0) -> None:
-        """After the last close: let the daemon finish starting (its backfill) and settle every order."""
+        """After the last close: let the daemon finish starting (its backfill), complete the day's bars
+        and settle every order."""
         deadline = time.monotonic() + timeout
+        closed = market_calendar.to_utc_string(market_calendar.session_bounds(self.sessions[-1])[1])
         conn = ledger.get_connection(self.box.system_db, read_only=True)
         try:
             pid = self.box.processes["orchestrator"].pid
@@ -533,8 +535,10 @@ class Soak:
                 open_orders = [o for o in self.box.state()["orders"] if o["status"] in ("accepted", "new",
                                                                                            "partially_filled")]
                 beat = ledger.get_heartbeat("orchestrator", conn=conn) or {}
-                started = beat.get("payload", {}).get("pid") == pid  # its start-up backfill is done
-                if started and not open_orders and not ledger.get_open_orders(conn=conn):
+                payload = beat.get("payload", {})
+                started = payload.get("pid") == pid  # its start-up backfill is done
+                completed = (payload.get("session_completed_at") or "") >= closed  # and the day's bars
+                if started and completed and not open_orders and not ledger.get_open_orders(conn=conn):
                     return
                 time.sleep(1.0)
         finally:

@@ -204,6 +204,7 @@ class Orchestrator:
         self.corporate_actions = CorporateActionKeeper(self.ledger_conn, self.market_conn, default_fetch(alpaca),
                                                        on_error=self.errors.record)
         self._closed_logged = False
+        self.session_completed_at: Optional[str] = None  # when off hours began and the day's bars were completed
         self._last_tick_heartbeat = 0.0
         self._heals_after_connect: Optional[int] = None  # None until the stream is first seen connected
 
@@ -421,9 +422,23 @@ class Orchestrator:
         if wake - now > 2 * MINUTE and not self._closed_logged:
             self._closed_logged = True
             logger.info("off hours: next cycle at %s (clock %s)", stamp(wake), stamp(now))
+            self._complete_the_session(now)
             self._write_heartbeat(force=True)
             self.pruner.run_if_due(now)
         self.clock.sleep_until(wake, self.stop_event, tick=self._tick)
+
+    def _complete_the_session(self, now: datetime) -> None:
+        """Off hours begin: fetch what the stream missed of the session's last minutes.
+
+        No cycle runs after the close, so a bar lost to a drop near the end (a reconnect that
+        waits out the feed's connection limit, say) would wait for the next session's start-up
+        backfill, or stay missing for a ticker nobody watches by then.
+        """
+        if self.streams is not None and self.cycle is not None:
+            tickers = sorted(self.streams.active_tickers)
+            self.cycle.request_backfill(tickers)
+            self.cycle.heal(tickers)
+        self.session_completed_at = stamp(now)
 
     def _tick(self) -> None:
         """Called between naps: keep systemd's watchdog fed and the heartbeat fresh."""
@@ -461,6 +476,7 @@ class Orchestrator:
             "broker_requests_last_minute": self.budget.used_last_minute(),
             "errors_last_hour": self.errors.last_hour(),
             "clock_check": self.clock_check.status() if self.clock_check else None,
+            "session_completed_at": self.session_completed_at,
         }
 
     def _write_heartbeat(self, *, force: bool) -> None:

@@ -10,9 +10,12 @@ from database import db_manager
 from scripts import backtest
 from scripts.backtest_metrics import buy_and_hold_curve, max_drawdown, metrics
 from tests.fixtures.api import table_rows
+from tests.fixtures.exchange import DEFAULT_START
 from tests.test_backtest import DAY, FILL_OPENS, bars_for, day_closes
 
 import numpy as np
+
+EXCHANGE_DAY = DEFAULT_START[:10]  # the session the shared exchange's clock is in
 
 HANGS = ('"""Hangs: never answers."""\nfrom algorithms._framework import AlgorithmBase\n\n\n'
          "class Algorithm(AlgorithmBase):\n    def on_data(self, bars, transaction_history):\n"
@@ -87,7 +90,7 @@ def test_a_hanging_algorithm_is_stopped_at_its_time_limit_and_reported(preview_c
     folder = tmp_path / "algos"
     folder.mkdir()
     (folder / "hangs.py").write_text(HANGS)
-    db_manager.upsert_bars(market, bars_for(DAY, day_closes()))
+    db_manager.upsert_bars(market, bars_for(EXCHANGE_DAY, day_closes()))  # the day "the last 1 day" means
     client = preview_client(ALGORITHMS_DIR=folder, PREVIEW_TIME_LIMIT_SECONDS=2)
     started = client.post("/api/preview", json={"algorithm_type": "hangs", "ticker": "AAPL",
                                                 "initial_capital": 1000, "days": 1})
