@@ -71,7 +71,7 @@ class AlpacaSettings:
     trading_url: Optional[str] = None
     data_url: Optional[str] = None
     stream_url: Optional[str] = None
-    trade_stream_url: Optional[str] = None  # trade updates stream base; None: Alpaca's own
+    trade_stream_url: Optional[str] = None  # trade updates stream base; None: Alpaca's own (see from_env)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "AlpacaSettings":
@@ -87,7 +87,9 @@ class AlpacaSettings:
             trading_url=_base_url(env, "ALPACA_TRADING_URL", ("http", "https")),
             data_url=_base_url(env, "ALPACA_DATA_URL", ("http", "https")),
             stream_url=_base_url(env, "ALPACA_STREAM_URL", ("ws", "wss")),
-            trade_stream_url=_base_url(env, "ALPACA_TRADE_STREAM_URL", ("ws", "wss")),
+            # unset beside an overridden stream: that same host, never Alpaca's own behind the user's back
+            trade_stream_url=(_base_url(env, "ALPACA_TRADE_STREAM_URL", ("ws", "wss"))
+                              or _base_url(env, "ALPACA_STREAM_URL", ("ws", "wss"))),
         )
 
     @property

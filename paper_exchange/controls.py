@@ -32,6 +32,7 @@ class Switches:
     fail_requests: int = 0
     fail_status: int = 500
     fail_after_processing: bool = False
+    fail_path: str = "/"  # only requests whose path starts with this fail (e.g. "/v2/orders")
     stream_connection_limit: int = 1
     stream_symbol_limit: int = 30
     stream_linger_seconds: float = 0.0
@@ -84,11 +85,11 @@ class Controls:
                 s.reject_orders -= 1
             return OrderBehaviour(s.fill_delay_seconds, s.partial_fill_ratio, s.partial_fill_hold_seconds, reject)
 
-    def take_failure(self) -> Optional[tuple[int, bool]]:
+    def take_failure(self, path: str) -> Optional[tuple[int, bool]]:
         """(status, after_processing) if this request is to fail, using up one failure."""
         with self._lock:
             s = self._switches
-            if s.fail_requests <= 0:
+            if s.fail_requests <= 0 or not path.startswith(s.fail_path):
                 return None
             s.fail_requests -= 1
             return s.fail_status, s.fail_after_processing
@@ -145,6 +146,10 @@ def _validated(key: str, value: Any) -> Any:
         return _number(key, value, low=1, high=100_000, integer=True)
     if key == "stream_linger_seconds":
         return _number(key, value, low=0.0, high=3600.0)
+    if key == "fail_path":
+        if not isinstance(value, str) or not value.startswith("/"):
+            raise ControlError(f"fail_path must be a path starting with /, got {value!r}")
+        return value
     if key == "fail_status":
         if value not in FAIL_STATUSES or isinstance(value, bool):
             raise ControlError(f"fail_status must be one of {FAIL_STATUSES}, got {value!r}")

@@ -51,7 +51,7 @@ def create_app(exchange: "Exchange") -> Flask:
             allowed, g.rate_headers = limiter.take(exchange.key, exchange.controls.rate_limit_per_minute)
             if not allowed:
                 return jsonify({"code": 42910000, "message": RATE_LIMIT_MESSAGE}), 429
-        failure = exchange.controls.take_failure()
+        failure = exchange.controls.take_failure(request.path)
         if failure:
             status, after = failure
             if not after:

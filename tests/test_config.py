@@ -54,6 +54,14 @@ def test_process_environment_wins_over_the_env_file(tmp_path, monkeypatch):
     assert log_level() == "DEBUG"
 
 
+def test_the_trade_stream_follows_an_overridden_stream_and_is_alpacas_own_otherwise():
+    assert AlpacaSettings.from_env(GOOD).trade_stream_url == "ws://127.0.0.1:18082"
+    own = {**GOOD, "ALPACA_TRADING_URL": "", "ALPACA_DATA_URL": "", "ALPACA_STREAM_URL": ""}
+    assert AlpacaSettings.from_env(own).trade_stream_url is None
+    elsewhere = {**GOOD, "ALPACA_TRADE_STREAM_URL": "ws://127.0.0.1:19000"}
+    assert AlpacaSettings.from_env(elsewhere).trade_stream_url == "ws://127.0.0.1:19000"
+
+
 def test_api_settings_default_to_loopback_and_refuse_bad_ports():
     assert ApiSettings.from_env({}) == ApiSettings("127.0.0.1", 5000)
     assert ApiSettings.from_env({}).is_loopback

@@ -72,6 +72,17 @@ def test_transient_server_errors_hit_the_next_n_calls_then_stop(client, exchange
     assert Decimal(client.get_account().cash) == CASH
 
 
+def test_failures_can_be_kept_to_one_path_while_the_rest_answers(client, exchange):
+    exchange.control(fail_requests=5, fail_path="/v2/orders")
+    assert Decimal(client.get_account().cash) == CASH               # the account and the clock still answer
+    assert client.get_clock().timestamp is not None
+    with pytest.raises(APIError) as caught:
+        client.submit_order(market_order("AAPL", 1, "buy", "goes-nowhere"))
+    assert caught.value.status_code == 500
+    assert exchange.state()["orders"] == []
+    exchange.control(fail_requests=0, fail_path="/")
+
+
 def test_a_lost_answer_means_the_order_was_placed_and_a_resend_is_a_duplicate(client, exchange):
     exchange.control(fail_requests=1, fail_status=503, fail_after_processing=True)
     with pytest.raises(APIError) as caught:
@@ -93,7 +104,7 @@ def test_gateway_errors_have_no_json_body(exchange):
 
 @pytest.mark.parametrize("body", [
     {"partial_fill_ratio": 1.5}, {"fill_delay_seconds": -1}, {"reject_orders": "two"},
-    {"fail_status": 404}, {"drop_streams": "yes"}, {"no_such_switch": 1}, {"clock": {"set": "2040-01-01T00:00:00Z"}},
+    {"fail_status": 404}, {"fail_path": "v2/orders"}, {"drop_streams": "yes"}, {"no_such_switch": 1}, {"clock": {"set": "2040-01-01T00:00:00Z"}},
     ["not", "an", "object"],
 ])
 def test_bad_controls_are_refused_and_change_nothing(exchange, body):

@@ -83,7 +83,8 @@ def trading_resumes(box, orders_before: int) -> None:
 
 def test_cut_between_the_journal_intent_and_the_submit(box):
     wait_until(lambda: any(e["status"] == "filled" for e in journal(box)), 60, "a first fill")
-    box.control(fail_requests=10_000, fail_status=500)  # every broker call fails: the next intent goes nowhere
+    # every order call fails (the clock and positions still answer): the next intent goes nowhere
+    box.control(fail_requests=10_000, fail_status=500, fail_path="/v2/orders")
     pending = wait_until(lambda: next((e for e in journal(box) if e["status"] == "pending"), None), 60,
                          "an intent the broker never received")
     shown = wall(box)
