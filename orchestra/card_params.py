@@ -6,19 +6,18 @@ that card's error). Either way the framework turns them into the algorithm's ``s
 """
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from algorithms import AlgorithmError, ParameterError, class_parameters, load_algorithm_class
-from system_databse import system_db_manager as ledger
 
 
-def with_parameters(card: Mapping[str, Any], ledger_conn: sqlite3.Connection, *,
+def with_parameters(card: Mapping[str, Any], stored: Mapping[str, Any], *,
                     overrides: Optional[Mapping[str, str]] = None,
                     directory: Optional[Path] = None) -> dict[str, Any]:
-    """``card`` plus ``"parameters"``: its stored values, with the overrides its algorithm declares."""
-    values = ledger.get_algorithm_parameters(int(card["id"]), conn=ledger_conn)
+    """``card`` plus ``"parameters"``: its ``stored`` values (read for every card at once with
+    ``get_all_algorithm_parameters``), with the overrides its algorithm declares."""
+    values = dict(stored)
     if overrides:
         values.update(_overrides_for(card, overrides, directory))
     return {**card, "parameters": values}

@@ -124,10 +124,11 @@ class CardRunner:
         current_time, until = stamp(minute + MINUTE), stamp(minute)
         results: Dict[int, Union[CardDecision, BaseException]] = {}
         asked = {}
+        stored = ledger.get_all_algorithm_parameters(conn=self.ledger_conn)
         for card in cards:
             try:
                 self._check_not_busy(card)
-                ready = with_parameters(card, self.ledger_conn, overrides=self.parameter_overrides,
+                ready = with_parameters(card, stored.get(int(card["id"]), {}), overrides=self.parameter_overrides,
                                         directory=self.directory)
             except Exception as exc:  # noqa: BLE001 - confined to this card
                 results[int(card["id"])] = exc
@@ -136,6 +137,8 @@ class CardRunner:
                 requirements_for_card(c, current_time, directory=self.directory))))
         frames: Dict[tuple, Any] = {}
         deciding = {}
+        fills = ledger.get_transactions_by_card(asked, conn=self.ledger_conn)
+        actions = ledger.get_corporate_action_effects_by_card(asked, conn=self.ledger_conn)
         for card_id, (card, call) in asked.items():
             try:
                 requirements = self._finish(call)
@@ -144,7 +147,7 @@ class CardRunner:
                     frames[key] = db_manager.get_last_bars(self.market_conn, card["ticker"], requirements["bars"],
                                                            until=until)
                 frame = frames[key]
-                history = algorithm_history(self.ledger_conn, card_id)
+                history = algorithm_history(fills[card_id], actions[card_id])
             except Exception as exc:  # noqa: BLE001 - confined to this card
                 results[card_id] = exc
                 continue
@@ -207,12 +210,10 @@ def price_age(last_bar: Optional[str], minute: datetime) -> Optional[PriceAge]:
                     market_calendar.same_session(last_bar, minute))
 
 
-def algorithm_history(conn: sqlite3.Connection, card_id: int) -> list:
-    """The card's fills as its algorithm sees them: in today's share units after a split, so its
-    position and the decision check match the shares the card holds (``split_adjusted``; dividends
-    are not fills and stay out)."""
-    rows = ledger.get_transactions(card_id, conn=conn)
-    effects = ledger.get_corporate_action_effects(card_id, conn=conn)
+def algorithm_history(rows: List[dict], effects: List[dict]) -> list:
+    """A card's fills (newest first) as its algorithm sees them: in today's share units after a
+    split (``effects``, oldest first), so its position and the decision check match the shares the
+    card holds (``split_adjusted``; dividends are not fills and stay out)."""
     if not effects:
         return rows
     return [r for r in card_calculations.split_adjusted(rows[::-1], effects) if r["type"] != "dividend"]

@@ -346,3 +346,17 @@ def test_read_only_connections_cannot_write(system_db):
             ledger_db.set_pin("1111", conn=conn)
     finally:
         conn.close()
+
+
+def test_every_cards_transactions_in_one_read_match_each_cards_own(ledger):
+    first = ledger_db.create_algorithm("AAPL", "sma_crossover", 10_000, conn=ledger)
+    second = ledger_db.create_algorithm("MSFT", "sma_crossover", 10_000, conn=ledger)
+    ledger_db.record_buy(first, 5, 100.0, timestamp="2026-11-23T14:31:00Z", conn=ledger)
+    ledger_db.record_buy(first, 3, 101.0, timestamp="2026-11-23T14:35:00Z", conn=ledger)
+    ledger_db.record_sell(first, 2, 102.0, timestamp="2026-11-23T14:40:00Z", conn=ledger)
+    together = ledger_db.get_transactions_by_card([second, first, 999], conn=ledger)
+    assert together[first] == ledger_db.get_transactions(first, conn=ledger)
+    assert [t["shares"] for t in together[first]] == [2, 3, 5]           # newest first, as one card's read
+    assert together[second] == [] and together[999] == []
+    assert ledger_db.get_transactions_by_card([], conn=ledger) == {}
+    assert ledger_db.get_corporate_action_effects_by_card([first, second], conn=ledger) == {first: [], second: []}
