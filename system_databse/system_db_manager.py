@@ -271,15 +271,19 @@ def get_transactions(algo_id: int, *, conn: Optional[sqlite3.Connection] = None)
 def get_transactions_by_card(algo_ids: Iterable[int], *,
                              conn: Optional[sqlite3.Connection] = None) -> Dict[int, List[Dict[str, Any]]]:
     """Each card's transactions, newest first, in one query (a minute reads every card's at once)."""
+    return _rows_by_card("SELECT * FROM transactions WHERE algorithm_id IN ({ids})"
+                         " ORDER BY algorithm_id, timestamp DESC, id DESC", algo_ids, conn)
+
+
+def _rows_by_card(sql: str, algo_ids: Iterable[int], conn: Optional[sqlite3.Connection]
+                  ) -> Dict[int, List[Dict[str, Any]]]:
+    """``sql``'s rows grouped by card, for every card in ``algo_ids`` (an empty list for one with none)."""
     ids = sorted({int(i) for i in algo_ids})
     found: Dict[int, List[Dict[str, Any]]] = {i: [] for i in ids}
-    if not ids:
-        return found
-    marks = ",".join("?" * len(ids))  # one ? per id: only the count comes from the caller
-    with _connection(conn) as c:
-        for row in c.execute(f"SELECT * FROM transactions WHERE algorithm_id IN ({marks})"
-                             " ORDER BY algorithm_id, timestamp DESC, id DESC", ids):
-            found[row["algorithm_id"]].append(dict(row))
+    if ids:
+        with _connection(conn) as c:  # one ? per id: only their count shapes the statement
+            for row in c.execute(sql.format(ids=",".join("?" * len(ids))), ids):
+                found[row["algorithm_id"]].append(dict(row))
     return found
 
 
@@ -774,16 +778,8 @@ def get_corporate_action_effects(algo_id: Optional[int], *,
 def get_corporate_action_effects_by_card(algo_ids: Iterable[int], *, conn: Optional[sqlite3.Connection] = None
                                          ) -> Dict[int, List[Dict[str, Any]]]:
     """Each card's corporate actions, oldest first, in one query."""
-    ids = sorted({int(i) for i in algo_ids})
-    found: Dict[int, List[Dict[str, Any]]] = {i: [] for i in ids}
-    if not ids:
-        return found
-    marks = ",".join("?" * len(ids))  # one ? per id: only the count comes from the caller
-    with _connection(conn) as c:
-        for row in c.execute(f"SELECT * FROM corporate_action_effects WHERE algorithm_id IN ({marks})"
-                             " ORDER BY algorithm_id, effective_at, id", ids):
-            found[row["algorithm_id"]].append(dict(row))
-    return found
+    return _rows_by_card("SELECT * FROM corporate_action_effects WHERE algorithm_id IN ({ids})"
+                         " ORDER BY algorithm_id, effective_at, id", algo_ids, conn)
 
 
 # --------------------------------------------------------------------------- wall: change keys and daily totals
