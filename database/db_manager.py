@@ -125,15 +125,39 @@ def get_bar_arrays(conn: sqlite3.Connection, ticker: str, start: str, end: str) 
     parsed in Python (~3x faster than ``get_bars_between``). ``timestamp`` is ``datetime64[s]``
     (UTC); open/high/low/close/volume are float64.
     """
-    import numpy as np
-
     cursor = conn.cursor()
     cursor.row_factory = None  # plain tuples straight into numpy
     rows = cursor.execute(
-        "SELECT CAST(strftime('%s', timestamp) AS INTEGER), open, high, low, close, volume FROM bars"
-        " WHERE ticker = ? AND timestamp BETWEEN ? AND ? ORDER BY timestamp",
+        f"SELECT {_EPOCH_COLUMNS} FROM bars WHERE ticker = ? AND timestamp BETWEEN ? AND ? ORDER BY timestamp",
         (ticker.upper(), to_utc_string(start), to_utc_string(end)),
     ).fetchall()
+    return _arrays(rows)
+
+
+def get_last_bar_arrays(conn: sqlite3.Connection, ticker: str, count: int,
+                        until: Optional[str] = None) -> Dict[str, np.ndarray]:
+    """The last ``count`` bars of ``ticker`` starting at or before ``until`` as numpy columns,
+    oldest first (as ``get_bar_arrays``): what the live cycle hands the algorithms every minute,
+    without building a DataFrame per ticker."""
+    rows: list = []
+    if count > 0:
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        rows = cursor.execute(
+            f"SELECT {_EPOCH_COLUMNS} FROM bars WHERE ticker = ? AND timestamp <= ? ORDER BY timestamp DESC LIMIT ?",
+            (ticker.upper(), to_utc_string(until) if until is not None else "9999-12-31T23:59:59Z", int(count)),
+        ).fetchall()
+        rows.reverse()
+    return _arrays(rows)
+
+
+_EPOCH_COLUMNS = "CAST(strftime('%s', timestamp) AS INTEGER), " + ", ".join(BAR_COLUMNS)
+
+
+def _arrays(rows: List[tuple]) -> Dict[str, np.ndarray]:
+    """Rows of (epoch seconds, open, high, low, close, volume) as numpy columns."""
+    import numpy as np
+
     table = np.array(rows, dtype="float64").reshape(len(rows), 1 + len(BAR_COLUMNS))
     columns = {name: np.ascontiguousarray(table[:, i + 1]) for i, name in enumerate(BAR_COLUMNS)}
     return {"timestamp": table[:, 0].astype("int64").astype("datetime64[s]"), **columns}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 from algorithms import AlgorithmError, CheckedDecision, decide_for_card, requirements_for_card
-from algorithms import DEFAULT_MAX_PRICE_AGE, PriceAge
+from algorithms import DEFAULT_MAX_PRICE_AGE, Bars, PriceAge
 from database import db_manager, market_calendar
 from orchestra.card_params import with_parameters
 from orchestra.clock import MINUTE, stamp
@@ -44,6 +44,16 @@ class CardDecision:
     bars: int
     last_bar: Optional[str]
     price_age: Optional[PriceAge] = None  # how old ``price`` is (None: no bar at all)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """One ticker's bars for this minute, shared read-only by every card that asked for as many."""
+
+    bars: Bars
+    price: Optional[float]
+    last_bar: Optional[str]
+    age: Optional[PriceAge]
 
 
 WORKERS = 8  # daemon threads that run algorithm calls; a hung call costs one, which is replaced
@@ -118,11 +128,45 @@ class CardRunner:
                    ) -> List[Tuple[Mapping[str, Any], Union[CardDecision, BaseException]]]:
         """Every card's decision for the bar that started at ``minute``, or the error that stopped it.
 
-        The cards' calls overlap (one thread each, each with its own time budget), and a ticker's
-        bars are read once for all its cards: a hundred cards decide in a fraction of a second.
+        Three phases: every card's data requirements (worker threads, all at once); each ticker's
+        window of bars read once for all its cards (this thread, while no algorithm runs, so the
+        database reads never queue behind algorithm code for the GIL); every card's ``on_data``
+        (worker threads again, each call with its own time budget).
         """
-        current_time, until = stamp(minute + MINUTE), stamp(minute)
+        current_time = stamp(minute + MINUTE)
         results: Dict[int, Union[CardDecision, BaseException]] = {}
+        needs = self._requirements(cards, current_time, results)
+        windows = self._windows({(card["ticker"], bars) for card, bars in needs.values()}, minute)
+        fills = ledger.get_transactions_by_card(needs, conn=self.ledger_conn)
+        actions = ledger.get_corporate_action_effects_by_card(needs, conn=self.ledger_conn)
+        deciding = {}
+        for card_id, (card, bars_needed) in needs.items():
+            window = windows[(card["ticker"], bars_needed)]
+            try:
+                if isinstance(window, BaseException):
+                    raise window
+                history = algorithm_history(fills[card_id], actions[card_id])
+            except Exception as exc:  # noqa: BLE001 - confined to this card
+                results[card_id] = exc
+                continue
+            deciding[card_id] = (card, window, self._start(
+                card, "on_data", lambda c=card, w=window, h=history, n=bars_needed:
+                decide_for_card(c, w.bars, h, w.price if w.price is not None else float("nan"),
+                                current_time=current_time, directory=self.directory, bars_needed=n,
+                                price_age=w.age, max_price_age=self.max_price_age)))
+        for card_id, (card, window, call) in deciding.items():
+            try:
+                decision = self._finish(call)
+            except Exception as exc:  # noqa: BLE001 - confined to this card
+                results[card_id] = exc
+                continue
+            results[card_id] = CardDecision(card, decision, window.price, len(window.bars), window.last_bar,
+                                            window.age)
+        return [(card, results[int(card["id"])]) for card in cards]
+
+    def _requirements(self, cards: List[Mapping[str, Any]], current_time: str,
+                      results: Dict[int, Any]) -> Dict[int, Tuple[Mapping[str, Any], int]]:
+        """{card id: (card with its parameters, bars it needs)}; a card that failed goes to ``results``."""
         asked = {}
         stored = ledger.get_all_algorithm_parameters(conn=self.ledger_conn)
         for card in cards:
@@ -135,38 +179,28 @@ class CardRunner:
                 continue
             asked[int(ready["id"])] = (ready, self._start(ready, "get_data_requirements", lambda c=ready: (
                 requirements_for_card(c, current_time, directory=self.directory))))
-        frames: Dict[tuple, Any] = {}
-        deciding = {}
-        fills = ledger.get_transactions_by_card(asked, conn=self.ledger_conn)
-        actions = ledger.get_corporate_action_effects_by_card(asked, conn=self.ledger_conn)
+        needs = {}
         for card_id, (card, call) in asked.items():
             try:
-                requirements = self._finish(call)
-                key = (card["ticker"], requirements["bars"])
-                if key not in frames:
-                    frames[key] = db_manager.get_last_bars(self.market_conn, card["ticker"], requirements["bars"],
-                                                           until=until)
-                frame = frames[key]
-                history = algorithm_history(fills[card_id], actions[card_id])
+                needs[card_id] = (card, self._finish(call)["bars"])
             except Exception as exc:  # noqa: BLE001 - confined to this card
                 results[card_id] = exc
-                continue
-            price = float(frame["close"].iloc[-1]) if len(frame) else None
-            last_bar = stamp(frame.index[-1].to_pydatetime()) if len(frame) else None
-            age = price_age(last_bar, minute)
-            deciding[card_id] = (card, frame, price, last_bar, age, self._start(
-                card, "on_data", lambda c=card, f=frame, h=history, p=price, n=requirements["bars"], a=age:
-                decide_for_card(c, f, h, p if p is not None else float("nan"), current_time=current_time,
-                                directory=self.directory, bars_needed=n, price_age=a,
-                                max_price_age=self.max_price_age)))
-        for card_id, (card, frame, price, last_bar, age, call) in deciding.items():
+        return needs
+
+    def _windows(self, wanted: set, minute: datetime) -> Dict[tuple, Union["_Window", BaseException]]:
+        """{(ticker, bars): its window of bars up to ``minute``}, each read once for all its cards."""
+        windows: Dict[tuple, Union[_Window, BaseException]] = {}
+        for ticker, count in wanted:
             try:
-                decision = self._finish(call)
-            except Exception as exc:  # noqa: BLE001 - confined to this card
-                results[card_id] = exc
+                columns = db_manager.get_last_bar_arrays(self.market_conn, ticker, count, until=stamp(minute))
+                bars = Bars.from_columns(*(columns[c] for c in ("timestamp",) + db_manager.BAR_COLUMNS))
+            except Exception as exc:  # noqa: BLE001 - confined to this ticker's cards
+                windows[(ticker, count)] = exc
                 continue
-            results[card_id] = CardDecision(card, decision, price, len(frame), last_bar, age)
-        return [(card, results[int(card["id"])]) for card in cards]
+            last_bar = bars.last_timestamp
+            windows[(ticker, count)] = _Window(bars, float(bars.close[-1]) if len(bars) else None, last_bar,
+                                               price_age(last_bar, minute))
+        return windows
 
     def _check_not_busy(self, card: Mapping[str, Any]) -> None:
         card_id = int(card["id"])

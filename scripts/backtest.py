@@ -186,13 +186,9 @@ def load_series(conn: sqlite3.Connection, ticker: str, start: str, end: str, war
         raise BacktestError(f"no bars for {ticker} in stocks.db between {start[:10]} and {end[:10]}; "
                             f"pull them with: python -m database.historical_pull {ticker} --start ... --end ...")
     before_start = market_calendar.parse_utc(start) - timedelta(seconds=1)
-    earlier = db_manager.get_last_bars(conn, ticker, warmup, until=market_calendar.to_utc_string(before_start))
-    if len(earlier):
-        head = Bars.from_frame(earlier)
-        columns = [np.concatenate([getattr(head, c), in_range[c]]) for c in SERIES_COLUMNS]
-    else:
-        columns = [in_range[c] for c in SERIES_COLUMNS]
-    return BarSeries(Bars.from_columns(*columns)), len(earlier)
+    earlier = db_manager.get_last_bar_arrays(conn, ticker, warmup, until=market_calendar.to_utc_string(before_start))
+    columns = [np.concatenate([earlier[c], in_range[c]]) for c in SERIES_COLUMNS]
+    return BarSeries(Bars.from_columns(*columns)), len(earlier["close"])
 
 
 class DecisionPoints(NamedTuple):

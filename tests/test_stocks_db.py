@@ -1,6 +1,7 @@
 """stocks.db: NYSE minutes from the exchange calendar, idempotent bars, windows, prices and gaps."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -111,6 +112,20 @@ def test_last_bars_window_is_oldest_first_with_a_utc_index(market):
     assert window["close"].iloc[-1] == 154.0 and window["close"].is_monotonic_increasing
     assert len(db_manager.get_last_bars(market, "AAPL", 500)) == 60
     assert db_manager.get_last_bars(market, "TSLA", 50).empty
+
+
+def test_the_live_cycle_reads_the_same_last_bars_as_numpy_columns(market):
+    day = minutes_of(market, "2026-11-27")
+    db_manager.upsert_bars(market, [bar("AAPL", ts, 100.0 + i) for i, ts in enumerate(day[:60])])
+    db_manager.upsert_bars(market, [bar("MSFT", day[0], 999.0)])
+    frame = db_manager.get_last_bars(market, "AAPL", 50, until=day[54])
+    arrays = db_manager.get_last_bar_arrays(market, "aapl", 50, until=day[54])
+    assert arrays["timestamp"][0] == np.datetime64(day[5][:-1]) and arrays["timestamp"][-1] == np.datetime64(day[54][:-1])
+    for column in ("open", "high", "low", "close", "volume"):
+        assert arrays[column].tolist() == frame[column].tolist()
+    assert len(db_manager.get_last_bar_arrays(market, "AAPL", 500)["close"]) == 60
+    assert len(db_manager.get_last_bar_arrays(market, "AAPL", 0)["close"]) == 0
+    assert len(db_manager.get_last_bar_arrays(market, "TSLA", 50)["timestamp"]) == 0
 
 
 def test_bars_between_returns_the_whole_range(market):
