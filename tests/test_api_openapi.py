@@ -59,18 +59,20 @@ def fuzzed(tmp_path_factory, stocks_db_template):
                                      "low": 101, "close": 101, "volume": 5}])
     market.close()
     exchange = start_paper_exchange(folder / "exchange")
-    app = api_server.create_app({"SYSTEM_DB": folder / "system.db", "STOCKS_DB": folder / "stocks.db",
-                                 "BROKER_FACTORY": broker_factory(exchange.env), "TOKEN_TTL_SECONDS": 3600,
-                                 "TESTING": True})
-    client = app.test_client()
-    tokens = {action: get_token(client, action) for action in ("add", "stop", "export")}
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield app, tokens, f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(timeout=30)
-    exchange.stop()
+    try:  # a failed start still stops the exchange
+        app = api_server.create_app({"SYSTEM_DB": folder / "system.db", "STOCKS_DB": folder / "stocks.db",
+                                     "BROKER_FACTORY": broker_factory(exchange.env), "TOKEN_TTL_SECONDS": 3600,
+                                     "TESTING": True})
+        client = app.test_client()
+        tokens = {action: get_token(client, action) for action in ("add", "stop", "export")}
+        server = create_server(app, host="127.0.0.1", port=0, threads=4)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        yield app, tokens, f"http://127.0.0.1:{server.effective_port}"
+        server.close()
+        thread.join(timeout=30)
+    finally:
+        exchange.stop()
 
 
 schema = schemathesis.openapi.from_dict(json.loads(OPENAPI_PATH.read_text()))

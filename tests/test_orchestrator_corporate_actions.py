@@ -112,33 +112,35 @@ def split_day(tmp_path_factory, stocks_db_template):
              "ko": ledger.create_algorithm("KO", "buy_hundred", 10_000, conn=conn)}
     conn.execute("UPDATE algorithm_instances SET created_at = '2026-11-23T20:30:00Z'")  # on the simulated Monday
     exchange = start_paper_exchange(tmp_path / "exchange", start="2026-11-23T20:40:00Z", speed=0, cash=200_000)
-    for action in ACTIONS:
-        requests.post(f"{exchange.base_url}/_sim/corporate_actions", json=action, timeout=30).raise_for_status()
-    algorithms = tmp_path / "algorithms"
-    algorithms.mkdir()
-    for name, source in ALGORITHMS.items():
-        (algorithms / f"{name}.py").write_text(source)
-    env = orchestrator_env(exchange, system_db=system_db, stocks_db=stocks_db, algorithms_dir=algorithms,
-                           log_dir=tmp_path / "logs", AUTOTRADER_BAR_WAIT="2")
-    daemon = orchestrator_factory(env)
-    wait_until(lambda: ledger.get_heartbeat("orchestrator", conn=conn), 90, "the daemon's first heartbeat")
-    exchange.set_clock(speed=20)
-    wait_until(lambda: all(ledger.get_position_totals(c, conn=conn)["shares"] for c in cards.values()), 120,
-               "every card to buy on Monday")
-    exchange.set_clock("2026-11-23T21:05:00Z", speed=0)  # after the close
-    before = {"views": _views(conn, cards, {"nvda": 90.00, "f": 9.00, "ko": 66.00}), "available": _available(conn, exchange),
-              "monday_bars": _closes(market, "NVDA", "2026-11-23T14:30:00Z", "2026-11-23T21:00:00Z")}
+    try:  # a failed start still stops what it started
+        for action in ACTIONS:
+            requests.post(f"{exchange.base_url}/_sim/corporate_actions", json=action, timeout=30).raise_for_status()
+        algorithms = tmp_path / "algorithms"
+        algorithms.mkdir()
+        for name, source in ALGORITHMS.items():
+            (algorithms / f"{name}.py").write_text(source)
+        env = orchestrator_env(exchange, system_db=system_db, stocks_db=stocks_db, algorithms_dir=algorithms,
+                               log_dir=tmp_path / "logs", AUTOTRADER_BAR_WAIT="2")
+        daemon = orchestrator_factory(env)
+        wait_until(lambda: ledger.get_heartbeat("orchestrator", conn=conn), 90, "the daemon's first heartbeat")
+        exchange.set_clock(speed=20)
+        wait_until(lambda: all(ledger.get_position_totals(c, conn=conn)["shares"] for c in cards.values()), 120,
+                   "every card to buy on Monday")
+        exchange.set_clock("2026-11-23T21:05:00Z", speed=0)  # after the close
+        before = {"views": _views(conn, cards, {"nvda": 90.00, "f": 9.00, "ko": 66.00}), "available": _available(conn, exchange),
+                  "monday_bars": _closes(market, "NVDA", "2026-11-23T14:30:00Z", "2026-11-23T21:00:00Z")}
 
-    exchange.set_clock("2026-11-24T14:29:30Z", speed=20)  # Tuesday: the ex-date
-    daemon.wait_for(r"cycle 2026-11-24T14:34:00Z", 120)
-    exchange.set_clock(speed=0)
-    yield {"conn": conn, "market": market, "cards": cards, "exchange": exchange, "daemon": daemon, "env": env,
-           "before": before, "factory": orchestrator_factory}
-    for process in started:
-        process.kill()
-    exchange.stop()
-    market.close()
-    conn.close()
+        exchange.set_clock("2026-11-24T14:29:30Z", speed=20)  # Tuesday: the ex-date
+        daemon.wait_for(r"cycle 2026-11-24T14:34:00Z", 120)
+        exchange.set_clock(speed=0)
+        yield {"conn": conn, "market": market, "cards": cards, "exchange": exchange, "daemon": daemon, "env": env,
+               "before": before, "factory": orchestrator_factory}
+    finally:
+        for process in started:
+            process.kill()
+        exchange.stop()
+        market.close()
+        conn.close()
 
 
 def test_a_10_for_1_split_keeps_the_cards_pnl_and_the_broker_in_agreement(split_day):
