@@ -100,10 +100,22 @@ def decide(algorithm, bars: Bars, transaction_history: Sequence[Mapping[str, Any
     try:
         raw = algorithm.on_data(bars, transaction_history)
     except Exception as exc:  # noqa: BLE001 - user code
-        raise AlgorithmError(f"on_data raised {type(exc).__name__}: {exc}", algorithm_type, card_id) from exc
+        raise on_data_error(exc, algorithm_type, card_id) from exc
     held = plain_hold(raw)  # most minutes; a hold needs no price check
     if held is not None:
         return held
+    return check_answer(raw, position=position, uninvested_cash=uninvested_cash, price=price, price_age=price_age,
+                        max_price_age=max_price_age)
+
+
+def on_data_error(exc: Exception, algorithm_type: str | None, card_id: Any = None) -> AlgorithmError:
+    """The error for an exception ``on_data`` raised (raise it ``from exc``)."""
+    return AlgorithmError(f"on_data raised {type(exc).__name__}: {exc}", algorithm_type, card_id)
+
+
+def check_answer(raw: Any, *, position: int, uninvested_cash: float, price: float, price_age: PriceAge | None,
+                 max_price_age: int = DEFAULT_MAX_PRICE_AGE) -> CheckedDecision:
+    """``on_data``'s answer checked against the card (``check_decision``) and the price's age."""
     checked = check_decision(raw, position=position, uninvested_cash=uninvested_cash, price=price)
     return check_price_age(checked, price_age, price, max_price_age)
 

@@ -4,10 +4,11 @@
 
 Same as live: a fresh ``Algorithm(ticker, capital)`` each minute, the same requirements, the same
 window of completed bars (newest last), the same read-only history and the same decision check
-(``algorithms.decide``, with the stale-price rule). Decisions are taken every market minute while
-the market is open, as the orchestrator does (not after a session's last minute): a minute in
-which a thin ticker did not trade has no bar, and its window ends with the newest older bar, so
-a buy on a price older than ``--max-price-age`` market minutes is refused there as it is live.
+(``algorithms.decide``'s steps, inlined in the loop: ``check_answer``, with the stale-price rule).
+Decisions are taken every market minute while the market is open, as the orchestrator does (not
+after a session's last minute): a minute in which a thin ticker did not trade has no bar, and its
+window ends with the newest older bar, so a buy on a price older than ``--max-price-age`` market
+minutes is refused there as it is live.
 
 Fill model: an accepted decision taken after the newest bar *i* fills at the open of the next stored
 bar (*i + 1*), at that bar's time, for exactly the shares decided (no partial fills, no slippage, no
@@ -35,12 +36,12 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from algorithms import (DEFAULT_MAX_PRICE_AGE, AlgorithmError, AlgorithmLoadError, Bars, BarSeries, ParameterError,
-                        PriceAge, available_algorithms,
-                        class_parameters, decide, instantiate, load_algorithm_class, parameters_for,
-                        parse_assignments, requirements_of)
+from algorithms import (DEFAULT_MAX_PRICE_AGE, AlgorithmBase, AlgorithmError, AlgorithmLoadError, Bars, BarSeries,
+                        ParameterError, PriceAge, available_algorithms, class_parameters, instantiate,
+                        load_algorithm_class, parameters_for, parse_assignments, requirements_of)
+from algorithms._checker import plain_hold
 from algorithms._framework import TransactionHistory
-from algorithms._freshness import check_price_age
+from algorithms._runner import check_answer, on_data_error
 from database import db_manager, market_calendar
 from system_databse.card_calculations import calculate_pnl, to_cents, uninvested_cash, value_from_totals
 
@@ -237,6 +238,16 @@ def _stamps(values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- replay
 
 
+def requirements_vary(algorithm_class: type) -> bool:
+    """Whether a replay asks ``get_data_requirements`` every minute, as live trading does.
+
+    Not for an algorithm that keeps ``AlgorithmBase``'s: its answer is ``bars_needed``, which is
+    not told the minute (each minute's instance has the same ticker, capital and parameters), so
+    a pure algorithm answers the same every minute; the replay asks once and saves a call a minute.
+    """
+    return getattr(algorithm_class, "get_data_requirements", None) is not AlgorithmBase.get_data_requirements
+
+
 def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str, initial_capital: float,
            algorithm_type: str = "", progress: Optional[Callable[[int], None]] = None,
            points: Optional[DecisionPoints] = None, params=None, dividends: tuple[Dividend, ...] = (),
@@ -267,6 +278,7 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
     current_time = ""
     history, cash, position = ledger.history, ledger.uninvested_cash, 0  # change only when a trade is recorded
     window, has_params = series.window, bool(params)
+    asks_each_minute = requirements_vary(algorithm_class)
     try:
         for k, i in enumerate(points.index.tolist()):
             while due and due[0].ex_open <= bar_starts[k]:
@@ -280,26 +292,33 @@ def replay(algorithm_class: type, series: BarSeries, first: int, *, ticker: str,
                 algorithm = instantiate(algorithm_class, ticker, initial_capital, algorithm_type=algorithm_type,
                                         params=params)
             current_time = decided_at[k]
-            try:
-                raw = algorithm.get_data_requirements(current_time)
-            except Exception as exc:  # noqa: BLE001 - user code
-                raise AlgorithmError(f"get_data_requirements raised {type(exc).__name__}: {exc}",
-                                     algorithm_type) from exc
-            if raw != asked:  # same answer as last minute: already validated
-                needed = requirements_of(algorithm, current_time, algorithm_type=algorithm_type)["bars"]
-                asked = raw
-            checked = decide(algorithm, window(i + 1, needed), history, bars_needed=needed,
-                             position=position, uninvested_cash=cash, price=closes[i],
-                             algorithm_type=algorithm_type)
-            if checked.action != "hold":  # decide()'s last step, the price-age rule, touches only trades
-                checked = check_price_age(checked, PriceAge(bar_times[k], ages[k], same_sessions[k]), closes[i],
-                                          max_price_age)
-            if checked.action != "hold":  # accepted buy or sell (a refusal is always a hold)
-                ledger.record(Trade(fill_times[k], checked.action, checked.shares, opens[i + 1], current_time,
-                                    checked.reason))
-                history, cash, position = ledger.history, ledger.uninvested_cash, ledger.shares
-            elif not checked.accepted:
-                refused.append((current_time, checked.reason))
+            if asks_each_minute or not needed:
+                try:
+                    raw = algorithm.get_data_requirements(current_time)
+                except Exception as exc:  # noqa: BLE001 - user code
+                    raise AlgorithmError(f"get_data_requirements raised {type(exc).__name__}: {exc}",
+                                         algorithm_type) from exc
+                if raw != asked:  # same answer as last minute: already validated
+                    needed = requirements_of(algorithm, current_time, algorithm_type=algorithm_type)["bars"]
+                    asked = raw
+            # decide(), inlined: the window holds exactly ``needed`` bars once there are that many
+            # (fewer: decide() holds, waiting for data, and calls nothing), and a plain hold, the
+            # answer of most minutes, is accepted and records nothing, so it is not checked further.
+            if i >= needed - 1:
+                try:
+                    raw = algorithm.on_data(window(i + 1, needed), history)
+                except Exception as exc:  # noqa: BLE001 - user code
+                    raise on_data_error(exc, algorithm_type) from exc
+                if plain_hold(raw) is None:
+                    checked = check_answer(raw, position=position, uninvested_cash=cash, price=closes[i],
+                                           price_age=PriceAge(bar_times[k], ages[k], same_sessions[k]),
+                                           max_price_age=max_price_age)
+                    if checked.action != "hold":  # accepted buy or sell (a refusal is always a hold)
+                        ledger.record(Trade(fill_times[k], checked.action, checked.shares, opens[i + 1],
+                                            current_time, checked.reason))
+                        history, cash, position = ledger.history, ledger.uninvested_cash, ledger.shares
+                    elif not checked.accepted:
+                        refused.append((current_time, checked.reason))
             if progress is not None and k - done >= PROGRESS_CHUNK:
                 progress(k - done)
                 done = k
