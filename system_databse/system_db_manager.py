@@ -385,13 +385,26 @@ def journal_net_order(client_order_id: str, ticker: str, minute: str, side: Opti
             (client_order_id, ticker, minute, side, shares, cross_price, "pending" if shares else "crossed", now, now))
         if cur.rowcount != 1:
             return False
+        crossed_at = _cross_time(c, minute, [int(p["algorithm_id"]) for p in allocations if p["kind"] == "cross"])
         for part in allocations:
-            _journal_allocation(c, client_order_id, part, cross_price, minute)
+            _journal_allocation(c, client_order_id, part, cross_price, crossed_at)
         return True
 
 
+def _cross_time(c: sqlite3.Connection, minute: str, card_ids: List[int]) -> str:
+    """When the minute's crosses are stamped: ``minute`` (the bar's close), or the newest fill of a
+    crossing card if the broker stamped that one later (a fill that came after the bar closed, as
+    in a cycle that ran late), so that every card's fills stay in time order for its FIFO lots."""
+    if not card_ids:
+        return minute
+    marks = ", ".join("?" * len(card_ids))
+    newest = c.execute(f"SELECT MAX(timestamp) FROM transactions WHERE algorithm_id IN ({marks})",
+                       card_ids).fetchone()[0]
+    return newest if newest is not None and newest > minute else minute
+
+
 def _journal_allocation(c: sqlite3.Connection, client_order_id: str, part: Dict[str, Any],
-                        cross_price: Optional[float], minute: str) -> None:
+                        cross_price: Optional[float], crossed_at: str) -> None:
     card_id, kind, side = int(part["algorithm_id"]), part["kind"], part["side"]
     shares = _check_shares(part["shares"])
     card = c.execute("SELECT status FROM algorithm_instances WHERE id = ?", (card_id,)).fetchone()
@@ -404,7 +417,7 @@ def _journal_allocation(c: sqlite3.Connection, client_order_id: str, part: Dict[
         price = _check_price(cross_price, "cross price")
         if side == "sell" and shares > get_position_totals(card_id, conn=c)["shares"]:
             raise LedgerError(f"algorithm {card_id} cannot sell {shares} shares it does not hold")
-        tx_id = _insert_transaction(c, card_id, side, shares, price, minute)
+        tx_id = _insert_transaction(c, card_id, side, shares, price, crossed_at)
     c.execute(
         "INSERT INTO order_allocations (client_order_id, algorithm_id, kind, side, shares, reason, filled_shares,"
         " transaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

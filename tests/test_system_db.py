@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from system_databse import system_db_manager as ledger_db
+from system_databse import fifo, system_db_manager as ledger_db
 from system_databse.create_system_db import MIGRATIONS_DIR, create_system_db, main as create_main
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -274,6 +274,23 @@ def test_a_zero_fill_or_failure_closes_the_order_without_a_transaction(ledger):
     assert {o["client_order_id"]: o["status"] for o in ledger_db.get_orders(conn=ledger)} == {"a": "failed", "b": "failed"}
     assert counts(ledger)["transactions"] == 0
     assert ledger_db.record_order_fill("b", 10, 5.0, None, {card: 10}, conn=ledger) == {}  # closed stays closed
+
+
+def test_a_cross_after_a_late_fill_is_stamped_after_it_so_the_fifo_lots_still_add_up(ledger):
+    buyer = ledger_db.create_algorithm("AMD", "x", 50_000, conn=ledger)
+    seller = ledger_db.create_algorithm("AMD", "x", 50_000, conn=ledger)
+    ledger_db.journal_net_order("at-AMD-1", "AMD", "2026-11-23T16:00:00Z", "buy", 20, 495.0,
+                                [_part(seller, "buy", 20)], conn=ledger)
+    ledger_db.record_order_fill("at-AMD-1", 20, 495.37, "2026-11-23T16:01:07Z", {seller: 20}, conn=ledger)  # late
+    parts = [_part(buyer, "buy", 20, "cross"), _part(seller, "sell", 20, "cross")]
+    assert ledger_db.journal_net_order("at-AMD-2", "AMD", "2026-11-23T16:01:00Z", None, 0, 495.32, parts, conn=ledger)
+
+    fills = ledger_db.get_transactions_between(seller, conn=ledger)
+    assert [(t["type"], t["timestamp"]) for t in fills] == [("buy", "2026-11-23T16:01:07Z"),
+                                                            ("sell", "2026-11-23T16:01:07Z")]
+    assert ledger_db.get_transactions(buyer, conn=ledger)[0]["timestamp"] == "2026-11-23T16:01:07Z"
+    lots = fifo.match(fills, [])
+    assert (lots.shares, round(lots.realized, 2)) == (0, -1.00)
 
 
 def test_a_stopped_card_can_only_journal_its_liquidation(ledger):
