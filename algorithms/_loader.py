@@ -64,16 +64,23 @@ def _directory(directory: Path | str | None) -> Path:
 
 def algorithm_path(algorithm_type: str, directory: Path | str | None = None) -> Path:
     """The file for ``algorithm_type``; AlgorithmLoadError for a refused name or a missing file."""
+    return _checked_path(algorithm_type, directory)[0]
+
+
+def _checked_path(algorithm_type: str, directory: Path | str | None) -> tuple[Path, Path]:
+    """(the file in the folder, the file it resolves to), resolved once: every minute's every card
+    loads through here, so the path is not resolved again for the cache key."""
     if not is_valid_algorithm_type(algorithm_type):
         raise AlgorithmLoadError(
             f"invalid algorithm type {algorithm_type!r}: use the name of a file in the algorithms folder "
             "(letters, digits and _, not starting with _)", algorithm_type=str(algorithm_type)[:80])
     folder = _directory(directory)
     path = folder / f"{algorithm_type}.py"
-    if not path.is_file() or path.resolve().parent != folder:
+    resolved = path.resolve()
+    if resolved.parent != folder or not resolved.is_file():
         raise AlgorithmLoadError(f"unknown algorithm {algorithm_type!r}: no file {path.name} in {folder}",
                                  algorithm_type=algorithm_type)
-    return path
+    return path, resolved
 
 
 def refuse_if_writable_by_others(algorithm_type: str, path: Path) -> None:
@@ -162,14 +169,13 @@ def load_algorithm_class(algorithm_type: str, directory: Path | str | None = Non
 
 def _load(algorithm_type: str, directory: Path | str | None) -> tuple[type, str]:
     """(class, description), from the cache while the file's content is unchanged."""
-    path = algorithm_path(algorithm_type, directory)
+    path, key = _checked_path(algorithm_type, directory)
     refuse_if_writable_by_others(algorithm_type, path)
     try:
         source = path.read_bytes()
     except OSError as exc:
         raise AlgorithmLoadError(f"cannot read {path}: {exc}", algorithm_type=algorithm_type) from exc
     digest = hashlib.sha256(source).hexdigest()
-    key = path.resolve()
     cached = _cache.get(key)
     if cached is not None and cached[0] == digest:
         return cached[1], cached[2]
