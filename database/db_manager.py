@@ -95,11 +95,16 @@ def _frame(rows: List[tuple]) -> pd.DataFrame:
     return pd.DataFrame(data, index=index)
 
 
+def _until(until: Optional[str]) -> str:
+    """The newest bar start a "last bars" read may return: ``until``, or any (None)."""
+    return to_utc_string(until) if until is not None else "9999-12-31T23:59:59Z"
+
+
 def get_last_bars(conn: sqlite3.Connection, ticker: str, count: int, until: Optional[str] = None) -> pd.DataFrame:
     """The last ``count`` bars of ``ticker`` starting at or before ``until`` (default: all), oldest first."""
     if count <= 0:
         return _frame([])
-    bound = to_utc_string(until) if until is not None else "9999-12-31T23:59:59Z"
+    bound = _until(until)
     rows = conn.execute(
         "SELECT timestamp, open, high, low, close, volume FROM bars"
         " WHERE ticker = ? AND timestamp <= ? ORDER BY timestamp DESC LIMIT ?",
@@ -145,7 +150,7 @@ def get_last_bar_arrays(conn: sqlite3.Connection, ticker: str, count: int,
         cursor.row_factory = None
         rows = cursor.execute(
             f"SELECT {_EPOCH_COLUMNS} FROM bars WHERE ticker = ? AND timestamp <= ? ORDER BY timestamp DESC LIMIT ?",
-            (ticker.upper(), to_utc_string(until) if until is not None else "9999-12-31T23:59:59Z", int(count)),
+            (ticker.upper(), _until(until), int(count)),
         ).fetchall()
         rows.reverse()
     return _arrays(rows)
