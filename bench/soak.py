@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import requests
 
@@ -357,7 +357,8 @@ def summarize(box: Box, first_minute: str, last_minute: str) -> dict:
     market = db_manager.get_connection(box.stocks_db, read_only=True)
     try:
         cards = ledger.get_all_algorithms(conn=conn)
-        journal = {e["client_order_id"]: e for e in ledger.get_orders(conn=conn)}
+        journal_rows = ledger.get_orders(conn=conn)
+        journal = {e["client_order_id"]: e for e in journal_rows}
         ledger_positions = card_positions_by_ticker(conn, cards)
         transactions = sum(len(ledger.get_transactions(c["id"], conn=conn)) for c in cards)
         tickers = sorted({c["ticker"] for c in cards})
@@ -369,8 +370,11 @@ def summarize(box: Box, first_minute: str, last_minute: str) -> dict:
     filled = [o for o in orders if int(o["filled_qty"]) > 0]
     lost = [o["client_order_id"] for o in filled
             if journal.get(o["client_order_id"], {}).get("transaction_id") is None]
+    allocated: Dict[str, int] = {}  # a net order's fill is split over its cards: one journal row each
+    for row in journal_rows:
+        allocated[row["client_order_id"]] = allocated.get(row["client_order_id"], 0) + int(row["filled_shares"] or 0)
     qty_mismatch = [o["client_order_id"] for o in filled if o["client_order_id"] in journal
-                    and int(journal[o["client_order_id"]]["filled_shares"]) != int(o["filled_qty"])]
+                    and allocated[o["client_order_id"]] != int(o["filled_qty"])]
     ids = [o["client_order_id"] for o in orders]
     broker = {s: p["qty"] for s, p in state["positions"].items()}
     per_ticker = {t: {"cards": ledger_positions.get(t, 0), "broker": broker.get(t, 0)}
