@@ -19,9 +19,9 @@ from api import (account_routes, algorithms_routes, auth, db, errors, frontend, 
 from api.broker import BrokerGateway, default_broker_factory
 from api.heartbeat_watch import HeartbeatWatch
 from database import db_manager
-from orchestra import config as settings, notifier
-from orchestra import private_files
-from orchestra.logging_setup import setup_logging
+from shared import config as settings, notifier
+from shared import private_files
+from shared.logging_setup import setup_logging
 from system_databse import system_db_manager
 
 logger = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ import signal
 import sys
 
 from algorithms._params import ParameterError, split_assignment
-from orchestra.config import AlpacaSettings, ConfigError, load_env
+from shared.config import AlpacaSettings, ConfigError, load_env
 from orchestra.exceptions import OperationalError, TemporaryError
-from orchestra import private_files
-from orchestra.logging_setup import setup_logging
+from shared import private_files
+from shared.logging_setup import setup_logging
 
 logger = logging.getLogger("orchestrator")
 

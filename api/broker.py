@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Optional
 
 from database import market_calendar
-from orchestra.broker_errors import BrokerError
-from orchestra.config import AlpacaSettings, ConfigError
+from shared.broker_errors import BrokerError
+from shared.config import AlpacaSettings, ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Three GETs of Alpaca's trading REST API (``/v2/account``, ``/v2/assets/{symbol}`
 API process never trades, and loading alpaca-py for three JSON reads would cost it about 50 MB
 (its request models import pandas), a quarter of a small Pi's budget for both daemons. Orders
 and everything else go through alpaca-py in the orchestrator (``orchestra/alpaca_wrapper.py``).
-Failures are the wrapper's own types (``orchestra.broker_errors``), with the broker's words.
+Failures are the wrapper's own types (``shared.broker_errors``), with the broker's words.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typing import Any, Optional
 
 import requests
 
-from orchestra.broker_errors import BrokerAuthError, BrokerError, BrokerUnavailable
-from orchestra.config import AlpacaSettings
+from shared.broker_errors import BrokerAuthError, BrokerError, BrokerUnavailable
+from shared.config import AlpacaSettings
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from api.auth import LockoutState, reset_lockout
-from orchestra.config import load_env
+from shared.config import load_env
 from system_databse import system_db_manager
 
 

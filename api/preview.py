@@ -25,7 +25,7 @@ from api import algorithm_params
 from api.errors import ApiError
 from api.json_body import json_object
 from database import market_calendar
-from orchestra.config import REPO_ROOT
+from shared.config import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from database import db_manager
 from database.market_calendar import TIMESTAMP_FORMAT, nyse, parse_utc
-from orchestra.config import REPO_ROOT
+from shared.config import REPO_ROOT
 from system_databse import card_calculations, system_db_manager
 
 logger = logging.getLogger(__name__)

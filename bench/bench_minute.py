@@ -27,10 +27,10 @@ from database import db_manager, historical_pull
 from database.create_stocks_db import create_stocks_db
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from orchestra.cycle import Cycle
 from orchestra.heartbeat import ErrorLog
-from orchestra.request_budget import RequestBudget
+from shared.request_budget import RequestBudget
 from orchestra.trade_updates import TradeUpdates, stream_url
 from orchestra.trader import Trader, card_positions_by_ticker
 from system_databse import system_db_manager as ledger

@@ -39,7 +39,7 @@ import requests
 
 from database import db_manager, market_calendar
 from database.create_stocks_db import create_stocks_db
-from orchestra.config import REPO_ROOT
+from shared.config import REPO_ROOT
 from orchestra.trader import card_positions_by_ticker
 from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db

@@ -20,8 +20,8 @@ from requests.exceptions import RequestException
 
 from database import market_calendar
 from database.historical_pull import REQUEST_TIMEOUT, DataUnavailable, PullError
-from orchestra.broker_sdk import configure_rest_client
-from orchestra.config import AlpacaSettings
+from shared.broker_sdk import configure_rest_client
+from shared.config import AlpacaSettings
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from requests.exceptions import RequestException
 from tqdm import tqdm
 
 from database import db_manager, market_calendar
-from orchestra.broker_sdk import configure_rest_client
-from orchestra.config import AlpacaSettings, ConfigError, load_env
+from shared.broker_sdk import configure_rest_client
+from shared.config import AlpacaSettings, ConfigError, load_env
 
 logger = logging.getLogger(__name__)
 

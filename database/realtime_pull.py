@@ -34,7 +34,7 @@ from alpaca.data.live.stock import StockDataStream
 
 from database import db_manager, market_calendar
 from database.bar_batch import MinuteBatch
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What the daemon tells the owner after a cycle (through ``orchestra.notifier``, when configured).
+"""What the daemon tells the owner after a cycle (through ``shared.notifier``, when configured).
 
 Fills; a card's error; a ticker frozen because the broker's position disagrees with the cards';
 stale data (no new bar of a running ticker for ``STALE_MINUTES`` during market hours); and, after

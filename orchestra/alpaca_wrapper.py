@@ -27,10 +27,10 @@ from alpaca.trading.requests import MarketOrderRequest
 from pydantic import ValidationError
 from requests.exceptions import RequestException
 
-from orchestra.broker_errors import BrokerAuthError, BrokerError, BrokerUnavailable  # noqa: F401 (re-exported)
-from orchestra.broker_sdk import configure_rest_client
-from orchestra.config import AlpacaSettings, ConfigError
-from orchestra.request_budget import RequestBudget
+from shared.broker_errors import BrokerAuthError, BrokerError, BrokerUnavailable  # noqa: F401 (re-exported)
+from shared.broker_sdk import configure_rest_client
+from shared.config import AlpacaSettings, ConfigError
+from shared.request_budget import RequestBudget
 
 logger = logging.getLogger(__name__)
 

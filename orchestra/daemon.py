@@ -22,16 +22,17 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, TextIO
 
 from database import db_manager, market_calendar
-from orchestra import notifier, systemd
+from orchestra import systemd
+from shared import notifier
 from orchestra.card_runner import CardRunner
 from orchestra.clock import MINUTE, clock_kind, floor_minute, make_clock, stamp
 from orchestra.clock_check import ClockCheck
-from orchestra.config import AlpacaSettings, ConfigError
+from shared.config import AlpacaSettings, ConfigError
 from orchestra.corporate_actions import CorporateActionKeeper, default_fetch
 from orchestra.cycle import Cycle, CycleReport, preview
 from orchestra.exceptions import OperationalError, TemporaryError
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
-from orchestra.request_budget import DEFAULT_PER_MINUTE, RequestBudget
+from shared.request_budget import DEFAULT_PER_MINUTE, RequestBudget
 from orchestra.trade_updates import TradeUpdates, stream_url
 from orchestra.retention import BarPruner, RetentionSettings
 from orchestra.trader import Trader

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
 from algorithms import requirements_for_card
 from database import db_manager, market_calendar
-from orchestra.config import ConfigError
+from shared.config import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
 from orchestra.alpaca_wrapper import BrokerError, OrderResult, order_result
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 
 logger = logging.getLogger(__name__)
 

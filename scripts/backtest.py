@@ -519,7 +519,7 @@ def read_dividends(ticker: str, start: str, end: str) -> tuple[Dividend, ...]:
     """``--dividends``: the ticker's cash dividends in the range, and the splits since (to restate them)."""
     from database import corporate_actions_pull
     from database.historical_pull import PullError
-    from orchestra.config import AlpacaSettings, ConfigError
+    from shared.config import AlpacaSettings, ConfigError
 
     first = market_calendar.parse_utc(start).tz_convert("America/New_York").date()
     today = market_calendar.parse_utc(market_calendar.utc_now()).tz_convert("America/New_York").date()

@@ -17,7 +17,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from orchestra.config import load_env
+from shared.config import load_env
 from system_databse import exports, system_db_manager
 
 

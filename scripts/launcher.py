@@ -22,8 +22,8 @@ from typing import Callable, Mapping, Optional
 from urllib.parse import urlparse
 
 from database import market_calendar
-from orchestra import private_files
-from orchestra.config import REPO_ROOT, AlpacaSettings, ApiSettings, ConfigError, load_env
+from shared import private_files
+from shared.config import REPO_ROOT, AlpacaSettings, ApiSettings, ConfigError, load_env
 from algorithms import available_algorithms
 from scripts.services import dashboard_url, runs_paper_exchange
 from system_databse import system_db_manager

@@ -114,7 +114,7 @@ def main(stdin=None) -> int:
         request = json.loads((stdin or sys.stdin).read())
         if request.get("seconds"):  # a backstop: never outlive the limits, even if the web process is gone
             signal.alarm(int(math.ceil(float(request["seconds"]))) + 5)
-        from orchestra.config import AlpacaSettings, ConfigError
+        from shared.config import AlpacaSettings, ConfigError
 
         try:
             settings = AlpacaSettings.from_env()

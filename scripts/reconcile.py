@@ -18,7 +18,7 @@ from typing import Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper, BrokerError
-from orchestra.config import AlpacaSettings, ConfigError, load_env
+from shared.config import AlpacaSettings, ConfigError, load_env
 from orchestra.trader import card_positions_by_ticker, position_mismatches
 from system_databse import system_db_manager as ledger
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
-from orchestra.config import REPO_ROOT, ApiSettings, ConfigError, flag, load_env
+from shared.config import REPO_ROOT, ApiSettings, ConfigError, flag, load_env
 
 TEMPLATES = REPO_ROOT / "scripts" / "systemd"
 DEFAULT_DEST = Path.home() / ".config" / "systemd" / "user"

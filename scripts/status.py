@@ -17,8 +17,8 @@ from typing import Any, Optional
 
 from api.cards import listed_cards
 from database import coverage, db_manager, market_calendar
-from orchestra.config import ConfigError, load_env, log_dir
-from orchestra import private_files
+from shared.config import ConfigError, load_env, log_dir
+from shared import private_files
 from scripts.launcher import answers_http, exchange_state_path
 from scripts.services import TEMPLATES, dashboard_url, runs_paper_exchange
 from system_databse import system_db_manager

@@ -10,7 +10,7 @@ from orchestra.alpaca_wrapper import (
     AlpacaWrapper, BrokerAuthError, BrokerError, BrokerUnavailable, OrderNotFound, OrderRejected,
     PartialFill, UnknownOrderOutcome, new_client_order_id,
 )
-from orchestra.config import AlpacaSettings, ConfigError
+from shared.config import AlpacaSettings, ConfigError
 
 MONDAY_MORNING = "2026-11-23T14:35:00Z"  # 09:35 New York, a regular session
 

@@ -5,7 +5,7 @@ import pytest
 
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from system_databse import system_db_manager
 from tests.fixtures.api import auth, get_token
 

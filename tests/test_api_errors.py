@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import api_server
-from orchestra.config import ApiSettings
+from shared.config import ApiSettings
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -95,7 +95,7 @@ def test_binding_beyond_loopback_is_warned_about(api_factory, caplog):
     import logging
 
     import api_server
-    from orchestra.config import ApiSettings
+    from shared.config import ApiSettings
 
     app = api_factory()
     env = {"ALPACA_API_KEY": "k-123456", "ALPACA_SECRET": "s-654321"}

@@ -8,7 +8,7 @@ import pytest
 from database import db_manager
 from database.bar_batch import MinuteBatch
 from database.realtime_pull import RealtimeStreamer
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from tests.fixtures.exchange import wait_until
 
 TICKERS = ("AAPL", "MSFT", "NVDA")

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from database import db_manager, market_calendar
-from orchestra.config import ConfigError
+from shared.config import ConfigError
 from orchestra.retention import BarPruner, RetentionSettings
 
 # Four sessions: Wed 18th, Thu 19th, Fri 20th and Mon 23rd of November 2026, 390 minutes each.

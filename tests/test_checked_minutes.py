@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from database import coverage, db_manager, historical_pull, market_calendar
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from system_databse import system_db_manager
 
 NOW = "2026-11-23T17:00:00Z"  # Monday, 12:00 New York: 150 minutes of the session are complete

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestra.config import AlpacaSettings, ApiSettings, ConfigError, load_env, log_level
+from shared.config import AlpacaSettings, ApiSettings, ConfigError, load_env, log_level
 
 GOOD = {"ALPACA_API_KEY": "PKTESTKEY123", "ALPACA_SECRET": "s3cr3t-value", "ALPACA_PAPER": "True",
         "ALPACA_FEED": "iex", "ALPACA_TRADING_URL": "http://127.0.0.1:18080",

@@ -7,7 +7,7 @@ from alpaca.trading.enums import OrderStatus
 
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from orchestra.cycle import Cycle
 from orchestra.heartbeat import ErrorLog
 from orchestra.trader import Trader

@@ -11,7 +11,7 @@ import requests
 
 from database import db_manager, market_calendar
 from database.historical_pull import PullError, backfill, pull_bars
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIX = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "SPY"]

@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from database import db_manager
-from orchestra import notifier as notifier_module
+from shared import notifier as notifier_module
 from orchestra.alerts import Alerts
-from orchestra.config import ConfigError
+from shared.config import ConfigError
 from orchestra.cycle import CycleReport
-from orchestra.notifier import Notifier, NotifySettings
+from shared.notifier import Notifier, NotifySettings
 from orchestra.trader import TradeOutcome
 from system_databse import system_db_manager as manager
 from tests.fixtures.exchange import wait_until
@@ -116,7 +116,7 @@ def test_a_failing_receiver_is_retried_and_logged_once(receiver, caplog):
     n.notify("fill", "a", "retried")                   # two 500s, then delivered on the third try
     wait_until(lambda: receiver.bodies() == ["retried"], message="delivered after retries")
     dead = make("http://127.0.0.1:9/nothing-listens", retries=1)
-    with caplog.at_level(logging.WARNING, logger="orchestra.notifier"):
+    with caplog.at_level(logging.WARNING, logger="shared.notifier"):
         for i in range(3):
             dead.notify("fill", f"t{i}", f"m{i}")
         assert dead.flush(20)

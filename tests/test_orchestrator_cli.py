@@ -10,7 +10,7 @@ import pytest
 
 from database import db_manager, historical_pull
 from orchestra.clock import stamp
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from orchestra.daemon import next_wake
 from system_databse import system_db_manager as manager
 from system_databse.create_system_db import create_system_db

@@ -11,7 +11,7 @@ import pytest
 
 from orchestra.clock import BrokerClock
 from orchestra.clock_check import ClockCheck
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from orchestra.daemon import DaemonSettings, Orchestrator
 from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db

@@ -15,11 +15,11 @@ from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
 from orchestra.clock import BrokerClock, SystemClock, clock_kind
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from orchestra.daemon import is_cycle_minute, next_wake
 from orchestra.exceptions import AlgorithmBusy, AlgorithmError, AlgorithmTimeout, OperationalError, TemporaryError
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
-from orchestra.logging_setup import setup_logging
+from shared.logging_setup import setup_logging
 from orchestra import systemd
 from orchestra.websocket_manager import WebSocketManager
 from system_databse import system_db_manager as manager

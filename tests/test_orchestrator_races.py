@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from orchestra.daemon import DaemonSettings, Orchestrator
 
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from orchestra.config import REPO_ROOT
+from shared.config import REPO_ROOT
 from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms

@@ -15,7 +15,7 @@ from database import historical_pull
 from orchestra.allocation import Intent, net_ticker
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from orchestra.cycle import Cycle
 from orchestra.exceptions import OperationalError
 from orchestra.heartbeat import ErrorLog

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestra import private_files
+from shared import private_files
 from paper_exchange.state import Store
 from scripts import status
 from system_databse.create_system_db import create_system_db
@@ -37,7 +37,7 @@ def test_a_new_ledger_and_its_wal_are_owner_only_even_with_a_permissive_umask(tm
 
 def test_logs_folder_and_files_are_created_owner_only(tmp_path):
     logs = tmp_path / "logs"
-    code = ("import logging, os; os.umask(0o022); from orchestra.logging_setup import setup_logging; "
+    code = ("import logging, os; os.umask(0o022); from shared.logging_setup import setup_logging; "
             "setup_logging('api', console=False); logging.getLogger('x').warning('hello')")
     env = {**os.environ, "AUTOTRADER_LOG_DIR": str(logs)}
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=60)

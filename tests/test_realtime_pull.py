@@ -10,7 +10,7 @@ import requests
 
 from database import db_manager
 from database.realtime_pull import RealtimeStreamer
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from tests.fixtures.exchange import wait_until as poll_until
 
 START = "2026-11-23T14:35:00Z"  # Monday morning; at speed 60 a bar per symbol every real second

@@ -7,7 +7,7 @@ import requests
 
 from database import db_manager
 from database.realtime_pull import RealtimeStreamer
-from orchestra.config import AlpacaSettings
+from shared.config import AlpacaSettings
 from tests.fixtures.exchange import wait_until
 
 START = "2026-11-23T15:00:00Z"

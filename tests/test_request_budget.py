@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestra.request_budget import RequestBudget
+from shared.request_budget import RequestBudget
 
 
 class FakeTime:

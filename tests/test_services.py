@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from orchestra.config import REPO_ROOT
+from shared.config import REPO_ROOT
 from scripts import services
 
 ENV = {"API_HOST": "127.0.0.1", "API_PORT": "5055", "RUN_PAPER_EXCHANGE": "true"}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.config import REPO_ROOT
+from shared.config import REPO_ROOT
 from tests.fixtures.ports import free_port
 
 SKIP = shutil.ignore_patterns(".venv", ".git", "*.db", "*.db-wal", "*.db-shm", "logs", ".env", "__pycache__",

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from requests.adapters import HTTPAdapter
 
-from orchestra.request_budget import RequestBudget
+from shared.request_budget import RequestBudget
 
 
 class _TimeoutAdapter(HTTPAdapter):

@@ -15,7 +15,7 @@ from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
-from orchestra.config import ConfigError, log_dir, log_level
+from shared.config import ConfigError, log_dir, log_level
 
 STREAM_LOGGERS = ("database.realtime_pull", "orchestra.websocket_manager", "alpaca.data.live")
 SECRET_KEYS = ("ALPACA_API_KEY", "ALPACA_SECRET")

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
-from orchestra.config import REPO_ROOT, log_dir
+from shared.config import REPO_ROOT, log_dir
 from system_databse import system_db_manager
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ or dead receiver never delays a cycle or a request. Limits: the same ``key`` at 
 (and once again when delivery works again), never per message. The broker keys' values are
 masked in every message, and the URL (which may hold a token) is never logged.
 
-Stdlib only, shared by the orchestrator and the API like ``orchestra.config``.
+Stdlib only, shared by the orchestrator and the API like ``shared.config``.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class NotifySettings:
             except ValueError:
                 value = low - 1
             if value < low:
-                from orchestra.config import ConfigError
+                from shared.config import ConfigError
 
                 raise ConfigError(f"{key} must be a number >= {low:g}, got {raw!r}")
             return value
@@ -60,7 +60,7 @@ class NotifySettings:
         url = env.get("NOTIFY_URL", "").strip()
         plain = url[len(JSON_PREFIX):] if url.startswith(JSON_PREFIX) else url
         if url and not plain.startswith(("http://", "https://")):
-            from orchestra.config import ConfigError
+            from shared.config import ConfigError
 
             raise ConfigError("NOTIFY_URL must be an http(s) URL, optionally prefixed with json+")
         return cls(url=url, timeout=number("NOTIFY_TIMEOUT_SECONDS", 5.0, 0.1),
