@@ -1,0 +1,134 @@
+"""system.db's connection, transactions and the checks every ledger module shares.
+
+Every public ledger function takes an optional ``conn``; without one it opens a connection to the
+database named by ``AUTOTRADER_SYSTEM_DB`` (default: ``system.db`` beside this package) and closes
+it. Writes run inside ``atomic()`` (``BEGIN IMMEDIATE`` ... ``COMMIT``, rollback on any error).
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+
+
+class LedgerError(ValueError):
+    """A write the ledger refuses: it would make the history impossible or wrong."""
+
+
+def default_db_path() -> Path:
+    """system.db's path: ``AUTOTRADER_SYSTEM_DB`` if set, else beside this file."""
+    override = os.environ.get("AUTOTRADER_SYSTEM_DB")
+    return Path(override) if override else Path(__file__).resolve().parent / "system.db"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime(TIMESTAMP_FORMAT)
+
+
+
+
+def get_connection(db_path: str | Path | None = None, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection with dict-like rows, foreign keys on and a busy timeout.
+
+    Autocommit mode: reads see the latest commit, and writes group themselves with ``atomic``.
+    ``read_only`` opens the file with ``mode=ro`` so a reader can never take a write lock.
+    """
+    path = Path(db_path) if db_path else default_db_path()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"system database not found at {path}; create it with: python -m system_databse.create_system_db"
+        )
+    mode = "ro" if read_only else "rw"
+    conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=10, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 10000")
+    # a journal intent must be on disk before its order is sent: every commit is fsynced (WAL
+    # alone, at the build's default NORMAL, may lose the last commits to a power cut)
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+@contextmanager
+def use_connection(conn: Optional[sqlite3.Connection]) -> Iterator[sqlite3.Connection]:
+    """Use the caller's connection, or open one for this call only."""
+    if conn is not None:
+        yield conn
+        return
+    own = get_connection()
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+@contextmanager
+def atomic(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Commit everything in the block or nothing; nests as a savepoint."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT atomic_block")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO atomic_block")
+            conn.execute("RELEASE atomic_block")
+            raise
+        conn.execute("RELEASE atomic_block")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # also when COMMIT itself failed: never leave the connection inside it
+            conn.execute("ROLLBACK")
+        raise
+
+
+def as_dict(row: Optional[sqlite3.Row]) -> Optional[Dict[str, Any]]:
+    return dict(row) if row is not None else None
+
+
+
+def check_shares(shares: Any) -> int:
+    if isinstance(shares, bool) or not isinstance(shares, int) or shares <= 0:
+        raise LedgerError(f"shares must be a positive integer, got {shares!r}")
+    return shares
+
+
+def check_price(price: Any, what: str = "price") -> float:
+    if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) or price <= 0:
+        raise LedgerError(f"{what} must be a positive finite number, got {price!r}")
+    return float(price)
+
+
+def normalize_ticker(ticker: Any) -> str:
+    """Upper-case, trimmed ticker; raises LedgerError for anything that cannot be a symbol."""
+    if not isinstance(ticker, str) or not ticker.strip():
+        raise LedgerError("ticker must be a non-empty string")
+    symbol = ticker.strip().upper()
+    if not TICKER_PATTERN.match(symbol):
+        raise LedgerError(f"ticker {ticker!r} is not a valid symbol (letters, digits, '.' or '-', at most 10)")
+    return symbol
+
+
+
+def rows_by_card(sql: str, algo_ids: Iterable[int], conn: Optional[sqlite3.Connection]
+                  ) -> Dict[int, List[Dict[str, Any]]]:
+    """``sql``'s rows grouped by card, for every card in ``algo_ids`` (an empty list for one with none)."""
+    ids = sorted({int(i) for i in algo_ids})
+    found: Dict[int, List[Dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        with use_connection(conn) as c:  # one ? per id: only their count shapes the statement
+            for row in c.execute(sql.format(ids=",".join("?" * len(ids))), ids):
+                found[row["algorithm_id"]].append(dict(row))
+    return found
