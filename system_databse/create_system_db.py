@@ -30,20 +30,27 @@ def _applied(conn: sqlite3.Connection) -> set[str]:
 
 
 def _apply(conn: sqlite3.Connection, migration: Path) -> None:
-    """Run one migration file and record it, in a single transaction."""
+    """Run one migration file and record it, in a single transaction.
+
+    Foreign keys are off while it runs, so a migration may rebuild a table (SQLite's documented
+    procedure for a change ALTER TABLE cannot make), and checked before it commits: a migration
+    that would leave a dangling reference is rolled back.
+    """
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    name = migration.name.replace("'", "''")
-    script = (
-        "BEGIN IMMEDIATE;\n"
-        + migration.read_text()
-        + f"\nINSERT INTO schema_migrations (name, applied_at) VALUES ('{name}', '{now}');\nCOMMIT;"
-    )
+    conn.execute("PRAGMA foreign_keys=OFF")
     try:
-        conn.executescript(script)
+        conn.executescript("BEGIN IMMEDIATE;\n" + migration.read_text())
+        dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            raise sqlite3.IntegrityError(f"{migration.name} leaves {len(dangling)} dangling reference(s): {dangling[:3]}")
+        conn.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (migration.name, now))
+        conn.execute("COMMIT")
     except sqlite3.Error:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
 
 
 def create_system_db(db_path: str | Path | None = None) -> list[str]:
