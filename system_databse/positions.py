@@ -117,6 +117,11 @@ def by_ticker(cards: Iterable[Position]) -> Dict[str, Quantity]:
     return {ticker: from_nano(nano) for ticker, nano in sums.items()}
 
 
+def cards_by_ticker(*, conn: Optional[sqlite3.Connection] = None) -> Dict[str, Quantity]:
+    """``by_ticker`` of every card in the ledger: what the broker should hold per ticker."""
+    return by_ticker(positions(conn=conn, open_orders=False).values())
+
+
 def mismatches(broker_positions: Mapping[str, Any], card_positions: Mapping[str, Any]) -> List[Dict[str, Any]]:
     """Tickers where the broker holds a different quantity than the cards add up to (exactly, to
     the ninth decimal), with both quantities."""
