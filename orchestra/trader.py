@@ -286,7 +286,7 @@ class Trader:
             result = self.broker.cancel_order(coid, timeout=CANCEL_TIMEOUT)
             applied = self._apply(coid, BrokerUpdate.of(result))
         if applied.ended:
-            logger.info("%s: reconciled %s (%s at the broker)", ticker, coid, result.status)
+            logger.info("%s: reconciling %s (%s at the broker)", ticker, coid, result.status)
             return self.outcomes(applied, result.status)
         return []
 
