@@ -292,11 +292,15 @@ def _price(market, ticker, price):
 
 
 def test_accepting_the_brokers_7_5_shares_over_the_cards_7_records_the_half_share(desk, system_db, stocks_db, market):
+    """The account bought 5 AAPL by hand before a 3:2 split (7.5 at the broker); the owner had
+    recorded 7 on the card. Accepting the broker's count records the missing half share."""
     card = desk.card("AAPL")
     client = trading_client(desk.exchange)
-    client.submit_order(market_order("AAPL", 7.5, "buy", "bought-by-hand"))
+    client.submit_order(market_order("AAPL", 5, "buy", "bought-by-hand"))
     wait_for_status(client, "bought-by-hand", {"filled"})
-    manager.record_buy(card, 7, 200.0, timestamp="2026-11-23T14:00:00Z", conn=desk.ledger)
+    desk.split("AAPL", "forward_split", 3, 2)
+    desk.go_to(TUESDAY)
+    manager.record_buy(card, 7, 200.0, timestamp="2026-11-24T14:40:00Z", conn=desk.ledger)
     _price(market, "AAPL", 200.0)
 
     done = _reconcile_cli(desk, system_db, stocks_db, "--ticker", "AAPL", "--card", str(card), "--accept-broker")
