@@ -24,10 +24,10 @@ from typing import Callable, Optional
 
 from .clock import MarketCalendar, SimClock, utc_z
 from .market import CENT, Market
+from .quantities import QuantityError, order_quantity, whole_if_possible
 from .state import Fill, Saved, Store
 
 OPEN_STATUSES = ("pending_new", "accepted", "new", "partially_filled")
-NINE_PLACES = Decimal("0.000000001")  # Alpaca's precision for fractional quantities
 TIME_IN_FORCE = ("day", "gtc")
 
 
@@ -194,7 +194,10 @@ class Broker:
                                 "(market orders only)", 40010001)
         if body.get("notional") is not None:
             raise ApiError(422, "notional orders are not supported by the paper exchange", 40010001)
-        qty = _quantity(body.get("qty"))
+        try:
+            qty = order_quantity(body.get("qty"))
+        except QuantityError as exc:
+            raise ApiError(422, str(exc), 40010001) from None
         tif = body.get("time_in_force")
         if tif not in TIME_IN_FORCE:
             raise ApiError(422, "invalid time_in_force (the paper exchange takes day or gtc)", 40010001)
@@ -323,7 +326,7 @@ class Broker:
             self.cash += amount
             position.cost_basis -= (position.cost_basis * quantity / position.qty).quantize(CENT)
             position.qty -= quantity
-        position.qty = _whole_if_possible(position.qty)
+        position.qty = whole_if_possible(position.qty)
         if position.qty == 0:
             del self.positions[symbol]
 
@@ -366,26 +369,6 @@ class Broker:
         with self.lock:
             self.settle()
             return sorted(self.positions.values(), key=lambda p: p.symbol)
-
-
-def _quantity(raw) -> int | Decimal:
-    """Alpaca sends qty as a string or number, up to 9 decimals: whole shares as an int, else a Decimal."""
-    if raw is None:
-        raise ApiError(422, "qty is required", 40010001)
-    try:
-        value = Decimal(str(raw))
-    except ArithmeticError:
-        raise ApiError(422, f"invalid qty: {raw}", 40010001) from None
-    if not value.is_finite() or value <= 0:
-        raise ApiError(422, "qty must be > 0", 40010001)
-    if value != value.quantize(NINE_PLACES):
-        raise ApiError(422, "qty must have at most 9 decimal places", 40010001)
-    return _whole_if_possible(value)
-
-
-def _whole_if_possible(qty: int | Decimal) -> int | Decimal:
-    """Whole shares as an int; a fraction as the Decimal it is (``2.5`` stays "2.5", as Alpaca shows it)."""
-    return int(qty) if qty == int(qty) else qty
 
 
 def order_json(order: Order) -> dict:

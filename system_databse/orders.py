@@ -32,7 +32,6 @@ TRANSITIONS: Dict[str, frozenset] = {
     FILLED: frozenset(), CANCELLED: frozenset(), FAILED: frozenset(), CROSSED: frozenset(),
 }
 OPEN_STATES = frozenset(state for state, onward in TRANSITIONS.items() if onward)
-OPEN_ORDER_STATUSES = tuple(sorted(OPEN_STATES))  # the same, for readers that want a tuple
 _OPEN_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in sorted(OPEN_STATES)))  # from the table only
 
 

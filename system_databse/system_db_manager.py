@@ -30,7 +30,7 @@ from system_databse.transactions import (record_buy, record_sell, get_transactio
                                          get_recent_transactions, get_position_totals,
                                          get_all_position_totals, get_transactions_between,
                                          get_ledger_versions, get_daily_trade_totals, get_recent_fills)
-from system_databse.orders import (OPEN_ORDER_STATUSES, OPEN_STATES, TRANSITIONS, OrderStateError, get_order,
+from system_databse.orders import (OPEN_STATES, TRANSITIONS, OrderStateError, get_order,
                                    get_open_orders, open_order_tickers, get_order_events, record_broker_count,
                                    get_allocations, get_net_orders, get_orders)
 from system_databse.decisions import (DECISIONS_KEPT, DECISION_KINDS, record_decisions, get_decisions)
@@ -75,7 +75,6 @@ __all__ = [
     "get_ledger_versions",
     "get_daily_trade_totals",
     "get_recent_fills",
-    "OPEN_ORDER_STATUSES",
     "OPEN_STATES",
     "TRANSITIONS",
     "OrderStateError",
