@@ -16,15 +16,15 @@ if TYPE_CHECKING:  # imported where used: the API reads prices and charts withou
     import pandas as pd
 
 from database.market_calendar import to_utc_string
+from shared.config import DatabasePaths
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 _BAR_FIELDS = ("ticker", "timestamp", "open", "high", "low", "close", "volume", "vwap", "trade_count")
 
 
 def default_db_path() -> Path:
-    """stocks.db's path: ``AUTOTRADER_STOCKS_DB`` if set, else beside this file."""
-    override = os.environ.get("AUTOTRADER_STOCKS_DB")
-    return Path(override) if override else Path(__file__).resolve().parent / "stocks.db"
+    """stocks.db's path: ``AUTOTRADER_STOCKS_DB`` if set, else beside this file (``shared.config``)."""
+    return DatabasePaths.from_env(os.environ).stocks_db
 
 
 def get_connection(db_path: str | Path | None = None, *, read_only: bool = False) -> sqlite3.Connection:

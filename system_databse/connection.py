@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
+from shared.config import DatabasePaths
+
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 
@@ -24,9 +26,8 @@ class LedgerError(ValueError):
 
 
 def default_db_path() -> Path:
-    """system.db's path: ``AUTOTRADER_SYSTEM_DB`` if set, else beside this file."""
-    override = os.environ.get("AUTOTRADER_SYSTEM_DB")
-    return Path(override) if override else Path(__file__).resolve().parent / "system.db"
+    """system.db's path: ``AUTOTRADER_SYSTEM_DB`` if set, else beside this file (``shared.config``)."""
+    return DatabasePaths.from_env(os.environ).system_db
 
 
 def utc_now() -> str:
