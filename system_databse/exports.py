@@ -59,7 +59,8 @@ def realized_rows(conn: sqlite3.Connection, card_id: Optional[int] = None, start
     everyone = system_db_manager.get_all_algorithms(conn=conn)
     shown = [c for c in everyone if card_id is None or c["id"] == card_id]
     histories = _histories(conn, [c for c in everyone if c["ticker"] in {s["ticker"] for s in shown}])
-    washes = [w for w in wash_sales.find(histories.values()) if w.card_id in {c["id"] for c in shown} and wanted(w.year)]
+    shown_ids = {c["id"] for c in shown}
+    washes = [w for w in wash_sales.find(histories.values()) if w.card_id in shown_ids and wanted(w.year)]
     rows = []
     for card in shown:
         disallowed = wash_sales.disallowed_by_year(w for w in washes if w.card_id == card["id"])

@@ -132,7 +132,8 @@ def match(transactions: Iterable[Mapping[str, Any]], actions: Iterable[Mapping[s
                 raise ValueError(f"sell of {shares} shares at {t['timestamp']} exceeds the open lots")
             lot = lots[0]
             taken = min(left, lot.shares)
-            closed.append(Closed(taken, lot.price, price, lot.timestamp, t["timestamp"], lot.transaction_id, t.get("id")))
+            closed.append(Closed(taken, lot.price, price, lot.timestamp, t["timestamp"], lot.transaction_id,
+                                 t.get("id")))
             lot.shares -= taken
             left -= taken
             if lot.shares <= EPSILON:

@@ -102,8 +102,35 @@ class _Loss:
         return self.piece.closed, self.piece.sale_id
 
 
-def _replay(cards: Iterable[Mapping[str, Any]]) -> Tuple[Dict[str, List[_Purchase]], List[_Loss]]:
-    """Every card's purchases (by ticker, in time order) and loss pieces (FIFO), linked by lot."""
+class _Book:
+    """One ticker's purchases in time order. A purchase with no share left to give is skipped from
+    then on (``retire``): what it can give never grows as later sales are matched, so each loss
+    looks only at purchases that can still replace it, and a long history stays linear."""
+
+    def __init__(self, purchases: List[_Purchase]):
+        self.purchases = sorted(purchases, key=lambda p: p.key)
+        self.days = [p.day for p in self.purchases]
+        self._next = list(range(len(self.purchases) + 1))  # the next purchase not retired, from here
+
+    def alive_from(self, index: int) -> int:
+        root = index
+        while self._next[root] != root:
+            root = self._next[root]
+        while self._next[index] != root:  # path compression
+            self._next[index], index = root, self._next[index]
+        return root
+
+    def retire(self, index: int) -> None:
+        self._next[index] = index + 1
+
+    def window(self, day: date) -> Tuple[int, int]:
+        """Indexes of the purchases with trade dates within 30 days of ``day``."""
+        return (bisect.bisect_left(self.days, day - timedelta(days=WINDOW_DAYS)),
+                bisect.bisect_right(self.days, day + timedelta(days=WINDOW_DAYS)))
+
+
+def _replay(cards: Iterable[Mapping[str, Any]]) -> Tuple[Dict[str, _Book], List[_Loss]]:
+    """Every card's purchases (a book per ticker) and loss pieces (FIFO), linked by lot."""
     purchases: Dict[str, List[_Purchase]] = {}
     losses: List[_Loss] = []
     for card in cards:
@@ -121,9 +148,7 @@ def _replay(cards: Iterable[Mapping[str, Any]]) -> Tuple[Dict[str, List[_Purchas
             lots_of_sale.setdefault(piece.sale_id, set()).add(piece.lot_id)
         losses += [_Loss(card["id"], card["ticker"], piece, frozenset(lots_of_sale[piece.sale_id]))
                    for piece in matched.closed if piece.pnl < -fifo.EPSILON]
-    for bought in purchases.values():
-        bought.sort(key=lambda p: p.key)
-    return purchases, losses
+    return {ticker: _Book(bought) for ticker, bought in purchases.items()}, losses
 
 
 def find(cards: Iterable[Mapping[str, Any]]) -> List[WashSale]:
@@ -133,26 +158,24 @@ def find(cards: Iterable[Mapping[str, Any]]) -> List[WashSale]:
     each with ``id``, ``type``, ``shares``, ``price``, ``timestamp``) and optional ``actions``
     (its corporate-action effects, as ``fifo.match`` takes them).
     """
-    purchases, losses = _replay(cards)
+    books, losses = _replay(cards)
     found: Dict[Tuple[Any, Any, Any], WashSale] = {}
     for loss in sorted(losses, key=lambda item: item.key):
-        bought = purchases.get(loss.ticker, [])
-        days = [p.day for p in bought]
-        sale_day = trade_date(loss.piece.closed)
-        first = bisect.bisect_left(days, sale_day - timedelta(days=WINDOW_DAYS))
-        last = bisect.bisect_right(days, sale_day + timedelta(days=WINDOW_DAYS))
+        book = books[loss.ticker]
+        first, last = book.window(trade_date(loss.piece.closed))
         left = float(loss.piece.shares)
-        for purchase in bought[first:last]:
-            if left <= fifo.EPSILON:
-                break
-            if purchase.key[1] in loss.sale_lots:
-                continue  # the lot being sold is not its own replacement
-            taken = min(left, purchase.available(loss.key))
-            if taken <= fifo.EPSILON:
-                continue
-            purchase.used += taken
-            left -= taken
-            _add(found, loss, purchase, taken)
+        index = book.alive_from(first)
+        while index < last and left > fifo.EPSILON:
+            purchase = book.purchases[index]
+            if purchase.key[1] not in loss.sale_lots:  # the lot being sold is not its own replacement
+                taken = min(left, purchase.available(loss.key))
+                if taken > fifo.EPSILON:
+                    purchase.used += taken
+                    left -= taken
+                    _add(found, loss, purchase, taken)
+                if purchase.available(loss.key) <= fifo.EPSILON:
+                    book.retire(index)
+            index = book.alive_from(index + 1)
     return list(found.values())
 
 
