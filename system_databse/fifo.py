@@ -49,6 +49,8 @@ class Closed:
     exit_price: float
     opened: str
     closed: str
+    lot_id: Any = None  # the buy's transaction id (the lot), and the sell's: wash sales need both
+    sale_id: Any = None
 
     @property
     def pnl(self) -> float:
@@ -132,7 +134,8 @@ def match(transactions: Iterable[Mapping[str, Any]], actions: Iterable[Mapping[s
                 raise ValueError(f"sell of {shares} shares at {t['timestamp']} exceeds the open lots")
             lot = lots[0]
             taken = min(left, lot.shares)
-            closed.append(Closed(taken, lot.price, price, lot.timestamp, t["timestamp"]))
+            closed.append(Closed(taken, lot.price, price, lot.timestamp, t["timestamp"], lot.transaction_id,
+                                 t.get("id")))
             lot.shares -= taken
             left -= taken
             if lot.shares <= EPSILON:
@@ -140,7 +143,7 @@ def match(transactions: Iterable[Mapping[str, Any]], actions: Iterable[Mapping[s
     return Fifo(list(lots), closed, dividends)
 
 
-def _quantity(shares: float) -> float | int:
+def quantity(shares: float) -> float | int:
     """Whole shares as an int; a split's fraction to the broker's 9 decimals."""
     rounded = round(shares, 9)
     return int(rounded) if rounded == int(rounded) else rounded
@@ -155,7 +158,7 @@ def lots_report(fifo: Fifo, current_price: Optional[float]) -> List[Dict[str, An
     rows = []
     for lot in fifo.lots:
         unrealized = None if current_price is None else cents((current_price - lot.price) * lot.shares)
-        rows.append({"shares": _quantity(lot.shares), "entry_price": round(lot.price, 6), "opened": lot.timestamp,
+        rows.append({"shares": quantity(lot.shares), "entry_price": round(lot.price, 6), "opened": lot.timestamp,
                      "transaction_id": lot.transaction_id, "cost": cents(lot.shares * lot.price),
                      "unrealized_pnl": unrealized})
     return rows
@@ -189,5 +192,5 @@ def realized_by_year(fifo: Fifo) -> Dict[int, Dict[str, Any]]:
         year["pnl"] += piece.pnl
     for dividend in fifo.dividends:
         year_of(int(dividend.ex_date[:4]))["dividends"] += dividend.cash
-    return {y: {"shares": _quantity(v["shares"]), "proceeds": cents(v["proceeds"]), "cost": cents(v["cost"]),
+    return {y: {"shares": quantity(v["shares"]), "proceeds": cents(v["proceeds"]), "cost": cents(v["cost"]),
                 "realized_pnl": cents(v["pnl"]), "dividends": cents(v["dividends"])} for y, v in sorted(years.items())}
