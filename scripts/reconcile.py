@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper, BrokerError
-from shared.config import AlpacaSettings, ConfigError, load_env
+from shared.config import ConfigError, Settings, load_env
 from orchestra.trader import card_positions_by_ticker, position_mismatches
 from system_databse import system_db_manager as ledger
 
@@ -73,9 +74,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     load_env()
     try:
-        broker_positions = AlpacaWrapper(AlpacaSettings.from_env()).get_positions()
-        conn = ledger.get_connection()
-        market = db_manager.get_connection()
+        settings = Settings.from_env(os.environ)
+        broker_positions = AlpacaWrapper(settings.broker).get_positions()
+        conn = ledger.get_connection(settings.databases.system_db)
+        market = db_manager.get_connection(settings.databases.stocks_db)
     except (ConfigError, BrokerError, FileNotFoundError) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 1

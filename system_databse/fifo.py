@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional
+from zoneinfo import ZoneInfo
 
 TAX_ZONE = "America/New_York"  # a sale's year is its trade date's year on the exchange
 
@@ -170,9 +172,9 @@ def summary(fifo: Fifo, current_price: Optional[float]) -> Dict[str, Any]:
 
 
 def sale_year(timestamp: str) -> int:
-    import pandas as pd  # here, not at the top: the API's P&L figures need no pandas, only exports do
-
-    return pd.Timestamp(timestamp).tz_convert(TAX_ZONE).year
+    """The year of a ``YYYY-MM-DDTHH:MM:SSZ`` sale on the exchange's calendar (stdlib: the ledger needs no pandas)."""
+    utc = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return utc.astimezone(ZoneInfo(TAX_ZONE)).year
 
 
 def realized_by_year(fifo: Fifo) -> Dict[int, Dict[str, Any]]:

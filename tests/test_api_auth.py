@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.config import Settings
 from system_databse import system_db_manager
 from tests.fixtures.api import auth, get_token, table_rows
 
@@ -234,13 +235,15 @@ def test_live_trading_with_a_changed_pin_stops_cards(api_factory, system_db):
     assert client.delete(f"/api/algorithms/{algo_id}", headers=auth(token)).status_code == 200
 
 
-def test_live_mode_follows_alpaca_paper():
+def test_live_mode_follows_alpaca_paper(system_db, stocks_db):
     import api_server
 
-    assert api_server.live_trading({}) is False
-    assert api_server.live_trading({"ALPACA_PAPER": "True"}) is False
-    assert api_server.live_trading({"ALPACA_PAPER": "False"}) is True
-    assert api_server.live_trading({"ALPACA_PAPER": "maybe"}) is True
+    live = Settings.from_env({"ALPACA_PAPER": "False", "AUTOTRADER_SYSTEM_DB": str(system_db)})
+    assert api_server.create_app({"TESTING": True}, live).config["LIVE_TRADING"] is True
+    assert Settings.from_env({}).api.live_trading is False
+    assert Settings.from_env({"ALPACA_PAPER": "True"}).api.live_trading is False
+    assert Settings.from_env({"ALPACA_PAPER": "False"}).api.live_trading is True
+    assert Settings.from_env({"ALPACA_PAPER": "maybe"}).api.live_trading is True
 
 
 # --------------------------------------------------------------------------- the PIN command
