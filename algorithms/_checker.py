@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from shared.shares import quantity, to_nano
+from algorithms._shares import quantity, to_nano
 
 ACTIONS = ("buy", "sell", "hold")
 CASH_TOLERANCE = 0.005  # half a cent: float sums of cent prices must not refuse an exact fit

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from shared.shares import from_nano, quantity, to_nano  # noqa: F401 - quantity: for algorithms' share arithmetic
+from algorithms._shares import from_nano, quantity, to_nano  # noqa: F401 - quantity: for algorithms' share arithmetic
 
 INTERFACE_VERSION = 1
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")

@@ -22,10 +22,10 @@ from typing import Callable, Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper, BrokerError
-from orchestra.clock import clock_kind, make_clock, stamp
+from orchestra.clock import make_clock, stamp
 from orchestra.exceptions import OrchestratorError
 from orchestra.trader import Trader
-from shared.config import AlpacaSettings, ConfigError, load_env
+from shared.config import ConfigError, Settings, load_env
 from system_databse import positions, system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
@@ -88,11 +88,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     load_env()
     try:
-        broker = AlpacaWrapper(AlpacaSettings.from_env())
-        clock = make_clock(clock_kind(os.environ), lambda: broker.get_clock().timestamp)
+        settings = Settings.from_env(os.environ)
+        broker = AlpacaWrapper(settings.broker)
+        clock = make_clock(settings.daemon.clock, lambda: broker.get_clock().timestamp)  # the daemon's trading clock
         broker_positions = broker.get_positions()
-        conn = ledger.get_connection()
-        market = db_manager.get_connection()
+        conn = ledger.get_connection(settings.databases.system_db)
+        market = db_manager.get_connection(settings.databases.stocks_db)
     except (ConfigError, BrokerError, FileNotFoundError, OrchestratorError) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 1

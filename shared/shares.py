@@ -5,7 +5,8 @@ fractional sell). Inside the money path a quantity is an integer number of **nan
 sums never drift and two quantities are equal exactly when they are the same number of
 billionths; outside (the ledger's rows, the algorithms' history, JSON) it is shown as an ``int``
 when whole, else a ``float`` rounded to 9 decimals. This is the project's one rounding rule for
-shares: there is no other tolerance.
+shares: there is no other tolerance. (Algorithms import none of the system: they keep the same
+three functions in ``algorithms/_shares.py``; ``tests/test_shares.py`` checks the two agree.)
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def to_nano(quantity: Any) -> int:
 
 
 def from_nano(nano: int) -> Quantity:
-    """Nano-shares as shown everywhere: an int when whole, else a float of 9 decimals at most."""
+    """Nano-shares as shown everywhere: an int when whole, else a float of 9 decimals at most
+    (exact below a million shares, where a float still holds 15 significant digits)."""
     nano = int(nano)
     if nano % NANO == 0:
         return nano // NANO
