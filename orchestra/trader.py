@@ -20,7 +20,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Protocol
 
 from orchestra import net_order
 from orchestra.allocation import TickerPlan, net_ticker
@@ -37,6 +37,17 @@ logger = logging.getLogger(__name__)
 MISSED_LOOKUP_BOUND = net_order.MISSED_LOOKUP_BOUND
 CANCEL_TIMEOUT = 10.0
 Tradable = Callable[[TickerPlan], bool]
+
+
+class Broker(Protocol):
+    """What the money path asks of the broker (``alpaca_wrapper.AlpacaWrapper``; a model or a test
+    may give its own): send once, look up by our id, wait, cancel, and the positions for the guard."""
+
+    def submit_market_order(self, ticker: str, side: str, shares: Quantity, client_order_id: str) -> OrderResult: ...
+    def get_order_by_client_id(self, client_order_id: str) -> Optional[OrderResult]: ...
+    def wait_for_terminal(self, client_order_id: str, timeout: float = 30.0) -> OrderResult: ...
+    def cancel_order(self, client_order_id: str, timeout: float = 10.0) -> OrderResult: ...
+    def get_positions(self) -> dict: ...
 
 
 def client_order_id(ticker: str, minute: datetime, ledger_id: str) -> str:
@@ -64,7 +75,7 @@ class TradeOutcome:
 class Trader:
     """Journals, sends and settles the minute's net orders; reconciles what a crash left open."""
 
-    def __init__(self, broker: Any, ledger_conn: sqlite3.Connection, *, now: Callable[[], datetime],
+    def __init__(self, broker: Broker, ledger_conn: sqlite3.Connection, *, now: Callable[[], datetime],
                  fill_timeout: float = 30.0, on_error: Optional[Callable[[str], None]] = None,
                  updates: Optional[TradeUpdates] = None, workers: int = 8):
         self.broker = broker
@@ -72,7 +83,7 @@ class Trader:
         self.now = now  # the trading clock: every stamp and age of an order
         self.fill_timeout = fill_timeout
         self.updates = updates
-        self.workers = workers
+        self.workers = workers  # tickers sent at once; 1: in the calling thread, no threads at all
         self.orders_sent = 0
         self._on_error = on_error or (lambda message: None)
         self._ledger_id: Optional[str] = None
@@ -151,6 +162,13 @@ class Trader:
         events: "queue.Queue[tuple]" = queue.Queue()
         outcomes: List[TradeOutcome] = []
         plans = {coid: plan for plan, coid in sending}
+        if self.workers <= 1:  # one ticker after another on this thread (a model, a dry harness): no threads
+            for plan, coid in sending:
+                self._execute(plan, coid, events)
+                while not events.empty():
+                    kind, coid_, payload = events.get()
+                    outcomes += self._hand_over(kind, coid_, payload, plans[coid_])
+            return outcomes
         with ThreadPoolExecutor(max_workers=min(self.workers, len(sending)), thread_name_prefix="order") as pool:
             futures = [pool.submit(self._execute, plan, coid, events) for plan, coid in sending]
             while not (all(f.done() for f in futures) and events.empty()):

@@ -77,7 +77,8 @@ class Desk:
         self.settings = AlpacaSettings.from_env(exchange.env)
         self.broker = AlpacaWrapper(self.settings, sleep=lambda s: None)
         self.errors = ErrorLog()
-        self.trader = Trader(self.broker, ledger, now=self.now, fill_timeout=20, on_error=self.errors.record)
+        self.trader = Trader(self.broker, ledger, now=self.now, fill_timeout=20, on_error=self.errors.record,
+                             workers=1)  # in the calling thread: a minute, event by event
         directory = tmp_path / "algorithms"
         directory.mkdir()
         for name, source in ALGORITHMS.items():
