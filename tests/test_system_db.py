@@ -62,6 +62,33 @@ def test_recreating_the_database_changes_nothing_and_loses_nothing(system_db, le
     assert ledger_db.check_pin("4321", conn=ledger)
 
 
+def test_an_order_journaled_before_the_state_machine_keeps_its_state_and_allocations(tmp_path, monkeypatch):
+    """0011 rebuilds broker_orders (new states): a journal written before it is read back unchanged."""
+    from system_databse import create_system_db as creator
+
+    path, every = tmp_path / "old.db", creator._migration_files()
+    monkeypatch.setattr(creator, "_migration_files", lambda: [m for m in every if m.name < "0011"])
+    create_system_db(path)
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("INSERT INTO algorithm_instances (display_name, algorithm_type, ticker, initial_capital, status,"
+                " created_at) VALUES ('AAPL_x', 'x', 'AAPL', 1000, 'running', '2026-01-05T14:00:00Z')")
+    old.execute("INSERT INTO broker_orders (client_order_id, ticker, minute, side, shares, status, broker_order_id,"
+                " created_at, updated_at) VALUES ('o1', 'AAPL', 'm', 'buy', 3, 'submitted', 'b-1', 't', 't')")
+    old.execute("INSERT INTO order_allocations (client_order_id, algorithm_id, kind, side, shares)"
+                " VALUES ('o1', 1, 'order', 'buy', 3)")
+    old.close()
+    monkeypatch.setattr(creator, "_migration_files", lambda: every)
+    assert "0011_order_states.sql" in create_system_db(path)
+    conn = ledger_db.get_connection(path)
+    try:
+        [order] = ledger_db.get_open_orders(conn=conn)
+        assert (order["status"], order["broker_order_id"], order["allocations"][0]["shares"]) == ("submitted", "b-1", 3)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
 def test_create_script_cli_reports_and_fails_cleanly(tmp_path, capsys):
     assert create_main(["--db", str(tmp_path / "s.db")]) == 0
     migrations = len(list(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql")))
