@@ -15,8 +15,8 @@ from typing import Any, Mapping, Optional
 
 from flask import Flask, request
 
-from api import (account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, inputs, json_body,
-                 openapi, preview, wall_routes)
+from api import (account_routes, algorithms_routes, auth, controls_routes, db, errors, frontend, health_routes,
+                 inputs, json_body, openapi, preview, wall_routes)
 from api.broker import BrokerGateway, broker_factory
 from api.heartbeat_watch import HeartbeatWatch
 from database import db_manager
@@ -65,6 +65,8 @@ def default_config(settings: Settings) -> dict[str, Any]:
         "PREVIEW_TIME_LIMIT_SECONDS": settings.api.preview_seconds,  # the replay's limit
         "PREVIEW_FETCH_SECONDS": 120.0,              # fetching the missing history's limit
         "PREVIEW_ENV": None,                         # extra environment for the preview process (tests)
+        "CARD_LIMIT_DEFAULTS": settings.controls.card_defaults(),  # a new card's limits unless the request says
+        "DAILY_ORDER_LIMIT": settings.controls.daily_order_limit,  # shown beside the day's orders (the daemon acts)
     }
 
 
@@ -105,7 +107,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None, settings: Optional[Se
     app.extensions["autotrader_broker"] = BrokerGateway(
         app.config["BROKER_FACTORY"], app.config["NOW"], app.config["CASH_CACHE_SECONDS"])
     for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp,
-                      preview.bp):
+                      preview.bp, controls_routes.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)
     app.after_request(_security_headers)
