@@ -88,7 +88,7 @@ def get_controls():
 def pause():
     body = json_object()
     refuse_unknown_fields(body, ("reason",))
-    reason = body_str(body, "reason", max_length=MAX_REASON_LENGTH, required=False) or "paused by the owner"
+    reason = body_str(body, "reason", max_length=MAX_REASON_LENGTH, required=False) or ""
     writer = db.system_writer()
     paused_now = ledger.pause_trading("owner", reason, at=stamp_now(), conn=writer)
     if paused_now:
