@@ -17,7 +17,7 @@ from flask import Blueprint, current_app, jsonify
 from api import cards, db
 from api.auth import require_token
 from api.errors import ApiError
-from api.inputs import MAX_SQLITE_INT, body_str, refuse_unknown_fields
+from api.inputs import MAX_SQLITE_INT, refuse_unknown_fields
 from api.json_body import json_object
 from database import market_calendar
 from system_databse import system_db_manager as ledger
@@ -25,9 +25,6 @@ from system_databse import system_db_manager as ledger
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("controls", __name__)
-
-MAX_REASON_LENGTH = 200
-
 
 def stamp_now() -> str:
     """The stamp of a pause, resume or limits change (the API's clock)."""
@@ -86,13 +83,11 @@ def get_controls():
 @bp.post("/api/pause")
 @require_token("pause")
 def pause():
-    body = json_object()
-    refuse_unknown_fields(body, ("reason",))
-    reason = body_str(body, "reason", max_length=MAX_REASON_LENGTH, required=False) or ""
+    refuse_unknown_fields(json_object(), ())  # the wall has no keyboard for a reason; the shell can give one
     writer = db.system_writer()
-    paused_now = ledger.pause_trading("owner", reason, at=stamp_now(), conn=writer)
+    paused_now = ledger.pause_trading("owner", "", at=stamp_now(), conn=writer)
     if paused_now:
-        logger.warning("trading PAUSED by the owner: %s", reason)
+        logger.warning("trading PAUSED by the owner from the wall")
     return jsonify({**ledger.get_pause(conn=writer), "already_paused": not paused_now})
 
 

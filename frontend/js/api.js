@@ -95,7 +95,7 @@ export function createApi({ baseUrl = '', timeoutMs = 15000, fetchImpl = window.
     createAlgorithm: (fields, token) => request('POST', '/api/algorithms', { body: fields, token }),
     stopAlgorithm: (algoId, token) => request('DELETE', `/api/algorithms/${id(algoId)}`, { token }),
     controls: () => request('GET', '/api/controls'),
-    pause: (token, reason) => request('POST', '/api/pause', { body: reason ? { reason } : {}, token }),
+    pause: (token) => request('POST', '/api/pause', { body: {}, token }),
     resume: (token) => request('POST', '/api/resume', { body: {}, token }),
     setLimits: (algoId, limits, token) => request('PUT', `/api/algorithms/${id(algoId)}/limits`, { body: limits, token }),
     resumeCard: (algoId, token) => request('POST', `/api/algorithms/${id(algoId)}/resume`, { body: {}, token }),
