@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from orchestra.clock import BrokerClock
 from system_databse import system_db_manager as ledger
 from tests.fixtures.api import auth, get_token
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms
@@ -44,7 +45,8 @@ def desk(system_db, stocks_db, paper_exchange_factory, api_factory, tmp_path):
     exchange = paper_exchange_factory(start=START, speed=40)
     folder = write_test_algorithms(tmp_path / "algorithms", ["buy_and_hold"])
     (folder / "churn.py").write_text(CHURN)
-    api = api_factory(exchange, ALGORITHMS_DIR=folder).test_client()
+    exchange_clock = BrokerClock(lambda: datetime.fromisoformat(exchange.state()["clock"]["now"].replace("Z", "+00:00")))
+    api = api_factory(exchange, ALGORITHMS_DIR=folder, NOW=exchange_clock.now).test_client()  # stamps on its clock
     receiver = Receiver()
     env = orchestrator_env(exchange, system_db=system_db, stocks_db=stocks_db, algorithms_dir=folder,
                            log_dir=tmp_path / "logs", NOTIFY_URL=receiver.url)
