@@ -24,8 +24,8 @@ CARDS = (("AAPL", "churn"), ("MSFT", "churn"))
 
 
 @pytest.fixture
-def box(tmp_path):
-    box = Box(tmp_path / "box", START, speed=60, cash="100000")
+def box(tmp_path, stocks_db_template):
+    box = Box(tmp_path / "box", START, speed=60, cash="100000", stocks_template=stocks_db_template)
     box.create(CARDS, capital=10_000.0)
     box.start_all()
     yield box
