@@ -11,7 +11,6 @@ from orchestra.alpaca_wrapper import (
     PartialFill, UnknownOrderOutcome, new_client_order_id,
 )
 from shared.config import AlpacaSettings, ConfigError
-from tests.fixtures.exchange import start_paper_exchange
 
 MONDAY_MORNING = "2026-11-23T14:35:00Z"  # 09:35 New York, a regular session
 
@@ -20,14 +19,6 @@ MONDAY_MORNING = "2026-11-23T14:35:00Z"  # 09:35 New York, a regular session
 def exchange(paper_exchange_factory):
     """A fresh exchange for a story that trades on it or changes its behaviour."""
     return paper_exchange_factory(start=MONDAY_MORNING, speed=1)
-
-
-@pytest.fixture(scope="module")
-def untraded_exchange(tmp_path_factory):
-    """One exchange for the stories whose requests never place an order or change a control."""
-    exchange = start_paper_exchange(tmp_path_factory.mktemp("untraded"), start=MONDAY_MORNING, speed=1)
-    yield exchange
-    exchange.stop()
 
 
 def make_wrapper(env: dict, fill_timeout: float = 20, **overrides) -> AlpacaWrapper:
@@ -41,6 +32,7 @@ def wrapper(exchange):
 
 @pytest.fixture
 def untraded_wrapper(untraded_exchange):
+    """On the module's shared exchange: for the stories that never place an order."""
     return make_wrapper(untraded_exchange.env)
 
 
