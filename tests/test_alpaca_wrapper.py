@@ -12,6 +12,8 @@ from orchestra.alpaca_wrapper import (
 )
 from shared.config import AlpacaSettings, ConfigError
 
+pytestmark = pytest.mark.slow(40)
+
 MONDAY_MORNING = "2026-11-23T14:35:00Z"  # 09:35 New York, a regular session
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.fixtures.browser import dashboard_url, stamp, wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow(45)]
 
 BANNER = "#banner"
 

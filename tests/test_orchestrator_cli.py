@@ -20,6 +20,8 @@ from alpaca.trading.enums import OrderStatus
 from tests.fixtures.exchange import market_order, start_paper_exchange, trading_client, wait_for_status
 from tests.fixtures.orchestrator import orchestrator_env, run_orchestrator, write_test_algorithms
 
+pytestmark = pytest.mark.slow(28)
+
 OPEN_MINUTE = "2026-11-23T15:00:00Z"  # a Monday, 10:00 New York
 
 

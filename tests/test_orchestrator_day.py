@@ -27,7 +27,7 @@ from tests.fixtures.orchestrator import (
     write_test_algorithms,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(60)
 
 SPEED = 300                        # simulated seconds per real second: the day takes about 45 s
 HOLIDAY = "2026-11-26T15:00:00Z"   # Thanksgiving, 10:00 New York: a weekday without a session

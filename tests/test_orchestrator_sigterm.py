@@ -16,7 +16,7 @@ from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(90)
 
 UNIT = (REPO_ROOT / "scripts" / "systemd" / "autotrader-orchestrator.service").read_text()
 STOP_TIMEOUT = float(re.search(r"^TimeoutStopSec=(\d+)", UNIT, re.M).group(1))

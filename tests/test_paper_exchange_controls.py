@@ -15,6 +15,8 @@ from websockets.sync.client import connect
 
 from tests.fixtures.exchange import SdkStream, market_order, trading_client, wait_for_status, wait_until
 
+pytestmark = pytest.mark.slow(35)
+
 UTC = timezone.utc
 CASH = Decimal("100000")
 

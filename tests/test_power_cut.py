@@ -17,7 +17,7 @@ from database import market_calendar
 from system_databse import system_db_manager as ledger
 from tests.fixtures.orchestrator import wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(35)
 
 START = "2026-11-23T14:33:00Z"  # Monday, just after the open
 CARDS = (("AAPL", "churn"), ("MSFT", "churn"))

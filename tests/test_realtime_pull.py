@@ -13,6 +13,8 @@ from database.realtime_pull import RealtimeStreamer
 from shared.config import AlpacaSettings
 from tests.fixtures.exchange import wait_until as poll_until
 
+pytestmark = pytest.mark.slow(37)
+
 START = "2026-11-23T14:35:00Z"  # Monday morning
 SPEED = 300  # a bar per symbol every 0.2 real seconds; the session outlasts any test by far
 

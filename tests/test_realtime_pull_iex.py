@@ -3,12 +3,15 @@ included), stays on one connection through minutes without trades, waits out a l
 connection after a drop, and reports the tickers the feed refuses for its symbol limit."""
 from __future__ import annotations
 
+import pytest
 import requests
 
 from database import db_manager
 from database.realtime_pull import RealtimeStreamer
 from shared.config import AlpacaSettings
 from tests.fixtures.exchange import wait_until
+
+pytestmark = pytest.mark.slow(26)
 
 START = "2026-11-23T15:00:00Z"
 

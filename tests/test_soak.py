@@ -8,7 +8,7 @@ import pytest
 
 from bench.soak import Soak, SoakOptions
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(75)
 
 
 def test_two_trading_days_of_faults_and_kills_lose_nothing(tmp_path, stocks_db_template):

@@ -19,6 +19,8 @@ import pytest
 from shared.config import REPO_ROOT
 from tests.fixtures.ports import free_port
 
+pytestmark = pytest.mark.slow(45)
+
 # The demo's exchange starts "now" when the market is open, else just before the next open. The
 # tests pin that moment so that they do not depend on when they run (at 15:59 New York the demo
 # would close at once): a Monday morning, a few minutes before the demo's TSLA card first buys
