@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 from database.market_calendar import to_utc_string
 from orchestra.exceptions import OperationalError, TemporaryError
@@ -21,7 +21,6 @@ from orchestra.exceptions import OperationalError, TemporaryError
 logger = logging.getLogger(__name__)
 
 MINUTE = timedelta(minutes=1)
-CLOCK_KINDS = ("system", "broker")
 JUMP_SECONDS = 300.0  # a broker reading this far from the extrapolation is a jump (a simulation was set)
 
 
@@ -30,13 +29,6 @@ def floor_minute(at: datetime) -> datetime:
 
 
 stamp = to_utc_string  # ``YYYY-MM-DDTHH:MM:SSZ`` of a tz-aware datetime
-
-
-def clock_kind(env: Mapping[str, str]) -> str:
-    kind = (env.get("AUTOTRADER_CLOCK", "system").strip() or "system").lower()
-    if kind not in CLOCK_KINDS:
-        raise OperationalError(f"AUTOTRADER_CLOCK must be 'system' or 'broker', got {kind!r}")
-    return kind
 
 
 class SystemClock:

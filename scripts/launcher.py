@@ -23,9 +23,8 @@ from urllib.parse import urlparse
 
 from database import market_calendar
 from shared import private_files
-from shared.config import REPO_ROOT, AlpacaSettings, ApiSettings, ConfigError, load_env
+from shared.config import REPO_ROOT, ConfigError, Settings, load_env
 from algorithms import available_algorithms
-from scripts.services import dashboard_url, runs_paper_exchange
 from system_databse import system_db_manager
 
 logger = logging.getLogger("launcher")
@@ -101,35 +100,27 @@ def demo_start_time(now: datetime) -> str:
     return market_calendar.to_utc_string(market_calendar.next_open(now) - timedelta(minutes=2))
 
 
-def exchange_state_path(env: Mapping[str, str]) -> Path:
-    """PAPER_EXCHANGE_STATE_DB, else ``paper_exchange.db`` beside system.db (the ledger it must match)."""
-    explicit = env.get("PAPER_EXCHANGE_STATE_DB", "").strip()
-    if explicit:
-        return Path(explicit)
-    system_db = env.get("AUTOTRADER_SYSTEM_DB", "").strip()
-    return (Path(system_db) if system_db else system_db_manager.default_db_path()).parent / "paper_exchange.db"
-
-
-def exchange_child(settings: AlpacaSettings, env: Mapping[str, str], reset: bool = False) -> Child:
+def exchange_child(settings: Settings, reset: bool = False) -> Child:
     """The paper exchange on the configured ports, with its account in its state file.
 
     ``--start`` only matters for a new account: a saved one resumes its own clock.
     """
-    trading, stream = urlparse(settings.trading_url or ""), urlparse(settings.stream_url or "")
+    broker = settings.broker
+    trading, stream = urlparse(broker.trading_url or ""), urlparse(broker.stream_url or "")
     if not (trading.port and stream.port):
         raise ConfigError("RUN_PAPER_EXCHANGE=true needs ALPACA_TRADING_URL and ALPACA_STREAM_URL with ports")
-    start = env.get("PAPER_EXCHANGE_START", "").strip() or demo_start_time(datetime.now(timezone.utc))
+    start = settings.exchange.start or demo_start_time(datetime.now(timezone.utc))
     argv = [PYTHON, "-m", "paper_exchange", "--host", trading.hostname, "--port", str(trading.port),
-            "--stream-port", str(stream.port), "--start", start, "--state", str(exchange_state_path(env))]
+            "--stream-port", str(stream.port), "--start", start, "--state", str(settings.exchange_state_db)]
     if reset:
         argv.append("--reset")
-    keys = {"PAPER_EXCHANGE_KEY": settings.api_key, "PAPER_EXCHANGE_SECRET": settings.secret}  # not in `ps`
-    return Child("paper exchange", argv, ready_url=f"{settings.trading_url}/v2/clock", extra_env=keys)
+    keys = {"PAPER_EXCHANGE_KEY": broker.api_key, "PAPER_EXCHANGE_SECRET": broker.secret}  # not in `ps`
+    return Child("paper exchange", argv, ready_url=f"{broker.trading_url}/v2/clock", extra_env=keys)
 
 
-def seed_demo_cards() -> list[int]:
+def seed_demo_cards(system_db: Path) -> list[int]:
     """Give a brand-new demo something to trade: only when the ledger has never had a card."""
-    conn = system_db_manager.get_connection()
+    conn = system_db_manager.get_connection(system_db)
     try:
         if system_db_manager.get_all_algorithms(conn=conn):
             return []
@@ -140,31 +131,32 @@ def seed_demo_cards() -> list[int]:
         conn.close()
 
 
-def plan(env: Mapping[str, str], reset_exchange: bool = False) -> list[Child]:
+def plan(settings: Settings, reset_exchange: bool = False) -> list[Child]:
     """The processes to run, in start order."""
-    settings = AlpacaSettings.from_env(env)
-    api = ApiSettings.from_env(env)
-    children = [exchange_child(settings, env, reset_exchange)] if runs_paper_exchange(env) else []
+    settings.broker  # every child needs the keys: say which one is missing before starting any
+    children = [exchange_child(settings, reset_exchange)] if settings.exchange.run else []
     children.append(Child("orchestrator", [PYTHON, str(REPO_ROOT / "orchestrator.py")]))
     children.append(Child("API server", [PYTHON, str(REPO_ROOT / "api_server.py")],
-                          ready_url=f"{dashboard_url(env)}api/health"))
-    if not api.is_loopback:
-        logger.warning("the API binds to %s: the dashboard is reachable from other machines", api.host)
+                          ready_url=f"{settings.api.dashboard_url}api/health"))
+    if not settings.api.is_loopback:
+        logger.warning("the API binds to %s: the dashboard is reachable from other machines", settings.api.host)
     return children
 
 
-def warn_about_open_files(env: Mapping[str, str]) -> None:
+def private_paths(settings: Settings) -> list[Path]:
+    """Keys, ledger, logs, and the exchange's state when this checkout runs the exchange."""
+    return private_files.private_paths(settings, [settings.exchange_state_db] if settings.exchange.run else [])
+
+
+def warn_about_open_files(settings: Settings) -> None:
     """Start-up check: keys, ledger, exchange state and logs readable only by their owner."""
-    try:
-        extra = [exchange_state_path(env)] if runs_paper_exchange(env) else []
-    except ConfigError:
-        extra = []  # the plan reports the bad setting
-    for line in private_files.exposed(private_files.private_paths(env, extra)):
+    for line in private_files.exposed(private_paths(settings)):
         print(f"WARNING: {line}", flush=True)
 
 
-def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
-    warn_about_open_files(env)
+def run(env: Mapping[str, str], settings: Settings, reset_exchange: bool = False) -> int:
+    """Start the plan's children with ``env`` (the process environment, .env included) and watch them."""
+    warn_about_open_files(settings)
     supervisor = Supervisor(env)
     stopping = False
 
@@ -175,13 +167,14 @@ def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        for child in plan(env, reset_exchange):
+        for child in plan(settings, reset_exchange):
             supervisor.start(child, should_stop=lambda: stopping)
             if stopping:
                 return 0
-            if child.name == "paper exchange" and (created := seed_demo_cards()):
+            if child.name == "paper exchange" and (created := seed_demo_cards(settings.databases.system_db)):
                 print(f"Created {len(created)} demo cards on the paper exchange (ids {created}).", flush=True)
-        print(f"AutoTrader is running. Dashboard: {dashboard_url(env)}  (PIN 2020 until you change it)", flush=True)
+        print(f"AutoTrader is running. Dashboard: {settings.api.dashboard_url}  (PIN 2020 until you change it)",
+              flush=True)
         print("Press Ctrl-C to stop everything.", flush=True)
         while not stopping:
             exited = supervisor.first_exited()
@@ -198,12 +191,12 @@ def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
         print("AutoTrader stopped.", flush=True)
 
 
-def exec_exchange(env: Mapping[str, str], reset: bool = False) -> int:
+def exec_exchange(env: Mapping[str, str], settings: Settings, reset: bool = False) -> int:
     """Become the paper exchange the settings point at (the exchange's systemd unit runs this)."""
     try:
-        child = exchange_child(AlpacaSettings.from_env(env), env, reset)
+        child = exchange_child(settings, reset)
     except ConfigError as exc:
-        logger.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     os.execvpe(child.argv[0], child.argv, {**env, **child.extra_env})
     return 1  # not reached
@@ -219,9 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
     private_files.restrict_new_files()  # inherited by every process it starts
     load_env()
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.exchange_only:
-        return exec_exchange(os.environ, args.reset_exchange)
-    return run(os.environ, args.reset_exchange)
+        return exec_exchange(os.environ, settings, args.reset_exchange)
+    return run(os.environ, settings, args.reset_exchange)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,17 @@ import re
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
+from shared.config import DatabasePaths
+from shared.shares import from_nano, to_nano
+from shared.sqlite import open_database
+
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+NINE_PLACES = Decimal("0.000000001")
 
 
 class LedgerError(ValueError):
@@ -24,9 +30,8 @@ class LedgerError(ValueError):
 
 
 def default_db_path() -> Path:
-    """system.db's path: ``AUTOTRADER_SYSTEM_DB`` if set, else beside this file."""
-    override = os.environ.get("AUTOTRADER_SYSTEM_DB")
-    return Path(override) if override else Path(__file__).resolve().parent / "system.db"
+    """system.db's path: ``AUTOTRADER_SYSTEM_DB`` if set, else beside this file (``shared.config``)."""
+    return DatabasePaths.from_env(os.environ).system_db
 
 
 def utc_now() -> str:
@@ -36,26 +41,15 @@ def utc_now() -> str:
 
 
 def get_connection(db_path: str | Path | None = None, *, read_only: bool = False) -> sqlite3.Connection:
-    """A connection with dict-like rows, foreign keys on and a busy timeout.
+    """A connection with dict-like rows, foreign keys on and a busy timeout (``shared.sqlite``).
 
     Autocommit mode: reads see the latest commit, and writes group themselves with ``atomic``.
-    ``read_only`` opens the file with ``mode=ro`` so a reader can never take a write lock.
+    ``read_only`` opens the file with ``mode=ro`` so a reader can never take a write lock. Every
+    commit is fsynced: a journal intent must be on disk before its order is sent.
     """
-    path = Path(db_path) if db_path else default_db_path()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"system database not found at {path}; create it with: python -m system_databse.create_system_db"
-        )
-    mode = "ro" if read_only else "rw"
-    conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=10, isolation_level=None,
-                           check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 10000")
-    # a journal intent must be on disk before its order is sent: every commit is fsynced (WAL
-    # alone, at the build's default NORMAL, may lose the last commits to a power cut)
-    conn.execute("PRAGMA synchronous = FULL")
-    return conn
+    return open_database(Path(db_path) if db_path else default_db_path(), what="system database",
+                         create_with="python -m system_databse.create_system_db", durability="FULL",
+                         read_only=read_only)
 
 
 @contextmanager
@@ -103,6 +97,16 @@ def check_shares(shares: Any) -> int:
     if isinstance(shares, bool) or not isinstance(shares, int) or shares <= 0:
         raise LedgerError(f"shares must be a positive integer, got {shares!r}")
     return shares
+
+
+def check_quantity(shares: Any, what: str = "shares") -> int | float:
+    """A positive quantity of shares with nine decimals at most (the broker's precision), returned
+    as ``shared.shares`` shows it: an int when whole, else a float."""
+    if not isinstance(shares, bool) and isinstance(shares, (int, float, Decimal)):
+        exact = Decimal(str(shares))
+        if exact.is_finite() and exact > 0 and exact == exact.quantize(NINE_PLACES):
+            return from_nano(to_nano(exact))
+    raise LedgerError(f"{what} must be a positive number of shares, 9 decimals at most, got {shares!r}")
 
 
 def check_price(price: Any, what: str = "price") -> float:

@@ -7,7 +7,8 @@ one name:
 - ``connection``: ``get_connection``, ``atomic``, ``LedgerError`` and the shared checks;
 - ``cards``: cards created, stopped and listed, and their parameters;
 - ``transactions``: fills and their totals (shares, trade count, net invested) and history reads;
-- ``orders``: the order journal (net orders, allocations, fills, reconcile);
+- ``orders``: the order journal's SQL and its state table (``orchestra.net_order`` is its only writer);
+- ``positions``: a card's position, the one definition (imported as a module, not re-exported);
 - ``corporate_actions``: splits and dividends per card;
 - ``decisions``: each card's recent decisions, refusals and errors;
 - ``config``: configuration, the PIN, the ledger's id and heartbeats.
@@ -21,6 +22,7 @@ from __future__ import annotations
 from system_databse.connection import (TIMESTAMP_FORMAT, TICKER_PATTERN, LedgerError, default_db_path,
                                        utc_now, get_connection, atomic, normalize_ticker)
 from system_databse.config import (PIN_PATTERN, DEFAULT_PIN, get_config, set_config, get_pin, set_pin,
+                                   check_pin, pin_is_default, scrub_wal,
                                    get_ledger_id, write_heartbeat, get_heartbeat)
 from system_databse.cards import (generate_display_name, create_algorithm, stop_algorithm, get_algorithm,
                                   get_all_algorithms, set_algorithm_parameters, get_algorithm_parameters,
@@ -29,9 +31,9 @@ from system_databse.transactions import (record_buy, record_sell, get_transactio
                                          get_recent_transactions, get_position_totals,
                                          get_all_position_totals, get_transactions_between,
                                          get_ledger_versions, get_daily_trade_totals, get_recent_fills)
-from system_databse.orders import (OPEN_ORDER_STATUSES, journal_net_order, mark_order_submitted,
-                                   record_order_fill, mark_order_failed, note_missed_lookup, get_open_orders,
-                                   record_broker_count, get_allocations, get_net_orders, get_orders)
+from system_databse.orders import (OPEN_STATES, TRANSITIONS, OrderStateError, get_order,
+                                   get_open_orders, open_order_tickers, get_order_events, record_broker_count,
+                                   get_allocations, get_net_orders, get_orders)
 from system_databse.decisions import (DECISIONS_KEPT, DECISION_KINDS, record_decisions, get_decisions)
 from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effect,
                                               record_corporate_action, get_corporate_action_effects,
@@ -52,6 +54,9 @@ __all__ = [
     "set_config",
     "get_pin",
     "set_pin",
+    "check_pin",
+    "pin_is_default",
+    "scrub_wal",
     "get_ledger_id",
     "write_heartbeat",
     "get_heartbeat",
@@ -74,13 +79,13 @@ __all__ = [
     "get_ledger_versions",
     "get_daily_trade_totals",
     "get_recent_fills",
-    "OPEN_ORDER_STATUSES",
-    "journal_net_order",
-    "mark_order_submitted",
-    "record_order_fill",
-    "mark_order_failed",
-    "note_missed_lookup",
+    "OPEN_STATES",
+    "TRANSITIONS",
+    "OrderStateError",
+    "get_order",
     "get_open_orders",
+    "open_order_tickers",
+    "get_order_events",
     "record_broker_count",
     "get_allocations",
     "get_net_orders",
