@@ -20,7 +20,7 @@ from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test
 from tests.test_notifications import Receiver
 from tests.test_orchestrator_pause import CHURN
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(45)
 
 START = "2026-11-23T15:00:00Z"  # Monday 10:00 New York on the exchange's clock
 

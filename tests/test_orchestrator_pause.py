@@ -21,7 +21,7 @@ from tests.fixtures.orchestrator import REPO_ROOT, orchestrator_env, wait_until,
 from tests.test_notifications import Receiver
 from alpaca.trading.enums import OrderStatus
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(35)
 
 START = "2026-11-23T14:40:00Z"  # Monday 09:40 New York; the exchange's clock, never the computer's
 CHURN = '''"""Test trader: buys 1 share when it holds none, else sells what it holds: an order every minute."""

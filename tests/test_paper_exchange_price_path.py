@@ -57,9 +57,9 @@ def test_a_crash_scripted_from_15_10_shows_in_the_bars_and_the_fills(exchange):
     ({"symbol": "AAPL", "points": [["yesterday", 10.0]]}, "must be a UTC timestamp"),
     ({"symbol": "AAPL"}, 'must be an object with "symbol" and "points"'),
 ])
-def test_a_bad_script_is_refused_and_changes_nothing(exchange, path, message):
-    response = requests.post(f"{exchange.base_url}/_sim/control", json={"price_path": path, "fill_delay_seconds": 5},
-                             timeout=30)
+def test_a_bad_script_is_refused_and_changes_nothing(untraded_exchange, path, message):
+    response = requests.post(f"{untraded_exchange.base_url}/_sim/control", timeout=30,
+                             json={"price_path": path, "fill_delay_seconds": 5})
     assert response.status_code == 400 and message in response.json()["error"]
-    assert exchange.state()["price_paths"] == {}
-    assert exchange.state()["controls"]["fill_delay_seconds"] != 5
+    assert untraded_exchange.state()["price_paths"] == {}
+    assert untraded_exchange.state()["controls"]["fill_delay_seconds"] != 5
