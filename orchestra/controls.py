@@ -149,7 +149,8 @@ class Controls:
             if why:
                 held[card_id] = why
         try:
-            ledger.save_marks(updated, conn=self.ledger_conn)
+            if updated:
+                ledger.save_marks(updated, conn=self.ledger_conn)
         except (sqlite3.Error, ledger.LedgerError) as exc:
             logger.error("card marks not saved: %s", exc)
         return held
