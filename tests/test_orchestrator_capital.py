@@ -5,7 +5,8 @@ and the position follows the money the owner moved.
 A KO card given $100 asks every minute to buy 5 shares and is refused (it cannot afford them);
 the owner deposits through the API and the next minute it buys them. An F card given $10,000 that
 spends whatever it holds is added while the market stands still and $9,000 is withdrawn before
-its first minute: it buys what $1,000 affords, not $10,000.
+its first minute: it buys what $1,000 affords, not $10,000. And the one seam a withdrawal has with
+a minute already deciding: the buy it no longer covers is not sent.
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import math
 import pytest
 
 from system_databse import system_db_manager as ledger
+from system_databse import system_db_manager as ledger_db
 from tests.fixtures.api import auth, get_token
 from tests.fixtures.orchestrator import orchestrator_env, wait_until
+from tests.test_money_path import MONDAY, Desk, _minute, stamp
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +112,26 @@ def test_a_deposit_lets_a_card_buy_and_a_withdrawal_shrinks_its_first_buy(wall, 
     assert f_buy["shares"] < math.floor(10_000 / decided["price"]), "it spent what was left, not what it was given"
     assert exchange.state()["positions"]["F"]["qty"] == f_buy["shares"]
     assert daemon.terminate() == 0
+
+
+def test_a_withdrawal_while_the_minute_decides_stops_the_buy_it_no_longer_covers(paper_exchange_factory, ledger,
+                                                                                 market, tmp_path):
+    desk = Desk(paper_exchange_factory(start=stamp(MONDAY), speed=0), ledger, market, tmp_path)
+    spender, other = desk.card("MSFT", "buy_nine"), desk.card("KO", "buy_three")
+    for ticker in ("MSFT", "KO"):
+        desk.backfill(ticker)
+    decide_all = desk.runner.decide_all
+
+    def decide_then_withdraw(cards, at):
+        made = decide_all(cards, at)
+        ledger_db.withdraw(spender, 9_990, conn=ledger)  # the wall's WITHDRAW lands while the cycle decides
+        return made
+
+    desk.runner.decide_all = decide_then_withdraw
+    report = desk.cycle.run(_minute(desk))
+
+    assert sorted((t.card_id, t.status, t.filled_shares) for t in report.trades) == [
+        (spender, "failed", 0), (other, "filled", 3)]
+    assert report.card_errors[spender] == "capital withdrawn before the order was sent"
+    assert ledger_db.get_transactions(spender, conn=ledger) == []
+    assert (desk.broker_holds("MSFT"), desk.broker_holds("KO")) == (0, 3)
