@@ -7,9 +7,12 @@ plain reason, and nothing is written (``table_rows`` before and after).
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from database import db_manager
+from database.market_calendar import TIMESTAMP_FORMAT, utc_datetime
 from orchestra import net_order
 from orchestra.allocation import Intent, net_ticker
 from system_databse import system_db_manager
@@ -248,10 +251,6 @@ def test_the_value_line_steps_with_a_deposit_and_the_pnl_line_does_not(api_clien
 
 
 def shift(stamp, minutes, seconds=0):
-    from datetime import timedelta
-
-    from database.market_calendar import TIMESTAMP_FORMAT, utc_datetime
-
     return (utc_datetime(stamp) + timedelta(minutes=minutes, seconds=seconds)).strftime(TIMESTAMP_FORMAT)
 
 
