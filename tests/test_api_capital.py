@@ -236,9 +236,9 @@ def test_the_cards_detail_history_and_chart_show_the_moves(api_client, nvda, mar
 def test_the_value_line_steps_with_a_deposit_and_the_pnl_line_does_not(api_client, ledger, market):
     """The chart's points before a deposit keep the capital of their time."""
     card = system_db_manager.create_algorithm("NVDA", "sma_crossover", 10_000, conn=ledger)
-    created = system_db_manager.get_algorithm(card, conn=ledger)["created_at"]
-    minute = created[:17] + "00Z"
-    system_db_manager.record_buy(card, 50, 100.0, timestamp=created, conn=ledger)
+    minute = "2026-11-23T14:30:00Z"
+    ledger.execute("UPDATE algorithm_instances SET created_at = ? WHERE id = ?", (minute, card))
+    system_db_manager.record_buy(card, 50, 100.0, timestamp=minute, conn=ledger)
     stamps = [shift(minute, k) for k in (1, 2, 3)]
     db_manager.upsert_bars(market, [bar("NVDA", s, 100.0 + k) for k, s in enumerate(stamps)])
     system_db_manager.deposit(card, 5_000, at=shift(minute, 2, seconds=30), conn=ledger)  # during the second bar

@@ -20,7 +20,7 @@ from tests.fixtures.api import auth, get_token
 from tests.fixtures.orchestrator import orchestrator_env, wait_until
 from tests.test_money_path import MONDAY, Desk, _minute, stamp
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(30)
 
 ALGORITHMS = {
     "buy_five_once": '''"""Buys 5 shares once; until it can, asks every minute."""
