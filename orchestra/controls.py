@@ -55,6 +55,17 @@ class Gate:
         """Whether stopped cards' shares may be sold this minute (they wait while trading is paused)."""
         return self.paused is None
 
+    def held_trades(self, decisions: Iterable[Any]) -> Dict[int, str]:
+        """{card: why} for the minute's trade decisions that are not sent (each logged)."""
+        held = {}
+        for made in decisions:
+            card_id, decision = int(made.card["id"]), made.decision
+            if decision.is_trade and card_id in self.held:
+                held[card_id] = self.held[card_id]
+                logger.info("card %d %s: would %s %s shares but %s: not sent", card_id, made.card["ticker"],
+                            decision.action, decision.shares, held[card_id])
+        return held
+
 
 @dataclass(frozen=True)
 class Breach:

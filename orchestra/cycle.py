@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
+from algorithms import CASH_TOLERANCE
 from database import db_manager
 from orchestra.alpaca_wrapper import BrokerError
 from orchestra import decision_log
@@ -177,13 +178,7 @@ class Cycle:
         """The PAUSE, the day's order limit and each card's limits (``orchestra.controls``): the trade
         decisions held back are still logged, with why."""
         gate = self.controls.gate(running, report.decisions, minute, self.now())
-        report.paused = gate.paused
-        for made in report.decisions:
-            card_id, decision = int(made.card["id"]), made.decision
-            if decision.is_trade and card_id in gate.held:
-                report.held_back[card_id] = gate.held[card_id]
-                logger.info("card %d %s: would %s %s shares but %s: not sent", card_id, made.card["ticker"],
-                            decision.action, decision.shares, gate.held[card_id])
+        report.paused, report.held_back = gate.paused, gate.held_trades(report.decisions)
         return gate
 
     # -- trading (one net order per ticker)
@@ -194,7 +189,8 @@ class Cycle:
 
         Cards are read again after every decision: a card stopped meanwhile makes no trade of its
         own; if it holds shares, its liquidation (everything, the fraction included) is its one
-        intent, unless trading is paused. A ticker whose plan cannot be made is confined to that ticker."""
+        intent, unless trading is paused; a buy its uninvested cash no longer covers (the owner withdrew
+        meanwhile) is not sent. A ticker whose plan cannot be made is confined to that ticker."""
         cards = ledger.get_all_algorithms(conn=self.ledger_conn)
         held = positions.positions(conn=self.ledger_conn, cards=cards, open_orders=False)
         intents: Dict[str, Dict[int, Intent]] = defaultdict(dict)
@@ -210,6 +206,14 @@ class Cycle:
                                decision.action, decision.shares)
                 report.trades.append(TradeOutcome("", card_id, ticker, decision.action, decision.shares, "failed",
                                                   error="card stopped before the order was sent"))
+                continue
+            if decision.action == "buy" and card_id in held and made.price is not None and \
+                    decision.shares * made.price > held[card_id].uninvested_cash + CASH_TOLERANCE:
+                logger.warning("card %d %s: capital withdrawn while deciding; its buy of %s shares is not sent "
+                               "(uninvested cash now %s)", card_id, ticker, decision.shares,
+                               money(held[card_id].uninvested_cash))
+                report.trades.append(TradeOutcome("", card_id, ticker, decision.action, decision.shares, "failed",
+                                                  error="capital withdrawn before the order was sent"))
                 continue
             intents[ticker][card_id] = Intent(card_id, decision.action, decision.shares, decision.reason)
         for position in self._liquidations(held.values(), busy) if gate.liquidations else ():

@@ -11,6 +11,7 @@ one name:
 - ``positions``: a card's position, the one definition (imported as a module, not re-exported);
 - ``corporate_actions``: splits and dividends per card;
 - ``decisions``: each card's recent decisions, refusals and errors;
+- ``capital``: deposits into and withdrawals from a running card;
 - ``controls``: the account-wide pause, each card's limits and trips, the marks they are checked against;
 - ``config``: configuration, the PIN, the ledger's id and heartbeats.
 
@@ -36,6 +37,8 @@ from system_databse.orders import (OPEN_STATES, TRANSITIONS, OrderStateError, ge
                                    get_open_orders, open_order_tickers, get_order_events, record_broker_count,
                                    get_allocations, get_net_orders, get_orders)
 from system_databse.decisions import (DECISIONS_KEPT, DECISION_KINDS, record_decisions, get_decisions)
+from system_databse.capital import (CAPITAL_MOVE_KINDS, WithdrawalTooLarge, amount_cents, deposit, withdraw,
+                                    get_capital_moves)
 from system_databse.controls import (PAUSED_BY, ON_TRIP, LIMIT_FIELDS, LIMITS, get_pause, pause_trading,
                                      resume_trading, orders_sent_since, check_limits, set_card_limits,
                                      get_card_limits, get_all_card_limits, trip_card, end_cooldown, resume_card,
@@ -118,6 +121,12 @@ __all__ = [
     "save_marks",
     "trades_since",
     "newest_sales",
+    "CAPITAL_MOVE_KINDS",
+    "WithdrawalTooLarge",
+    "amount_cents",
+    "deposit",
+    "withdraw",
+    "get_capital_moves",
     "CORPORATE_ACTION_KINDS",
     "position_at",
     "corporate_action_effect",

@@ -2,10 +2,8 @@
 // PIN covers it), or later from the card's detail view (with its own PIN). The API checks the values.
 import { openModal, closeModal, setMessage } from './modal.js';
 import { formatMoney, formatDayTime } from './format.js';
-import { createKeyboard } from './osk.js';
+import { createKeyboard, NUMBER_ROWS } from './osk.js';
 import { LIMIT_NAMES } from './model.js';
-
-const DIGIT_ROWS = ['12345', '67890', '.'];
 
 export function limitsSummary(limits) {
   const l = limits || {};
@@ -43,7 +41,7 @@ export function createLimitsDialog({ els }) {
   let saveAction = null;
   let busy = false;
 
-  createKeyboard(els.keyboard, { inputs: fields.map(([input]) => input), rows: DIGIT_ROWS });
+  createKeyboard(els.keyboard, { inputs: fields.map(([input]) => input), rows: NUMBER_ROWS });
   for (const [input] of fields) {
     input.addEventListener('input', () => {
       const kept = input.value.replace(/[^0-9.]/g, '');

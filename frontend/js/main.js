@@ -1,4 +1,4 @@
-// Wires the dashboard together: polling loop, rendering, and the add/stop/pause/limits flows.
+// Wires the dashboard together: polling loop, rendering, and the add/stop/deposit/withdraw/pause/limits flows.
 import { SELECTORS as S, $ } from './selectors.js';
 import { createApi } from './api.js';
 import { toListing, toCash, toHealth, toHistory, toCard, toPnlSummary, toPause, limitsBody } from './model.js';
@@ -12,6 +12,7 @@ import { createPinPad } from './pinpad.js';
 import { createAuth } from './auth.js';
 import { createAddDialog } from './add-dialog.js';
 import { createStopDialog } from './stop-dialog.js';
+import { createCapitalDialog } from './capital-dialog.js';
 import { formatClock } from './format.js';
 import { createDetailView } from './detail-view.js';
 import { createHistoryView } from './history-view.js';
@@ -37,13 +38,15 @@ const cardsView = createCardsView({
   container: $(S.cards), empty: $(S.empty), onStop: stopCard, onOpen: (id) => detailView.open(id),
 });
 const detailView = createDetailView({
-  api, onClose: () => $(S.cards).focus(), onResumeCard: resumeCard, onChangeLimits: changeLimits,
+  api, onClose: () => $(S.cards).focus(), onMoveCapital: moveCapital, onResumeCard: resumeCard,
+  onChangeLimits: changeLimits,
   els: {
     root: $(S.detail), back: $(S.detailBack), title: $(S.detailTitle), zoom: $(S.detailZoom), chart: $(S.detailChart),
     legend: $(S.detailLegend), panels: $(S.detailPanels), alerts: $(S.detailAlerts), summary: $(S.detailSummary),
     limits: $(S.detailLimits),
     decisions: $(S.detailDecisions), lots: $(S.detailLots), transactions: $(S.detailTransactions),
-    events: $(S.detailEvents), eventsList: $(S.detailEventsList),
+    events: $(S.detailEvents), eventsList: $(S.detailEventsList), actions: $(S.detailActions),
+    deposit: $(S.detailDeposit), withdraw: $(S.detailWithdraw),
   },
 });
 const historyView = createHistoryView({
@@ -82,6 +85,14 @@ const addDialog = createAddDialog({
     limits: $(S.addLimits), limitsButton: $(S.addLimitsButton),
   },
 });
+const capitalDialog = createCapitalDialog({
+  api, onDone: afterCapitalMove,
+  els: {
+    dialog: $(S.capitalDialog), form: $(S.capitalForm), title: $(S.capitalTitle), name: $(S.capitalName),
+    limit: $(S.capitalLimit), amount: $(S.capitalAmount), keyboard: $(S.capitalKeyboard), error: $(S.capitalError),
+    cancel: $(S.capitalCancel), submit: $(S.capitalSubmit),
+  },
+});
 const stopDialog = createStopDialog({
   els: {
     dialog: $(S.stopDialog), name: $(S.stopName), text: $(S.stopText), error: $(S.stopError),
@@ -116,7 +127,7 @@ function render() {
 }
 
 function historyKey(card) {
-  return [card.tradeCount, card.shares, card.price, card.priceAt && card.priceAt.getTime()].join('|');
+  return [card.tradeCount, card.shares, card.price, card.priceAt && card.priceAt.getTime(), card.capital].join('|');
 }
 
 async function refreshHistories(cards) {
@@ -252,6 +263,18 @@ async function changeLimits(detail) {
   } finally {
     session.forget();
   }
+}
+
+// DEPOSIT / WITHDRAW on the detail view: the PIN for that one move, then the amount.
+async function moveCapital(kind, card) {
+  const session = auth.flow(kind, kind === 'deposit' ? 'PIN to deposit' : 'PIN to withdraw');
+  if (await session.ensure()) capitalDialog.open(card, kind, session);
+}
+
+function afterCapitalMove() {
+  view.changes += 1;
+  detailView.refresh();
+  poller.refreshNow();
 }
 
 async function addCard() {

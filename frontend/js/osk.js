@@ -1,10 +1,11 @@
-// A small on-screen keyboard for the add form: the wall display has a touch screen and no keys.
+// A small on-screen keyboard for the forms: the wall display has a touch screen and no keys.
 
 const ROWS = ['1234567890', 'QWERTYUIOP', 'ASDFGHJKL.', 'ZXCVBNM-'];
+export const NUMBER_ROWS = ['123', '456', '789', '.0']; // a keypad for amounts
 const BACKSPACE = 'Backspace';
 
 // `scope` (optional): inputs added to it later (the parameters) are typed into once focused.
-// `rows` (optional): the keys, e.g. digits only for numbers; BACK ends the last row.
+// `rows`: the keys, one string per row (BACK ends the last row).
 export function createKeyboard(container, { inputs, scope = null, rows = ROWS }) {
   let target = inputs[0];
   for (const input of inputs) input.addEventListener('focus', () => { target = input; });
