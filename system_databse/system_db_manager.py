@@ -35,7 +35,7 @@ from system_databse.orders import (OPEN_STATES, TRANSITIONS, OrderStateError, ge
                                    get_open_orders, open_order_tickers, get_order_events, record_broker_count,
                                    get_allocations, get_net_orders, get_orders)
 from system_databse.decisions import (DECISIONS_KEPT, DECISION_KINDS, record_decisions, get_decisions)
-from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effect,
+from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effects,
                                               record_corporate_action, get_corporate_action_effects,
                                               get_corporate_action_effects_by_card)
 
@@ -96,7 +96,7 @@ __all__ = [
     "get_decisions",
     "CORPORATE_ACTION_KINDS",
     "position_at",
-    "corporate_action_effect",
+    "corporate_action_effects",
     "record_corporate_action",
     "get_corporate_action_effects",
     "get_corporate_action_effects_by_card",
