@@ -242,7 +242,7 @@ class MoneyMachine(RuleBasedStateMachine):
         before = {t["id"] for t in ledger.get_transactions(card, conn=self.observer)}
         try:
             trader = Trader(self.world, cli, now=lambda: self.now, fill_timeout=30, workers=1)
-            reconcile.accept(self.world.get_positions(), cli, market, ticker, card, trader=trader, now=lambda: self.now)
+            reconcile.accept(cli, market, ticker, card, trader=trader, now=lambda: self.now)
             STATS["accepts"] += 1
         except (ValueError, ledger.LedgerError, sqlite3.Error, Dead) as exc:
             refusals = ("still open", "cannot give up", "no price")  # what the CLI answers with exit code 2

@@ -11,16 +11,21 @@ Each defect it found is kept below as a plain story, shrunk to what matters.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import shutil
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from hypothesis import HealthCheck, settings
 
+from database import db_manager
 from orchestra.allocation import Intent, net_ticker
+from orchestra.clock import stamp
 from orchestra.trader import Trader
+from scripts import reconcile
 from system_databse import system_db_manager as ledger_db
 from system_databse.positions import cards_by_ticker, mismatches, positions
 from tests.money_broker import ModelBroker
+from tests.money_daemon import templates
 from tests.money_model import MoneyMachine
 
 MoneyMachine.TestCase.settings = settings(
@@ -70,3 +75,29 @@ def test_two_cards_holding_one_share_each_get_the_25_cents_the_broker_paid_for_a
     held = positions(conn=ledger)
     assert paid == Decimal("0.25")
     assert (held[first].dividends, held[second].dividends) == (0.13, 0.12)
+
+
+def test_accepting_the_count_while_a_buy_still_works_records_the_fill_its_cancel_finds_once(ledger, tmp_path):
+    """Found by the model: a card's buy of 2 AAPL was still working at the broker (its cancel had
+    failed) when the owner accepted the broker's count. Settling it first cancelled it and the
+    cancel found it filled: the card got its 2 shares, then the count read before (0) was
+    recorded as a sale of those 2, while the broker held them. The count is read after settling."""
+    broker = ModelBroker(Decimal(10_000), lambda: MINUTE)
+    broker.prices, broker.moods = {"AAPL": 200.0}, {"AAPL": "slow"}
+    card = ledger_db.create_algorithm("AAPL", "x", 1_000, conn=ledger)
+    Trader(broker, ledger, now=lambda: MINUTE, workers=1).trade(
+        [net_ticker("AAPL", [Intent(card, "buy", 2)])], MINUTE, {"AAPL": 200.0})
+    assert [o["status"] for o in ledger_db.get_open_orders(conn=ledger)] == ["submitted"]
+    shutil.copyfile(templates()["stocks"], tmp_path / "stocks.db")
+    market = db_manager.get_connection(tmp_path / "stocks.db")
+    db_manager.upsert_bars(market, [{"ticker": "AAPL", "timestamp": stamp(MINUTE), "open": 200.0, "high": 200.0,
+                                     "low": 200.0, "close": 200.0, "volume": 100}])
+    later = MINUTE + timedelta(minutes=2)
+
+    said = reconcile.accept(ledger, market, "AAPL", card, trader=Trader(broker, ledger, now=lambda: later, workers=1),
+                            now=lambda: later)
+
+    assert said == "AAPL: the cards already add up to the broker's 2 shares; nothing recorded"
+    assert [(t["type"], t["shares"]) for t in ledger_db.get_transactions(card, conn=ledger)] == [("buy", 2)]
+    assert broker.get_positions() == {"AAPL": 2} == cards_by_ticker(conn=ledger)
+    market.close()
