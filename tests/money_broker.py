@@ -93,6 +93,7 @@ class ModelBroker:
         self.moods: Dict[str, str] = {}           # how the next order of a ticker goes
         self.partial: Dict[str, float] = {}       # its share when it fills in part (0..1)
         self.on_submit: Callable[[str], None] = lambda ticker: None  # the wall's STOP landing meanwhile
+        self.overdrawn: List[str] = []           # orders the account could not cover (the daemon must send none)
         self.fate = Fate()
 
     # -- the trader's Broker protocol
@@ -104,8 +105,11 @@ class ModelBroker:
         if mood == "reject":
             raise OrderRejected("model broker: this order is refused")
         if side == "sell" and qty > self.positions.get(ticker, 0):
+            self.overdrawn.append(f"{client_order_id}: sell {shares} {ticker}, the account holds "
+                                  f"{from_nano(self.positions.get(ticker, 0))}")
             raise OrderRejected(f"insufficient qty available for order (requested {shares})")
         if side == "buy" and Decimal(qty) * price / NANO > self.cash:
+            self.overdrawn.append(f"{client_order_id}: buy {shares} {ticker} at {price}, the account has {self.cash}")
             raise OrderRejected("insufficient buying power")
         if mood == "never_received":
             raise BrokerError("submit: read timed out")

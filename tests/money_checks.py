@@ -192,6 +192,7 @@ class Checks:
         assert max(Counter(o.ticker for o in m.books.open_orders()).values(), default=0) <= 1
 
     def nobody_short(self) -> None:
+        assert not self.m.world.overdrawn, f"orders the account could not cover: {self.m.world.overdrawn}"
         _, shares, cash, _ = self.m.books.unsettled(self.filled_at_broker)
         for card_id, card in self.m.books.cards.items():
             assert card.held >= 0 and card.held + shares.get(card_id, 0) >= 0, f"card {card_id} holds less than 0"

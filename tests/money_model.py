@@ -114,6 +114,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def ran(self, kind: str) -> None:
         self.last[kind] = self.minutes
+        STATS["steps"] += 1
 
     def stop(self, card_id: int) -> None:
         ledger.stop_algorithm(card_id, conn=self.api)
@@ -144,6 +145,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @rule(target=orders, data=st.data())
     def a_minute_trades(self, data):
+        self.ran("minute")
         running = ledger.get_all_algorithms("running", conn=self.observer)
         repeat = self.crashed_mid_minute and data.draw(st.booleans(), label="the restart runs that minute again")
         if not repeat:
