@@ -15,8 +15,8 @@ from typing import Any, Mapping, Optional
 
 from flask import Flask, request
 
-from api import (account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, inputs, json_body,
-                 openapi, preview, wall_routes)
+from api import (account_routes, algorithms_routes, auth, capital_routes, db, errors, frontend, health_routes, inputs,
+                 json_body, openapi, preview, wall_routes)
 from api.broker import BrokerGateway, broker_factory
 from api.heartbeat_watch import HeartbeatWatch
 from database import db_manager
@@ -104,8 +104,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None, settings: Optional[Se
     app.extensions["autotrader_heartbeat_watch"] = HeartbeatWatch(app.config["NOTIFIER"])
     app.extensions["autotrader_broker"] = BrokerGateway(
         app.config["BROKER_FACTORY"], app.config["NOW"], app.config["CASH_CACHE_SECONDS"])
-    for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp,
-                      preview.bp):
+    for blueprint in (algorithms_routes.bp, account_routes.bp, capital_routes.bp, health_routes.bp, openapi.bp,
+                      wall_routes.bp, preview.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)
     app.after_request(_security_headers)
