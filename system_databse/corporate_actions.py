@@ -29,7 +29,8 @@ def position_at(algo_id: int, moment: str, *, conn: Optional[sqlite3.Connection]
 
 
 def corporate_action_effects(kind: str, held: Mapping[int, int], *, old_rate: Optional[float] = None,
-                             new_rate: Optional[float] = None, rate: Optional[float] = None) -> Dict[int, Dict[str, Any]]:
+                             new_rate: Optional[float] = None,
+                             rate: Optional[float] = None) -> Dict[int, Dict[str, Any]]:
     """What one action does to the cards holding its ticker (``held``: card -> nano-shares at the
     ex-date open), as the broker applies it to the account's one position: qty x new/old to 9
     decimals (half even), a dividend qty x rate in cents (half up). That total is shared over the

@@ -33,6 +33,11 @@ class Card:
     cash: Decimal = Decimal(0)
     transactions: Counter = field(default_factory=Counter)
 
+    def move_capital(self, amount: Decimal) -> None:
+        """A deposit (or, negative, a withdrawal): capital and uninvested cash move together."""
+        self.capital += amount
+        self.cash += amount
+
     def record(self, side: str, nano: int, price: float) -> None:
         sign = 1 if side == "buy" else -1
         self.held += sign * nano
@@ -76,7 +81,8 @@ class Books:
     def open_orders(self, ticker: Optional[str] = None) -> Iterable[Seen]:
         return [o for o in self.orders.values() if o.open and ticker in (None, o.ticker)]
 
-    def unsettled(self, filled_at_broker) -> Tuple[Dict[str, int], Dict[int, int], Dict[int, Decimal], Dict[int, Decimal]]:
+    def unsettled(self, filled_at_broker) -> Tuple[Dict[str, int], Dict[int, int], Dict[int, Decimal],
+                                                    Dict[int, Decimal]]:
         """What the broker has done of orders the ledger has not settled yet: per ticker the shares
         (signed), per card its shares (signed) and cash (signed), and per card what its open buys
         will still cost (the part not filled yet, at the order's price)."""

@@ -6,9 +6,11 @@ position in nano-shares (``shared.shares``), and every order by its ``client_ord
 what filled of it. It speaks the trader's ``Broker`` protocol in-process (no threads, no
 network). How each order goes is set per ticker before a minute (``moods``): filled at once,
 partly filled then cancelled, filled only as the cancel arrives, left working (its first cancel
-fails; it has filled when the next one arrives), rejected, or its answer lost (received or not). A split multiplies the position to nine decimals (the paper
-exchange's arithmetic), a dividend pays ``qty x rate`` in cents, the owner may sell at the
-broker behind the cards' backs, and the process that calls it may die at any call (``Fate``).
+fails; it has filled when the next one arrives), rejected, or its answer lost (received or
+not). Market orders fill at the minute's price (no slippage: a card's cash check is exact). A
+split multiplies the position to nine decimals (the paper exchange's arithmetic), a dividend
+pays ``qty x rate`` in cents (half up), the owner may sell at the broker behind the cards' backs,
+and the process that calls it may die at any call (``Fate``).
 """
 from __future__ import annotations
 

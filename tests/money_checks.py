@@ -52,7 +52,8 @@ class Checks:
         expected = {card: nano for card, nano in seen.allocation(filled).items() if nano}
         assert {card: to_nano(s) for card, s in order.fills.items()} == expected, \
             f"{coid}: cards got {order.fills}, the allocation of {from_nano(filled)} gives {expected}"
-        ends = {"filled"} if filled == sum(seen.parts.values()) else {"cancelled"} if filled else {"cancelled", "failed"}
+        ends = {"filled"} if filled == sum(seen.parts.values()) else {"cancelled"} if filled \
+            else {"cancelled", "failed"}
         assert order.state in ends, f"{coid}: ended {order.state} with {from_nano(filled)} filled"
         for card, nano in expected.items():
             m.books.cards[card].record(seen.side, nano, float(broker.price))
@@ -172,7 +173,7 @@ class Checks:
             position = held[card_id]
             assert position.held_nano == card.held, f"card {card_id}: ledger {position.shares}, " \
                                                     f"model {from_nano(card.held)}"
-            assert abs(position.uninvested_cash - float(card.cash)) <= 1e-6 * float(card.capital), \
+            assert abs(position.uninvested_cash - float(card.cash)) <= 1e-6 * max(1.0, abs(float(card.capital))), \
                 f"card {card_id}: ledger cash {position.uninvested_cash}, model {card.cash}"
             rows = ledger.get_transactions(card_id, conn=self.m.observer)
             assert Counter((t["type"], to_nano(t["shares"]), float(t["price"])) for t in rows) == card.transactions, \

@@ -9,7 +9,8 @@ sends, the broker fills, fills in part, late or never, rejects, loses an answer;
 mid-cycle; the process may die at any broker call or any slice of SQLite work); the broker moves
 an order between the daemon's looks and the trade stream tells it (once, twice, stale first,
 or not at all); the day closes and a split (2:1, 3:2, 1:10, 1:3) or a dividend comes; the owner
-sells at the broker by hand and later accepts the broker's count; the daemon restarts.
+deposits into or withdraws from a card, sells at the broker by hand and later accepts the
+broker's count; the daemon restarts.
 
 After every step the model (``tests/money_books.py``) checks what the issue lists: per ticker the
 cards add up to the broker exactly, but for what the broker did of orders not settled yet and
@@ -136,6 +137,26 @@ class MoneyMachine(RuleBasedStateMachine):
         self.books.open_card(card, ticker, capital)
         STATS["cards"] += 1
         return card
+
+    @precondition(lambda self: self.due("capital", 4))
+    @rule(card=cards, deposit=st.booleans(), amount=st.sampled_from([0.01, 25.5, 100, 1_000, 5_000]))
+    def the_owner_moves_capital(self, card, deposit, amount):
+        """A deposit only from cash no card owns (the API's check); a withdrawal never beyond what
+        the card may give back (the ledger refuses it)."""
+        self.ran("capital")
+        try:
+            if deposit:
+                available = card_calculations.available_cash(float(self.world.cash), conn=self.api)["available_cash"]
+                if amount > available:
+                    return
+                ledger.deposit(card, amount, at=stamp(self.now), conn=self.api)
+            else:
+                ledger.withdraw(card, amount, at=stamp(self.now), conn=self.api)
+        except ledger.LedgerError as exc:  # a stopped card, or more than it may give back
+            assert "stopped" in str(exc) or isinstance(exc, ledger.WithdrawalTooLarge), exc
+            return
+        self.books.cards[card].move_capital(Decimal(repr(float(amount))) * (1 if deposit else -1))
+        STATS["deposits" if deposit else "withdrawals"] += 1
 
     @precondition(lambda self: self.due("stop", 6))
     @rule(card=cards)
