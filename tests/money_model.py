@@ -177,20 +177,20 @@ class MoneyMachine(RuleBasedStateMachine):
         self.now = max(self.now + timedelta(seconds=5), self.minute + timedelta(minutes=1, seconds=5))
         db_manager.upsert_bars(self.feed, [{"ticker": t, "timestamp": stamp(self.minute), "open": p, "high": p,
                                             "low": p, "close": p, "volume": 100} for t, p in self.world.prices.items()])
-        self.daemon.runner.wishes = {c["id"]: data.draw(WISHES, label=f"card {c['id']} wants") for c in running}
+        runner, ids = self.daemon.runner, [c["id"] for c in running]
+        runner.wishes = {card: data.draw(WISHES, label=f"card {card} wants") for card in ids}
         self.intents = {}
-        ids = [c["id"] for c in running]
-        self.daemon.runner.stop_after_deciding = data.draw(st.lists(st.sampled_from(ids), max_size=1), label="stopped "
-                                                    "mid-cycle") if ids and data.draw(st.integers(0, 9)) == 0 else []
+        runner.stop_after_deciding = [data.draw(st.sampled_from(ids), label="stopped after deciding")] \
+            if ids and data.draw(st.integers(0, 9), label="a STOP lands mid-cycle if 0") == 0 else []
         stop_at_submit = data.draw(st.sampled_from(ids), label="stopped as its order is sent") \
-            if ids and data.draw(st.integers(0, 9)) == 0 else None
+            if ids and data.draw(st.integers(0, 9), label="a STOP lands as an order is sent if 0") == 0 else None
         self.world.moods = {t: data.draw(st.sampled_from(MOODS), label=f"{t} order goes") for t in TICKERS}
         self.world.partial = {t: data.draw(st.floats(0.0, 1.0), label=f"{t} fills in part") for t in TICKERS}
         self.world.on_submit = lambda ticker: self.stop(stop_at_submit) if stop_at_submit and self.books.cards[
             stop_at_submit].ticker == ticker else None
         self.frozen_at_start = {t for t in TICKERS if self.manual[t]}
         self.stopped_before_trading = {c["id"] for c in ledger.get_all_algorithms("stopped", conn=self.observer)} \
-            | set(self.daemon.runner.stop_after_deciding)
+            | set(runner.stop_after_deciding)
         cycle = self.daemon.cycle
         self.crashed_mid_minute = self.as_daemon(lambda: cycle.run(self.minute), data.draw(CRASH, label="dies"))
         self.world.on_submit = lambda ticker: None
