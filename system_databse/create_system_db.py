@@ -9,9 +9,9 @@ import argparse
 import os
 import sqlite3
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
+from shared.clock import computer_stamp
 from system_databse import system_db_manager
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -31,7 +31,7 @@ def _applied(conn: sqlite3.Connection) -> set[str]:
 
 def _apply(conn: sqlite3.Connection, migration: Path) -> None:
     """Run one migration file and record it, in a single transaction."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = computer_stamp()  # bookkeeping (when this computer upgraded the file), not a ledger stamp
     name = migration.name.replace("'", "''")
     script = (
         "BEGIN IMMEDIATE;\n"

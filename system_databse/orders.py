@@ -6,25 +6,26 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Dict, List, Optional
 
-from system_databse.connection import (LedgerError, atomic, check_price, check_shares, use_connection, utc_now)
+from system_databse.connection import (LedgerError, atomic, check_price, check_shares, ledger_stamp, use_connection)
 from system_databse.transactions import get_position_totals, insert_transaction
 
 OPEN_ORDER_STATUSES = ("pending", "submitted")
 
 
 def journal_net_order(client_order_id: str, ticker: str, minute: str, side: Optional[str], shares: int,
-                      cross_price: Optional[float], allocations: List[Dict[str, Any]], *,
+                      cross_price: Optional[float], allocations: List[Dict[str, Any]], *, at: Optional[str] = None,
                       conn: Optional[sqlite3.Connection] = None) -> bool:
     """Write one ticker's minute before anything is sent: the net order, every card's allocation,
     and the crosses (recorded at once, at ``cross_price``). False if that id is already journaled.
 
     Each allocation: ``algorithm_id``, ``kind`` ('order' | 'cross'), ``side``, ``shares``, ``reason``,
     ``liquidation``. A card that is no longer running is refused (LedgerError), except for a
-    liquidation of a stopped card.
+    liquidation of a stopped card. ``at`` (here and in the other writers of the journal) is the
+    trading clock's stamp; the computer's clock for a call without one.
     """
     if side not in (None, "buy", "sell") or (side is None) != (shares == 0):
         raise LedgerError(f"a net order needs a side exactly when it has shares, got {side!r} {shares!r}")
-    now = utc_now()
+    now = ledger_stamp(at)
     with use_connection(conn) as c, atomic(c):
         cur = c.execute(
             "INSERT OR IGNORE INTO broker_orders (client_order_id, ticker, minute, side, shares, cross_price, status,"
@@ -71,26 +72,28 @@ def _journal_allocation(c: sqlite3.Connection, client_order_id: str, part: Dict[
         (client_order_id, card_id, kind, side, shares, part.get("reason", ""), shares if tx_id else 0, tx_id))
 
 
-def mark_order_submitted(client_order_id: str, broker_order_id: str, *,
+def mark_order_submitted(client_order_id: str, broker_order_id: str, *, at: Optional[str] = None,
                          conn: Optional[sqlite3.Connection] = None) -> None:
     """The broker acknowledged the order: from now on one missing look-up never closes it."""
     with use_connection(conn) as c, atomic(c):
         c.execute(
             "UPDATE broker_orders SET status = 'submitted', broker_order_id = ?, missed_lookups = 0, updated_at = ?"
             " WHERE client_order_id = ? AND status = 'pending'",
-            (broker_order_id, utc_now(), client_order_id),
+            (broker_order_id, ledger_stamp(at), client_order_id),
         )
 
 
 def record_order_fill(client_order_id: str, filled_shares: int, avg_price: Optional[float],
-                      filled_at: Optional[str], split: Dict[int, int], *,
+                      filled_at: Optional[str], split: Dict[int, int], *, at: Optional[str] = None,
                       conn: Optional[sqlite3.Connection] = None) -> Dict[int, int]:
     """Record the net order's fill on every card of its side (``split``: card -> shares) and close
     the order, in one transaction; returns card -> transaction id.
 
     Exactly once: an order already closed returns its existing transactions and writes nothing.
     A zero fill closes the order as failed. Stopped cards are allowed: the broker already executed.
+    ``filled_at`` is the broker's; without it the fill is stamped ``at``.
     """
+    now = ledger_stamp(at)
     with use_connection(conn) as c, atomic(c):
         order = c.execute("SELECT * FROM broker_orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
         if order is None:
@@ -98,7 +101,7 @@ def record_order_fill(client_order_id: str, filled_shares: int, avg_price: Optio
         if order["status"] not in OPEN_ORDER_STATUSES:
             return _order_transactions(c, client_order_id)
         if filled_shares == 0:
-            _close_order(c, client_order_id, "failed", 0, None, "broker filled nothing")
+            _close_order(c, client_order_id, "failed", 0, None, "broker filled nothing", now)
             return {}
         price = check_price(avg_price, "fill price")
         parts = {int(r["algorithm_id"]): r for r in c.execute(
@@ -108,36 +111,39 @@ def record_order_fill(client_order_id: str, filled_shares: int, avg_price: Optio
             raise LedgerError(f"order {client_order_id}: split {split} does not fit its fill of {filled_shares}")
         for card_id, shares in sorted(split.items()):
             if shares:
-                tx_id = insert_transaction(c, card_id, order["side"], shares, price, filled_at or utc_now())
+                tx_id = insert_transaction(c, card_id, order["side"], shares, price, filled_at or now)
                 c.execute("UPDATE order_allocations SET filled_shares = ?, transaction_id = ?"
                           " WHERE client_order_id = ? AND algorithm_id = ? AND kind = 'order'",
                           (shares, tx_id, client_order_id, card_id))
-        _close_order(c, client_order_id, "filled", filled_shares, price, None)
+        _close_order(c, client_order_id, "filled", filled_shares, price, None, now)
         return _order_transactions(c, client_order_id)
 
 
-def mark_order_failed(client_order_id: str, error: str, *, conn: Optional[sqlite3.Connection] = None) -> None:
+def mark_order_failed(client_order_id: str, error: str, *, at: Optional[str] = None,
+                      conn: Optional[sqlite3.Connection] = None) -> None:
     """Close an open order that never executed (its crosses stay: they were never the broker's)."""
+    now = ledger_stamp(at)
     with use_connection(conn) as c, atomic(c):
-        _close_order(c, client_order_id, "failed", 0, None, error)
+        _close_order(c, client_order_id, "failed", 0, None, error, now)
 
 
-def note_missed_lookup(client_order_id: str, *, conn: Optional[sqlite3.Connection] = None) -> int:
+def note_missed_lookup(client_order_id: str, *, at: Optional[str] = None,
+                       conn: Optional[sqlite3.Connection] = None) -> int:
     """Count one look-up of an acknowledged order that the broker did not find; returns the count."""
     with use_connection(conn) as c, atomic(c):
         c.execute("UPDATE broker_orders SET missed_lookups = missed_lookups + 1, updated_at = ?"
-                  " WHERE client_order_id = ?", (utc_now(), client_order_id))
+                  " WHERE client_order_id = ?", (ledger_stamp(at), client_order_id))
         row = c.execute("SELECT missed_lookups FROM broker_orders WHERE client_order_id = ?",
                         (client_order_id,)).fetchone()
     return int(row["missed_lookups"]) if row else 0
 
 
 def _close_order(c: sqlite3.Connection, client_order_id: str, status: str, filled: int,
-                 price: Optional[float], error: Optional[str]) -> None:
+                 price: Optional[float], error: Optional[str], at: str) -> None:
     c.execute(
         "UPDATE broker_orders SET status = ?, filled_shares = ?, filled_avg_price = ?, error = ?, updated_at = ?"
         " WHERE client_order_id = ? AND status IN ('pending', 'submitted')",
-        (status, filled, price, error, utc_now(), client_order_id),
+        (status, filled, price, error, at, client_order_id),
     )
 
 
@@ -161,7 +167,7 @@ def get_open_orders(*, conn: Optional[sqlite3.Connection] = None) -> List[Dict[s
 
 
 def record_broker_count(algo_id: int, broker_shares: int, ticker_shares: int, price: float, *,
-                        conn: Optional[sqlite3.Connection] = None) -> Optional[int]:
+                        at: Optional[str] = None, conn: Optional[sqlite3.Connection] = None) -> Optional[int]:
     """The owner accepts the broker's count for a ticker on one card: one buy or sell of the
     difference (``broker_shares - ticker_shares``, the cards' total) at ``price``, stopped cards
     included, never below zero shares. Returns the transaction id (None: nothing to change)."""
@@ -169,6 +175,7 @@ def record_broker_count(algo_id: int, broker_shares: int, ticker_shares: int, pr
     if difference == 0:
         return None
     price = check_price(price)
+    now = ledger_stamp(at)
     with use_connection(conn) as c, atomic(c):
         if c.execute("SELECT 1 FROM algorithm_instances WHERE id = ?", (algo_id,)).fetchone() is None:
             raise LedgerError(f"algorithm {algo_id} does not exist")
@@ -176,7 +183,7 @@ def record_broker_count(algo_id: int, broker_shares: int, ticker_shares: int, pr
         if held + difference < 0:
             raise LedgerError(f"algorithm {algo_id} holds {held} shares; it cannot give up {-difference}")
         last = c.execute("SELECT MAX(timestamp) FROM transactions WHERE algorithm_id = ?", (algo_id,)).fetchone()[0]
-        when = max(utc_now(), last or "")  # never before the card's own trades
+        when = max(now, last or "")  # never before the card's own trades
         return insert_transaction(c, algo_id, "buy" if difference > 0 else "sell", abs(difference), price, when)
 
 
