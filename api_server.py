@@ -9,18 +9,18 @@ import logging
 import os
 import sqlite3
 import sys
-from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
 from flask import Flask, request
 
-from api import (account_routes, algorithms_routes, auth, db, errors, frontend, health_routes, inputs, json_body,
-                 openapi, preview, wall_routes)
+from api import (account_routes, algorithms_routes, auth, clock, db, errors, frontend, health_routes, inputs,
+                 json_body, openapi, preview, wall_routes)
 from api.broker import BrokerGateway, default_broker_factory
 from api.heartbeat_watch import HeartbeatWatch
 from database import db_manager
 from shared import config as settings, notifier
 from shared import private_files
+from shared.clock import ClockError, clock_kind, computer_now
 from shared.logging_setup import setup_logging
 from system_databse import system_db_manager
 
@@ -67,7 +67,9 @@ def default_config() -> dict[str, Any]:
         "ALGORITHMS_DIR": os.environ.get("AUTOTRADER_ALGORITHMS_DIR", "").strip() or None,
         "FRONTEND_DIR": settings.REPO_ROOT / "frontend",
         "BROKER_FACTORY": default_broker_factory,    # () -> AlpacaWrapper, called on first use
-        "NOW": lambda: datetime.now(timezone.utc),
+        "NOW": computer_now,                         # liveness: token lifetimes, lock-outs, caches, heartbeat age
+        "CLOCK_KIND": os.environ.get("AUTOTRADER_CLOCK", "").strip() or "system",  # the trading clock: api/clock.py
+        "TRADING_CLOCK": None,                       # None: built from CLOCK_KIND (tests may pass their own)
         "LIVE_TRADING": live_trading(os.environ),    # live keys: the default PIN may not add or stop cards
         "TOKEN_TTL_SECONDS": 300,
         "PIN_MAX_ATTEMPTS": 5,
@@ -129,8 +131,12 @@ def create_app(config: Optional[Mapping[str, Any]] = None) -> Flask:
     json_body.init_app(app)
     auth.init_app(app)
     app.extensions["autotrader_heartbeat_watch"] = HeartbeatWatch(app.config["NOTIFIER"] or _notifier())
-    app.extensions["autotrader_broker"] = BrokerGateway(
+    gateway = app.extensions["autotrader_broker"] = BrokerGateway(
         app.config["BROKER_FACTORY"], app.config["NOW"], app.config["CASH_CACHE_SECONDS"])
+    trading = app.extensions[clock.EXTENSION] = (app.config["TRADING_CLOCK"]
+                                                 or clock.build(app.config["CLOCK_KIND"], gateway))
+    gateway.market_now = trading.peek
+    gateway.observe_clock = getattr(trading, "observe", gateway.observe_clock)  # a broker clock stays warm
     for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp,
                       preview.bp):
         app.register_blueprint(blueprint)
@@ -156,8 +162,9 @@ def _broker_mode(env: Mapping[str, str]) -> str:
 
 def announce(api: settings.ApiSettings, app: Flask, env: Mapping[str, str]) -> None:
     """The start-up line (address, broker mode, databases) and a warning when bound beyond loopback."""
-    logger.info("AutoTrader API on http://%s:%d (%s; system.db %s, stocks.db %s)", api.host, api.port,
-                _broker_mode(env), app.config["SYSTEM_DB"], app.config["STOCKS_DB"])
+    logger.info("AutoTrader API on http://%s:%d (%s; %s clock; system.db %s, stocks.db %s)", api.host, api.port,
+                _broker_mode(env), app.extensions[clock.EXTENSION].kind, app.config["SYSTEM_DB"],
+                app.config["STOCKS_DB"])
     if not api.is_loopback:
         logger.warning("API bound to %s, beyond loopback: anyone who can reach this port sees the dashboard "
                        "and can try PINs; keep it on 127.0.0.1 unless the network is trusted", api.host)
@@ -174,7 +181,8 @@ def main() -> int:
         setup_logging("api", env=env)
         private_files.warn_if_exposed(private_files.private_paths(env))
         api = settings.ApiSettings.from_env(env)
-    except settings.ConfigError as exc:
+        clock_kind(env)
+    except (settings.ConfigError, ClockError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app = create_app({"TRUSTED_HOSTS": trusted_hosts(api)})
