@@ -80,8 +80,10 @@ class CorporateActionKeeper:
         return applied
 
     def apply(self, action: Dict[str, Any], now: datetime | str) -> Optional[Dict[str, Any]]:
-        """Record one action on the cards and scale the stored bars for a split; None if nothing changed."""
-        effects = ledger.record_corporate_action(action, conn=self.ledger_conn)
+        """Record one action on the cards and scale the stored bars for a split; None if nothing changed.
+
+        ``now`` is the trading clock's: it stamps the cards' rows and the bars' adjustment."""
+        effects = ledger.record_corporate_action(action, recorded_at=to_utc_string(now), conn=self.ledger_conn)
         rows = None
         if action["kind"] != "cash_dividend":
             rows = db_manager.adjust_bars_for_split(

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from database import db_manager
@@ -24,7 +24,7 @@ from orchestra.alpaca_wrapper import BrokerError
 from orchestra import decision_log
 from orchestra.alerts import Alerts
 from orchestra.card_runner import CardDecision, CardRunner
-from orchestra.clock import stamp
+from shared.clock import computer_now, stamp
 from orchestra import stream_gaps
 from orchestra.clock_check import ClockCheck
 from orchestra.exceptions import AlgorithmError
@@ -73,7 +73,7 @@ class Cycle:
         self.backfill = backfill
         self.clock_check: Optional[ClockCheck] = None  # the daemon's, on the system clock
         self.stopping: Callable[[], bool] = lambda: False  # the daemon's stop request
-        self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # the daemon's clock
+        self.now: Callable[[], datetime] = computer_now  # the daemon sets its trading clock (``clock.peek``)
         self.pending_backfill: set[str] = set()
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
@@ -103,7 +103,7 @@ class Cycle:
         report.decide_seconds = time.monotonic() - decided
         if trading:
             self._trade(minute, busy, report)
-        decision_log.record(self.ledger_conn, report)
+        decision_log.record(self.ledger_conn, report, stamp(self.now()))
         self.alerts.after_cycle(report, minute)
         report.seconds = time.monotonic() - started
         logger.info("cycle %s: %d card(s), %d trade(s), %d order(s), %d error(s) in %.2fs%s", report.minute,

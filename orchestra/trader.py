@@ -29,6 +29,7 @@ from orchestra.allocation import TickerPlan, allocate_fill, net_ticker
 from orchestra.alpaca_wrapper import BrokerError, OrderNotFound, OrderRejected, OrderResult
 from orchestra.exceptions import OperationalError
 from orchestra.trade_updates import TradeUpdates
+from shared.clock import SystemClock, stamp
 from system_databse import system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,10 @@ class Trader:
 
     def __init__(self, broker: Any, ledger_conn: sqlite3.Connection, *, fill_timeout: float = 30.0,
                  on_error: Optional[Callable[[str], None]] = None, updates: Optional[TradeUpdates] = None,
-                 workers: int = 8):
+                 workers: int = 8, clock: Any = None):
         self.broker = broker
         self.conn = ledger_conn
+        self.clock = clock if clock is not None else SystemClock()  # the trading clock: the journal's stamps
         self.fill_timeout = fill_timeout
         self.updates = updates
         self.workers = workers
@@ -102,7 +104,7 @@ class Trader:
             try:
                 decided_at = _stamp(minute + timedelta(minutes=1))  # the bar's close: crosses are stamped then
                 journaled = ledger.journal_net_order(coid, plan.ticker, decided_at, plan.side, plan.net_shares,
-                                                     price, _allocations(plan), conn=self.conn)
+                                                     price, _allocations(plan), at=self._now(), conn=self.conn)
             except ledger.LedgerError as exc:
                 kept = self._still_allowed(plan)
                 if attempt == 2 or len(kept) == len(plan.intents):
@@ -192,10 +194,10 @@ class Trader:
 
     def _on_event(self, kind: str, coid: str, payload: Any, plan: TickerPlan) -> List[TradeOutcome]:
         if kind == "submitted":
-            ledger.mark_order_submitted(coid, payload.broker_order_id, conn=self.conn)
+            ledger.mark_order_submitted(coid, payload.broker_order_id, at=self._now(), conn=self.conn)
             return []
         if kind == "rejected":
-            ledger.mark_order_failed(coid, f"rejected: {payload}", conn=self.conn)
+            ledger.mark_order_failed(coid, f"rejected: {payload}", at=self._now(), conn=self.conn)
             self._error(f"{plan.ticker}: broker rejected {plan.side} {plan.net_shares} shares: {payload}")
             return self._plan_outcomes(plan, coid, "failed", error=payload)
         if kind == "unknown":
@@ -222,7 +224,7 @@ class Trader:
             return [_outcome(coid, ticker, card, result.side, shares, "open") for card, shares in sorted(parts.items())]
         split = allocate_fill(min(result.filled_shares, sum(parts.values())), parts)
         txs = ledger.record_order_fill(coid, sum(split.values()), result.filled_avg_price, result.filled_at, split,
-                                       conn=self.conn)
+                                       at=self._now(), conn=self.conn)
         if not txs:
             self._error(f"{ticker}: {result.side} {result.requested_shares} shares ended {result.status} "
                         f"with nothing filled ({coid})")
@@ -256,8 +258,8 @@ class Trader:
                 outcomes += self._missing(order)
                 continue
             if order["status"] == "pending":
-                ledger.mark_order_submitted(coid, result.broker_order_id, conn=self.conn)
-            if not result.is_terminal and _age_seconds(order["created_at"]) > self.fill_timeout:
+                ledger.mark_order_submitted(coid, result.broker_order_id, at=self._now(), conn=self.conn)
+            if not result.is_terminal and _age_seconds(order["created_at"], self.clock.peek()) > self.fill_timeout:
                 logger.warning("%s: %s still %s after the fill timeout; cancelling the rest", ticker, coid,
                                result.status)
                 try:
@@ -272,11 +274,11 @@ class Trader:
     def _missing(self, order: Mapping[str, Any]) -> List[TradeOutcome]:
         coid, ticker = order["client_order_id"], order["ticker"]
         if order["status"] == "pending":
-            ledger.mark_order_failed(coid, "the broker never received this order", conn=self.conn)
+            ledger.mark_order_failed(coid, "the broker never received this order", at=self._now(), conn=self.conn)
             logger.warning("%s: order %s was never received by the broker; marked failed", ticker, coid)
             return [_outcome(coid, ticker, int(a["algorithm_id"]), a["side"], int(a["shares"]), "failed",
                              error="never received") for a in order["allocations"]]
-        missed = ledger.note_missed_lookup(coid, conn=self.conn)
+        missed = ledger.note_missed_lookup(coid, at=self._now(), conn=self.conn)
         if missed >= MISSED_LOOKUP_BOUND:
             raise OperationalError(f"order {coid} was acknowledged by the broker but it has not found it "
                                    f"{missed} times; check the account before trading on")
@@ -291,6 +293,10 @@ class Trader:
     def open_order_cards(self) -> set[int]:
         """Cards with a share in an order still open."""
         return {int(a["algorithm_id"]) for o in ledger.get_open_orders(conn=self.conn) for a in o["allocations"]}
+
+    def _now(self) -> str:
+        """The trading clock's stamp, extrapolated (never a broker request in the middle of an order)."""
+        return stamp(self.clock.peek())
 
     def _error(self, message: str) -> None:
         logger.error(message)
@@ -317,9 +323,9 @@ def _stamp(minute: datetime) -> str:
     return minute.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _age_seconds(stamp: str) -> float:
-    created = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - created).total_seconds()
+def _age_seconds(created_at: str, now: datetime) -> float:
+    created = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return (now - created).total_seconds()
 
 
 # --------------------------------------------------------------------------- positions

@@ -7,17 +7,20 @@ Usage:
 While a ticker's cards and the broker disagree the orchestrator makes no trades on it (the wall
 shows a red banner). After checking the account (a manual sale, a split, an exchange that lost
 its state...), ``--accept-broker`` records one buy or sell of the difference on the chosen card
-at the latest price, so the cards add up to what the broker holds and trading resumes.
+at the latest price, so the cards add up to what the broker holds and trading resumes. It is
+stamped by the trading clock (``AUTOTRADER_CLOCK``: the broker's with the simulated exchange).
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper, BrokerError
+from shared.clock import ClockError, ClockUnavailable, clock_kind, make_clock
 from shared.config import AlpacaSettings, ConfigError, load_env
 from orchestra.trader import card_positions_by_ticker, position_mismatches
 from system_databse import system_db_manager as ledger
@@ -49,7 +52,8 @@ def report_lines(broker_positions: dict, conn) -> list[str]:
     return lines
 
 
-def accept(broker_positions: dict, conn, market, ticker: str, card_id: int) -> str:
+def accept(broker_positions: dict, conn, market, ticker: str, card_id: int, at: str) -> str:
+    """Record the broker's count of ``ticker`` on ``card_id``, stamped ``at`` (the trading clock's)."""
     card = ledger.get_algorithm(card_id, conn=conn)
     if card is None or card["ticker"] != ticker:
         raise ValueError(f"card {card_id} is not a {ticker} card")
@@ -58,7 +62,7 @@ def accept(broker_positions: dict, conn, market, ticker: str, card_id: int) -> s
         raise ValueError(f"no price for {ticker} in stocks.db to record the difference at")
     broker = int(broker_positions.get(ticker, 0))
     cards = card_positions_by_ticker(conn).get(ticker, 0)
-    tx = ledger.record_broker_count(card_id, broker, cards, latest["price"], conn=conn)
+    tx = ledger.record_broker_count(card_id, broker, cards, latest["price"], at=at, conn=conn)
     if tx is None:
         return f"{ticker}: the cards already add up to the broker's {broker} shares; nothing recorded"
     side = "buy" if broker > cards else "sell"
@@ -73,15 +77,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     load_env()
     try:
-        broker_positions = AlpacaWrapper(AlpacaSettings.from_env()).get_positions()
+        broker = AlpacaWrapper(AlpacaSettings.from_env())
+        clock = make_clock(clock_kind(os.environ), lambda: broker.get_clock().timestamp)
+        broker_positions = broker.get_positions()
+        at = clock.stamp() if args.accept_broker else ""
         conn = ledger.get_connection()
         market = db_manager.get_connection()
-    except (ConfigError, BrokerError, FileNotFoundError) as exc:
+    except (ConfigError, ClockError, ClockUnavailable, BrokerError, FileNotFoundError) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 1
     try:
         if args.accept_broker:
-            print(accept(broker_positions, conn, market, args.ticker.strip().upper(), args.card))
+            print(accept(broker_positions, conn, market, args.ticker.strip().upper(), args.card, at))
         else:
             print("\n".join(report_lines(broker_positions, conn)))
     except (ValueError, ledger.LedgerError) as exc:
