@@ -23,9 +23,10 @@ from urllib.parse import urlparse
 
 from database import market_calendar
 from shared import private_files
+from shared.broker_errors import BrokerError
 from shared.config import REPO_ROOT, AlpacaSettings, ApiSettings, ConfigError, load_env
 from algorithms import available_algorithms
-from scripts.services import dashboard_url, runs_paper_exchange
+from scripts.services import dashboard_url, runs_paper_exchange, trading_clock_env
 from system_databse import system_db_manager
 
 logger = logging.getLogger("launcher")
@@ -127,14 +128,24 @@ def exchange_child(settings: AlpacaSettings, env: Mapping[str, str], reset: bool
     return Child("paper exchange", argv, ready_url=f"{settings.trading_url}/v2/clock", extra_env=keys)
 
 
-def seed_demo_cards() -> list[int]:
-    """Give a brand-new demo something to trade: only when the ledger has never had a card."""
+def exchange_time(env: Mapping[str, str]) -> str:
+    """The paper exchange's own clock (``/v2/clock``): a saved account resumes its clock, which may be
+    hours or days from this computer's, and the demo's cards live in its sessions."""
+    from api.broker_reader import BrokerReader
+    from shared.clock import stamp
+
+    return stamp(BrokerReader(AlpacaSettings.from_env(env)).get_clock().timestamp)
+
+
+def seed_demo_cards(created_at: str) -> list[int]:
+    """Give a brand-new demo something to trade: only when the ledger has never had a card.
+    ``created_at``: the exchange's clock, the trading clock of the demo."""
     conn = system_db_manager.get_connection()
     try:
         if system_db_manager.get_all_algorithms(conn=conn):
             return []
         known = {info.name for info in available_algorithms()}
-        return [system_db_manager.create_algorithm(ticker, algo, capital, conn=conn)
+        return [system_db_manager.create_algorithm(ticker, algo, capital, created_at=created_at, conn=conn)
                 for ticker, algo, capital in DEMO_CARDS if algo in known]
     finally:
         conn.close()
@@ -163,7 +174,20 @@ def warn_about_open_files(env: Mapping[str, str]) -> None:
         print(f"WARNING: {line}", flush=True)
 
 
+def with_trading_clock(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with the trading clock the processes must share: the embedded exchange's, if it runs."""
+    try:
+        clock = trading_clock_env(env)
+    except ConfigError:
+        return dict(env)  # the plan reports the bad setting
+    if clock and env.get("AUTOTRADER_CLOCK", "").strip().lower() not in ("", "broker"):
+        logger.warning("AUTOTRADER_CLOCK=%s ignored: with the local paper exchange its simulated clock is the "
+                       "trading clock", env["AUTOTRADER_CLOCK"].strip())
+    return {**env, **clock}
+
+
 def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
+    env = with_trading_clock(env)
     warn_about_open_files(env)
     supervisor = Supervisor(env)
     stopping = False
@@ -179,7 +203,7 @@ def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
             supervisor.start(child, should_stop=lambda: stopping)
             if stopping:
                 return 0
-            if child.name == "paper exchange" and (created := seed_demo_cards()):
+            if child.name == "paper exchange" and (created := seed_demo_cards(exchange_time(env))):
                 print(f"Created {len(created)} demo cards on the paper exchange (ids {created}).", flush=True)
         print(f"AutoTrader is running. Dashboard: {dashboard_url(env)}  (PIN 2020 until you change it)", flush=True)
         print("Press Ctrl-C to stop everything.", flush=True)
@@ -190,7 +214,7 @@ def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
                 return 1
             time.sleep(0.5)
         return 0
-    except (ConfigError, RuntimeError, OSError) as exc:
+    except (ConfigError, RuntimeError, OSError, BrokerError) as exc:
         logger.error("%s", exc)
         return 1
     finally:

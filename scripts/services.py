@@ -6,7 +6,8 @@ Usage:
 
 Units are rendered from scripts/systemd/*.service with this checkout's path and the dashboard
 URL from the settings, into ~/.config/systemd/user/ by default. The paper exchange's unit is
-installed only while RUN_PAPER_EXCHANGE is true.
+installed only while RUN_PAPER_EXCHANGE is true, and then the orchestrator and the API follow its
+simulated clock (``AUTOTRADER_CLOCK=broker`` in their units, whatever .env says).
 """
 from __future__ import annotations
 
@@ -23,11 +24,18 @@ from shared.config import REPO_ROOT, ApiSettings, ConfigError, flag, load_env
 TEMPLATES = REPO_ROOT / "scripts" / "systemd"
 DEFAULT_DEST = Path.home() / ".config" / "systemd" / "user"
 EXCHANGE_UNIT = "autotrader-exchange.service"
+CLOCK_UNITS = ("autotrader-orchestrator.service", "autotrader-api.service")  # they stamp the ledger
 
 
 def runs_paper_exchange(env: Mapping[str, str]) -> bool:
     """RUN_PAPER_EXCHANGE (default true); a typo is a ConfigError, never a silent False."""
     return flag(env, "RUN_PAPER_EXCHANGE", True)
+
+
+def trading_clock_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The embedded paper exchange's simulated clock is the trading clock of every process that uses
+    it (a card stamped by the computer's clock would lie outside the exchange's sessions)."""
+    return {"AUTOTRADER_CLOCK": "broker"} if runs_paper_exchange(env) else {}
 
 
 def dashboard_url(env: Mapping[str, str]) -> str:
@@ -45,8 +53,11 @@ def render_units(dest: Path, env: Mapping[str, str], repo: Path = REPO_ROOT) -> 
     """Write the units for this checkout into ``dest``; returns the files written."""
     dest.mkdir(parents=True, exist_ok=True)
     written = []
+    clock = "".join(f"Environment={k}={v}\n" for k, v in trading_clock_env(env).items())
     for template in wanted_units(env):
         text = template.read_text().replace("@REPO@", str(repo)).replace("@DASHBOARD_URL@", dashboard_url(env))
+        if template.name in CLOCK_UNITS:
+            text = text.replace("[Service]\n", "[Service]\n" + clock, 1)
         target = dest / template.name
         target.write_text(text)
         written.append(target)
