@@ -41,8 +41,9 @@ def stamp_or_refuse(nothing_done: str) -> str:
 
 
 def now_if_known() -> Optional[datetime]:
-    """The trading clock's now for a read-only figure, or None when it cannot be read."""
+    """The trading clock's now for a read-only figure (extrapolated: no request of its own once the
+    market status has been read), or None when it cannot be read."""
     try:
-        return trading_clock().now()
+        return trading_clock().peek()
     except ClockUnavailable:
         return None
