@@ -5,10 +5,10 @@
     python orchestrator.py --once --dry-run  # print what each card would do now and why; no orders, no writes
 
 SIGTERM (or Ctrl-C) finishes the current cycle and exits 0; SIGUSR1 dumps every thread's stack to
-stderr (for a daemon that looks stuck). Settings come from the environment
-and ``.env``: the Alpaca keys and URLs, ``AUTOTRADER_CLOCK`` (system|broker),
-``AUTOTRADER_ALGORITHMS_DIR``, ``AUTOTRADER_ALGORITHM_TIMEOUT``, ``AUTOTRADER_FILL_TIMEOUT``,
-``AUTOTRADER_BAR_WAIT``, the database paths, ``AUTOTRADER_LOG_DIR`` and ``LOG_LEVEL``.
+stderr (for a daemon that looks stuck). Settings come from the environment and ``.env``, read
+once into ``shared.config.Settings`` (see ``.env.example``): the Alpaca keys and URLs,
+``AUTOTRADER_CLOCK`` (system|broker), the algorithm folder and time limits, the database paths,
+bar retention, notifications, the log folder and level. A bad value is one line and exit 2.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import signal
 import sys
 
 from algorithms._params import ParameterError, split_assignment
-from shared.config import AlpacaSettings, ConfigError, load_env
+from shared.config import ConfigError, Settings, load_env
 from orchestra.exceptions import OperationalError, TemporaryError
 from shared.clock import ClockUnavailable
 from shared import private_files
@@ -48,11 +48,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _startup_line(alpaca: AlpacaSettings, settings, mode: str) -> str:
+def _startup_line(settings: Settings, mode: str) -> str:
+    alpaca, daemon = settings.broker, settings.daemon
     return (f"orchestrator {mode} (pid {os.getpid()}): {alpaca.mode} trading, {alpaca.feed} feed, "
-            f"{settings.clock} clock; broker {alpaca.trading_url or 'Alpaca'}; "
-            f"algorithms from {settings.algorithms_dir or 'algorithms/'}; "
-            f"system.db {settings.system_db}; stocks.db {settings.stocks_db}")
+            f"{daemon.clock} clock; broker {alpaca.trading_url or 'Alpaca'}; "
+            f"algorithms from {daemon.algorithms_dir or 'algorithms/'}; "
+            f"system.db {settings.databases.system_db}; stocks.db {settings.databases.stocks_db}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,17 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     private_files.restrict_new_files()
     load_env()
     try:
-        setup_logging("orchestrator")
-        private_files.warn_if_exposed(private_files.private_paths())
-        from orchestra.daemon import DaemonSettings, Orchestrator
+        settings = Settings.from_env(os.environ)
+        setup_logging("orchestrator", settings)
+        private_files.warn_if_exposed(private_files.private_paths(settings))
+        from orchestra.daemon import Orchestrator
 
-        settings = DaemonSettings.from_env()
-        alpaca = AlpacaSettings.from_env()
         mode = "dry run" if args.dry_run else ("single cycle" if args.once else "starting")
-        logger.info(_startup_line(alpaca, settings, mode))
-        if not alpaca.paper:
+        logger.info(_startup_line(settings, mode))
+        if not settings.broker.paper:
             logger.warning("LIVE trading: orders use real money")
-        orchestrator = Orchestrator(settings, alpaca, read_only=args.dry_run)
+        orchestrator = Orchestrator(settings, read_only=args.dry_run)
     except (ConfigError, OperationalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

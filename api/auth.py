@@ -1,18 +1,19 @@
 """PIN check, short-lived bearer tokens and the persistent lock-out after repeated wrong PINs.
 
-``POST /api/validate-pin`` trades the PIN for a random token kept only in this process (a
-restart logs everyone out, which is harmless: tokens live minutes). A token is minted for one
+``POST /api/validate-pin`` with an ``action`` trades the PIN for a random token kept only in this
+process (a restart logs everyone out, which is harmless: tokens live minutes); without one it is
+the spec's "check PIN" and answers ``{"valid": true|false}``, no token. A token is minted for one
 protected action (``add`` a card, ``stop`` a card, ``export`` the ledger): the PIN entered to add a card cannot stop
 one, so a wall left alone after an add holds no token that could sell anything. Every mutating
 endpoint is wrapped in ``require_token(action)``. Wrong PINs are counted in system.db (``system_config`` key
 ``pin_lockout``), so restarting the server does not reset a lock-out; each lock-out lasts twice
-as long as the previous one until a correct PIN is entered.
+as long as the previous one until a correct PIN is entered; checks without an action count too.
+The PIN itself is never stored: system.db holds a salted scrypt hash (``system_databse.pin_hash``).
 """
 from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import json
 import logging
 import math
@@ -31,7 +32,7 @@ from api.errors import ApiError
 from api.inputs import refuse_unknown_fields
 from api.json_body import json_object
 from database import market_calendar
-from system_databse import system_db_manager
+from system_databse import pin_hash, system_db_manager
 
 logger = logging.getLogger(__name__)
 
@@ -121,19 +122,38 @@ def _too_many(seconds: int) -> ApiError:
                     retry_after=seconds, headers={"Retry-After": str(seconds)})
 
 
+def _stored_pin(conn: sqlite3.Connection) -> str:
+    try:
+        return system_db_manager.get_pin(conn=conn)
+    except system_db_manager.LedgerError as exc:  # no PIN, or a ledger not yet upgraded
+        raise ApiError(503, str(exc)) from None
+
+
+def _refuse_while_locked(conn: sqlite3.Connection, now: datetime) -> LockoutState:
+    state = LockoutState.load(conn)
+    locked_for = state.seconds_left(now)
+    if locked_for > 0:
+        raise _too_many(locked_for)
+    return state
+
+
 def _check_pin(pin: str, now: datetime) -> tuple[bool, LockoutState]:
-    """Compare the PIN and update the lock-out state in one write transaction."""
+    """Compare the PIN with the stored hash and count the answer toward the lock-out.
+
+    A locked pad is refused before any hashing. The hash (tens of milliseconds) is computed
+    outside the write lock, so the orchestrator's writes never wait for it; the count is then
+    updated in one write transaction that looks at the lock-out again, so guesses sent at once
+    are still counted one by one.
+    """
     conn = db.system_writer()
+    _refuse_while_locked(conn, now)
+    record = _stored_pin(conn)
+    valid = pin_hash.verify_pin(pin, record)  # hmac.compare_digest inside
     with system_db_manager.atomic(conn):
-        state = LockoutState.load(conn)
-        locked_for = state.seconds_left(now)
-        if locked_for > 0:
-            raise _too_many(locked_for)
-        try:
-            stored = system_db_manager.get_pin(conn=conn)
-        except system_db_manager.LedgerError:
-            raise ApiError(503, "no PIN is configured; set one with: python -m api.pin set-pin") from None
-        valid = hmac.compare_digest(pin.encode("utf-8", "surrogatepass"), stored.encode("utf-8"))
+        state = _refuse_while_locked(conn, now)
+        current = _stored_pin(conn)
+        if current != record:  # set-pin ran meanwhile: judge against the new PIN
+            valid = pin_hash.verify_pin(pin, current)
         if valid:
             if state != LockoutState():
                 state = LockoutState()
@@ -151,6 +171,13 @@ def _check_pin(pin: str, now: datetime) -> tuple[bool, LockoutState]:
         return False, state
 
 
+def _wrong_pin_figures(state: LockoutState, now: datetime) -> dict:
+    locked_for = state.seconds_left(now)
+    if locked_for:
+        return {"attempts_left": 0, "retry_after": locked_for}
+    return {"attempts_left": current_app.config["PIN_MAX_ATTEMPTS"] - state.failures}
+
+
 @bp.post("/api/validate-pin")
 def validate_pin():
     body = json_object()
@@ -159,29 +186,30 @@ def validate_pin():
     if not isinstance(pin, str) or not PIN_SHAPE.fullmatch(pin):
         raise ApiError(400, "pin must be a string of 4 to 8 digits (0-9)", field="pin")
     action = body.get("action")
-    if action not in ACTIONS:
-        raise ApiError(400, f"action must be one of: {', '.join(ACTIONS)} (the token serves that action only)",
-                       field="action")
+    if "action" in body and action not in ACTIONS:
+        raise ApiError(400, f"action must be one of: {', '.join(ACTIONS)} (the token serves that action only), "
+                            "or left out to check the PIN only", field="action")
     now = current_app.config["NOW"]()
     valid, state = _check_pin(pin, now)
+    if "action" not in body:  # the spec's "check PIN": an answer, never a token
+        return jsonify({"valid": True} if valid else {"valid": False, **_wrong_pin_figures(state, now)})
     if valid:
         tokens: TokenStore = current_app.extensions["autotrader_tokens"]
         return jsonify({"valid": True, "token": tokens.issue(action), "action": action,
                         "expires_in": int(tokens.ttl_seconds)})
-    locked_for = state.seconds_left(now)
-    if locked_for:
-        return jsonify({"valid": False, "error": f"wrong PIN; locked for {locked_for} seconds",
-                        "attempts_left": 0, "retry_after": locked_for}), 401
-    attempts_left = current_app.config["PIN_MAX_ATTEMPTS"] - state.failures
-    return jsonify({"valid": False, "error": "wrong PIN", "attempts_left": attempts_left}), 401
+    figures = _wrong_pin_figures(state, now)
+    if "retry_after" in figures:
+        return jsonify({"valid": False, "error": f"wrong PIN; locked for {figures['retry_after']} seconds",
+                        **figures}), 401
+    return jsonify({"valid": False, "error": "wrong PIN", **figures}), 401
 
 
 def refuse_default_pin_when_live(action: str) -> None:
     """Live money is not guarded by the PIN everybody knows from the README: 403 until it is changed."""
     if action == "export" or not current_app.config["LIVE_TRADING"]:
         return
-    try:
-        default = system_db_manager.get_pin(conn=db.system_reader()) == system_db_manager.DEFAULT_PIN
+    try:  # the hash of "2020" cannot be compared as text: check "2020" against the stored hash
+        default = system_db_manager.pin_is_default(conn=db.system_reader())
     except system_db_manager.LedgerError:
         default = False  # no PIN at all: validate-pin already refuses every token
     if default:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 from database import market_calendar
 from shared.broker_errors import BrokerError
 from shared.clock import ClockUnavailable, computer_now
-from shared.config import AlpacaSettings, ConfigError
+from shared.config import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +26,18 @@ class BrokerDown(Exception):
     """The broker could not answer (unreachable, erroring or not configured)."""
 
 
-def default_broker_factory():
-    """The real reader from the process environment (loaded from .env by the entry point).
+def broker_factory(settings: Settings) -> Callable[[], Any]:
+    """Builds the real reader on first use from the process's settings (ConfigError: no keys).
 
     One attempt per read with a short timeout: the page polls again anyway, and a hung broker
     must not hold a listing for half a minute.
     """
-    from api.broker_reader import BrokerReader
+    def build():
+        from api.broker_reader import BrokerReader
 
-    return BrokerReader(AlpacaSettings.from_env(), request_timeout=5.0)
+        return BrokerReader(settings.broker, request_timeout=5.0)
+
+    return build
 
 
 ASSET_CACHE_TTL = timedelta(hours=1)

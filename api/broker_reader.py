@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 import requests
 
@@ -50,8 +50,8 @@ def parse_time(value: Any) -> datetime:
 class BrokerReader:
     """Cash, asset and clock reads for the API, one attempt each with a short timeout."""
 
-    def __init__(self, settings: Optional[AlpacaSettings] = None, *, request_timeout: float = 5.0):
-        self.settings = settings if settings is not None else AlpacaSettings.from_env()
+    def __init__(self, settings: AlpacaSettings, *, request_timeout: float = 5.0):
+        self.settings = settings
         self.base_url = self.settings.trading_url or (PAPER_URL if self.settings.paper else LIVE_URL)
         self.timeout = request_timeout
         self._session = requests.Session()

@@ -14,14 +14,15 @@ from typing import Any, Optional
 from flask import current_app
 
 from api.errors import ApiError
-from shared.clock import ClockUnavailable, clock_kind, make_clock, stamp
+from shared.clock import ClockUnavailable, make_clock, stamp
 
 EXTENSION = "autotrader_clock"
 
 
 def build(kind: str, gateway: Any):
-    """The clock ``kind`` names (``system`` or ``broker``, checked), reading the broker through ``gateway``."""
-    return make_clock(clock_kind({"AUTOTRADER_CLOCK": kind}), gateway.broker_time)
+    """The clock ``kind`` names (``Settings.daemon.clock``: ``system`` or ``broker``), reading the broker
+    through ``gateway``."""
+    return make_clock(kind, gateway.broker_time)
 
 
 def trading_clock() -> Any:

@@ -4,7 +4,8 @@
     python -m api.pin unlock [--db PATH]      # forget wrong PINs and lock-outs
     python -m api.pin status [--db PATH]      # wrong PINs so far and any lock-out (never the PIN)
 
-Setting a PIN also lifts any lock-out. Errors are one line on stderr with exit status 1.
+Setting a PIN also lifts any lock-out. The PIN is stored only as a salted scrypt hash, and the
+bytes of the one it replaces are zeroed in system.db and its WAL. Errors are one line on stderr with exit status 1.
 Tokens already issued by a running API server stay valid until they expire (minutes).
 """
 from __future__ import annotations
@@ -39,11 +40,13 @@ def read_new_pin(stdin: TextIO) -> str:
 
 
 def set_pin(db_path: Optional[Path], new_pin: str) -> None:
+    """Store the new PIN's salted hash and lift any lock-out; then empty the WAL of the old record."""
     conn = system_db_manager.get_connection(db_path)
     try:
         with system_db_manager.atomic(conn):
             system_db_manager.set_pin(new_pin, conn=conn)
             reset_lockout(conn)
+        system_db_manager.scrub_wal(conn)
     finally:
         conn.close()
 

@@ -16,33 +16,26 @@ if TYPE_CHECKING:  # imported where used: the API reads prices and charts withou
     import pandas as pd
 
 from database.market_calendar import to_utc_string
+from shared.config import DatabasePaths
+from shared.sqlite import open_database
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 _BAR_FIELDS = ("ticker", "timestamp", "open", "high", "low", "close", "volume", "vwap", "trade_count")
 
 
 def default_db_path() -> Path:
-    """stocks.db's path: ``AUTOTRADER_STOCKS_DB`` if set, else beside this file."""
-    override = os.environ.get("AUTOTRADER_STOCKS_DB")
-    return Path(override) if override else Path(__file__).resolve().parent / "stocks.db"
+    """stocks.db's path: ``AUTOTRADER_STOCKS_DB`` if set, else beside this file (``shared.config``)."""
+    return DatabasePaths.from_env(os.environ).stocks_db
 
 
 def get_connection(db_path: str | Path | None = None, *, read_only: bool = False) -> sqlite3.Connection:
-    """A connection to an existing stocks.db (autocommit; ``read_only`` never takes a write lock)."""
-    path = Path(db_path) if db_path else default_db_path()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"stocks database not found at {path}; create it with: python -m database.create_stocks_db"
-        )
-    mode = "ro" if read_only else "rw"
-    conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=10, isolation_level=None,
-                           check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 10000")
-    # bars lost to a power cut are fetched again by the start-up backfill: no fsync per commit
-    # (WAL + NORMAL never corrupts, it may only lose the newest commits)
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
+    """A connection to an existing stocks.db (autocommit; ``read_only`` never takes a write lock).
+
+    Bars lost to a power cut are fetched again by the start-up backfill: no fsync per commit.
+    """
+    return open_database(Path(db_path) if db_path else default_db_path(), what="stocks database",
+                         create_with="python -m database.create_stocks_db", durability="NORMAL",
+                         read_only=read_only)
 
 
 def _bar_row(bar: Mapping[str, Any]) -> tuple:

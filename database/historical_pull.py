@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sqlite3
 import sys
@@ -33,7 +34,7 @@ from tqdm import tqdm
 from database import db_manager, market_calendar
 from shared.broker_sdk import configure_rest_client
 from shared.clock import computer_stamp
-from shared.config import AlpacaSettings, ConfigError, load_env
+from shared.config import AlpacaSettings, ConfigError, Settings, load_env
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _require_data(client, feed: str, tickers: list[str], start: pd.Timestamp, en
 
 
 def pull_bars(conn: sqlite3.Connection, tickers: list[str], start: str, end: str, *, now: str,
-              settings: Optional[AlpacaSettings] = None, progress: bool = False,
+              settings: AlpacaSettings, progress: bool = False,
               sessions_per_request: int = SESSIONS_PER_REQUEST) -> int:
     """Store every regular-session minute bar of ``tickers`` in [start, end]; returns bars written.
 
@@ -166,7 +167,6 @@ def pull_bars(conn: sqlite3.Connection, tickers: list[str], start: str, end: str
     minutes = market_minutes(lo, hi)
     if minutes.empty:
         raise PullError(f"no market minutes between {start} and {end}")
-    settings = settings if settings is not None else AlpacaSettings.from_env()
     client = data_client(settings)
     _require_data(client, settings.feed, symbols, minutes[0], minutes[-1])
     written = _store(conn, client, settings.feed, symbols, minutes, lambda s, t: True,
@@ -210,7 +210,7 @@ def _search_start(conn: sqlite3.Connection, symbol: str, window_start: pd.Timest
 
 
 def backfill(conn: sqlite3.Connection, ticker: str, *, now: str,
-             settings: Optional[AlpacaSettings] = None, new_ticker_days: int = 5,
+             settings: AlpacaSettings, new_ticker_days: int = 5,
              progress: bool = False, budget=None) -> int:
     """Fetch exactly the market minutes ``ticker`` is missing, up to the last complete minute.
 
@@ -237,7 +237,6 @@ def backfill(conn: sqlite3.Connection, ticker: str, *, now: str,
         db_manager.set_checked_through(conn, symbol, market_calendar.to_utc_string(end))
         return 0
     missing = set(gaps)
-    settings = settings if settings is not None else AlpacaSettings.from_env()
     minutes = market_minutes(market_calendar.parse_utc(gaps[0]), market_calendar.parse_utc(gaps[-1]))
     written = _store(conn, data_client(settings, budget), settings.feed, [symbol], minutes,
                      lambda s, t: t in missing, progress=progress, sessions_per_request=SESSIONS_PER_REQUEST)
@@ -283,13 +282,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     load_env()
     try:
-        settings = AlpacaSettings.from_env()
-        conn = db_manager.get_connection(args.db)
+        settings = Settings.from_env(os.environ)
+        broker = settings.broker
+        conn = db_manager.get_connection(args.db or settings.databases.stocks_db)
     except (ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        _run(conn, args, settings)
+        _run(conn, args, broker)
     except DataUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

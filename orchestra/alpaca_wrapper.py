@@ -176,10 +176,10 @@ def _is_duplicate_id(exc: APIError) -> bool:
 class AlpacaWrapper:
     """The project's only door to the broker's trading API."""
 
-    def __init__(self, settings: Optional[AlpacaSettings] = None, *, request_timeout: float = 10.0,
+    def __init__(self, settings: AlpacaSettings, *, request_timeout: float = 10.0,
                  read_attempts: int = 3, submit_attempts: int = 2, fill_timeout: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep, budget: Optional[RequestBudget] = None) -> None:
-        self.settings = settings if settings is not None else AlpacaSettings.from_env()
+        self.settings = settings
         try:
             client = TradingClient(self.settings.api_key, self.settings.secret, paper=self.settings.paper,
                                    url_override=self.settings.trading_url)

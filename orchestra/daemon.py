@@ -10,31 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import socket
 import sqlite3
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, TextIO
+from typing import Any, Callable, Optional, TextIO
 
 from database import db_manager, market_calendar
 from orchestra import systemd
 from shared import notifier
 from orchestra.card_runner import CardRunner
-from shared.clock import MINUTE, ClockError, ClockUnavailable, clock_kind, floor_minute, make_clock, stamp
+from shared.clock import MINUTE, ClockUnavailable, floor_minute, make_clock, stamp
 from orchestra.clock_check import ClockCheck
-from shared.config import AlpacaSettings, ConfigError
+from shared.config import AlpacaSettings, Settings
 from orchestra.corporate_actions import CorporateActionKeeper, default_fetch
 from orchestra.cycle import Cycle, CycleReport, preview
 from orchestra.exceptions import OperationalError, TemporaryError
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
-from shared.request_budget import DEFAULT_PER_MINUTE, RequestBudget
+from shared.request_budget import RequestBudget
 from orchestra.trade_updates import TradeUpdates, stream_url
-from orchestra.retention import BarPruner, RetentionSettings
+from orchestra.retention import BarPruner
 from orchestra.trader import Trader
 from orchestra.websocket_manager import WebSocketManager
 from system_databse import system_db_manager as ledger
@@ -45,65 +43,6 @@ NOTIFY_FLUSH_SECONDS = 3.0  # at exit, how long queued notifications may still t
 TICK_HEARTBEAT_SECONDS = 5.0
 SILENCE_LOOKBACK = timedelta(minutes=30)  # how far back a cycle looks for minutes the stream missed
 BAR_LOOK = timedelta(seconds=0.25)  # clock time between looks for a minute's bars
-
-
-def _whole_minutes(env: Mapping[str, str], key: str, default: int) -> int:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()):
-        raise ConfigError(f"{key} must be a whole number of minutes (0 or more), got {raw!r}")
-    return int(raw)
-
-
-def _positive_number(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"{key} must be a positive number of seconds, got {raw!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class DaemonSettings:
-    """The orchestrator's own settings (``AUTOTRADER_*``), read from a mapping."""
-
-    clock: str = "system"
-    algorithms_dir: Optional[Path] = None  # None: the project's algorithms/ folder
-    algorithm_timeout: float = 10.0        # real seconds one on_data call may take
-    fill_timeout: float = 30.0             # real seconds to wait for an order to be final
-    max_price_age: int = 5                 # market minutes: a buy on an older bar is refused
-    bar_wait: float = 10.0                 # clock seconds after a minute closes to wait for its bars
-    requests_per_minute: int = DEFAULT_PER_MINUTE  # every REST request of the process, under Alpaca's 200
-    system_db: Optional[Path] = None       # None: AUTOTRADER_SYSTEM_DB or the default beside the code
-    stocks_db: Optional[Path] = None
-
-    @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "DaemonSettings":
-        env = os.environ if env is None else env
-        try:
-            kind = clock_kind(env)
-        except ClockError as exc:
-            raise ConfigError(str(exc)) from None
-        directory = env.get("AUTOTRADER_ALGORITHMS_DIR", "").strip()
-        if directory and not Path(directory).is_dir():
-            raise ConfigError(f"AUTOTRADER_ALGORITHMS_DIR is not a directory: {directory!r}")
-        return cls(
-            clock=kind,
-            algorithms_dir=Path(directory).resolve() if directory else None,
-            algorithm_timeout=_positive_number(env, "AUTOTRADER_ALGORITHM_TIMEOUT", 10.0),
-            fill_timeout=_positive_number(env, "AUTOTRADER_FILL_TIMEOUT", 30.0),
-            max_price_age=_whole_minutes(env, "AUTOTRADER_MAX_PRICE_AGE_MINUTES", 5),
-            bar_wait=_positive_number(env, "AUTOTRADER_BAR_WAIT", 10.0),
-            requests_per_minute=int(_positive_number(env, "AUTOTRADER_REQUESTS_PER_MINUTE", DEFAULT_PER_MINUTE)),
-            system_db=Path(env.get("AUTOTRADER_SYSTEM_DB", "").strip() or ledger.default_db_path()),
-            stocks_db=Path(env.get("AUTOTRADER_STOCKS_DB", "").strip() or db_manager.default_db_path()),
-        )
 
 
 def is_cycle_minute(minute: datetime) -> bool:
@@ -162,17 +101,21 @@ def _default_backfill(market_conn: sqlite3.Connection, alpaca: AlpacaSettings,
 
 
 class Orchestrator:
-    """Owns the connections, the broker, the clock, the stream and the loop of one daemon process."""
+    """Owns the connections, the broker, the clock, the stream and the loop of one daemon process.
 
-    def __init__(self, settings: DaemonSettings, alpaca: AlpacaSettings, *, broker: Any = None, clock: Any = None,
+    ``config`` is the process's one ``Settings`` (``self.settings`` its daemon part); its broker
+    part must be complete, else ConfigError.
+    """
+
+    def __init__(self, config: Settings, *, broker: Any = None, clock: Any = None,
                  streamer_factory: Optional[Callable[..., Any]] = None, read_only: bool = False):
-        self.settings = settings
-        self.alpaca = alpaca
+        self.settings = settings = config.daemon
+        self.alpaca = alpaca = config.broker
         self.read_only = read_only
         self.stop_event = threading.Event()
         self.errors = ErrorLog()
-        self.system_db = Path(settings.system_db or ledger.default_db_path())
-        self.stocks_db = Path(settings.stocks_db or db_manager.default_db_path())
+        self.system_db = config.databases.system_db
+        self.stocks_db = config.databases.stocks_db
         self.ledger_conn = self._connect(ledger.get_connection, self.system_db, "system.db")
         self.market_conn = self._connect(db_manager.get_connection, self.stocks_db, "stocks.db")
         self.budget = RequestBudget(settings.requests_per_minute)
@@ -195,9 +138,9 @@ class Orchestrator:
         self.streams: Optional[WebSocketManager] = None
         self.cycle: Optional[Cycle] = None
         self.heartbeat = HeartbeatWriter(self.ledger_conn)
-        self.notifier = notifier.from_env()  # NOTIFY_URL; disabled when empty
+        self.notifier = notifier.from_settings(config)  # NOTIFY_URL; disabled when empty
         self.pruner = BarPruner(self.market_conn, lambda: ledger.get_all_algorithms("running", conn=self.ledger_conn),
-                                settings=RetentionSettings.from_env(), directory=settings.algorithms_dir,
+                                settings=config.retention, directory=settings.algorithms_dir,
                                 keep_going=lambda: not self.stop_event.is_set())
         self.lock = InstanceLock(self.system_db)
         self.last_minute: Optional[datetime] = None

@@ -10,44 +10,17 @@ transactions (``AUTOTRADER_PRUNE_BATCH`` rows each) so no single commit is large
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional
 
 from algorithms import requirements_for_card
 from database import db_manager, market_calendar
-from shared.config import ConfigError
+from shared.config import RetentionSettings
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_KEEP_DAYS = 400
-DEFAULT_BATCH_ROWS = 5000
-
-
-def _whole_number(env: Mapping[str, str], key: str, default: int) -> int:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise ConfigError(f"{key} must be a whole number of at least 1, got {raw!r}")
-    return int(raw)
-
-
-@dataclass(frozen=True)
-class RetentionSettings:
-    keep_days: int = DEFAULT_KEEP_DAYS      # trading sessions of minute bars kept per ticker
-    batch_rows: int = DEFAULT_BATCH_ROWS    # rows deleted per transaction
-    requirement_timeout: float = 10.0       # real seconds one get_data_requirements call may take
-
-    @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "RetentionSettings":
-        env = os.environ if env is None else env
-        return cls(keep_days=_whole_number(env, "AUTOTRADER_BAR_RETENTION_DAYS", DEFAULT_KEEP_DAYS),
-                   batch_rows=_whole_number(env, "AUTOTRADER_PRUNE_BATCH", DEFAULT_BATCH_ROWS))
 
 
 def window_start(at: datetime, keep_days: int) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sqlite3
 import sys
 import time
@@ -519,14 +520,14 @@ def read_dividends(ticker: str, start: str, end: str) -> tuple[Dividend, ...]:
     """``--dividends``: the ticker's cash dividends in the range, and the splits since (to restate them)."""
     from database import corporate_actions_pull
     from database.historical_pull import PullError
-    from shared.config import AlpacaSettings, ConfigError
+    from shared.config import ConfigError, Settings
 
     first = market_calendar.parse_utc(start).tz_convert("America/New_York").date()
     from shared.clock import computer_now  # a shell tool: "today" only bounds the look-up
 
     today = market_calendar.parse_utc(computer_now()).tz_convert("America/New_York").date()
     try:
-        client = corporate_actions_pull.actions_client(AlpacaSettings.from_env())
+        client = corporate_actions_pull.actions_client(Settings.from_env(os.environ).broker)
         actions = corporate_actions_pull.fetch_corporate_actions(client, [ticker], first, max(first, today))
     except (PullError, ConfigError) as exc:
         raise BacktestError(f"--dividends: {exc}") from None

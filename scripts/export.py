@@ -1,4 +1,4 @@
-"""Export the ledger as CSV: every fill, or realized P&L per card and tax year (FIFO).
+"""Export the ledger as CSV: every fill, or realized P&L per card and tax year (FIFO) with wash sales.
 
 Usage:
     python -m scripts.export [--card N] [--from YYYY-MM-DD --to YYYY-MM-DD] transactions.csv
@@ -7,7 +7,9 @@ Usage:
 
 Reads system.db read-only (``AUTOTRADER_SYSTEM_DB`` or ``--db``); the same rows as the API's
 ``/api/export/transactions.csv`` and ``/api/export/realized.csv``. Days are UTC dates, both
-inclusive. Bad arguments print one line and exit 2.
+inclusive. Bad arguments print one line and exit 2. The realized file also flags each loss sale
+that a purchase of the same stock by any card within 30 days turned into a wash sale, with the
+amount disallowed, and totals each tax year (see ``system_databse/exports.py``).
 """
 from __future__ import annotations
 

@@ -24,9 +24,9 @@ from urllib.parse import urlparse
 from database import market_calendar
 from shared import private_files
 from shared.broker_errors import BrokerError
-from shared.config import REPO_ROOT, AlpacaSettings, ApiSettings, ConfigError, load_env
+from shared.config import REPO_ROOT, ConfigError, Settings, load_env
 from algorithms import available_algorithms
-from scripts.services import dashboard_url, runs_paper_exchange, trading_clock_env
+from scripts.services import TRADING_CLOCK_WITH_THE_EXCHANGE
 from system_databse import system_db_manager
 
 logger = logging.getLogger("launcher")
@@ -102,45 +102,37 @@ def demo_start_time(now: datetime) -> str:
     return market_calendar.to_utc_string(market_calendar.next_open(now) - timedelta(minutes=2))
 
 
-def exchange_state_path(env: Mapping[str, str]) -> Path:
-    """PAPER_EXCHANGE_STATE_DB, else ``paper_exchange.db`` beside system.db (the ledger it must match)."""
-    explicit = env.get("PAPER_EXCHANGE_STATE_DB", "").strip()
-    if explicit:
-        return Path(explicit)
-    system_db = env.get("AUTOTRADER_SYSTEM_DB", "").strip()
-    return (Path(system_db) if system_db else system_db_manager.default_db_path()).parent / "paper_exchange.db"
-
-
-def exchange_child(settings: AlpacaSettings, env: Mapping[str, str], reset: bool = False) -> Child:
+def exchange_child(settings: Settings, reset: bool = False) -> Child:
     """The paper exchange on the configured ports, with its account in its state file.
 
     ``--start`` only matters for a new account: a saved one resumes its own clock.
     """
-    trading, stream = urlparse(settings.trading_url or ""), urlparse(settings.stream_url or "")
+    broker = settings.broker
+    trading, stream = urlparse(broker.trading_url or ""), urlparse(broker.stream_url or "")
     if not (trading.port and stream.port):
         raise ConfigError("RUN_PAPER_EXCHANGE=true needs ALPACA_TRADING_URL and ALPACA_STREAM_URL with ports")
-    start = env.get("PAPER_EXCHANGE_START", "").strip() or demo_start_time(datetime.now(timezone.utc))
+    start = settings.exchange.start or demo_start_time(datetime.now(timezone.utc))
     argv = [PYTHON, "-m", "paper_exchange", "--host", trading.hostname, "--port", str(trading.port),
-            "--stream-port", str(stream.port), "--start", start, "--state", str(exchange_state_path(env))]
+            "--stream-port", str(stream.port), "--start", start, "--state", str(settings.exchange_state_db)]
     if reset:
         argv.append("--reset")
-    keys = {"PAPER_EXCHANGE_KEY": settings.api_key, "PAPER_EXCHANGE_SECRET": settings.secret}  # not in `ps`
-    return Child("paper exchange", argv, ready_url=f"{settings.trading_url}/v2/clock", extra_env=keys)
+    keys = {"PAPER_EXCHANGE_KEY": broker.api_key, "PAPER_EXCHANGE_SECRET": broker.secret}  # not in `ps`
+    return Child("paper exchange", argv, ready_url=f"{broker.trading_url}/v2/clock", extra_env=keys)
 
 
-def exchange_time(env: Mapping[str, str]) -> str:
+def exchange_time(settings: Settings) -> str:
     """The paper exchange's own clock (``/v2/clock``): a saved account resumes its clock, which may be
     hours or days from this computer's, and the demo's cards live in its sessions."""
     from api.broker_reader import BrokerReader
     from shared.clock import stamp
 
-    return stamp(BrokerReader(AlpacaSettings.from_env(env)).get_clock().timestamp)
+    return stamp(BrokerReader(settings.broker).get_clock().timestamp)
 
 
-def seed_demo_cards(created_at: str) -> list[int]:
+def seed_demo_cards(system_db: Path, created_at: str) -> list[int]:
     """Give a brand-new demo something to trade: only when the ledger has never had a card.
     ``created_at``: the exchange's clock, the trading clock of the demo."""
-    conn = system_db_manager.get_connection()
+    conn = system_db_manager.get_connection(system_db)
     try:
         if system_db_manager.get_all_algorithms(conn=conn):
             return []
@@ -151,44 +143,43 @@ def seed_demo_cards(created_at: str) -> list[int]:
         conn.close()
 
 
-def plan(env: Mapping[str, str], reset_exchange: bool = False) -> list[Child]:
+def plan(settings: Settings, reset_exchange: bool = False) -> list[Child]:
     """The processes to run, in start order."""
-    settings = AlpacaSettings.from_env(env)
-    api = ApiSettings.from_env(env)
-    children = [exchange_child(settings, env, reset_exchange)] if runs_paper_exchange(env) else []
+    settings.broker  # every child needs the keys: say which one is missing before starting any
+    children = [exchange_child(settings, reset_exchange)] if settings.exchange.run else []
     children.append(Child("orchestrator", [PYTHON, str(REPO_ROOT / "orchestrator.py")]))
     children.append(Child("API server", [PYTHON, str(REPO_ROOT / "api_server.py")],
-                          ready_url=f"{dashboard_url(env)}api/health"))
-    if not api.is_loopback:
-        logger.warning("the API binds to %s: the dashboard is reachable from other machines", api.host)
+                          ready_url=f"{settings.api.dashboard_url}api/health"))
+    if not settings.api.is_loopback:
+        logger.warning("the API binds to %s: the dashboard is reachable from other machines", settings.api.host)
     return children
 
 
-def warn_about_open_files(env: Mapping[str, str]) -> None:
+def private_paths(settings: Settings) -> list[Path]:
+    """Keys, ledger, logs, and the exchange's state when this checkout runs the exchange."""
+    return private_files.private_paths(settings, [settings.exchange_state_db] if settings.exchange.run else [])
+
+
+def warn_about_open_files(settings: Settings) -> None:
     """Start-up check: keys, ledger, exchange state and logs readable only by their owner."""
-    try:
-        extra = [exchange_state_path(env)] if runs_paper_exchange(env) else []
-    except ConfigError:
-        extra = []  # the plan reports the bad setting
-    for line in private_files.exposed(private_files.private_paths(env, extra)):
+    for line in private_files.exposed(private_paths(settings)):
         print(f"WARNING: {line}", flush=True)
 
 
-def with_trading_clock(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` with the trading clock the processes must share: the embedded exchange's, if it runs."""
-    try:
-        clock = trading_clock_env(env)
-    except ConfigError:
-        return dict(env)  # the plan reports the bad setting
-    if clock and env.get("AUTOTRADER_CLOCK", "").strip().lower() not in ("", "broker"):
+def with_trading_clock(env: Mapping[str, str], settings: Settings) -> dict[str, str]:
+    """``env`` with the trading clock the processes must share: the local exchange's, when it runs."""
+    if not settings.exchange.run:
+        return dict(env)
+    if settings.daemon.clock != "broker":
         logger.warning("AUTOTRADER_CLOCK=%s ignored: with the local paper exchange its simulated clock is the "
-                       "trading clock", env["AUTOTRADER_CLOCK"].strip())
-    return {**env, **clock}
+                       "trading clock", settings.daemon.clock)
+    return {**env, **TRADING_CLOCK_WITH_THE_EXCHANGE}
 
 
-def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
-    env = with_trading_clock(env)
-    warn_about_open_files(env)
+def run(env: Mapping[str, str], settings: Settings, reset_exchange: bool = False) -> int:
+    """Start the plan's children with ``env`` (the process environment, .env included) and watch them."""
+    env = with_trading_clock(env, settings)
+    warn_about_open_files(settings)
     supervisor = Supervisor(env)
     stopping = False
 
@@ -199,13 +190,15 @@ def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        for child in plan(env, reset_exchange):
+        for child in plan(settings, reset_exchange):
             supervisor.start(child, should_stop=lambda: stopping)
             if stopping:
                 return 0
-            if child.name == "paper exchange" and (created := seed_demo_cards(exchange_time(env))):
+            if child.name == "paper exchange" and (
+                    created := seed_demo_cards(settings.databases.system_db, exchange_time(settings))):
                 print(f"Created {len(created)} demo cards on the paper exchange (ids {created}).", flush=True)
-        print(f"AutoTrader is running. Dashboard: {dashboard_url(env)}  (PIN 2020 until you change it)", flush=True)
+        print(f"AutoTrader is running. Dashboard: {settings.api.dashboard_url}  (PIN 2020 until you change it)",
+              flush=True)
         print("Press Ctrl-C to stop everything.", flush=True)
         while not stopping:
             exited = supervisor.first_exited()
@@ -222,12 +215,12 @@ def run(env: Mapping[str, str], reset_exchange: bool = False) -> int:
         print("AutoTrader stopped.", flush=True)
 
 
-def exec_exchange(env: Mapping[str, str], reset: bool = False) -> int:
+def exec_exchange(env: Mapping[str, str], settings: Settings, reset: bool = False) -> int:
     """Become the paper exchange the settings point at (the exchange's systemd unit runs this)."""
     try:
-        child = exchange_child(AlpacaSettings.from_env(env), env, reset)
+        child = exchange_child(settings, reset)
     except ConfigError as exc:
-        logger.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     os.execvpe(child.argv[0], child.argv, {**env, **child.extra_env})
     return 1  # not reached
@@ -243,9 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s launcher %(levelname)s %(message)s")
     private_files.restrict_new_files()  # inherited by every process it starts
     load_env()
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.exchange_only:
-        return exec_exchange(os.environ, args.reset_exchange)
-    return run(os.environ, args.reset_exchange)
+        return exec_exchange(os.environ, settings, args.reset_exchange)
+    return run(os.environ, settings, args.reset_exchange)
 
 
 if __name__ == "__main__":

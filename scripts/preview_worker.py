@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from algorithms import AlgorithmError, instantiate, load_algorithm_class, parame
 from database import db_manager, market_calendar
 from scripts import backtest
 from scripts.backtest_metrics import metrics
+from shared.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,11 @@ def sessions_before(now: str, days: int, extra: int = 0) -> list[tuple[Any, Any]
 
 
 def fetch_missing(conn, ticker: str, sessions, now: str, settings, progress: Callable[[int, int], None]) -> int:
-    """Pull each session's missing minutes (up to the last complete minute) through the data API."""
+    """Pull each session's missing minutes (up to the last complete minute) through the data API.
+
+    ``settings.broker`` is asked for only when a minute is missing: without keys, stored bars
+    still preview, and a missing minute fails with the key's name.
+    """
     from database.historical_pull import pull_bars
 
     last_complete = market_calendar.parse_utc(now).floor("min") - np.timedelta64(1, "m")
@@ -58,12 +64,12 @@ def fetch_missing(conn, ticker: str, sessions, now: str, settings, progress: Cal
         end = min(closed - np.timedelta64(1, "m"), last_complete)
         start_text, end_text = market_calendar.to_utc_string(opened), market_calendar.to_utc_string(end)
         if end >= opened and db_manager.find_gaps(conn, ticker, start_text, end_text):
-            written += pull_bars(conn, [ticker], start_text, end_text, now=now, settings=settings)
+            written += pull_bars(conn, [ticker], start_text, end_text, now=now, settings=settings.broker)
         progress(done + 1, len(sessions))
     return written
 
 
-def run(request: dict, *, settings=None) -> dict:
+def run(request: dict, *, settings: Settings) -> dict:
     """Fetch, replay and summarise; raises BacktestError / AlgorithmError / PullError for the user."""
     algorithm_type, ticker = request["algorithm_type"], request["ticker"]
     capital, days, now = float(request["initial_capital"]), int(request["days"]), request["now"]
@@ -114,13 +120,7 @@ def main(stdin=None) -> int:
         request = json.loads((stdin or sys.stdin).read())
         if request.get("seconds"):  # a backstop: never outlive the limits, even if the web process is gone
             signal.alarm(int(math.ceil(float(request["seconds"]))) + 5)
-        from shared.config import AlpacaSettings, ConfigError
-
-        try:
-            settings = AlpacaSettings.from_env()
-        except ConfigError:
-            settings = None  # stored bars only; a missing minute then fails with the data API's message
-        emit({"result": run(request, settings=settings)})
+        emit({"result": run(request, settings=Settings.from_env(os.environ))})  # the API's environment
     except AlgorithmError as exc:
         emit({"error": f"{exc.algorithm_type or 'algorithm'}: {exc.message}"})
         return 1

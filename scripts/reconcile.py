@@ -20,8 +20,8 @@ from typing import Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper, BrokerError
-from shared.clock import ClockError, ClockUnavailable, clock_kind, make_clock
-from shared.config import AlpacaSettings, ConfigError, load_env
+from shared.clock import ClockError, ClockUnavailable, make_clock
+from shared.config import ConfigError, Settings, load_env
 from orchestra.trader import card_positions_by_ticker, position_mismatches
 from system_databse import system_db_manager as ledger
 
@@ -77,12 +77,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     load_env()
     try:
-        broker = AlpacaWrapper(AlpacaSettings.from_env())
-        clock = make_clock(clock_kind(os.environ), lambda: broker.get_clock().timestamp)
+        settings = Settings.from_env(os.environ)
+        broker = AlpacaWrapper(settings.broker)
+        clock = make_clock(settings.daemon.clock, lambda: broker.get_clock().timestamp)
         broker_positions = broker.get_positions()
         at = clock.stamp() if args.accept_broker else ""
-        conn = ledger.get_connection()
-        market = db_manager.get_connection()
+        conn = ledger.get_connection(settings.databases.system_db)
+        market = db_manager.get_connection(settings.databases.stocks_db)
     except (ConfigError, ClockError, ClockUnavailable, BrokerError, FileNotFoundError) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 1

@@ -17,45 +17,35 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Mapping
-
-from shared.config import REPO_ROOT, ApiSettings, ConfigError, flag, load_env
+from shared.config import REPO_ROOT, ConfigError, Settings, load_env
 
 TEMPLATES = REPO_ROOT / "scripts" / "systemd"
 DEFAULT_DEST = Path.home() / ".config" / "systemd" / "user"
 EXCHANGE_UNIT = "autotrader-exchange.service"
 CLOCK_UNITS = ("autotrader-orchestrator.service", "autotrader-api.service")  # they stamp the ledger
+TRADING_CLOCK_WITH_THE_EXCHANGE = {"AUTOTRADER_CLOCK": "broker"}
 
 
-def runs_paper_exchange(env: Mapping[str, str]) -> bool:
-    """RUN_PAPER_EXCHANGE (default true); a typo is a ConfigError, never a silent False."""
-    return flag(env, "RUN_PAPER_EXCHANGE", True)
+def trading_clock_env(settings: Settings) -> dict[str, str]:
+    """The local paper exchange's simulated clock is the trading clock of every process that uses it
+    (a card stamped by the computer's clock would lie outside the exchange's sessions)."""
+    return dict(TRADING_CLOCK_WITH_THE_EXCHANGE) if settings.exchange.run else {}
 
 
-def trading_clock_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The embedded paper exchange's simulated clock is the trading clock of every process that uses
-    it (a card stamped by the computer's clock would lie outside the exchange's sessions)."""
-    return {"AUTOTRADER_CLOCK": "broker"} if runs_paper_exchange(env) else {}
-
-
-def dashboard_url(env: Mapping[str, str]) -> str:
-    api = ApiSettings.from_env(env)
-    host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
-    return f"http://[{host}]:{api.port}/" if ":" in host else f"http://{host}:{api.port}/"
-
-
-def wanted_units(env: Mapping[str, str]) -> list[Path]:
+def wanted_units(settings: Settings) -> list[Path]:
+    """Every unit, the paper exchange's only while RUN_PAPER_EXCHANGE is true."""
     units = sorted(TEMPLATES.glob("*.service"))
-    return [u for u in units if u.name != EXCHANGE_UNIT or runs_paper_exchange(env)]
+    return [u for u in units if u.name != EXCHANGE_UNIT or settings.exchange.run]
 
 
-def render_units(dest: Path, env: Mapping[str, str], repo: Path = REPO_ROOT) -> list[Path]:
+def render_units(dest: Path, settings: Settings, repo: Path = REPO_ROOT) -> list[Path]:
     """Write the units for this checkout into ``dest``; returns the files written."""
     dest.mkdir(parents=True, exist_ok=True)
     written = []
-    clock = "".join(f"Environment={k}={v}\n" for k, v in trading_clock_env(env).items())
-    for template in wanted_units(env):
-        text = template.read_text().replace("@REPO@", str(repo)).replace("@DASHBOARD_URL@", dashboard_url(env))
+    clock = "".join(f"Environment={k}={v}\n" for k, v in trading_clock_env(settings).items())
+    for template in wanted_units(settings):
+        text = (template.read_text().replace("@REPO@", str(repo))
+                .replace("@DASHBOARD_URL@", settings.api.dashboard_url))
         if template.name in CLOCK_UNITS:
             text = text.replace("[Service]\n", "[Service]\n" + clock, 1)
         target = dest / template.name
@@ -70,8 +60,8 @@ def _systemctl(*args: str) -> None:
     subprocess.run(["systemctl", "--user", *args], check=True)
 
 
-def install(dest: Path, enable: bool, env: Mapping[str, str]) -> None:
-    written = render_units(dest, env)
+def install(dest: Path, enable: bool, settings: Settings) -> None:
+    written = render_units(dest, settings)
     for path in written:
         print(f"wrote {path}")
     if enable:
@@ -102,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     load_env()
     try:
         if args.action == "install":
-            install(args.dest, not args.no_enable, os.environ)
+            install(args.dest, not args.no_enable, Settings.from_env(os.environ))
         else:
             uninstall(args.dest, not args.no_enable)
     except (ConfigError, RuntimeError, OSError, subprocess.CalledProcessError) as exc:

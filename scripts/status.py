@@ -17,10 +17,10 @@ from typing import Any, Optional
 
 from api.cards import listed_cards
 from database import coverage, db_manager, market_calendar
-from shared.config import ConfigError, load_env, log_dir
+from shared.config import ConfigError, Settings, load_env
 from shared import private_files
-from scripts.launcher import answers_http, exchange_state_path
-from scripts.services import TEMPLATES, dashboard_url, runs_paper_exchange
+from scripts.launcher import answers_http, private_paths
+from scripts.services import TEMPLATES
 from system_databse import system_db_manager
 
 
@@ -109,31 +109,28 @@ def disk_lines(system_db: Path, stocks_db: Path, logs: Path) -> list[str]:
     return lines
 
 
-def file_mode_lines(env) -> list[str]:
+def file_mode_lines(settings: Settings) -> list[str]:
     """Whether the keys, ledger, exchange state and logs are readable by their owner only."""
-    try:
-        extra = [exchange_state_path(env)] if runs_paper_exchange(env) else []
-    except ConfigError:
-        extra = []
-    problems = private_files.exposed(private_files.private_paths(env, extra))
+    problems = private_files.exposed(private_paths(settings))
     if not problems:
         return ["files: .env, system.db, exchange state and logs readable by their owner only"]
     return ["files: READABLE BY OTHER USERS:"] + [f"  {line}" for line in problems]
 
 
-def report(now: datetime) -> list[str]:
+def report(now: datetime, settings: Settings) -> list[str]:
     lines = service_states()
-    url = dashboard_url(os.environ)
+    url = settings.api.dashboard_url
     lines.append(f"dashboard: {url} {'answers' if answers_http(url + 'api/health') else 'DOES NOT ANSWER'}")
-    ledger = system_db_manager.get_connection(read_only=True)
-    market = db_manager.get_connection(read_only=True)
+    databases = settings.databases
+    ledger = system_db_manager.get_connection(databases.system_db, read_only=True)
+    market = db_manager.get_connection(databases.stocks_db, read_only=True)
     try:
         lines += heartbeat_lines(system_db_manager.get_heartbeat("orchestrator", conn=ledger), now)
         lines += card_lines(ledger, market)
         running = system_db_manager.get_all_algorithms("running", conn=ledger)
         lines += minute_lines(market, {card["ticker"] for card in running}, now)
-        lines += disk_lines(system_db_manager.default_db_path(), db_manager.default_db_path(), log_dir())
-        lines += file_mode_lines(os.environ)
+        lines += disk_lines(databases.system_db, databases.stocks_db, settings.logs.directory)
+        lines += file_mode_lines(settings)
     finally:
         ledger.close()
         market.close()
@@ -144,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     load_env()
     try:
-        print("\n".join(report(datetime.now(timezone.utc))))
+        print("\n".join(report(datetime.now(timezone.utc), Settings.from_env(os.environ))))
     except (FileNotFoundError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

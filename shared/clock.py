@@ -22,12 +22,11 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 logger = logging.getLogger(__name__)
 
 MINUTE = timedelta(minutes=1)
-CLOCK_KINDS = ("system", "broker")
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 JUMP_SECONDS = 300.0  # a broker reading this far from the extrapolation is a jump (a simulation was set)
 
@@ -59,13 +58,6 @@ def computer_now() -> datetime:
 def computer_stamp() -> str:
     """The computer's clock as a stamp: heartbeats, and ledger calls made without a stamp (shell, tests)."""
     return stamp(computer_now())
-
-
-def clock_kind(env: Mapping[str, str]) -> str:
-    kind = (env.get("AUTOTRADER_CLOCK", "system").strip() or "system").lower()
-    if kind not in CLOCK_KINDS:
-        raise ClockError(f"AUTOTRADER_CLOCK must be 'system' or 'broker', got {kind!r}")
-    return kind
 
 
 class SystemClock:

@@ -1,22 +1,34 @@
-"""Settings from the process environment, with ``.env`` filling in only what is not already set.
+"""Every process's settings, read from the environment once and checked at start-up.
 
-Entry points call ``load_env()`` once; everything else reads a settings object built from a
-mapping (``os.environ`` by default), so tests pass a dict instead of patching globals.
-A missing or malformed key raises ``ConfigError`` naming the key; secrets never appear in
-``repr`` or in messages.
+Each entry point calls ``load_env()`` (``.env`` fills in only what the process environment does not
+already set) and builds one ``Settings.from_env(os.environ)``, which it passes down; tests pass a
+dict instead. Every key is read here, by one of a few small parsers, and a malformed value raises
+``ConfigError`` naming the key and the value (never a secret's value). Numbers are ASCII digits
+only: ``1e3``, ``inf`` or ``٣٠`` are refused rather than guessed at.
+
+The broker part is the exception to "checked at start-up": the API's wall, ``./scripts/status``
+and the exports run without keys, so a missing or malformed broker setting is raised only when a
+process asks for ``settings.broker``.
 """
 from __future__ import annotations
 
-import os
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import urlparse
 
 from dotenv import load_dotenv
 
+from shared.request_budget import DEFAULT_PER_MINUTE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FEEDS = ("iex", "sip")
+CLOCKS = ("system", "broker")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SECRET_KEYS = ("ALPACA_API_KEY", "ALPACA_SECRET")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
 class ConfigError(ValueError):
@@ -28,21 +40,66 @@ def load_env(path: Optional[Path] = None) -> None:
     load_dotenv(path or REPO_ROOT / ".env", override=False)
 
 
-def flag(env: Mapping[str, str], key: str, default: bool) -> bool:
-    raw = env.get(key, "").strip()
+# -- the parsers: the value of ``key``, its default when empty, or a ConfigError naming both
+
+def _text(env: Mapping[str, str], key: str) -> str:
+    return (env.get(key) or "").strip()
+
+
+def whole_number(env: Mapping[str, str], key: str, default: int, *, low: int = 0, what: str = "") -> int:
+    raw = _text(env, key)
     if not raw:
         return default
-    lowered = raw.lower()
-    if lowered in ("1", "true", "yes", "on"):
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < low:
+        raise ConfigError(f"{key} must be a whole number{what} (at least {low}), got {raw!r}")
+    return int(raw)
+
+
+def port(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = _text(env, key)
+    if raw and (not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536):
+        raise ConfigError(f"{key} must be a port number, got {raw!r}")
+    return int(raw) if raw else default
+
+
+def seconds(env: Mapping[str, str], key: str, default: float, *, at_least: Optional[float] = None) -> float:
+    """A positive number of seconds, or (with ``at_least``) one of at least that many."""
+    raw = _text(env, key)
+    if not raw:
+        return default
+    value = float(raw) if _DECIMAL.fullmatch(raw) else -1.0
+    if not (value > 0 if at_least is None else value >= at_least):
+        bound = "a positive number of seconds" if at_least is None else f"at least {at_least:g} seconds"
+        raise ConfigError(f"{key} must be {bound}, got {raw!r}")
+    return value
+
+
+def flag(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = _text(env, key)
+    if not raw:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
         return True
-    if lowered in ("0", "false", "no", "off"):
+    if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{key} must be True or False, got {raw!r}")
 
 
-def _base_url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> Optional[str]:
+def choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, compared without case; returned in the case ``choices`` use."""
+    raw = _text(env, key)
+    if not raw:
+        return default
+    for option in choices:
+        if raw.lower() == option.lower():
+            return option
+    names = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+    raise ConfigError(f"{key} must be {names}, got {raw!r}")
+
+
+def base_url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> Optional[str]:
     """An override in Alpaca's base-URL form (scheme://host:port, no path), or None for Alpaca's own."""
-    raw = env.get(key, "").strip()
+    raw = _text(env, key)
     if not raw:
         return None
     parsed = urlparse(raw)
@@ -53,12 +110,44 @@ def _base_url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> Opt
     return raw.rstrip("/")
 
 
-def _required(env: Mapping[str, str], key: str) -> str:
-    value = env.get(key, "").strip()
+def path(env: Mapping[str, str], key: str, default: Optional[Path], *, folder: bool = False) -> Optional[Path]:
+    """A file (or, with ``folder``, a folder) that may not exist yet, but is not the other kind."""
+    raw = _text(env, key)
+    if not raw:
+        return default
+    value = Path(raw)
+    if "\0" in raw or (value.is_dir() if not folder else value.exists() and not value.is_dir()):
+        raise ConfigError(f"{key} must name a {'folder' if folder else 'file, not a folder'}, got {raw!r}")
+    return value
+
+
+def existing_folder(env: Mapping[str, str], key: str) -> Optional[Path]:
+    raw = _text(env, key)
+    if raw and not Path(raw).is_dir():
+        raise ConfigError(f"{key} is not a directory: {raw!r}")
+    return Path(raw).resolve() if raw else None
+
+
+def utc_time(env: Mapping[str, str], key: str) -> Optional[str]:
+    raw = _text(env, key)
+    if not raw:
+        return None
+    try:
+        datetime.strptime(raw, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        raise ConfigError(f"{key} must be a UTC time like 2026-11-23T14:25:00Z, got {raw!r}") from None
+    return raw
+
+
+def required(env: Mapping[str, str], key: str) -> str:
+    """A secret: its value is never put in a message."""
+    value = _text(env, key)
     if not value or value.startswith("your_"):
         raise ConfigError(f"{key} is not set; put it in .env (see .env.example)")
     return value
 
+
+# -- the parts: each process reads the ones it uses from the one Settings object
 
 @dataclass(frozen=True)
 class AlpacaSettings:
@@ -74,22 +163,18 @@ class AlpacaSettings:
     trade_stream_url: Optional[str] = None  # trade updates stream base; None: Alpaca's own (see from_env)
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "AlpacaSettings":
-        env = os.environ if env is None else env
-        feed = env.get("ALPACA_FEED", "iex").strip().lower() or "iex"
-        if feed not in FEEDS:
-            raise ConfigError(f"ALPACA_FEED must be 'iex' or 'sip', got {feed!r}")
+    def from_env(cls, env: Mapping[str, str]) -> "AlpacaSettings":
         return cls(
-            api_key=_required(env, "ALPACA_API_KEY"),
-            secret=_required(env, "ALPACA_SECRET"),
+            api_key=required(env, "ALPACA_API_KEY"),
+            secret=required(env, "ALPACA_SECRET"),
             paper=flag(env, "ALPACA_PAPER", True),
-            feed=feed,
-            trading_url=_base_url(env, "ALPACA_TRADING_URL", ("http", "https")),
-            data_url=_base_url(env, "ALPACA_DATA_URL", ("http", "https")),
-            stream_url=_base_url(env, "ALPACA_STREAM_URL", ("ws", "wss")),
+            feed=choice(env, "ALPACA_FEED", "iex", FEEDS),
+            trading_url=base_url(env, "ALPACA_TRADING_URL", ("http", "https")),
+            data_url=base_url(env, "ALPACA_DATA_URL", ("http", "https")),
+            stream_url=base_url(env, "ALPACA_STREAM_URL", ("ws", "wss")),
             # unset beside an overridden stream: that same host, never Alpaca's own behind the user's back
-            trade_stream_url=(_base_url(env, "ALPACA_TRADE_STREAM_URL", ("ws", "wss"))
-                              or _base_url(env, "ALPACA_STREAM_URL", ("ws", "wss"))),
+            trade_stream_url=(base_url(env, "ALPACA_TRADE_STREAM_URL", ("ws", "wss"))
+                              or base_url(env, "ALPACA_STREAM_URL", ("ws", "wss"))),
         )
 
     @property
@@ -103,31 +188,167 @@ class AlpacaSettings:
 
 
 @dataclass(frozen=True)
+class DatabasePaths:
+    """The two SQLite files (``AUTOTRADER_SYSTEM_DB``, ``AUTOTRADER_STOCKS_DB``); default: beside their code."""
+
+    system_db: Path = REPO_ROOT / "system_databse" / "system.db"
+    stocks_db: Path = REPO_ROOT / "database" / "stocks.db"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "DatabasePaths":
+        return cls(system_db=path(env, "AUTOTRADER_SYSTEM_DB", cls.system_db),
+                   stocks_db=path(env, "AUTOTRADER_STOCKS_DB", cls.stocks_db))
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    directory: Path = REPO_ROOT / "logs"
+    level: str = "INFO"
+    keep_days: int = 14  # old daily files kept per log
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "LogSettings":
+        return cls(directory=path(env, "AUTOTRADER_LOG_DIR", cls.directory, folder=True),
+                   level=choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS),
+                   keep_days=whole_number(env, "AUTOTRADER_LOG_KEEP_DAYS", 14, low=1, what=" of days"))
+
+
+@dataclass(frozen=True)
 class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 5000
+    preview_seconds: float = 30.0  # the add dialog's PREVIEW backtest is stopped after this
+    live_trading: bool = False     # keys for real money: the default PIN may not add or stop cards
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "ApiSettings":
-        env = os.environ if env is None else env
-        raw_port = env.get("API_PORT", "5000").strip() or "5000"
-        if not (raw_port.isascii() and raw_port.isdigit()) or not 0 < int(raw_port) < 65536:
-            raise ConfigError(f"API_PORT must be a port number, got {raw_port!r}")
-        return cls(host=env.get("API_HOST", "127.0.0.1").strip() or "127.0.0.1", port=int(raw_port))
+    def from_env(cls, env: Mapping[str, str]) -> "ApiSettings":
+        try:
+            live = not flag(env, "ALPACA_PAPER", True)
+        except ConfigError:
+            live = True  # the careful reading: the broker part reports the typo where it is used
+        return cls(host=_text(env, "API_HOST") or "127.0.0.1", port=port(env, "API_PORT", 5000),
+                   preview_seconds=seconds(env, "AUTOTRADER_PREVIEW_SECONDS", 30.0), live_trading=live)
 
     @property
     def is_loopback(self) -> bool:
         return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
 
+    @property
+    def dashboard_url(self) -> str:
+        """The page's address on this machine (a wildcard binding is reached through loopback)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://[{host}]:{self.port}/" if ":" in host else f"http://{host}:{self.port}/"
 
-def log_dir(env: Optional[Mapping[str, str]] = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env.get("AUTOTRADER_LOG_DIR", "").strip() or REPO_ROOT / "logs")
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """The orchestrator's own settings (``AUTOTRADER_*``)."""
+
+    clock: str = "system"
+    algorithms_dir: Optional[Path] = None  # None: the project's algorithms/ folder (the API lists it too)
+    algorithm_timeout: float = 10.0        # real seconds one on_data call may take
+    fill_timeout: float = 30.0             # real seconds to wait for an order to be final
+    max_price_age: int = 5                 # market minutes: a buy on an older bar is refused
+    bar_wait: float = 10.0                 # clock seconds after a minute closes to wait for its bars
+    requests_per_minute: int = DEFAULT_PER_MINUTE  # every REST request of the process
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "DaemonSettings":
+        return cls(
+            clock=choice(env, "AUTOTRADER_CLOCK", "system", CLOCKS),
+            algorithms_dir=existing_folder(env, "AUTOTRADER_ALGORITHMS_DIR"),
+            algorithm_timeout=seconds(env, "AUTOTRADER_ALGORITHM_TIMEOUT", 10.0),
+            fill_timeout=seconds(env, "AUTOTRADER_FILL_TIMEOUT", 30.0),
+            max_price_age=whole_number(env, "AUTOTRADER_MAX_PRICE_AGE_MINUTES", 5, what=" of minutes"),
+            bar_wait=seconds(env, "AUTOTRADER_BAR_WAIT", 10.0),
+            requests_per_minute=whole_number(env, "AUTOTRADER_REQUESTS_PER_MINUTE", DEFAULT_PER_MINUTE,
+                                             low=1),
+        )
 
 
-def log_level(env: Optional[Mapping[str, str]] = None) -> str:
-    env = os.environ if env is None else env
-    level = (env.get("LOG_LEVEL", "INFO").strip() or "INFO").upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
-    return level
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_days: int = 400                    # trading sessions of minute bars kept per ticker
+    batch_rows: int = 5000                  # rows deleted per transaction
+    requirement_timeout: float = 10.0       # real seconds one get_data_requirements call may take
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "RetentionSettings":
+        return cls(keep_days=whole_number(env, "AUTOTRADER_BAR_RETENTION_DAYS", 400, low=1),
+                   batch_rows=whole_number(env, "AUTOTRADER_PRUNE_BATCH", 5000, low=1))
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    url: str = field(default="", repr=False)  # may hold a token: never logged
+    timeout: float = 5.0
+    retries: int = 2
+    repeat_seconds: float = 3600.0
+    max_per_hour: int = 30
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "NotifySettings":
+        url = _text(env, "NOTIFY_URL")
+        if url and not url.removeprefix("json+").startswith(("http://", "https://")):
+            raise ConfigError("NOTIFY_URL must be an http(s) URL, optionally prefixed with json+")
+        return cls(url=url, timeout=seconds(env, "NOTIFY_TIMEOUT_SECONDS", 5.0, at_least=0.1),
+                   repeat_seconds=seconds(env, "NOTIFY_REPEAT_SECONDS", 3600.0, at_least=0),
+                   max_per_hour=whole_number(env, "NOTIFY_MAX_PER_HOUR", 30, low=1))
+
+
+@dataclass(frozen=True)
+class ExchangeLaunchSettings:
+    """How ``./scripts/start`` and the services run the local paper exchange (it reads its other keys itself)."""
+
+    run: bool = True                  # RUN_PAPER_EXCHANGE
+    start: Optional[str] = None       # PAPER_EXCHANGE_START; None: now, or just before the next open
+    state_db: Optional[Path] = None   # PAPER_EXCHANGE_STATE_DB; None: paper_exchange.db beside system.db
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ExchangeLaunchSettings":
+        return cls(run=flag(env, "RUN_PAPER_EXCHANGE", True), start=utc_time(env, "PAPER_EXCHANGE_START"),
+                   state_db=path(env, "PAPER_EXCHANGE_STATE_DB", None))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process reads from its environment; built once by its entry point and passed down.
+
+    Tests build one from a dict (``Settings.from_env({...})``) or with ``dataclasses.replace``.
+    """
+
+    databases: DatabasePaths = DatabasePaths()
+    logs: LogSettings = LogSettings()
+    api: ApiSettings = ApiSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    retention: RetentionSettings = RetentionSettings()
+    notify: NotifySettings = NotifySettings()
+    exchange: ExchangeLaunchSettings = ExchangeLaunchSettings()
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # the keys' values, masked in logs and messages
+    broker_settings: Optional[AlpacaSettings] = None
+    broker_problem: str = "ALPACA_API_KEY is not set; put it in .env (see .env.example)"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+        try:
+            broker, problem = AlpacaSettings.from_env(env), ""
+        except ConfigError as exc:
+            broker, problem = None, str(exc)
+        return cls(databases=DatabasePaths.from_env(env), logs=LogSettings.from_env(env),
+                   api=ApiSettings.from_env(env), daemon=DaemonSettings.from_env(env),
+                   retention=RetentionSettings.from_env(env), notify=NotifySettings.from_env(env),
+                   exchange=ExchangeLaunchSettings.from_env(env),
+                   secrets=tuple(s for s in (_text(env, k) for k in SECRET_KEYS) if s),
+                   broker_settings=broker, broker_problem=problem)
+
+    @property
+    def broker(self) -> AlpacaSettings:
+        """The broker part; ConfigError (naming the key) when it is missing or malformed."""
+        if self.broker_settings is None:
+            raise ConfigError(self.broker_problem)
+        return self.broker_settings
+
+    @property
+    def exchange_state_db(self) -> Path:
+        """The paper exchange's state file: its own setting, else ``paper_exchange.db`` beside system.db."""
+        return self.exchange.state_db or self.databases.system_db.parent / "paper_exchange.db"

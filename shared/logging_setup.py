@@ -4,7 +4,7 @@ Each process logs to ``<component>.log`` (``orchestrator.log``, ``api.log``); st
 (the realtime streamer and the subscription manager) go to their own ``stream.log``. Files
 rotate at UTC midnight and only ``AUTOTRADER_LOG_KEEP_DAYS`` (default 14) old files are kept,
 so a Pi's SD card never fills. Values of ``ALPACA_API_KEY`` / ``ALPACA_SECRET`` are masked in
-every record as a last line of defence.
+every record as a last line of defence. Everything comes from the process's ``Settings``.
 """
 from __future__ import annotations
 
@@ -13,15 +13,13 @@ import os
 import time
 from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Iterable
 
-from shared.config import ConfigError, log_dir, log_level
+from shared.config import Settings
 
 STREAM_LOGGERS = ("database.realtime_pull", "orchestra.websocket_manager", "alpaca.data.live")
-SECRET_KEYS = ("ALPACA_API_KEY", "ALPACA_SECRET")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-DEFAULT_KEEP_DAYS = 14
 QUIET_LOGGERS = ("urllib3", "websockets", "asyncio")
 
 
@@ -55,15 +53,6 @@ class _MaskSecrets(logging.Filter):
         return True
 
 
-def keep_days(env: Mapping[str, str]) -> int:
-    raw = env.get("AUTOTRADER_LOG_KEEP_DAYS", "").strip()
-    if not raw:
-        return DEFAULT_KEEP_DAYS
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise ConfigError(f"AUTOTRADER_LOG_KEEP_DAYS must be a positive whole number, got {raw!r}")
-    return int(raw)
-
-
 def _formatter() -> logging.Formatter:
     formatter = logging.Formatter(FORMAT, DATE_FORMAT)
     formatter.converter = time.gmtime
@@ -85,12 +74,11 @@ def _file_handler(path: Path, backups: int, name_filter: logging.Filter) -> Time
     return handler
 
 
-def setup_logging(component: str, *, env: Optional[Mapping[str, str]] = None, console: bool = True) -> Path:
+def setup_logging(component: str, settings: Settings, *, console: bool = True) -> Path:
     """Configure the root logger for one process; returns the log directory. Safe to call twice."""
-    env = os.environ if env is None else env
-    directory = log_dir(env)
+    directory = settings.logs.directory
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new logs folder is owner-only
-    backups = keep_days(env)
+    backups = settings.logs.keep_days
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_autotrader", False)]:
         root.removeHandler(handler)
@@ -101,13 +89,13 @@ def setup_logging(component: str, *, env: Optional[Mapping[str, str]] = None, co
     ]
     if console:
         handlers.append(logging.StreamHandler())
-    mask = _MaskSecrets(env.get(key, "") for key in SECRET_KEYS)
+    mask = _MaskSecrets(settings.secrets)
     for handler in handlers:
         handler._autotrader = True  # type: ignore[attr-defined]
         handler.setFormatter(_formatter())
         handler.addFilter(mask)
         root.addHandler(handler)
-    root.setLevel(log_level(env))
+    root.setLevel(settings.logs.level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     return directory

@@ -9,13 +9,12 @@ or dead receiver never delays a cycle or a request. Limits: the same ``key`` at 
 (and once again when delivery works again), never per message. The broker keys' values are
 masked in every message, and the URL (which may hold a token) is never logged.
 
-Stdlib only, shared by the orchestrator and the API like ``shared.config``.
+Stdlib only, shared by the orchestrator and the API; ``NotifySettings`` come from ``shared.config``.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -23,49 +22,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, Iterable, List, Optional
+
+from shared.config import NotifySettings, Settings
 
 logger = logging.getLogger(__name__)
 
-SECRET_KEYS = ("ALPACA_API_KEY", "ALPACA_SECRET")
 JSON_PREFIX = "json+"
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    url: str = ""
-    timeout: float = 5.0
-    retries: int = 2
-    repeat_seconds: float = 3600.0
-    max_per_hour: int = 30
-
-    @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "NotifySettings":
-        env = os.environ if env is None else env
-
-        def number(key: str, default: float, low: float) -> float:
-            raw = env.get(key, "").strip()
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                value = low - 1
-            if value < low:
-                from shared.config import ConfigError
-
-                raise ConfigError(f"{key} must be a number >= {low:g}, got {raw!r}")
-            return value
-
-        url = env.get("NOTIFY_URL", "").strip()
-        plain = url[len(JSON_PREFIX):] if url.startswith(JSON_PREFIX) else url
-        if url and not plain.startswith(("http://", "https://")):
-            from shared.config import ConfigError
-
-            raise ConfigError("NOTIFY_URL must be an http(s) URL, optionally prefixed with json+")
-        return cls(url=url, timeout=number("NOTIFY_TIMEOUT_SECONDS", 5.0, 0.1),
-                   repeat_seconds=number("NOTIFY_REPEAT_SECONDS", 3600.0, 0),
-                   max_per_hour=int(number("NOTIFY_MAX_PER_HOUR", 30, 1)))
 
 
 @dataclass(frozen=True)
@@ -79,14 +42,13 @@ class Message:
 class Notifier:
     """Queue, rate limits and the sending thread; ``enabled`` is False without a URL."""
 
-    def __init__(self, settings: NotifySettings, *, secrets: Optional[List[str]] = None,
+    def __init__(self, settings: NotifySettings, *, secrets: Iterable[str] = (),
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.settings = settings
         self.enabled = bool(settings.url)
         self.as_json = settings.url.startswith(JSON_PREFIX)
         self.url = settings.url[len(JSON_PREFIX):] if self.as_json else settings.url
-        self._secrets = [s for s in (secrets if secrets is not None else [os.environ.get(k, "") for k in SECRET_KEYS])
-                         if len(s) >= 4]
+        self._secrets = [s for s in secrets if len(s) >= 4]
         self._clock = clock
         self._sleep = sleep
         self._queue: "queue.Queue[Optional[Message]]" = queue.Queue(maxsize=100)
@@ -201,10 +163,8 @@ class Notifier:
 _DISABLED = Notifier(NotifySettings())
 
 
-def from_env(env: Optional[Mapping[str, str]] = None) -> Notifier:
-    """A notifier for ``NOTIFY_URL`` (a disabled one when it is empty)."""
-    settings = NotifySettings.from_env(env)
-    if not settings.url:
+def from_settings(settings: Settings) -> Notifier:
+    """A notifier for ``NOTIFY_URL`` (a disabled one when it is empty) masking the broker keys."""
+    if not settings.notify.url:
         return _DISABLED
-    env = os.environ if env is None else env
-    return Notifier(settings, secrets=[env.get(k, "") for k in SECRET_KEYS])
+    return Notifier(settings.notify, secrets=settings.secrets)

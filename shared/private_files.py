@@ -12,10 +12,9 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Iterable
 
-from shared.config import REPO_ROOT, log_dir
-from system_databse import system_db_manager
+from shared.config import REPO_ROOT, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +30,10 @@ def with_sqlite_companions(path: Path) -> list[Path]:
     return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
 
 
-def private_paths(env: Optional[Mapping[str, str]] = None, extra: Iterable[Path] = ()) -> list[Path]:
+def private_paths(settings: Settings, extra: Iterable[Path] = ()) -> list[Path]:
     """Everything that must stay owner-only: .env, system.db (+ -wal/-shm), the logs folder and its files."""
-    env = os.environ if env is None else env
-    system_db = Path(env.get("AUTOTRADER_SYSTEM_DB", "").strip() or system_db_manager.default_db_path())
-    logs = log_dir(env)
-    paths = [REPO_ROOT / ".env", *with_sqlite_companions(system_db), logs]
+    logs = settings.logs.directory
+    paths = [REPO_ROOT / ".env", *with_sqlite_companions(settings.databases.system_db), logs]
     for path in extra:
         paths += with_sqlite_companions(Path(path))
     if logs.is_dir():

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from shared.clock import computer_stamp
+from shared.config import DatabasePaths
+from shared.sqlite import open_database
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
@@ -34,9 +36,8 @@ class LedgerError(ValueError):
 
 
 def default_db_path() -> Path:
-    """system.db's path: ``AUTOTRADER_SYSTEM_DB`` if set, else beside this file."""
-    override = os.environ.get("AUTOTRADER_SYSTEM_DB")
-    return Path(override) if override else Path(__file__).resolve().parent / "system.db"
+    """system.db's path: ``AUTOTRADER_SYSTEM_DB`` if set, else beside this file (``shared.config``)."""
+    return DatabasePaths.from_env(os.environ).system_db
 
 
 def ledger_stamp(at: Optional[str]) -> str:
@@ -55,26 +56,15 @@ def ledger_stamp(at: Optional[str]) -> str:
 
 
 def get_connection(db_path: str | Path | None = None, *, read_only: bool = False) -> sqlite3.Connection:
-    """A connection with dict-like rows, foreign keys on and a busy timeout.
+    """A connection with dict-like rows, foreign keys on and a busy timeout (``shared.sqlite``).
 
     Autocommit mode: reads see the latest commit, and writes group themselves with ``atomic``.
-    ``read_only`` opens the file with ``mode=ro`` so a reader can never take a write lock.
+    ``read_only`` opens the file with ``mode=ro`` so a reader can never take a write lock. Every
+    commit is fsynced: a journal intent must be on disk before its order is sent.
     """
-    path = Path(db_path) if db_path else default_db_path()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"system database not found at {path}; create it with: python -m system_databse.create_system_db"
-        )
-    mode = "ro" if read_only else "rw"
-    conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=10, isolation_level=None,
-                           check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 10000")
-    # a journal intent must be on disk before its order is sent: every commit is fsynced (WAL
-    # alone, at the build's default NORMAL, may lose the last commits to a power cut)
-    conn.execute("PRAGMA synchronous = FULL")
-    return conn
+    return open_database(Path(db_path) if db_path else default_db_path(), what="system database",
+                         create_with="python -m system_databse.create_system_db", durability="FULL",
+                         read_only=read_only)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from shared.clock import computer_stamp
-from system_databse import system_db_manager
+from system_databse import pin_hash, system_db_manager
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -29,39 +29,57 @@ def _applied(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
 
 
-def _apply(conn: sqlite3.Connection, migration: Path) -> None:
-    """Run one migration file and record it, in a single transaction."""
+def _apply(conn: sqlite3.Connection, migration: Path) -> bool:
+    """Run one migration file and record it, in a single transaction; False if already applied.
+
+    The record is written first, under the write lock (``BEGIN IMMEDIATE``): when two processes
+    upgrade the same file at once, the second one's insert fails on the primary key before any
+    of the migration runs, and it moves on. So each migration is applied exactly once.
+    """
     now = computer_stamp()  # bookkeeping (when this computer upgraded the file), not a ledger stamp
     name = migration.name.replace("'", "''")
     script = (
         "BEGIN IMMEDIATE;\n"
+        f"INSERT INTO schema_migrations (name, applied_at) VALUES ('{name}', '{now}');\n"
         + migration.read_text()
-        + f"\nINSERT INTO schema_migrations (name, applied_at) VALUES ('{name}', '{now}');\nCOMMIT;"
+        + "\nCOMMIT;"
     )
     try:
         conn.executescript(script)
     except sqlite3.Error:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        if migration.name in _applied(conn):
+            return False  # another process applied it between our look and our lock
         raise
+    return True
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """The upgrade's connection: WAL, foreign keys, zeroed deletes, and the SQL functions migrations use."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA secure_delete=ON")  # a replaced plain PIN leaves no bytes behind in its page
+    conn.create_function("pin_record", 1, pin_hash.hash_pin)  # 0010_pin_hash.sql
+    return conn
 
 
 def create_system_db(db_path: str | Path | None = None) -> list[str]:
-    """Bring the database at ``db_path`` up to date; return the migrations applied now."""
+    """Bring the database at ``db_path`` up to date; return the migrations applied now.
+
+    Safe to run from two processes at once: each migration is applied by exactly one of them.
+    """
     path = Path(db_path) if db_path else system_db_manager.default_db_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():  # owner-only: the ledger and the PIN (SQLite gives -wal/-shm the same mode)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = _connect(path)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA foreign_keys=ON")
         done = _applied(conn)
-        applied_now = []
-        for migration in _migration_files():
-            if migration.name not in done:
-                _apply(conn, migration)
-                applied_now.append(migration.name)
+        applied_now = [m.name for m in _migration_files() if m.name not in done and _apply(conn, m)]
+        if applied_now:
+            system_db_manager.scrub_wal(conn)  # no page of an older PIN left in system.db-wal
         return applied_now
     finally:
         conn.close()

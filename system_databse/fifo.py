@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional
+from zoneinfo import ZoneInfo
 
 TAX_ZONE = "America/New_York"  # a sale's year is its trade date's year on the exchange
 
@@ -47,6 +49,8 @@ class Closed:
     exit_price: float
     opened: str
     closed: str
+    lot_id: Any = None  # the buy's transaction id (the lot), and the sell's: wash sales need both
+    sale_id: Any = None
 
     @property
     def pnl(self) -> float:
@@ -130,7 +134,8 @@ def match(transactions: Iterable[Mapping[str, Any]], actions: Iterable[Mapping[s
                 raise ValueError(f"sell of {shares} shares at {t['timestamp']} exceeds the open lots")
             lot = lots[0]
             taken = min(left, lot.shares)
-            closed.append(Closed(taken, lot.price, price, lot.timestamp, t["timestamp"]))
+            closed.append(Closed(taken, lot.price, price, lot.timestamp, t["timestamp"], lot.transaction_id,
+                                 t.get("id")))
             lot.shares -= taken
             left -= taken
             if lot.shares <= EPSILON:
@@ -138,7 +143,7 @@ def match(transactions: Iterable[Mapping[str, Any]], actions: Iterable[Mapping[s
     return Fifo(list(lots), closed, dividends)
 
 
-def _quantity(shares: float) -> float | int:
+def quantity(shares: float) -> float | int:
     """Whole shares as an int; a split's fraction to the broker's 9 decimals."""
     rounded = round(shares, 9)
     return int(rounded) if rounded == int(rounded) else rounded
@@ -153,7 +158,7 @@ def lots_report(fifo: Fifo, current_price: Optional[float]) -> List[Dict[str, An
     rows = []
     for lot in fifo.lots:
         unrealized = None if current_price is None else cents((current_price - lot.price) * lot.shares)
-        rows.append({"shares": _quantity(lot.shares), "entry_price": round(lot.price, 6), "opened": lot.timestamp,
+        rows.append({"shares": quantity(lot.shares), "entry_price": round(lot.price, 6), "opened": lot.timestamp,
                      "transaction_id": lot.transaction_id, "cost": cents(lot.shares * lot.price),
                      "unrealized_pnl": unrealized})
     return rows
@@ -167,9 +172,9 @@ def summary(fifo: Fifo, current_price: Optional[float]) -> Dict[str, Any]:
 
 
 def sale_year(timestamp: str) -> int:
-    import pandas as pd  # here, not at the top: the API's P&L figures need no pandas, only exports do
-
-    return pd.Timestamp(timestamp).tz_convert(TAX_ZONE).year
+    """The year of a ``YYYY-MM-DDTHH:MM:SSZ`` sale on the exchange's calendar (stdlib: the ledger needs no pandas)."""
+    utc = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return utc.astimezone(ZoneInfo(TAX_ZONE)).year
 
 
 def realized_by_year(fifo: Fifo) -> Dict[int, Dict[str, Any]]:
@@ -187,5 +192,5 @@ def realized_by_year(fifo: Fifo) -> Dict[int, Dict[str, Any]]:
         year["pnl"] += piece.pnl
     for dividend in fifo.dividends:
         year_of(int(dividend.ex_date[:4]))["dividends"] += dividend.cash
-    return {y: {"shares": _quantity(v["shares"]), "proceeds": cents(v["proceeds"]), "cost": cents(v["cost"]),
+    return {y: {"shares": quantity(v["shares"]), "proceeds": cents(v["proceeds"]), "cost": cents(v["cost"]),
                 "realized_pnl": cents(v["pnl"]), "dividends": cents(v["dividends"])} for y, v in sorted(years.items())}

@@ -21,6 +21,7 @@ from __future__ import annotations
 from system_databse.connection import (TIMESTAMP_FORMAT, TICKER_PATTERN, LedgerError, default_db_path,
                                        ledger_stamp, get_connection, atomic, normalize_ticker)
 from system_databse.config import (PIN_PATTERN, DEFAULT_PIN, get_config, set_config, get_pin, set_pin,
+                                   check_pin, pin_is_default, scrub_wal,
                                    get_ledger_id, write_heartbeat, get_heartbeat)
 from system_databse.cards import (generate_display_name, create_algorithm, stop_algorithm, get_algorithm,
                                   get_all_algorithms, set_algorithm_parameters, get_algorithm_parameters,
@@ -52,6 +53,9 @@ __all__ = [
     "set_config",
     "get_pin",
     "set_pin",
+    "check_pin",
+    "pin_is_default",
+    "scrub_wal",
     "get_ledger_id",
     "write_heartbeat",
     "get_heartbeat",

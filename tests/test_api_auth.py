@@ -1,6 +1,8 @@
-"""PIN → token → actions: constant-time check, short-lived tokens, lock-out that doubles and survives restarts."""
+"""PIN → token → actions: a hashed PIN, the spec's check without a token, short-lived tokens, lock-out that
+doubles and survives restarts."""
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.config import Settings
 from system_databse import system_db_manager
 from tests.fixtures.api import auth, get_token, table_rows
 
@@ -40,7 +43,7 @@ def test_wrong_pin_is_401_and_counts_down_attempts(offline_client):
 @pytest.mark.parametrize("body", [
     {}, {"pin": 2020, "action": "add"}, {"pin": "", "action": "add"}, {"pin": None, "action": "add"},
     {"pin": ["2020"], "action": "add"}, {"pin": "2020", "action": "add", "extra": 1},
-    {"pin": "2020"}, {"pin": "2020", "action": "sell"}, {"pin": "2020", "action": ["add"]},
+    {"pin": "2020", "action": None}, {"pin": "2020", "action": "sell"}, {"pin": "2020", "action": ["add"]},
     {"pin": "123", "action": "add"}, {"pin": "123456789", "action": "add"}, {"pin": "²٠٢٠", "action": "add"},
     {"pin": "２０２０", "action": "add"}, {"pin": "2020\n", "action": "stop"}, {"pin": " 2020", "action": "stop"},
 ])
@@ -50,6 +53,48 @@ def test_malformed_pin_request_is_400_and_not_counted(offline_client, system_db,
     assert response.status_code == 400
     assert response.get_json()["error"]
     assert table_rows(system_db) == before
+
+
+def check(client, pin):
+    """The spec's "check PIN": validate-pin without an action."""
+    return client.post("/api/validate-pin", json={"pin": pin})
+
+
+def test_checking_the_right_pin_answers_valid_and_gives_no_token(offline_client):
+    answer = check(offline_client, "2020")
+    assert answer.status_code == 200 and answer.get_json() == {"valid": True}
+
+
+def test_checking_a_wrong_pin_answers_not_valid_and_counts_down(offline_client):
+    answers = [check(offline_client, pin) for pin in ("2021", "0202", "20200", "1234")]
+    assert [a.status_code for a in answers] == [200] * 4
+    assert [a.get_json() for a in answers] == [{"valid": False, "attempts_left": n} for n in (4, 3, 2, 1)]
+
+
+def test_wrong_checks_count_toward_the_lock_out_like_wrong_tokens(offline_client, api_clock):
+    for _ in range(2):
+        check(offline_client, "1111")
+    for _ in range(2):
+        wrong_pin(offline_client)
+    fifth = check(offline_client, "1111")
+    assert fifth.status_code == 200 and fifth.get_json() == {"valid": False, "attempts_left": 0, "retry_after": 60}
+    # locked: even the right PIN, checked or traded for a token, is refused until the minute is over
+    assert check(offline_client, "2020").status_code == 429
+    assert offline_client.post("/api/validate-pin", json={"pin": "2020", "action": "add"}).status_code == 429
+    api_clock.advance(60)
+    assert check(offline_client, "2020").get_json() == {"valid": True}
+    # the right PIN reset the count: four wrong ones leave one attempt
+    assert [check(offline_client, "1111").get_json()["attempts_left"] for _ in range(4)] == [4, 3, 2, 1]
+
+
+def test_a_ledger_still_holding_a_plain_pin_is_refused_until_upgraded(api_factory, system_db):
+    """Before migration 0010 ran (the code updated, create_system_db not run yet): 503 with the fix."""
+    conn = sqlite3.connect(system_db, isolation_level=None)
+    conn.execute("UPDATE system_config SET value = '2020' WHERE key = 'pin'")
+    conn.close()
+    answer = api_factory().test_client().post("/api/validate-pin", json={"pin": "2020", "action": "add"})
+    assert answer.status_code == 503
+    assert "python -m system_databse.create_system_db" in answer.get_json()["error"]
 
 
 def test_five_wrong_pins_lock_even_the_right_pin_out(offline_client, api_clock):
@@ -190,13 +235,15 @@ def test_live_trading_with_a_changed_pin_stops_cards(api_factory, system_db):
     assert client.delete(f"/api/algorithms/{algo_id}", headers=auth(token)).status_code == 200
 
 
-def test_live_mode_follows_alpaca_paper():
+def test_live_mode_follows_alpaca_paper(system_db, stocks_db):
     import api_server
 
-    assert api_server.live_trading({}) is False
-    assert api_server.live_trading({"ALPACA_PAPER": "True"}) is False
-    assert api_server.live_trading({"ALPACA_PAPER": "False"}) is True
-    assert api_server.live_trading({"ALPACA_PAPER": "maybe"}) is True
+    live = Settings.from_env({"ALPACA_PAPER": "False", "AUTOTRADER_SYSTEM_DB": str(system_db)})
+    assert api_server.create_app({"TESTING": True}, live).config["LIVE_TRADING"] is True
+    assert Settings.from_env({}).api.live_trading is False
+    assert Settings.from_env({"ALPACA_PAPER": "True"}).api.live_trading is False
+    assert Settings.from_env({"ALPACA_PAPER": "False"}).api.live_trading is True
+    assert Settings.from_env({"ALPACA_PAPER": "maybe"}).api.live_trading is True
 
 
 # --------------------------------------------------------------------------- the PIN command
@@ -219,7 +266,7 @@ def test_set_pin_refuses_a_bad_pin_in_one_line(system_db, new_pin):
     result = pin_cli("set-pin", "--db", str(system_db), stdin=new_pin + "\n")
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-    assert system_db_manager.get_pin() == "2020"
+    assert system_db_manager.check_pin("2020") and system_db_manager.pin_is_default()
 
 
 def test_pin_command_on_a_missing_database_fails_in_one_line(tmp_path):

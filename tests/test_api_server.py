@@ -95,14 +95,14 @@ def test_binding_beyond_loopback_is_warned_about(api_factory, caplog):
     import logging
 
     import api_server
-    from shared.config import ApiSettings
+    from shared.config import Settings
 
     app = api_factory()
     env = {"ALPACA_API_KEY": "k-123456", "ALPACA_SECRET": "s-654321"}
     with caplog.at_level(logging.INFO, logger="api_server"):
-        api_server.announce(ApiSettings(host="127.0.0.1", port=5000), app, env)
+        api_server.announce(Settings.from_env({**env, "API_HOST": "127.0.0.1"}), app)
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-        api_server.announce(ApiSettings(host="0.0.0.0", port=5000), app, env)
+        api_server.announce(Settings.from_env({**env, "API_HOST": "0.0.0.0"}), app)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "beyond loopback" in warnings[0]
     assert "broker PAPER mode, iex feed" in caplog.text

@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from database import db_manager, market_calendar
-from shared.config import ConfigError
-from orchestra.retention import BarPruner, RetentionSettings
+from shared.config import ConfigError, RetentionSettings
+from orchestra.retention import BarPruner
 
 # Four sessions: Wed 18th, Thu 19th, Fri 20th and Mon 23rd of November 2026, 390 minutes each.
 SESSIONS = ("2026-11-18", "2026-11-19", "2026-11-20", "2026-11-23")

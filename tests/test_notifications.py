@@ -13,9 +13,9 @@ import pytest
 from database import db_manager
 from shared import notifier as notifier_module
 from orchestra.alerts import Alerts
-from shared.config import ConfigError
+from shared.config import ConfigError, NotifySettings, Settings
 from orchestra.cycle import CycleReport
-from shared.notifier import Notifier, NotifySettings
+from shared.notifier import Notifier
 from orchestra.trader import TradeOutcome
 from system_databse import system_db_manager as manager
 from tests.fixtures.exchange import wait_until
@@ -141,7 +141,7 @@ def test_bad_notify_settings_are_refused():
         NotifySettings.from_env({"NOTIFY_URL": "ftp://x"})
     with pytest.raises(ConfigError, match="NOTIFY_MAX_PER_HOUR"):
         NotifySettings.from_env({"NOTIFY_URL": "http://x", "NOTIFY_MAX_PER_HOUR": "0"})
-    assert notifier_module.from_env({}).enabled is False
+    assert notifier_module.from_settings(Settings.from_env({})).enabled is False
 
 
 # --------------------------------------------------------------------------- from the daemon

@@ -11,8 +11,8 @@ import pytest
 
 from shared.clock import BrokerClock
 from orchestra.clock_check import ClockCheck
-from shared.config import AlpacaSettings
-from orchestra.daemon import DaemonSettings, Orchestrator
+from shared.config import Settings
+from orchestra.daemon import Orchestrator
 from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.orchestrator import wait_until, write_test_algorithms
@@ -56,14 +56,15 @@ def test_orders_wait_while_the_system_clock_is_two_minutes_off_the_brokers(tmp_p
     shutil.copyfile(stocks_db_template, stocks_db)
     conn = ledger.get_connection(system_db)
     card = ledger.create_algorithm("AAPL", "buy_and_hold", 10000.0, conn=conn)
-    settings = DaemonSettings(clock="system", system_db=system_db, stocks_db=stocks_db, bar_wait=1.0,
-                              algorithms_dir=write_test_algorithms(tmp_path / "algorithms", ["buy_and_hold"]))
-    alpaca = AlpacaSettings.from_env(exchange.env)
+    algorithms = write_test_algorithms(tmp_path / "algorithms", ["buy_and_hold"])
+    settings = Settings.from_env({**exchange.env, "AUTOTRADER_CLOCK": "system", "AUTOTRADER_BAR_WAIT": "1",
+                                  "AUTOTRADER_SYSTEM_DB": str(system_db), "AUTOTRADER_STOCKS_DB": str(stocks_db),
+                                  "AUTOTRADER_ALGORITHMS_DIR": str(algorithms)})
     from orchestra.alpaca_wrapper import AlpacaWrapper
 
-    broker = AlpacaWrapper(alpaca)
+    broker = AlpacaWrapper(settings.broker)
     clock = ShiftedSystemClock(lambda: broker.get_clock().timestamp, offset=timedelta(minutes=2))
-    daemon = Orchestrator(settings, alpaca, broker=broker, clock=clock)
+    daemon = Orchestrator(settings, broker=broker, clock=clock)
     daemon.clock_check._recheck = 0.0  # measure every cycle (a minute here is 6 real seconds)
     runner = threading.Thread(target=daemon.run_forever, daemon=True)
     runner.start()

@@ -14,8 +14,8 @@ import pytest
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
-from shared.clock import BrokerClock, ClockError, ClockUnavailable, SystemClock, clock_kind
-from shared.config import AlpacaSettings
+from shared.clock import BrokerClock, ClockUnavailable, SystemClock
+from shared.config import AlpacaSettings, Settings
 from orchestra.daemon import is_cycle_minute, next_wake
 from orchestra.exceptions import AlgorithmBusy, AlgorithmError, AlgorithmTimeout
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
@@ -183,12 +183,6 @@ def test_a_stop_request_ends_a_long_sleep(clock):
     assert not sleeper.is_alive() and result["reached"] is False
 
 
-def test_clock_kind_is_checked():
-    assert clock_kind({}) == "system" and clock_kind({"AUTOTRADER_CLOCK": "Broker"}) == "broker"
-    with pytest.raises(ClockError, match="AUTOTRADER_CLOCK"):
-        clock_kind({"AUTOTRADER_CLOCK": "sundial"})
-
-
 # --------------------------------------------------------------------------- logs
 
 
@@ -207,8 +201,8 @@ def clean_root_logger():
 def test_logs_go_to_daily_files_with_stream_events_apart_and_secrets_masked(tmp_path, clean_root_logger):
     env = {"AUTOTRADER_LOG_DIR": str(tmp_path / "logs"), "ALPACA_API_KEY": "key-123456", "ALPACA_SECRET": "s3cr3t-value",
            "AUTOTRADER_LOG_KEEP_DAYS": "3"}
-    directory = setup_logging("orchestrator", env=env, console=False)
-    setup_logging("orchestrator", env=env, console=False)  # twice: still one set of handlers
+    directory = setup_logging("orchestrator", Settings.from_env(env), console=False)
+    setup_logging("orchestrator", Settings.from_env(env), console=False)  # twice: still one set of handlers
     logging.getLogger("orchestra.cycle").info("cycle ran with s3cr3t-value in it")
     logging.getLogger("database.realtime_pull").info("stream connected")
     logging.getLogger("orchestra.websocket_manager").info("subscribed NVDA")
@@ -232,7 +226,7 @@ def test_logs_go_to_daily_files_with_stream_events_apart_and_secrets_masked(tmp_
 
 
 def test_the_api_process_gets_its_own_log_file(tmp_path, clean_root_logger):
-    directory = setup_logging("api", env={"AUTOTRADER_LOG_DIR": str(tmp_path)}, console=False)
+    directory = setup_logging("api", Settings.from_env({"AUTOTRADER_LOG_DIR": str(tmp_path)}), console=False)
     logging.getLogger("api.cards").warning("card 3 not found")
     for handler in logging.getLogger().handlers:
         handler.flush()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from shared.config import AlpacaSettings
-from orchestra.daemon import DaemonSettings, Orchestrator
+from shared.config import Settings
+from orchestra.daemon import Orchestrator
 
 
 MINUTE = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
@@ -23,9 +23,9 @@ class Tripwire:
 
 
 def test_the_daemon_refuses_a_cycle_inside_an_unfinished_transaction(system_db, stocks_db):
-    daemon = Orchestrator(DaemonSettings(system_db=system_db, stocks_db=stocks_db),
-                          AlpacaSettings.from_env({"ALPACA_API_KEY": "key", "ALPACA_SECRET": "secret"}),
-                          broker=object(), clock=StillClock())
+    settings = Settings.from_env({"ALPACA_API_KEY": "key", "ALPACA_SECRET": "secret",
+                                  "AUTOTRADER_SYSTEM_DB": str(system_db), "AUTOTRADER_STOCKS_DB": str(stocks_db)})
+    daemon = Orchestrator(settings, broker=object(), clock=StillClock())
     try:
         daemon.cycle = Tripwire()
         daemon.ledger_conn.execute("BEGIN IMMEDIATE")  # what a COMMIT that failed without a rollback would leave

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from shared import private_files
+from shared.config import Settings
 from paper_exchange.state import Store
 from scripts import status
 from system_databse.create_system_db import create_system_db
@@ -38,7 +39,8 @@ def test_a_new_ledger_and_its_wal_are_owner_only_even_with_a_permissive_umask(tm
 def test_logs_folder_and_files_are_created_owner_only(tmp_path):
     logs = tmp_path / "logs"
     code = ("import logging, os; os.umask(0o022); from shared.logging_setup import setup_logging; "
-            "setup_logging('api', console=False); logging.getLogger('x').warning('hello')")
+            "from shared.config import Settings; "
+            "setup_logging('api', Settings.from_env(os.environ), console=False); logging.getLogger('x').warning('hello')")
     env = {**os.environ, "AUTOTRADER_LOG_DIR": str(logs)}
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=60)
     assert mode(logs) == 0o700
@@ -62,11 +64,11 @@ def test_status_shows_files_readable_by_others(ledger, market, system_db, tmp_pa
     monkeypatch.setenv("AUTOTRADER_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.setenv("RUN_PAPER_EXCHANGE", "false")
     system_db.chmod(0o644)
-    lines = status.file_mode_lines(os.environ)
+    lines = status.file_mode_lines(Settings.from_env(os.environ))
     assert lines[0] == "files: READABLE BY OTHER USERS:"
     assert f"  {system_db} is open to other users (mode 0644); run: chmod 600 {system_db}" in lines
     system_db.chmod(0o600)
-    assert not any(str(system_db) in line for line in status.file_mode_lines(os.environ))
+    assert not any(str(system_db) in line for line in status.file_mode_lines(Settings.from_env(os.environ)))
 
 
 def test_the_api_warns_at_start_up_when_the_ledger_is_readable_by_others(tmp_path, system_db, stocks_db, run_server):

@@ -7,10 +7,11 @@ import subprocess
 
 import pytest
 
-from shared.config import REPO_ROOT
+from shared.config import REPO_ROOT, ConfigError, Settings
 from scripts import services
 
 ENV = {"API_HOST": "127.0.0.1", "API_PORT": "5055", "RUN_PAPER_EXCHANGE": "true"}
+SETTINGS = Settings.from_env(ENV)
 
 
 def parse(path):
@@ -21,7 +22,7 @@ def parse(path):
 
 
 def test_units_are_rendered_with_this_checkouts_paths_and_dashboard_url(tmp_path):
-    written = services.render_units(tmp_path, ENV)
+    written = services.render_units(tmp_path, SETTINGS)
     assert sorted(p.name for p in written) == [
         "autotrader-api.service", "autotrader-exchange.service",
         "autotrader-kiosk.service", "autotrader-orchestrator.service"]
@@ -39,19 +40,19 @@ def test_units_are_rendered_with_this_checkouts_paths_and_dashboard_url(tmp_path
 
 
 def test_the_orchestrator_is_watched_by_systemds_watchdog(tmp_path):
-    services.render_units(tmp_path, ENV)
+    services.render_units(tmp_path, SETTINGS)
     unit = parse(tmp_path / "autotrader-orchestrator.service")["Service"]
     assert unit["Type"] == "notify" and int(unit["WatchdogSec"]) > 60
 
 
 def test_no_exchange_unit_when_trading_with_alpaca_itself(tmp_path):
-    written = services.render_units(tmp_path, {**ENV, "RUN_PAPER_EXCHANGE": "false"})
+    written = services.render_units(tmp_path, Settings.from_env({**ENV, "RUN_PAPER_EXCHANGE": "false"}))
     assert "autotrader-exchange.service" not in [p.name for p in written]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_accepts_the_units_without_a_warning(tmp_path):
-    written = services.render_units(tmp_path, ENV)
+    written = services.render_units(tmp_path, SETTINGS)
     result = subprocess.run(["systemd-analyze", "verify", *map(str, written)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "" and result.stdout.strip() == ""
@@ -84,16 +85,20 @@ def test_wait_for_url_gives_up_with_a_one_line_error(capsys):
 
 
 def test_the_dashboard_url_of_an_ipv6_loopback_binding_is_bracketed():
-    assert services.dashboard_url({"API_HOST": "::1", "API_PORT": "5000"}) == "http://[::1]:5000/"
-    assert services.dashboard_url({"API_HOST": "0.0.0.0", "API_PORT": "5000"}) == "http://127.0.0.1:5000/"
+    assert Settings.from_env({"API_HOST": "::1", "API_PORT": "5000"}).api.dashboard_url == "http://[::1]:5000/"
+    assert Settings.from_env({"API_HOST": "0.0.0.0", "API_PORT": "5000"}).api.dashboard_url == "http://127.0.0.1:5000/"
 
 
-def test_a_mistyped_run_paper_exchange_is_an_error_not_a_silent_false(tmp_path):
-    with pytest.raises(services.ConfigError, match="RUN_PAPER_EXCHANGE"):
-        services.render_units(tmp_path, {**ENV, "RUN_PAPER_EXCHANGE": "ture"})
+def test_a_mistyped_run_paper_exchange_is_an_error_not_a_silent_false(tmp_path, capsys, monkeypatch):
+    with pytest.raises(ConfigError, match="RUN_PAPER_EXCHANGE"):
+        Settings.from_env({**ENV, "RUN_PAPER_EXCHANGE": "ture"})
+    monkeypatch.setenv("RUN_PAPER_EXCHANGE", "ture")
+    assert services.main(["install", "--dest", str(tmp_path), "--no-enable"]) == 1
+    assert capsys.readouterr().err == "error: RUN_PAPER_EXCHANGE must be True or False, got 'ture'\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_orchestrator_starts_after_the_clock_is_synchronised(tmp_path):
-    services.render_units(tmp_path, ENV)
+    services.render_units(tmp_path, SETTINGS)
     unit = parse(tmp_path / "autotrader-orchestrator.service")["Unit"]
     assert "time-sync.target" in unit["After"].split()

@@ -1,10 +1,12 @@
 """./scripts/status: a person at a terminal sees the heartbeat, the stream and every card's P&L."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 from database import db_manager
 from scripts import status
+from shared.config import Settings
 from system_databse import system_db_manager as ledger_db
 
 NOW = datetime(2026, 11, 27, 15, 0, 30, tzinfo=timezone.utc)
@@ -22,7 +24,7 @@ def test_status_shows_heartbeat_stream_mismatches_and_cards(ledger, market, monk
                    "reconnects": 1},
         "position_mismatches": ["AAPL: broker 60, cards 50"]}, now="2026-11-27T15:00:05Z", conn=ledger)
 
-    text = "\n".join(status.report(NOW))
+    text = "\n".join(status.report(NOW, Settings.from_env(os.environ)))
 
     assert "dashboard: http://127.0.0.1:9/ DOES NOT ANSWER" in text
     assert "orchestrator: heartbeat 25s ago, last cycle 2026-11-27T15:00:00Z" in text
@@ -47,7 +49,7 @@ def test_status_lists_a_stopped_card_still_selling_its_shares_as_closing(ledger,
 
 
 def test_status_without_an_orchestrator_or_cards_says_so(ledger, market):
-    text = "\n".join(status.report(NOW))
+    text = "\n".join(status.report(NOW, Settings.from_env(os.environ)))
     assert "orchestrator: no heartbeat yet" in text
     assert "cards: none running" in text
 
@@ -66,7 +68,7 @@ def test_status_shows_how_big_the_databases_and_logs_are(ledger, market, system_
     (logs / "orchestrator.log").write_bytes(b"x" * 2_500_000)
     monkeypatch.setenv("AUTOTRADER_LOG_DIR", str(logs))
 
-    text = "\n".join(status.report(NOW))
+    text = "\n".join(status.report(NOW, Settings.from_env(os.environ)))
 
     stocks_size = stocks_db.stat().st_size / 1e6
     assert f"  system.db  {system_db.stat().st_size / 1e6:,.1f} MB" in text

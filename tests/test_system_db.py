@@ -32,7 +32,8 @@ def test_new_database_has_the_spec_tables_and_default_pin(ledger):
     assert "CHECK(initial_capital > 0)" in table_sql(ledger, "algorithm_instances")
     assert "CHECK(status IN ('running', 'stopped'))" in table_sql(ledger, "algorithm_instances")
     assert "FOREIGN KEY (algorithm_id) REFERENCES algorithm_instances(id)" in table_sql(ledger, "transactions")
-    assert ledger_db.get_pin(conn=ledger) == "2020"
+    assert ledger_db.get_pin(conn=ledger).startswith("$scrypt$")  # the default 2020, as a salted hash
+    assert ledger_db.check_pin("2020", conn=ledger) and ledger_db.pin_is_default(conn=ledger)
 
 
 def test_database_uses_wal_and_enforces_foreign_keys(ledger):
@@ -58,7 +59,7 @@ def test_recreating_the_database_changes_nothing_and_loses_nothing(system_db, le
     before = counts(ledger)
     assert create_system_db(system_db) == []
     assert counts(ledger) == before
-    assert ledger_db.get_pin(conn=ledger) == "4321"
+    assert ledger_db.check_pin("4321", conn=ledger)
 
 
 def test_create_script_cli_reports_and_fails_cleanly(tmp_path, capsys):
@@ -81,7 +82,7 @@ def test_a_missing_database_is_a_clear_error_not_an_empty_file(tmp_path):
 
 def test_default_path_follows_the_environment(system_db):
     assert ledger_db.default_db_path() == system_db
-    assert ledger_db.get_pin() == "2020"  # opens its own connection to the env-selected file
+    assert ledger_db.check_pin("2020")  # opens its own connection to the env-selected file
 
 
 # --------------------------------------------------------------------------- cards
@@ -213,11 +214,11 @@ def test_a_failed_write_inside_atomic_rolls_back_everything(ledger):
 
 def test_pin_can_be_changed_to_digits_only(ledger):
     ledger_db.set_pin("987654", conn=ledger)
-    assert ledger_db.get_pin(conn=ledger) == "987654"
+    assert ledger_db.check_pin("987654", conn=ledger) and not ledger_db.pin_is_default(conn=ledger)
     for bad in ("12", "abcd", "123456789", "", 1234):
         with pytest.raises(ledger_db.LedgerError):
             ledger_db.set_pin(bad, conn=ledger)
-    assert ledger_db.get_pin(conn=ledger) == "987654"
+    assert ledger_db.check_pin("987654", conn=ledger)
 
 
 # --------------------------------------------------------------------------- order journal
@@ -358,7 +359,7 @@ def test_heartbeat_is_replaced_not_appended(ledger):
 def test_read_only_connections_cannot_write(system_db):
     conn = ledger_db.get_connection(system_db, read_only=True)
     try:
-        assert ledger_db.get_pin(conn=conn) == "2020"
+        assert ledger_db.check_pin("2020", conn=conn)
         with pytest.raises(sqlite3.OperationalError):
             ledger_db.set_pin("1111", conn=conn)
     finally:

@@ -16,6 +16,7 @@ import pytest
 from database import market_calendar
 from scripts import launcher, services
 from shared.clock import computer_now, stamp
+from shared.config import Settings
 from system_databse import system_db_manager as ledger
 from tests.fixtures.api import auth, get_token
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms
@@ -87,12 +88,14 @@ def test_a_card_added_on_the_wall_lives_in_the_exchanges_days(far_exchange, api_
 def test_the_demo_cards_are_created_in_the_exchanges_time(far_exchange, system_db):
     exchange, opening, _ = far_exchange
 
-    created = launcher.seed_demo_cards(launcher.exchange_time(exchange.env))
+    settings = Settings.from_env({**exchange.env, "AUTOTRADER_SYSTEM_DB": str(system_db)})
+
+    created = launcher.seed_demo_cards(system_db, launcher.exchange_time(settings))
 
     cards = ledger.get_all_algorithms()
     assert [c["id"] for c in cards] == created and len(created) == 3
     assert {c["created_at"][:10] for c in cards} == {opening.strftime("%Y-%m-%d")}
-    assert launcher.seed_demo_cards(launcher.exchange_time(exchange.env)) == []  # only on a brand-new ledger
+    assert launcher.seed_demo_cards(system_db, launcher.exchange_time(settings)) == []  # only on a brand-new ledger
 
 
 @pytest.mark.parametrize("env, kind", [
@@ -101,8 +104,8 @@ def test_the_demo_cards_are_created_in_the_exchanges_time(far_exchange, system_d
     ({"RUN_PAPER_EXCHANGE": "false", "AUTOTRADER_CLOCK": "system"}, "system"),  # a real broker
 ])
 def test_start_runs_every_process_on_the_local_exchanges_clock(env, kind, tmp_path):
-    assert launcher.with_trading_clock(env).get("AUTOTRADER_CLOCK") == kind
-    units = services.render_units(tmp_path, {"API_PORT": "5000", **env})
+    assert launcher.with_trading_clock(env, Settings.from_env(env)).get("AUTOTRADER_CLOCK") == kind
+    units = services.render_units(tmp_path, Settings.from_env(env))
     for name in ("autotrader-orchestrator.service", "autotrader-api.service"):
         text = (tmp_path / name).read_text()
         assert ("Environment=AUTOTRADER_CLOCK=broker" in text) == (kind == "broker"), name
