@@ -110,3 +110,18 @@ def test_start_runs_every_process_on_the_local_exchanges_clock(env, kind, tmp_pa
         text = (tmp_path / name).read_text()
         assert ("Environment=AUTOTRADER_CLOCK=broker" in text) == (kind == "broker"), name
     assert units
+
+
+def test_a_stop_while_the_exchanges_clock_was_never_read_changes_nothing(api_factory, system_db):
+    from tests.fixtures.api import table_rows
+
+    card = ledger.create_algorithm("AAPL", "sma_crossover", 1_000.0, created_at="2026-03-16T14:31:00Z")
+    client = api_factory("down", CLOCK_KIND="broker", TRADING_CLOCK=None).test_client()
+    before = table_rows(system_db)
+
+    answer = client.delete(f"/api/algorithms/{card}", headers=auth(get_token(client, "stop")))
+
+    assert answer.status_code == 503 and "nothing was stopped" in answer.get_json()["error"]
+    assert ledger.get_algorithm(card)["status"] == "running"
+    assert {t: rows for t, rows in table_rows(system_db).items() if t != "system_config"} == \
+        {t: rows for t, rows in before.items() if t != "system_config"}
