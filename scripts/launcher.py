@@ -79,14 +79,15 @@ class Supervisor:
         return next((c for c in self.children if c.process and c.process.poll() is not None), None)
 
     def stop_all(self, grace: float = 30.0) -> None:
-        for child in reversed(self.children):
-            if child.process and child.process.poll() is None:
-                logger.info("stopping %s", child.name)
-                child.process.terminate()
+        """Stop the children one by one, last started first: the orchestrator finishes its cycle
+        (an order in flight settles) while the exchange it trades with still answers."""
         deadline = time.monotonic() + grace
         for child in reversed(self.children):
             if child.process is None:
                 continue
+            if child.process.poll() is None:
+                logger.info("stopping %s", child.name)
+                child.process.terminate()
             try:
                 child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
