@@ -2,7 +2,10 @@
 
 An algorithm's answer is validated here before anything can act on it: the action must be
 buy/sell/hold, shares a positive integer (hold: 0), a sell may not exceed the card's position and
-a buy may not cost more than the card's uninvested cash at the current price. A refused decision
+a buy may not cost more than the card's uninvested cash at the current price. The one exception
+to whole shares: a sell of exactly what the card holds (``self.position(history)``) when that is
+a fraction (7.5 after a 3:2 split) sells everything, the fraction included. Position and shares
+compare exactly, to the ninth decimal (``shared.shares``). A refused decision
 becomes a hold with the reason; it is never resized into something the algorithm did not ask for.
 """
 from __future__ import annotations
@@ -11,6 +14,8 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from algorithms._shares import quantity, to_nano
 
 ACTIONS = ("buy", "sell", "hold")
 CASH_TOLERANCE = 0.005  # half a cent: float sums of cent prices must not refuse an exact fit
@@ -25,7 +30,7 @@ class CheckedDecision(NamedTuple):
     """
 
     action: str
-    shares: int
+    shares: int | float  # whole, or a sell of everything held when that is a fraction
     accepted: bool
     reason: str
     requested_action: Any = None
@@ -56,10 +61,16 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _shares_value(shares: Any) -> int:
-    if isinstance(shares, (bool, np.bool_)) or not isinstance(shares, (int, np.integer)):
+def _shares_value(shares: Any, action: Any = None, position: Any = 0) -> int | float:
+    if isinstance(shares, (bool, np.bool_)):
         raise ValueError(f"shares must be a whole number (int), got {_plain(shares)!r} ({type(shares).__name__})")
-    return int(shares)
+    if isinstance(shares, (int, np.integer)):
+        return int(shares)
+    if action == "sell" and isinstance(shares, (float, np.floating)) and math.isfinite(shares) \
+            and to_nano(float(shares)) == to_nano(position) > 0:
+        return quantity(position)  # sell everything: the fraction goes too
+    held = f"; only a sell of everything the card holds ({position}) may carry a fraction" if action == "sell" else ""
+    raise ValueError(f"shares must be a whole number (int), got {_plain(shares)!r} ({type(shares).__name__}){held}")
 
 
 def _refuse(reason: str, action: Any, shares: Any) -> CheckedDecision:
@@ -94,7 +105,7 @@ def plain_hold(decision: Any) -> CheckedDecision | None:
     return None
 
 
-def check_decision(decision: Any, *, position: int, uninvested_cash: float, price: float) -> CheckedDecision:
+def check_decision(decision: Any, *, position: int | float, uninvested_cash: float, price: float) -> CheckedDecision:
     """Validate one decision against the card's position, uninvested cash and the current price."""
     checked = plain_hold(decision)
     if checked is not None:
@@ -107,7 +118,7 @@ def check_decision(decision: Any, *, position: int, uninvested_cash: float, pric
     if not isinstance(action, str) or action not in ACTIONS:
         return _refuse(f"{prefix}refused: action must be 'buy', 'sell' or 'hold', got {action!r}", action, raw_shares)
     try:
-        shares = _shares_value(raw_shares)
+        shares = _shares_value(raw_shares, action, position)
     except ValueError as exc:
         return _refuse(f"{prefix}refused: {exc}", action, raw_shares)
     if action == "hold":
@@ -117,7 +128,7 @@ def check_decision(decision: Any, *, position: int, uninvested_cash: float, pric
     if shares <= 0:
         return _refuse(f"{prefix}refused: {action} needs a positive number of shares, got {shares}", action, shares)
     if action == "sell":
-        if shares > position:
+        if to_nano(shares) > to_nano(position):
             return _refuse(f"{prefix}refused: sell {shares} shares but the card holds {position}", action, shares)
         return CheckedDecision("sell", shares, True, f"{prefix}sell {shares} of {position} shares", action, shares)
     if not isinstance(price, (int, float, np.floating)) or not math.isfinite(price) or price <= 0:

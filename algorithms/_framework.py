@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from algorithms._shares import from_nano, quantity, to_nano  # noqa: F401 - quantity: for algorithms' share arithmetic
+
 INTERFACE_VERSION = 1
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 MAX_BARS = 100_000  # ~256 trading days of minutes: beyond that a requirement is a typo
@@ -249,14 +251,18 @@ def last_completed_bar_start(current_time: str | datetime) -> str:
 class TransactionHistory(tuple):
     """A card's transactions as algorithms see them: a tuple of read-only mappings, oldest first.
 
+    ``shares`` is an int when whole, else a float of nine decimals at most: after a split whose
+    ratio is not whole (3:2 on 5 shares: 7.5) or a reverse split (1:3 on 10: 3.333333333) the
+    rows and the position carry the fraction, exactly as the ledger and the broker hold it.
     Carries the running totals (``shares``, ``invested``) so position and cash are O(1) however
-    long the history; ``appended`` makes the next one without recomputing.
+    long the history; ``appended`` makes the next one without recomputing. The daemon gives the
+    ledger's own totals (``totals``), so ``position`` is exactly what the card holds.
     """
 
-    def __new__(cls, rows: Iterable[Mapping[str, Any]] = (), *, totals: tuple[int, float] | None = None):
+    def __new__(cls, rows: Iterable[Mapping[str, Any]] = (), *, totals: tuple[Any, float] | None = None):
         history = super().__new__(cls, rows)
-        shares, invested = totals if totals is not None else _sum_totals(history)
-        object.__setattr__(history, "_totals", (shares, invested))
+        nano, invested = (to_nano(totals[0]), totals[1]) if totals is not None else _sum_totals(history)
+        object.__setattr__(history, "_totals", (nano, invested))
         return history
 
     def __setattr__(self, name, value):
@@ -265,61 +271,70 @@ class TransactionHistory(tuple):
     def __delattr__(self, name):
         raise TypeError("the transaction history is read-only")
 
-    def __reduce__(self):  # plain dicts travel; the receiver freezes them again
-        return (freeze_history, ([dict(row) for row in self],))
+    def __reduce__(self):  # plain dicts travel with their totals; the receiver freezes them again
+        return (_thaw, ([dict(row) for row in self], self.shares, self.invested))
 
     @property
-    def shares(self) -> int:
-        """Shares held after these transactions."""
-        return self._totals[0]
+    def shares(self) -> int | float:
+        """Shares held after these transactions (a float only when a fraction is held)."""
+        return from_nano(self._totals[0])
 
     @property
     def invested(self) -> float:
-        """Net cash put into shares (buy costs minus sell proceeds)."""
+        """Net cash put into shares (buy costs minus sell proceeds, minus dividends received)."""
         return self._totals[1]
 
     def appended(self, row: Mapping[str, Any]) -> "TransactionHistory":
         frozen = MappingProxyType(dict(row))
-        shares, invested = _sum_totals((frozen,))
-        return TransactionHistory(self + (frozen,), totals=(self.shares + shares, self.invested + invested))
+        nano, invested = _sum_totals((frozen,))
+        return TransactionHistory(self + (frozen,), totals=(from_nano(self._totals[0] + nano), self.invested + invested))
 
 
-def freeze_history(transactions: Iterable[Mapping[str, Any]]) -> TransactionHistory:
+def _thaw(rows, shares, invested) -> TransactionHistory:
+    return freeze_history(rows, totals=(shares, invested))
+
+
+def freeze_history(transactions: Iterable[Mapping[str, Any]], *,
+                   totals: tuple[Any, float] | None = None) -> TransactionHistory:
     """The history an algorithm sees: oldest first, read-only mappings of the documented keys.
 
     Accepts rows in any order (``system_db_manager.get_transactions`` returns newest first) and
-    sorts by (timestamp, id).
-    """
-    if isinstance(transactions, TransactionHistory):
+    sorts by (timestamp, id). ``totals`` (shares, invested): the ledger's own figures for the card,
+    used instead of summing the rows (the two agree except for a reverse split's rounding in the
+    ninth decimal of restated rows; the ledger's are the card's)."""
+    if isinstance(transactions, TransactionHistory) and totals is None:
         return transactions
     rows = []
     for row in transactions:
         entry = {key: row[key] for key in HISTORY_KEYS if key in row}
-        entry["shares"] = int(entry["shares"])
+        entry["shares"] = quantity(entry["shares"])
         entry["price"] = float(entry["price"])
         rows.append(entry)
     rows.sort(key=lambda r: (r.get("timestamp") or "", r.get("id") or 0))
-    return TransactionHistory(MappingProxyType(r) for r in rows)
+    return TransactionHistory((MappingProxyType(r) for r in rows), totals=totals)
 
 
 def _sum_totals(rows: Iterable[Mapping[str, Any]]) -> tuple[int, float]:
-    shares, invested = 0, 0.0
+    """(nano-shares held, net invested) of ``rows``: shares summed exactly."""
+    nano, invested = 0, 0.0
     for row in rows:
-        amount = row["shares"] * row["price"]
+        shares = row["shares"]
+        amount = shares * row["price"]
         if row["type"] == "buy":
-            shares += row["shares"]
+            nano += to_nano(shares)
             invested += amount
         else:
-            shares -= row["shares"]
+            nano -= to_nano(shares)
             invested -= amount
-    return shares, invested
+    return nano, invested
 
 
-def history_totals(transaction_history: Iterable[Mapping[str, Any]]) -> tuple[int, float]:
+def history_totals(transaction_history: Iterable[Mapping[str, Any]]) -> tuple[int | float, float]:
     """(shares held, net invested cash) from a history: the ledger's formulas, in Python."""
     if isinstance(transaction_history, TransactionHistory):
         return transaction_history.shares, transaction_history.invested
-    return _sum_totals(transaction_history)
+    nano, invested = _sum_totals(transaction_history)
+    return from_nano(nano), invested
 
 
 # --------------------------------------------------------------------------- base class
@@ -355,8 +370,9 @@ class AlgorithmBase:
         raise NotImplementedError("an Algorithm must implement on_data(bars, transaction_history)")
 
     # helpers every algorithm needs -----------------------------------------------------------
-    def position(self, transaction_history) -> int:
-        """Shares this card holds now."""
+    def position(self, transaction_history) -> int | float:
+        """Shares this card holds now: an int, or a float when it holds a fraction (7.5 after a 3:2
+        split of 5). Selling exactly this sells everything, the fraction included."""
         return history_totals(transaction_history)[0]
 
     def uninvested_cash(self, transaction_history) -> float:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from algorithms._framework import AlgorithmBase
+from algorithms._framework import AlgorithmBase, quantity
 
 LOOKBACK = 30
 DIP = 0.01
@@ -35,7 +35,7 @@ COOLDOWN_MINUTES = 10
 class Lot:
     id: int
     price: float
-    shares: int
+    shares: int | float  # a float only after a split left a fraction
     timestamp: str
     take_profit_pct: float = TAKE_PROFIT
     stop_loss_pct: float = STOP_LOSS
@@ -62,8 +62,8 @@ def _consume(lots: list[Lot], shares: int, price: float) -> None:
     others = [lot for lot in lots if not lot.exit_reason(price)]
     for lot in triggered + others:
         taken = min(lot.shares, shares)
-        lot.shares -= taken
-        shares -= taken
+        lot.shares = quantity(lot.shares - taken)  # exact to the ninth decimal, like the ledger
+        shares = quantity(shares - taken)
         if shares == 0:
             break
     lots[:] = [lot for lot in lots if lot.shares > 0]
@@ -74,10 +74,10 @@ def open_lots(transaction_history, take_profit: float = TAKE_PROFIT, stop_loss: 
     lots: list[Lot] = []
     for row in transaction_history:
         if row["type"] == "buy":
-            lots.append(Lot(row["id"], float(row["price"]), int(row["shares"]), row["timestamp"],
+            lots.append(Lot(row["id"], float(row["price"]), row["shares"], row["timestamp"],
                             take_profit, stop_loss))
         else:
-            _consume(lots, int(row["shares"]), float(row["price"]))
+            _consume(lots, row["shares"], float(row["price"]))
     return lots
 
 
@@ -109,8 +109,11 @@ class Algorithm(AlgorithmBase):
         lots = open_lots(transaction_history, self.params["take_profit"], self.params["stop_loss"])
         exits = [(lot, lot.exit_reason(close)) for lot in lots if lot.exit_reason(close)]
         if exits:
-            shares = sum(lot.shares for lot, _ in exits)
-            return "sell", shares, "; ".join(reason for _, reason in exits)
+            shares, held = quantity(sum(lot.shares for lot, _ in exits)), self.position(transaction_history)
+            if shares >= held:  # every lot exits: sell everything, a split's fraction included
+                return "sell", held, "; ".join(reason for _, reason in exits)
+            if int(shares):  # the whole shares of these lots; a fraction goes with the last lot
+                return "sell", int(shares), "; ".join(reason for _, reason in exits)
         return self._entry(bars, close, lots, transaction_history)
 
     def _entry(self, bars, close, lots, transaction_history):

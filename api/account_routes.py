@@ -1,7 +1,8 @@
 """``GET /api/account/cash``: what is free for a new card.
 
-available = broker cash - uninvested cash of running cards (``card_calculations``): invested
-money has already left the broker's cash, so only the unspent part of each allocation is reserved.
+available = broker cash - what the cards still claim of it (``system_databse.positions``): a
+running card's uninvested cash (invested money has already left the broker's cash) and the
+proceeds of its open sells, and the cost of a stopped card's open buys.
 """
 from __future__ import annotations
 
@@ -21,6 +22,5 @@ def account_cash():
         alpaca_cash, read_at = current_app.extensions["autotrader_broker"].account_cash()
     except BrokerDown as exc:
         raise ApiError(503, f"{exc}; cash cannot be computed right now") from None
-    reserved = card_calculations.running_cards_uninvested(conn=db.system_reader())
-    cash = card_calculations.calculate_available_cash(alpaca_cash, reserved)
+    cash = card_calculations.available_cash(alpaca_cash, conn=db.system_reader())
     return jsonify({**cash, "as_of": iso(read_at)})

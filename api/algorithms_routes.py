@@ -137,8 +137,7 @@ def create_algorithm():
     created_at = clock.stamp_or_refuse("nothing was created")  # the trading clock: the exchange's in a simulation
     writer = db.system_writer()
     with system_db_manager.atomic(writer):
-        cash = card_calculations.calculate_available_cash(
-            alpaca_cash, card_calculations.running_cards_uninvested(conn=writer))
+        cash = card_calculations.available_cash(alpaca_cash, conn=writer)
         if capital > cash["available_cash"]:
             raise ApiError(422, f"initial_capital {capital:.2f} exceeds the available cash "
                                 f"{cash['available_cash']:.2f}", field="initial_capital", **cash)

@@ -13,7 +13,7 @@ from system_databse import card_calculations, system_db_manager
 
 
 
-def card_state(status: str, shares: int) -> str:
+def card_state(status: str, shares: int | float) -> str:
     """'running'; 'closing' for a stopped card whose shares the orchestrator is still selling; 'stopped'."""
     if status == "running":
         return "running"
@@ -25,7 +25,7 @@ def assemble_card(algo: Dict[str, Any], totals: Dict[str, Any], latest: Optional
     capital = float(algo["initial_capital"])
     card["price_timestamp"] = latest["timestamp"] if latest else None
     card["pnl_percent"] = round(card["pnl"] / capital * 100, 2) if capital else 0.0
-    card["state"] = card_state(algo["status"], totals["shares"])
+    card["state"] = card_state(algo["status"], totals.get("held", totals["shares"]))
     return card
 
 
@@ -33,7 +33,7 @@ def listed_cards(system: sqlite3.Connection, stocks: sqlite3.Connection) -> List
     """Running cards plus stopped cards still holding shares, oldest first, in three queries + one per ticker."""
     algos = system_db_manager.get_all_algorithms(conn=system)
     totals = system_db_manager.get_all_position_totals(conn=system)
-    shown = [a for a in algos if a["status"] == "running" or totals.get(a["id"], card_calculations.NO_TRADES)["shares"] > 0]
+    shown = [a for a in algos if a["status"] == "running" or totals.get(a["id"], card_calculations.NO_TRADES)["held"] > 0]
     prices = db_manager.get_latest_prices(stocks, (a["ticker"] for a in shown))
     parameters = system_db_manager.get_all_algorithm_parameters(conn=system)
     listed = []

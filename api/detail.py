@@ -124,7 +124,7 @@ def closed_cards(system: sqlite3.Connection) -> List[Dict[str, Any]]:
     versions = system_db_manager.get_ledger_versions(conn=system)
     for algo in system_db_manager.get_all_algorithms("stopped", conn=system):
         matched = matched_lots(system, algo["id"], versions.get(algo["id"], ()))
-        held = totals.get(algo["id"], card_calculations.NO_TRADES)["shares"]
+        held = totals.get(algo["id"], card_calculations.NO_TRADES)["held"]
         trades = totals.get(algo["id"], card_calculations.NO_TRADES)["trade_count"]
         result.append({
             "id": algo["id"], "display_name": algo["display_name"], "algorithm_type": algo["algorithm_type"],

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional
 
 from database import db_manager
 from database.market_calendar import TIMESTAMP_FORMAT, utc_datetime
+from shared.shares import quantity
 from system_databse import card_calculations, system_db_manager
 
 WINDOWS: Dict[str, Optional[timedelta]] = {
@@ -64,7 +65,7 @@ def corporate_action_markers(effects: List[Dict[str, Any]], start: Optional[date
              "timestamp": e["effective_at"], "ex_date": e["ex_date"], "kind": e["kind"],
              "label": card_calculations.corporate_action_label(e), "old_rate": e["old_rate"],
              "new_rate": e["new_rate"], "rate": e["rate"], "shares_before": e["shares_before"],
-             "shares_after": card_calculations.whole_if_close(
+             "shares_after": quantity(
                  e["shares_before"] + e["share_change"] + e["fractional_change"]),
              "cash": e["cash"]}
             for e in effects if low <= e["effective_at"] < high]
@@ -99,7 +100,7 @@ def card_history(system: sqlite3.Connection, stocks: sqlite3.Connection, algo: D
     result.update(
         start=start.strftime(TIMESTAMP_FORMAT), end=end.strftime(TIMESTAMP_FORMAT), bar_count=bar_count,
         downsampled=len(sampled) < bar_count,
-        points=[{"timestamp": stamp, "price": close, "shares": card_calculations.whole_if_close(s),
+        points=[{"timestamp": stamp, "price": close, "shares": quantity(s),
                  "value": card_calculations.to_cents(v),
                  "pnl": card_calculations.to_cents(v - capital)}
                 for (stamp, close), s, v in zip(sampled, shares, values)],

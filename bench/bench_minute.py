@@ -32,7 +32,9 @@ from orchestra.cycle import Cycle
 from orchestra.heartbeat import ErrorLog
 from shared.request_budget import RequestBudget
 from orchestra.trade_updates import TradeUpdates, stream_url
-from orchestra.trader import Trader, card_positions_by_ticker
+from shared.clock import make_clock
+from orchestra.trader import Trader
+from system_databse.positions import cards_by_ticker
 from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 
@@ -122,7 +124,8 @@ def main() -> int:
             updates = TradeUpdates(stream_url(settings), settings.api_key, settings.secret)
             updates.start()
             updates.wait_connected(10)
-            trader = Trader(broker, conn, updates=updates, fill_timeout=30)
+            clock = make_clock("broker", lambda: broker.get_clock().timestamp)  # the daemon's, with this exchange
+            trader = Trader(broker, conn, now=clock.peek, updates=updates, fill_timeout=30)
             cycle = Cycle(ledger_conn=conn, market_conn=market, broker=broker, trader=trader, errors=ErrorLog(),
                           runner=CardRunner(market, conn, directory=algorithms))
             first = datetime(2026, 11, 23, 15, 1, tzinfo=timezone.utc)
@@ -131,7 +134,7 @@ def main() -> int:
             report = cycle.run(first + timedelta(minutes=1))
             used = budget.requests - before
             trades = [t for t in report.trades if t.status == "filled"]
-            cards = card_positions_by_ticker(conn)
+            cards = cards_by_ticker(conn=conn)
             broker_positions = broker.get_positions()
             print(f"cards: {len(report.decisions)} on {len(tickers)} tickers "
                   f"(warm-up minute: {warm.orders_sent} orders, {warm.seconds:.2f} s)")

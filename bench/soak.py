@@ -40,7 +40,7 @@ import requests
 from database import db_manager, market_calendar
 from database.create_stocks_db import create_stocks_db
 from shared.config import REPO_ROOT
-from orchestra.trader import card_positions_by_ticker
+from system_databse.positions import cards_by_ticker
 from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 
@@ -359,7 +359,7 @@ def summarize(box: Box, first_minute: str, last_minute: str) -> dict:
         cards = ledger.get_all_algorithms(conn=conn)
         journal_rows = ledger.get_orders(conn=conn)
         journal = {e["client_order_id"]: e for e in journal_rows}
-        ledger_positions = card_positions_by_ticker(conn, cards)
+        ledger_positions = cards_by_ticker(conn=conn)
         transactions = sum(len(ledger.get_transactions(c["id"], conn=conn)) for c in cards)
         tickers = sorted({c["ticker"] for c in cards})
         missing = {t: sorted(box.bar_minutes(t, first_minute, last_minute) - _stored(market, t, first_minute,

@@ -1,6 +1,12 @@
 """Pure arithmetic of one ticker's minute: net the cards' decisions into one broker order, cross the
 shares that cancel out between cards, and split a (partial) fill across the cards on its side.
 
+Decisions are whole shares, except that a sell of everything a card holds carries its fraction
+(a reverse split's remainder). Whole shares net and cross between cards; a fraction never crosses
+(no card is handed a fraction it did not ask for): it rides the minute's order when that order
+is a sell (or when nothing else goes to the broker), and otherwise waits for a later minute
+(``TickerPlan.held_back``). Quantities are exact (``shared.shares``: nano-shares inside).
+
 No I/O: the same decisions always give the same plan, and the same fill the same split, so a
 restarted daemon that re-reads the journal allocates exactly as the first run did.
 """
@@ -8,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Mapping, Optional, Tuple, TypeVar
+
+from shared.shares import NANO, Quantity, from_nano, to_nano
 
 K = TypeVar("K")
 
@@ -37,7 +45,7 @@ class Intent:
 
     card_id: int
     side: str  # 'buy' | 'sell'
-    shares: int
+    shares: Quantity  # whole, or a sell of everything the card holds (its fraction included)
     reason: str = ""
     liquidation: bool = False  # a stopped card closing its position: the only trade a stopped card makes
 
@@ -49,32 +57,51 @@ class TickerPlan:
     ticker: str
     intents: Tuple[Intent, ...]
     side: Optional[str]                 # side of the net order; None when everything crosses
-    net_shares: int                     # 0 when everything crosses
-    crossed: Dict[int, int] = field(default_factory=dict)      # card -> shares filled internally
-    order_parts: Dict[int, int] = field(default_factory=dict)  # card -> shares it has in the net order
+    net_shares: Quantity                # 0 when everything crosses
+    crossed: Dict[int, int] = field(default_factory=dict)          # card -> whole shares filled internally
+    order_parts: Dict[int, Quantity] = field(default_factory=dict)  # card -> shares it has in the net order
+    held_back: Dict[int, Quantity] = field(default_factory=dict)    # card -> a sell's fraction not sent this minute
 
     def intent(self, card_id: int) -> Intent:
         return next(i for i in self.intents if i.card_id == card_id)
 
 
 def net_ticker(ticker: str, intents: Iterable[Intent]) -> TickerPlan:
-    """Buys minus sells: the smaller side crosses completely, the larger side crosses pro rata and
-    sends the rest as one order."""
-    chosen = tuple(sorted((i for i in intents if i.shares > 0), key=lambda i: i.card_id))
+    """Buys minus sells in whole shares: the smaller side crosses completely, the larger side
+    crosses pro rata and sends the rest as one order; sells' fractions join a net sell (or make
+    one), else are held back."""
+    chosen = tuple(sorted((i for i in intents if to_nano(i.shares) > 0), key=lambda i: i.card_id))
     if len({i.card_id for i in chosen}) != len(chosen):
         raise ValueError(f"{ticker}: a card may make one decision per minute")
-    buys = {i.card_id: i.shares for i in chosen if i.side == "buy"}
-    sells = {i.card_id: i.shares for i in chosen if i.side == "sell"}
+    if any(i.side == "buy" and to_nano(i.shares) % NANO for i in chosen):
+        raise ValueError(f"{ticker}: a buy is for whole shares")
+    buys = {i.card_id: to_nano(i.shares) // NANO for i in chosen if i.side == "buy"}
+    sells = {i.card_id: to_nano(i.shares) // NANO for i in chosen if i.side == "sell"}
+    fractions = {i.card_id: to_nano(i.shares) % NANO for i in chosen if i.side == "sell" and to_nano(i.shares) % NANO}
     bought, sold = sum(buys.values()), sum(sells.values())
     big, small, side = (buys, sells, "buy") if bought >= sold else (sells, buys, "sell")
     crossing = sum(small.values())
     big_crossed = largest_remainder(crossing, big)
     crossed = {card: shares for card, shares in {**small, **big_crossed}.items() if shares}
-    parts = {card: shares - big_crossed[card] for card, shares in big.items() if shares - big_crossed[card]}
+    parts = {card: (shares - big_crossed[card]) * NANO for card, shares in big.items() if shares - big_crossed[card]}
+    held_back: Dict[int, Quantity] = {}
+    if fractions and (side == "sell" or not parts):
+        side = "sell"
+        for card, fraction in fractions.items():
+            parts[card] = parts.get(card, 0) + fraction
+    else:
+        held_back = {card: from_nano(fraction) for card, fraction in fractions.items()}
     net = sum(parts.values())
-    return TickerPlan(ticker, chosen, side if net else None, net, crossed, parts)
+    return TickerPlan(ticker, chosen, side if net else None, from_nano(net), crossed,
+                      {card: from_nano(nano) for card, nano in sorted(parts.items())}, held_back)
 
 
-def allocate_fill(filled: int, plan_parts: Mapping[int, int]) -> Dict[int, int]:
-    """The net order's fill per card: everything when it filled completely, pro rata when partial."""
-    return {card: shares for card, shares in largest_remainder(filled, plan_parts).items()}
+def allocate_fill(filled: Quantity, plan_parts: Mapping[int, Quantity]) -> Dict[int, Quantity]:
+    """The net order's fill per card: everything when it filled completely, pro rata when partial
+    (largest remainder, in whole shares when the order and the fill are whole, else in nano-shares)."""
+    nano = {card: to_nano(shares) for card, shares in plan_parts.items()}
+    total = to_nano(filled)
+    if total % NANO == 0 and all(part % NANO == 0 for part in nano.values()):
+        return {card: int(shares) for card, shares in
+                largest_remainder(total // NANO, {card: part // NANO for card, part in nano.items()}).items()}
+    return {card: from_nano(part) for card, part in largest_remainder(total, nano).items()}

@@ -30,6 +30,7 @@ from requests.exceptions import RequestException
 from shared.broker_errors import BrokerAuthError, BrokerError, BrokerUnavailable  # noqa: F401 (re-exported)
 from shared.broker_sdk import configure_rest_client
 from shared.config import AlpacaSettings, ConfigError
+from shared.shares import quantity, to_nano
 from shared.request_budget import RequestBudget
 
 logger = logging.getLogger(__name__)
@@ -71,8 +72,8 @@ class OrderResult:
     broker_order_id: str
     symbol: str
     side: str
-    requested_shares: int
-    filled_shares: int
+    requested_shares: int | float  # a float only for a fractional order (9 decimals at most)
+    filled_shares: int | float
     filled_avg_price: Optional[float]
     status: str
     filled_at: Optional[str]
@@ -105,20 +106,12 @@ def _utc_string(value: Optional[datetime]) -> Optional[str]:
     return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-def _shares(value: Any) -> int:
-    try:
-        return int(Decimal(str(value or 0)))
-    except InvalidOperation as exc:
-        raise BrokerError(f"broker sent a quantity that is not a number: {value!r}") from exc
-
-
 def _quantity(value: Any) -> int | float:
-    """A position's quantity as the broker sent it: an int when whole, else a float (9 decimals)."""
+    """A quantity exactly as the broker sent it (up to 9 decimals): an int when whole, else a float."""
     try:
-        qty = Decimal(str(value or 0))
-    except InvalidOperation as exc:
+        return quantity(Decimal(str(value or 0)))
+    except (InvalidOperation, ValueError) as exc:
         raise BrokerError(f"broker sent a quantity that is not a number: {value!r}") from exc
-    return int(qty) if qty == qty.to_integral_value() else float(qty)
 
 
 def _enum_value(value: Any) -> str:
@@ -127,7 +120,7 @@ def _enum_value(value: Any) -> str:
 
 def order_result(order: Any) -> OrderResult:
     """An ``OrderResult`` from alpaca-py's ``Order`` model."""
-    filled = _shares(order.filled_qty)
+    filled = _quantity(order.filled_qty)
     price = float(order.filled_avg_price) if filled > 0 and order.filled_avg_price is not None else None
     filled_at = order.filled_at or (order.updated_at if filled > 0 else None)
     return OrderResult(
@@ -135,7 +128,7 @@ def order_result(order: Any) -> OrderResult:
         broker_order_id=str(order.id),
         symbol=order.symbol or "",
         side=_enum_value(order.side),
-        requested_shares=_shares(order.qty),
+        requested_shares=_quantity(order.qty),
         filled_shares=filled,
         filled_avg_price=price,
         status=_enum_value(order.status),
@@ -251,8 +244,9 @@ class AlpacaWrapper:
         return order_result(order)
 
     # --------------------------------------------------------------- orders
-    def submit_market_order(self, ticker: str, side: str, shares: int, client_order_id: str) -> OrderResult:
-        """Place a DAY market order once, whatever happens to the answer.
+    def submit_market_order(self, ticker: str, side: str, shares: int | float, client_order_id: str) -> OrderResult:
+        """Place a DAY market order once, whatever happens to the answer (a fractional quantity, up
+        to 9 decimals, is allowed: Alpaca takes fractions in market DAY orders).
 
         A lost answer is settled by looking ``client_order_id`` up; only when the broker confirms it
         holds no such order is the same id sent again (it would refuse a duplicate anyway).
@@ -280,14 +274,15 @@ class AlpacaWrapper:
             "look it up by client_order_id later")
 
     @staticmethod
-    def _order_request(ticker: str, side: str, shares: int, client_order_id: str) -> MarketOrderRequest:
+    def _order_request(ticker: str, side: str, shares: int | float, client_order_id: str) -> MarketOrderRequest:
         symbol = ticker.strip().upper() if isinstance(ticker, str) else ""
         if not _SYMBOL.fullmatch(symbol):
             raise ValueError(f"not a stock symbol: {ticker!r}")
         if side not in SIDES:
             raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
-        if isinstance(shares, bool) or not isinstance(shares, int) or shares <= 0:
-            raise ValueError(f"shares must be a positive whole number, got {shares!r}")
+        if isinstance(shares, bool) or not isinstance(shares, (int, float)) or not to_nano(shares) > 0 \
+                or quantity(shares) != shares:
+            raise ValueError(f"shares must be a positive number with 9 decimals at most, got {shares!r}")
         if not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= 128:
             raise ValueError("client_order_id must be a string of 1 to 128 characters")
         return MarketOrderRequest(symbol=symbol, qty=shares, side=OrderSide(side),
@@ -297,7 +292,7 @@ class AlpacaWrapper:
         """A 4xx answer to a submission: a duplicate id means "look it up", anything else is final."""
         cid = request.client_order_id
         if not _is_duplicate_id(exc):
-            what = f"order {cid} ({request.side.value} {int(request.qty)} {request.symbol})"
+            what = f"order {cid} ({request.side.value} {quantity(request.qty)} {request.symbol})"
             if exc.status_code == 401:
                 raise translate_error(exc, what) from None
             raise OrderRejected(f"{what} refused by the broker ({exc.status_code}): {_api_message(exc)}",
@@ -305,8 +300,8 @@ class AlpacaWrapper:
         existing = self.get_order_by_client_id(cid)
         if existing is None:
             raise UnknownOrderOutcome(f"order {cid}: broker calls the id a duplicate but cannot find it")
-        if (existing.symbol, existing.side, existing.requested_shares) != (
-                request.symbol, request.side.value, int(request.qty)):
+        if (existing.symbol, existing.side, to_nano(existing.requested_shares)) != (
+                request.symbol, request.side.value, to_nano(request.qty)):
             raise BrokerError(f"client_order_id {cid} already names a different order "
                               f"({existing.side} {existing.requested_shares} {existing.symbol})")
         logger.info("order %s was already placed; using the broker's copy", cid)

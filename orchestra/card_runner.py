@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 from algorithms import AlgorithmError, CheckedDecision, decide_for_card, requirements_for_card
-from algorithms import DEFAULT_MAX_PRICE_AGE, Bars, PriceAge
+from algorithms import DEFAULT_MAX_PRICE_AGE, Bars, PriceAge, TransactionHistory, freeze_history
 from database import db_manager, market_calendar
 from orchestra.card_params import with_parameters
 from shared.clock import MINUTE, stamp
 from orchestra.exceptions import AlgorithmBusy, AlgorithmTimeout
-from system_databse import card_calculations, system_db_manager as ledger
+from system_databse import card_calculations, positions, system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +139,15 @@ class CardRunner:
         windows = self._windows({(card["ticker"], bars) for card, bars in needs.values()}, minute)
         fills = ledger.get_transactions_by_card(needs, conn=self.ledger_conn)
         actions = ledger.get_corporate_action_effects_by_card(needs, conn=self.ledger_conn)
+        held = positions.positions(conn=self.ledger_conn, cards=[card for card, _ in needs.values()],
+                                   open_orders=False)
         deciding = {}
         for card_id, (card, bars_needed) in needs.items():
             window = windows[(card["ticker"], bars_needed)]
             try:
                 if isinstance(window, BaseException):
                     raise window
-                history = algorithm_history(fills[card_id], actions[card_id])
+                history = algorithm_history(fills[card_id], actions[card_id], held[card_id])
             except Exception as exc:  # noqa: BLE001 - confined to this card
                 results[card_id] = exc
                 continue
@@ -244,10 +246,11 @@ def price_age(last_bar: Optional[str], minute: datetime) -> Optional[PriceAge]:
                     market_calendar.same_session(last_bar, minute))
 
 
-def algorithm_history(rows: List[dict], effects: List[dict]) -> list:
+def algorithm_history(rows: List[dict], effects: List[dict], position: "positions.Position") -> TransactionHistory:
     """A card's fills (newest first) as its algorithm sees them: in today's share units after a
-    split (``effects``, oldest first), so its position and the decision check match the shares the
-    card holds (``split_adjusted``; dividends are not fills and stay out)."""
-    if not effects:
-        return rows
-    return [r for r in card_calculations.split_adjusted(rows[::-1], effects) if r["type"] != "dividend"]
+    split (``effects``, oldest first; a fraction kept to nine decimals, never dropped), with the
+    ledger's own position and net invested cash as the history's totals, so the algorithm, the
+    decision check and the ledger see the same numbers (dividends are cash, not fills)."""
+    if effects:
+        rows = [r for r in card_calculations.split_adjusted(rows[::-1], effects) if r["type"] != "dividend"]
+    return freeze_history(rows, totals=(position.shares, position.invested))

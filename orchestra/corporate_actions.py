@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from database import db_manager
 from database.market_calendar import parse_utc, to_utc_string
-from system_databse import card_calculations, system_db_manager as ledger
+from system_databse import card_calculations, positions, system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
@@ -51,19 +51,24 @@ class CorporateActionKeeper:
     def watched_tickers(self) -> set[str]:
         """Tickers of running cards, and of any card still holding shares (a stopped one being closed)."""
         cards = ledger.get_all_algorithms(conn=self.ledger_conn)
-        totals = ledger.get_all_position_totals(conn=self.ledger_conn)
-        held = {c["ticker"] for c in cards
-                if totals.get(c["id"], {}).get("shares", 0) or totals.get(c["id"], {}).get("fractional_shares", 0)}
+        held = {p.ticker for p in positions.positions(conn=self.ledger_conn, cards=cards, open_orders=False).values()
+                if p.has_shares}
         return held | {c["ticker"] for c in cards if c["status"] == "running"}
 
     def check(self, now: datetime | str, tickers: Optional[Iterable[str]] = None) -> List[Dict[str, Any]]:
         """Read and apply the actions of ``tickers`` (default: the watched ones) not checked today yet.
 
         Returns what was applied now: one dict per action with the card effects and bars scaled.
+        A ticker with an order still open waits (checked again next cycle): the order's fill must
+        be settled first, or the split would miss its shares and the dividend its holder.
         """
         today = new_york_day(now)
         due = sorted(t for t in (self.watched_tickers() if tickers is None else set(tickers))
                      if self._checked.get(t) != today)
+        waiting = set(due) & ledger.open_order_tickers(conn=self.ledger_conn)
+        for ticker in sorted(waiting):
+            logger.info("%s: corporate actions wait until its open order is settled", ticker)
+        due = [t for t in due if t not in waiting]
         if not due:
             return []
         from database.historical_pull import PullError  # with the data client, not at the daemon's import
@@ -82,7 +87,8 @@ class CorporateActionKeeper:
     def apply(self, action: Dict[str, Any], now: datetime | str) -> Optional[Dict[str, Any]]:
         """Record one action on the cards and scale the stored bars for a split; None if nothing changed.
 
-        ``now`` is the trading clock's: it stamps the cards' rows and the bars' adjustment."""
+        Raises ``OrderStillOpen`` (nothing written) while an order on its ticker is open. ``now`` is the
+        trading clock's: it stamps the cards' rows and the bars' adjustment."""
         effects = ledger.record_corporate_action(action, recorded_at=to_utc_string(now), conn=self.ledger_conn)
         rows = None
         if action["kind"] != "cash_dividend":

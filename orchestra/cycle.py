@@ -30,9 +30,10 @@ from orchestra.clock_check import ClockCheck
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
 from orchestra.allocation import Intent, TickerPlan, net_ticker
-from orchestra.trader import Trader, TradeOutcome, card_positions_by_ticker, money, position_mismatches
+from orchestra.trader import Trader, TradeOutcome, money
 from orchestra.websocket_manager import WebSocketManager
-from system_databse import system_db_manager as ledger
+from shared.shares import to_nano
+from system_databse import positions, system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ class Cycle:
         self.clock_check: Optional[ClockCheck] = None  # the daemon's, on the system clock
         self.stopping: Callable[[], bool] = lambda: False  # the daemon's stop request
         self.now: Callable[[], datetime] = computer_now  # the daemon sets its trading clock (``clock.peek``)
+        # after the orders left open are settled, before any decision (the daemon applies the day's
+        # corporate actions here, so an open order's fill is settled before a split or dividend)
+        self.after_reconcile: Callable[[], None] = lambda: None
         self.pending_backfill: set[str] = set()
         self._reconnected = threading.Event()
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
@@ -93,6 +97,7 @@ class Cycle:
             trading = report.trading = False
             report.no_orders_because = refusal
         report.reconciled = self.reconcile()
+        self.after_reconcile()
         running = ledger.get_all_algorithms("running", conn=self.ledger_conn)
         self.sync_streams(running)
         self.heal({card["ticker"] for card in running})
@@ -162,24 +167,48 @@ class Cycle:
     # -- trading (one net order per ticker)
 
     def _trade(self, minute: datetime, busy: set[str], report: CycleReport) -> None:
-        intents: Dict[str, List[Intent]] = defaultdict(list)
+        """The minute's intents per ticker, netted into plans, checked, and handed to the trader.
+
+        Cards are read again after every decision: a card stopped meanwhile makes no trade of its
+        own; if it holds shares, its liquidation (everything, the fraction included) is its one
+        intent. A ticker whose plan cannot be made is confined to that ticker."""
+        cards = ledger.get_all_algorithms(conn=self.ledger_conn)
+        held = positions.positions(conn=self.ledger_conn, cards=cards, open_orders=False)
+        intents: Dict[str, Dict[int, Intent]] = defaultdict(dict)
         prices: Dict[str, Optional[float]] = {}
         for made in report.decisions:
-            decision, ticker = made.decision, made.card["ticker"]
+            decision, ticker, card_id = made.decision, made.card["ticker"], int(made.card["id"])
             if made.price is not None:
                 prices.setdefault(ticker, made.price)
-            if decision.accepted and decision.is_trade:
-                intents[ticker].append(Intent(int(made.card["id"]), decision.action, decision.shares, decision.reason))
-        for ticker, intent in self._liquidations(busy):
-            intents[ticker].append(intent)
-            if prices.get(ticker) is None:
-                latest = db_manager.get_latest_price(self.market_conn, ticker)
-                prices[ticker] = latest["price"] if latest else None
-        plans = [net_ticker(ticker, wanted) for ticker, wanted in sorted(intents.items())]
-        plans = [plan for plan in plans if self._tradable(plan, prices.get(plan.ticker), report)]
+            if not (decision.accepted and decision.is_trade):
+                continue
+            if card_id in held and not held[card_id].running:
+                logger.warning("card %d %s: stopped while deciding; its %s of %s shares is not sent", card_id, ticker,
+                               decision.action, decision.shares)
+                report.trades.append(TradeOutcome("", card_id, ticker, decision.action, decision.shares, "failed",
+                                                  error="card stopped before the order was sent"))
+                continue
+            intents[ticker][card_id] = Intent(card_id, decision.action, decision.shares, decision.reason)
+        for position in self._liquidations(held.values(), busy):
+            intents[position.ticker][position.card_id] = Intent(
+                position.card_id, "sell", position.shares, LIQUIDATION_REASON.format(shares=position.shares),
+                liquidation=True)
+            if prices.get(position.ticker) is None:
+                latest = db_manager.get_latest_price(self.market_conn, position.ticker)
+                prices[position.ticker] = latest["price"] if latest else None
+        tradable = lambda plan: self._tradable(plan, prices.get(plan.ticker))  # noqa: E731 - asked again on a re-net
+        plans = []
+        for ticker, wanted in sorted(intents.items()):
+            try:
+                plan = net_ticker(ticker, wanted.values())
+            except ValueError as exc:  # a bug in what was decided: only this ticker waits
+                self._error(f"{ticker}: the minute's decisions could not be netted: {exc}; no trades on it")
+                continue
+            if tradable(plan):
+                plans.append(plan)
         sent_before = self.trader.orders_sent
         try:
-            report.trades = self.trader.trade(plans, minute, prices)
+            report.trades += self.trader.trade(plans, minute, prices, tradable)
         except (ledger.LedgerError, sqlite3.Error) as exc:
             self._error(f"trading the minute {stamp(minute)} failed: {exc}")
         report.orders_sent = self.trader.orders_sent - sent_before
@@ -187,7 +216,7 @@ class Cycle:
             if outcome.status == "failed":
                 report.card_errors.setdefault(outcome.card_id, outcome.error or "order failed")
 
-    def _tradable(self, plan: TickerPlan, price: Optional[float], report: CycleReport) -> bool:
+    def _tradable(self, plan: TickerPlan, price: Optional[float]) -> bool:
         """Whether a ticker's minute may trade: the broker guard, a price to cross at; hooks that
         refuse a ticker's minute go here."""
         if not self._guard_allows(plan):
@@ -209,23 +238,20 @@ class Cycle:
                            m["cards"], len(plan.intents))
             return False
         held = (self._broker_positions or {}).get(plan.ticker, 0)
-        if plan.side == "sell" and (self._broker_positions is None or plan.net_shares > held):
+        if plan.side == "sell" and (self._broker_positions is None or to_nano(plan.net_shares) > to_nano(held)):
             self._error(f"{plan.ticker}: net sell of {plan.net_shares} shares not sent: the broker's position "
                         f"({'unknown' if self._broker_positions is None else held}) does not cover it")
             return False
         return True
 
-    def _liquidations(self, busy: set[str]) -> List[tuple[str, Intent]]:
-        """Every share still held by a stopped card is sold, recorded on that card."""
-        totals = ledger.get_all_position_totals(conn=self.ledger_conn)
-        found = []
-        for card in ledger.get_all_algorithms("stopped", conn=self.ledger_conn):
-            shares = totals.get(card["id"], {"shares": 0})["shares"]
-            if shares <= 0 or card["ticker"] in busy:
-                continue
-            logger.info("card %d %s: stopped while holding %d shares; liquidating", card["id"], card["ticker"], shares)
-            found.append((card["ticker"], Intent(int(card["id"]), "sell", shares,
-                                                 LIQUIDATION_REASON.format(shares=shares), liquidation=True)))
+    @staticmethod
+    def _liquidations(held: Iterable[positions.Position], busy: set[str]) -> List[positions.Position]:
+        """Stopped cards still holding shares (a fraction included), on tickers with no open order:
+        everything they hold is sold, recorded on them."""
+        found = [p for p in held if not p.running and p.has_shares and p.ticker not in busy]
+        for position in found:
+            logger.info("card %d %s: stopped while holding %s shares; liquidating", position.card_id,
+                        position.ticker, position.shares)
         return found
 
     # -- streams and data healing
@@ -290,10 +316,10 @@ class Cycle:
             self._broker_positions = None
             return self._last_mismatches
         self._broker_positions = broker_positions
-        cards = ledger.get_all_algorithms(conn=self.ledger_conn)
         busy_tickers = self.trader.open_order_tickers()
-        card_positions = card_positions_by_ticker(self.ledger_conn, cards)
-        mismatches = [m for m in position_mismatches(broker_positions, card_positions) if m["ticker"] not in busy_tickers]
+        card_positions = positions.by_ticker(positions.positions(conn=self.ledger_conn, open_orders=False).values())
+        mismatches = [m for m in positions.mismatches(broker_positions, card_positions)
+                      if m["ticker"] not in busy_tickers]
         if mismatches != self._last_mismatches and mismatches:
             for m in mismatches:
                 logger.warning("position mismatch %s: broker holds %s shares, the cards add up to %s; "
@@ -335,10 +361,8 @@ def preview(runner: CardRunner, ledger_conn: sqlite3.Connection, market_conn: sq
             lines.append(f"{label}: would {decision.action.upper()} {decision.shares} shares - {decision.reason} {data}")
         else:
             lines.append(f"{label}: HOLD - {decision.reason} {data}")
-    totals = ledger.get_all_position_totals(conn=ledger_conn)
-    for card in ledger.get_all_algorithms("stopped", conn=ledger_conn):
-        shares = totals.get(card["id"], {"shares": 0})["shares"]
-        if shares > 0:
-            lines.append(f"card {card['id']} {card['ticker']} (stopped): would SELL {shares} shares - "
-                         + LIQUIDATION_REASON.format(shares=shares))
+    for position in positions.positions(conn=ledger_conn, open_orders=False).values():
+        if not position.running and position.has_shares:
+            lines.append(f"card {position.card_id} {position.ticker} (stopped): would SELL {position.shares} shares - "
+                         + LIQUIDATION_REASON.format(shares=position.shares))
     return lines

@@ -132,8 +132,8 @@ class Orchestrator:
         self.updates: Optional[TradeUpdates] = None
         if not read_only:
             self.updates = TradeUpdates(stream_url(alpaca), alpaca.api_key, alpaca.secret)
-        self.trader = Trader(broker, self.ledger_conn, fill_timeout=settings.fill_timeout, on_error=self.errors.record,
-                             updates=self.updates, clock=self.clock)
+        self.trader = Trader(broker, self.ledger_conn, now=self.clock.peek, fill_timeout=settings.fill_timeout,
+                             on_error=self.errors.record, updates=self.updates)
         self._streamer_factory = streamer_factory or _default_streamer
         self.streams: Optional[WebSocketManager] = None
         self.cycle: Optional[Cycle] = None
@@ -170,6 +170,7 @@ class Orchestrator:
         cycle.clock_check = self.clock_check
         cycle.stopping = self.stop_event.is_set
         cycle.now = self.clock.peek
+        cycle.after_reconcile = self._apply_corporate_actions  # settle open orders first, then split
         cycle.alerts.notifier = self.notifier
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
@@ -203,7 +204,8 @@ class Orchestrator:
             logger.warning("trade updates stream not connected yet; fills are looked up by REST until it is")
 
     def _apply_corporate_actions(self) -> None:
-        """Splits and dividends of the watched tickers, once per trading day, before any decision."""
+        """Splits and dividends of the watched tickers, once per trading day, before any decision and
+        after the orders left open are settled (a ticker whose order is still open waits)."""
         try:
             self.corporate_actions.check(self.clock.now())
         except (sqlite3.Error, ledger.LedgerError, TemporaryError, ClockUnavailable) as exc:
@@ -276,7 +278,6 @@ class Orchestrator:
         self._heal_after_first_connect()
         self._wait_for_bars(minute)
         self._heal_silent_minutes(minute)
-        self._apply_corporate_actions()
         report = None
         if self.ledger_conn.in_transaction:  # a write that never finished: never trade on top of it
             self._error(f"cycle {stamp(minute)} refused: system.db connection is inside an unfinished "

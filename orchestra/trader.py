@@ -1,41 +1,53 @@
-"""Orders exactly once, one net order per ticker per minute.
+"""Send, wait, hand the event over: the broker side of one net order per ticker per minute.
 
-For each ticker's plan (``allocation.net_ticker``) the journal first records, in one
-transaction, the order, every card's allocation and the internal crosses; then the order is sent
-with a deterministic ``client_order_id`` (ticker + minute + ledger id). Tickers are sent
-concurrently; the fill comes from the trade updates stream (REST only where the stream cannot
-vouch), an order still open after the fill timeout is cancelled, and the fill is split over the
-cards on its side (largest remainder) and recorded with the closing of the order in one
-transaction. Only the calling thread touches the database: workers talk to the broker and hand
-their results back through a queue.
+For each ticker's plan (``allocation.net_ticker``) the order is journaled first
+(``net_order.journal``), then sent with a deterministic ``client_order_id`` (ticker + minute +
+ledger id). Tickers are sent concurrently; the fill comes from the trade updates stream (REST
+only where the stream cannot vouch), and an order still open after the fill timeout is
+cancelled. Every answer is handed to ``net_order.apply``, which alone changes the order and
+writes its transactions. Only the calling thread touches the database: workers talk to the
+broker and hand their answers back through a queue.
 
-If the process dies anywhere in between, ``reconcile`` finds the order at the broker by its id:
-a fill is recorded once, an order the broker never acknowledged and does not hold is marked
-failed, an acknowledged one is looked for again (an operational error after a bound), and
-nothing is re-sent.
+If the process dies anywhere in between, ``reconcile`` looks every open order up at the broker by
+its id and applies what it finds; nothing is re-sent. Ages (the fill timeout) are measured on the
+trading clock that stamped the orders.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import sqlite3
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Protocol
 
-from orchestra.allocation import TickerPlan, allocate_fill, net_ticker
-from orchestra.alpaca_wrapper import BrokerError, OrderNotFound, OrderRejected, OrderResult
+from orchestra import net_order
+from orchestra.allocation import TickerPlan, net_ticker
+from orchestra.alpaca_wrapper import BrokerError, OrderRejected, OrderResult
+from shared.clock import stamp
 from orchestra.exceptions import OperationalError
+from orchestra.net_order import Applied, BrokerUpdate, Missing, Rejected
 from orchestra.trade_updates import TradeUpdates
-from shared.clock import SystemClock, stamp
+from shared.shares import Quantity
 from system_databse import system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
-MISSED_LOOKUP_BOUND = 10  # look-ups of an acknowledged order the broker cannot find before a person must act
+MISSED_LOOKUP_BOUND = net_order.MISSED_LOOKUP_BOUND
 CANCEL_TIMEOUT = 10.0
+Tradable = Callable[[TickerPlan], bool]
+
+
+class Broker(Protocol):
+    """What the money path asks of the broker (``alpaca_wrapper.AlpacaWrapper``; a model or a test
+    may give its own): send once, look up by our id, wait, cancel, and the positions for the guard."""
+
+    def submit_market_order(self, ticker: str, side: str, shares: Quantity, client_order_id: str) -> OrderResult: ...
+    def get_order_by_client_id(self, client_order_id: str) -> Optional[OrderResult]: ...
+    def wait_for_terminal(self, client_order_id: str, timeout: float = 30.0) -> OrderResult: ...
+    def cancel_order(self, client_order_id: str, timeout: float = 10.0) -> OrderResult: ...
+    def get_positions(self) -> dict: ...
 
 
 def client_order_id(ticker: str, minute: datetime, ledger_id: str) -> str:
@@ -51,9 +63,9 @@ class TradeOutcome:
     card_id: int
     ticker: str
     side: str
-    requested_shares: int
+    requested_shares: Quantity
     status: str  # 'filled' | 'failed' | 'open' | 'duplicate'
-    filled_shares: int = 0
+    filled_shares: Quantity = 0
     price: Optional[float] = None
     transaction_id: Optional[int] = None
     error: Optional[str] = None
@@ -63,15 +75,15 @@ class TradeOutcome:
 class Trader:
     """Journals, sends and settles the minute's net orders; reconciles what a crash left open."""
 
-    def __init__(self, broker: Any, ledger_conn: sqlite3.Connection, *, fill_timeout: float = 30.0,
-                 on_error: Optional[Callable[[str], None]] = None, updates: Optional[TradeUpdates] = None,
-                 workers: int = 8, clock: Any = None):
+    def __init__(self, broker: Broker, ledger_conn: sqlite3.Connection, *, now: Callable[[], datetime],
+                 fill_timeout: float = 30.0, on_error: Optional[Callable[[str], None]] = None,
+                 updates: Optional[TradeUpdates] = None, workers: int = 8):
         self.broker = broker
         self.conn = ledger_conn
-        self.clock = clock if clock is not None else SystemClock()  # the trading clock: the journal's stamps
+        self.now = now  # the trading clock: every stamp and age of an order
         self.fill_timeout = fill_timeout
         self.updates = updates
-        self.workers = workers
+        self.workers = workers  # tickers sent at once; 1: in the calling thread, no threads at all
         self.orders_sent = 0
         self._on_error = on_error or (lambda message: None)
         self._ledger_id: Optional[str] = None
@@ -84,57 +96,63 @@ class Trader:
 
     # -- the minute
 
-    def trade(self, plans: Iterable[TickerPlan], minute: datetime, prices: Mapping[str, Optional[float]]
-              ) -> List[TradeOutcome]:
-        """Journal every plan, send the net orders concurrently, record every fill."""
+    def trade(self, plans: Iterable[TickerPlan], minute: datetime, prices: Mapping[str, Optional[float]],
+              tradable: Tradable = lambda plan: True) -> List[TradeOutcome]:
+        """Journal every plan, send the net orders concurrently, record every fill. ``tradable`` is
+        the caller's check of a plan (the broker guard): asked again of a plan re-netted here."""
         outcomes: List[TradeOutcome] = []
         sending: List[tuple[TickerPlan, str]] = []
         for plan in plans:
             coid = client_order_id(plan.ticker, minute, self.ledger_id)
-            plan = self._journal(plan, coid, minute, prices.get(plan.ticker), outcomes)
+            plan = self._journal(plan, coid, minute, prices.get(plan.ticker), outcomes, tradable)
             if plan is not None and plan.net_shares:
                 sending.append((plan, coid))
         outcomes += self._send_all(sending)
         return outcomes
 
     def _journal(self, plan: TickerPlan, coid: str, minute: datetime, price: Optional[float],
-                 outcomes: List[TradeOutcome]) -> Optional[TickerPlan]:
-        """Write the plan's intent; a card stopped meanwhile is left out (its buy is never sent)."""
+                 outcomes: List[TradeOutcome], tradable: Tradable) -> Optional[TickerPlan]:
+        """Write the plan's order; a card stopped meanwhile is left out (its order is never sent)
+        and what is left is netted and checked again before it is journaled."""
         for attempt in (1, 2):
             try:
-                decided_at = _stamp(minute + timedelta(minutes=1))  # the bar's close: crosses are stamped then
-                journaled = ledger.journal_net_order(coid, plan.ticker, decided_at, plan.side, plan.net_shares,
-                                                     price, _allocations(plan), at=self._now(), conn=self.conn)
-            except ledger.LedgerError as exc:
-                kept = self._still_allowed(plan)
-                if attempt == 2 or len(kept) == len(plan.intents):
-                    self._error(f"{plan.ticker}: the minute's orders were not journaled: {exc}")
-                    outcomes += [_outcome(coid, plan.ticker, i.card_id, i.side, i.shares, "failed", error=str(exc))
-                                 for i in plan.intents]
-                    return None
-                for dropped in set(plan.intents) - set(kept):
-                    logger.warning("card %d %s: stopped before its %s of %d shares was sent; not sent",
+                order = net_order.journal(self.conn, plan, coid, minute=stamp(minute + timedelta(minutes=1)),
+                                          price=price, now=stamp(self.now()))
+            except net_order.CardsStopped as exc:
+                if attempt == 2:
+                    return self._not_journaled(plan, coid, exc, outcomes)
+                for dropped in (i for i in plan.intents if i.card_id in exc.card_ids):
+                    logger.warning("card %d %s: stopped before its %s of %s shares was sent; not sent",
                                    dropped.card_id, plan.ticker, dropped.side, dropped.shares)
                     outcomes.append(_outcome(coid, plan.ticker, dropped.card_id, dropped.side, dropped.shares,
                                              "failed", error="card stopped before the order was sent"))
-                plan = net_ticker(plan.ticker, kept)
+                plan = net_ticker(plan.ticker, [i for i in plan.intents if i.card_id not in exc.card_ids])
+                if not tradable(plan):
+                    return None
                 continue
-            if not journaled:
+            except ledger.LedgerError as exc:
+                return self._not_journaled(plan, coid, exc, outcomes)
+            if order is None:
                 logger.warning("%s: order %s was already journaled; not sending it again", plan.ticker, coid)
                 outcomes += [_outcome(coid, plan.ticker, i.card_id, i.side, i.shares, "duplicate") for i in plan.intents]
                 return None
             for card_id, shares in sorted(plan.crossed.items()):
                 intent = plan.intent(card_id)
-                logger.info("card %d %s: %s %d shares crossed inside the ledger at %s (%s)", card_id, plan.ticker,
+                logger.info("card %d %s: %s %s shares crossed inside the ledger at %s (%s)", card_id, plan.ticker,
                             "bought" if intent.side == "buy" else "sold", shares, money(price), intent.reason)
                 outcomes.append(_outcome(coid, plan.ticker, card_id, intent.side, intent.shares, "filled", shares,
                                          price, crossed=True))
+            for card_id, fraction in sorted(plan.held_back.items()):
+                logger.info("card %d %s: the fraction %s of its sell waits for a minute whose net order is a sell",
+                            card_id, plan.ticker, fraction)
             return plan
         return None
 
-    def _still_allowed(self, plan: TickerPlan) -> list:
-        cards = {c["id"]: c["status"] for c in ledger.get_all_algorithms(conn=self.conn)}
-        return [i for i in plan.intents if cards.get(i.card_id) == "running" or (i.liquidation and i.side == "sell")]
+    def _not_journaled(self, plan: TickerPlan, coid: str, exc: Exception, outcomes: List[TradeOutcome]) -> None:
+        self._error(f"{plan.ticker}: the minute's orders were not journaled: {exc}")
+        outcomes += [_outcome(coid, plan.ticker, i.card_id, i.side, i.shares, "failed", error=str(exc))
+                     for i in plan.intents]
+        return None
 
     # -- sending (workers: broker only) and recording (this thread: database only)
 
@@ -144,6 +162,13 @@ class Trader:
         events: "queue.Queue[tuple]" = queue.Queue()
         outcomes: List[TradeOutcome] = []
         plans = {coid: plan for plan, coid in sending}
+        if self.workers <= 1:  # one ticker after another on this thread (a model, a dry harness): no threads
+            for plan, coid in sending:
+                self._execute(plan, coid, events)
+                while not events.empty():
+                    kind, coid_, payload = events.get()
+                    outcomes += self._hand_over(kind, coid_, payload, plans[coid_])
+            return outcomes
         with ThreadPoolExecutor(max_workers=min(self.workers, len(sending)), thread_name_prefix="order") as pool:
             futures = [pool.submit(self._execute, plan, coid, events) for plan, coid in sending]
             while not (all(f.done() for f in futures) and events.empty()):
@@ -151,13 +176,13 @@ class Trader:
                     kind, coid, payload = events.get(timeout=0.05)
                 except queue.Empty:
                     continue
-                outcomes += self._on_event(kind, coid, payload, plans[coid])
+                outcomes += self._hand_over(kind, coid, payload, plans[coid])
             for future in futures:
                 future.result()  # a bug in a worker is not swallowed
         return outcomes
 
     def _execute(self, plan: TickerPlan, coid: str, events: "queue.Queue[tuple]") -> None:
-        logger.info("%s: sending %s %d shares for %d card(s) as %s", plan.ticker, plan.side, plan.net_shares,
+        logger.info("%s: sending %s %s shares for %d card(s) as %s", plan.ticker, plan.side, plan.net_shares,
                     len(plan.order_parts), coid)
         try:
             result = self.broker.submit_market_order(plan.ticker, plan.side, plan.net_shares, coid)
@@ -168,7 +193,7 @@ class Trader:
             events.put(("unknown", coid, str(exc)))
             return
         self.orders_sent += 1
-        events.put(("submitted", coid, result))
+        events.put(("update", coid, result))
         events.put(("final", coid, self._final_state(result)))
 
     def _final_state(self, result: OrderResult) -> OrderResult:
@@ -192,173 +217,119 @@ class Trader:
             logger.warning("order %s: cancel failed (%s); will reconcile", coid, exc)
             return waited or result
 
-    def _on_event(self, kind: str, coid: str, payload: Any, plan: TickerPlan) -> List[TradeOutcome]:
-        if kind == "submitted":
-            ledger.mark_order_submitted(coid, payload.broker_order_id, at=self._now(), conn=self.conn)
-            return []
-        if kind == "rejected":
-            ledger.mark_order_failed(coid, f"rejected: {payload}", at=self._now(), conn=self.conn)
-            self._error(f"{plan.ticker}: broker rejected {plan.side} {plan.net_shares} shares: {payload}")
-            return self._plan_outcomes(plan, coid, "failed", error=payload)
+    def _hand_over(self, kind: str, coid: str, payload: Any, plan: TickerPlan) -> List[TradeOutcome]:
+        """A worker's news of one order, applied to it (``net_order.apply``)."""
         if kind == "unknown":
             self._error(f"{plan.ticker}: {plan.side} {plan.net_shares} shares: outcome unknown ({payload}); "
                         "will reconcile by client_order_id")
-            return self._plan_outcomes(plan, coid, "open", error=payload)
-        if self.updates is not None:
+            return self._part_outcomes(plan, coid, "open", error=payload)
+        if kind == "rejected":
+            self._error(f"{plan.ticker}: broker rejected {plan.side} {plan.net_shares} shares: {payload}")
+            self._apply(coid, Rejected(payload))
+            return self._part_outcomes(plan, coid, "failed", error=payload)
+        if kind == "final" and self.updates is not None:
             self.updates.forget(coid)
-        return self.settle(plan.ticker, payload)
+        applied = self._apply(coid, BrokerUpdate.of(payload))
+        return self.outcomes(applied, payload.status) if kind == "final" else []
 
-    def _plan_outcomes(self, plan: TickerPlan, coid: str, status: str, error: Optional[str] = None):
+    def _apply(self, coid: str, event: net_order.Event) -> Applied:
+        return net_order.apply(self.conn, coid, event, now=stamp(self.now()))
+
+    def _part_outcomes(self, plan: TickerPlan, coid: str, status: str, error: Optional[str] = None):
         return [_outcome(coid, plan.ticker, card, plan.side, shares, status, error=error)
                 for card, shares in sorted(plan.order_parts.items())]
 
-    # -- recording a final state
-
-    def settle(self, ticker: str, result: OrderResult) -> List[TradeOutcome]:
-        """Record a final (or partly filled, cancelled) order on its cards; open orders wait."""
-        coid = result.client_order_id
-        parts = {int(a["algorithm_id"]): int(a["shares"]) for a in ledger.get_allocations(coid, conn=self.conn)
-                 if a["kind"] == "order"}
-        if not result.is_terminal:
-            logger.info("%s: %s is still %s at the broker; will reconcile", ticker, coid, result.status)
-            return [_outcome(coid, ticker, card, result.side, shares, "open") for card, shares in sorted(parts.items())]
-        split = allocate_fill(min(result.filled_shares, sum(parts.values())), parts)
-        txs = ledger.record_order_fill(coid, sum(split.values()), result.filled_avg_price, result.filled_at, split,
-                                       at=self._now(), conn=self.conn)
-        if not txs:
-            self._error(f"{ticker}: {result.side} {result.requested_shares} shares ended {result.status} "
-                        f"with nothing filled ({coid})")
-            return [_outcome(coid, ticker, card, result.side, shares, "failed", error=result.status)
-                    for card, shares in sorted(parts.items())]
-        verb = "bought" if result.side == "buy" else "sold"
+    def outcomes(self, applied: Applied, broker_status: str = "") -> List[TradeOutcome]:
+        """What each card of the order got, once the order ended (or that it is still open)."""
+        order = applied.order
+        if order.is_open:
+            logger.info("%s: %s is still %s at the broker; will reconcile", order.ticker, order.client_order_id,
+                        broker_status or order.state)
+            return [_outcome(order.client_order_id, order.ticker, card, order.side, shares, "open")
+                    for card, shares in sorted(order.parts.items())]
+        if not order.filled:
+            self._error(f"{order.ticker}: {order.side} {order.shares} shares ended {order.state} with nothing "
+                        f"filled ({order.client_order_id})")
+            return [_outcome(order.client_order_id, order.ticker, card.card_id, order.side, card.asked, "failed",
+                             error=broker_status or order.error or order.state) for card in applied.cards]
+        verb = "bought" if order.side == "buy" else "sold"
         outcomes = []
-        for card, shares in sorted(parts.items()):
-            got = split.get(card, 0)
-            if got:
-                logger.info("card %d %s: %s %d shares at %s (asked %d; order %s, %d of %d filled)", card, ticker, verb,
-                            got, money(result.filled_avg_price), shares, coid, result.filled_shares,
-                            result.requested_shares)
-            outcomes.append(_outcome(coid, ticker, card, result.side, shares, "filled" if got else "failed", got,
-                                     result.filled_avg_price, txs.get(card), None if got else "nothing allocated"))
+        for card in applied.cards:
+            if card.filled:
+                logger.info("card %d %s: %s %s shares at %s (asked %s; order %s, %s of %s filled)", card.card_id,
+                            order.ticker, verb, card.filled, money(order.avg_price), card.asked,
+                            order.client_order_id, order.filled, order.shares)
+            outcomes.append(_outcome(order.client_order_id, order.ticker, card.card_id, order.side, card.asked,
+                                     "filled" if card.filled else "failed", card.filled, order.avg_price,
+                                     card.transaction_id, None if card.filled else "nothing allocated"))
         return outcomes
 
     # -- reconciling
 
-    def reconcile(self) -> List[TradeOutcome]:
-        """Settle every open journaled order with what the broker knows about its id."""
-        outcomes = []
+    def reconcile(self, tickers: Optional[set[str]] = None) -> List[TradeOutcome]:
+        """Settle every open journaled order (of ``tickers``, or all) with what the broker knows
+        about its id. One order's failure is logged and never keeps the others from settling; an
+        order that needs a person (``OperationalError``) is raised after all the others were tried."""
+        outcomes: List[TradeOutcome] = []
+        needs_a_person: Optional[OperationalError] = None
         for order in ledger.get_open_orders(conn=self.conn):
-            coid, ticker = order["client_order_id"], order["ticker"]
+            if tickers is not None and order["ticker"] not in tickers:
+                continue
             try:
-                result = self.broker.get_order_by_client_id(coid)
-            except BrokerError as exc:
-                logger.warning("reconcile %s: broker unavailable (%s); trying again next cycle", coid, exc)
-                continue
-            if result is None:
-                outcomes += self._missing(order)
-                continue
-            if order["status"] == "pending":
-                ledger.mark_order_submitted(coid, result.broker_order_id, at=self._now(), conn=self.conn)
-            if not result.is_terminal and _age_seconds(order["created_at"], self.clock.peek()) > self.fill_timeout:
-                logger.warning("%s: %s still %s after the fill timeout; cancelling the rest", ticker, coid,
-                               result.status)
-                try:
-                    result = self.broker.cancel_order(coid, timeout=CANCEL_TIMEOUT)
-                except BrokerError as exc:
-                    logger.warning("reconcile %s: cancel failed (%s); trying again next cycle", coid, exc)
-            if result.is_terminal:
-                logger.info("%s: reconciling %s (%s at the broker)", ticker, coid, result.status)
-                outcomes += self.settle(ticker, result)
+                outcomes += self._reconcile_one(order)
+            except OperationalError as exc:
+                needs_a_person = needs_a_person or exc
+                self._error(str(exc))
+            except (BrokerError, ledger.LedgerError, sqlite3.Error, ValueError) as exc:
+                self._error(f"reconciling {order['client_order_id']} failed: {exc}; trying again next cycle")
+        if needs_a_person is not None:
+            raise needs_a_person
         return outcomes
 
-    def _missing(self, order: Mapping[str, Any]) -> List[TradeOutcome]:
+    def _reconcile_one(self, order: Mapping[str, Any]) -> List[TradeOutcome]:
         coid, ticker = order["client_order_id"], order["ticker"]
-        if order["status"] == "pending":
-            ledger.mark_order_failed(coid, "the broker never received this order", at=self._now(), conn=self.conn)
-            logger.warning("%s: order %s was never received by the broker; marked failed", ticker, coid)
-            return [_outcome(coid, ticker, int(a["algorithm_id"]), a["side"], int(a["shares"]), "failed",
-                             error="never received") for a in order["allocations"]]
-        missed = ledger.note_missed_lookup(coid, at=self._now(), conn=self.conn)
-        if missed >= MISSED_LOOKUP_BOUND:
-            raise OperationalError(f"order {coid} was acknowledged by the broker but it has not found it "
-                                   f"{missed} times; check the account before trading on")
-        logger.warning("%s: acknowledged order %s not found at the broker (%d of %d look-ups); looking again",
-                       ticker, coid, missed, MISSED_LOOKUP_BOUND)
+        result = self.broker.get_order_by_client_id(coid)
+        if result is None:
+            applied = self._apply(coid, Missing())
+            if applied.ended:
+                logger.warning("%s: order %s was never received by the broker; marked failed", ticker, coid)
+                return [_outcome(coid, ticker, card, order["side"], shares, "failed", error="never received")
+                        for card, shares in sorted(applied.order.parts.items())]
+            logger.warning("%s: acknowledged order %s not found at the broker (%d of %d look-ups); looking again",
+                           ticker, coid, applied.order.missed_lookups, MISSED_LOOKUP_BOUND)
+            return []
+        applied = self._apply(coid, BrokerUpdate.of(result))
+        if not applied.ended and self._age_seconds(order["created_at"]) > self.fill_timeout:
+            logger.warning("%s: %s still %s after the fill timeout; cancelling the rest", ticker, coid, result.status)
+            result = self.broker.cancel_order(coid, timeout=CANCEL_TIMEOUT)
+            applied = self._apply(coid, BrokerUpdate.of(result))
+        if applied.ended:
+            logger.info("%s: reconciling %s (%s at the broker)", ticker, coid, result.status)
+            return self.outcomes(applied, result.status)
         return []
+
+    def _age_seconds(self, created_at: str) -> float:
+        """Seconds on the trading clock since the order was journaled (stamped by the same clock)."""
+        created = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return (self.now() - created).total_seconds()
 
     def open_order_tickers(self) -> set[str]:
         """Tickers with an order still open: no new order on them until it settles (never two at once)."""
-        return {o["ticker"] for o in ledger.get_open_orders(conn=self.conn)}
+        return ledger.open_order_tickers(conn=self.conn)
 
     def open_order_cards(self) -> set[int]:
         """Cards with a share in an order still open."""
         return {int(a["algorithm_id"]) for o in ledger.get_open_orders(conn=self.conn) for a in o["allocations"]}
-
-    def _now(self) -> str:
-        """The trading clock's stamp, extrapolated (never a broker request in the middle of an order)."""
-        return stamp(self.clock.peek())
 
     def _error(self, message: str) -> None:
         logger.error(message)
         self._on_error(message)
 
 
-def _allocations(plan: TickerPlan) -> List[Dict[str, Any]]:
-    rows = []
-    for kind, shares_by_card in (("cross", plan.crossed), ("order", plan.order_parts)):
-        for card, shares in sorted(shares_by_card.items()):
-            intent = plan.intent(card)
-            rows.append({"algorithm_id": card, "kind": kind, "side": intent.side, "shares": shares,
-                         "reason": intent.reason, "liquidation": intent.liquidation})
-    return rows
-
-
-def _outcome(coid: str, ticker: str, card: int, side: Optional[str], shares: int, status: str, filled: int = 0,
-             price: Optional[float] = None, tx: Optional[int] = None, error: Optional[str] = None,
-             crossed: bool = False) -> TradeOutcome:
+def _outcome(coid: str, ticker: str, card: int, side: Optional[str], shares: Quantity, status: str,
+             filled: Quantity = 0, price: Optional[float] = None, tx: Optional[int] = None,
+             error: Optional[str] = None, crossed: bool = False) -> TradeOutcome:
     return TradeOutcome(coid, card, ticker, side or "", shares, status, filled, price, tx, error, crossed)
-
-
-def _stamp(minute: datetime) -> str:
-    return minute.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _age_seconds(created_at: str, now: datetime) -> float:
-    created = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    return (now - created).total_seconds()
-
-
-# --------------------------------------------------------------------------- positions
-
-
-SHARE_TOLERANCE = 1e-6  # fractional quantities are exact to 9 decimals at the broker and in the ledger
-
-
-def card_positions_by_ticker(conn: sqlite3.Connection, cards: Optional[List[Mapping[str, Any]]] = None) -> Dict[str, float]:
-    """Sum of every card's shares (running and stopped) per ticker, from the transaction history and
-    corporate actions (split shares, a reverse split's fractional remainder)."""
-    totals = ledger.get_all_position_totals(conn=conn)
-    positions: Dict[str, float] = defaultdict(int)
-    for card in cards if cards is not None else ledger.get_all_algorithms(conn=conn):
-        held = totals.get(card["id"], {"shares": 0})
-        shares = held["shares"] + held.get("fractional_shares", 0.0) if held.get("fractional_shares") else held["shares"]
-        if shares:
-            positions[card["ticker"]] += shares
-    return {t: _whole(q) for t, q in positions.items()}
-
-
-def _whole(qty: float) -> int | float:
-    return int(round(qty)) if abs(qty - round(qty)) < SHARE_TOLERANCE else round(qty, 9)
-
-
-def position_mismatches(broker_positions: Mapping[str, float], card_positions: Mapping[str, float]) -> List[Dict[str, Any]]:
-    """Tickers where the broker holds a different number of shares than the cards add up to
-    (fractional remainders compared to within a millionth of a share)."""
-    tickers = sorted(set(broker_positions) | set(card_positions))
-    return [
-        {"ticker": t, "broker": _whole(broker_positions.get(t, 0)), "cards": _whole(card_positions.get(t, 0))}
-        for t in tickers if abs(broker_positions.get(t, 0) - card_positions.get(t, 0)) > SHARE_TOLERANCE
-    ]
 
 
 def money(value: Optional[float]) -> str:

@@ -2,7 +2,9 @@
 
 A market order is ``accepted`` when it arrives, ``new`` once the market is open and it waits on
 the fill delay, then ``filled`` (or ``partially_filled`` and later ``canceled`` for the rest, or
-``rejected``) at the simulated price of the moment it became due. Orders that arrive while the
+``rejected``) at the simulated price of the moment it became due. As at Alpaca, a quantity may
+carry a fraction (up to 9 decimals) in a DAY market order, e.g. to sell a reverse split's
+remainder; a GTC order must be whole shares. Orders that arrive while the
 market is closed wait for the next open, as Alpaca queues DAY market orders; a DAY order that
 cannot fill before its session closes expires. State advances lazily: every caller runs
 ``settle()`` first, which computes what has happened since, with the times it happened.
@@ -22,6 +24,7 @@ from typing import Callable, Optional
 
 from .clock import MarketCalendar, SimClock, utc_z
 from .market import CENT, Market
+from .quantities import QuantityError, order_quantity, whole_if_possible
 from .state import Fill, Saved, Store
 
 OPEN_STATUSES = ("pending_new", "accepted", "new", "partially_filled")
@@ -54,7 +57,7 @@ class Order:
     symbol: str
     asset_id: str
     side: str
-    qty: int
+    qty: int | Decimal  # a Decimal only for a fractional (DAY) order
     time_in_force: str
     created_at: datetime
     behaviour: OrderBehaviour
@@ -63,7 +66,7 @@ class Order:
     reserve_price: Decimal
     status: str = "accepted"
     updated_at: Optional[datetime] = None
-    filled_qty: int = 0
+    filled_qty: int | Decimal = 0
     filled_avg_price: Optional[Decimal] = None
     filled_at: Optional[datetime] = None
     canceled_at: Optional[datetime] = None
@@ -191,10 +194,15 @@ class Broker:
                                 "(market orders only)", 40010001)
         if body.get("notional") is not None:
             raise ApiError(422, "notional orders are not supported by the paper exchange", 40010001)
-        qty = _whole_quantity(body.get("qty"))
+        try:
+            qty = order_quantity(body.get("qty"))
+        except QuantityError as exc:
+            raise ApiError(422, str(exc), 40010001) from None
         tif = body.get("time_in_force")
         if tif not in TIME_IN_FORCE:
             raise ApiError(422, "invalid time_in_force (the paper exchange takes day or gtc)", 40010001)
+        if isinstance(qty, Decimal) and tif != "day":
+            raise ApiError(422, "fractional orders must be DAY orders", 42210000)
         client_order_id = body.get("client_order_id") or str(uuid.uuid4())
         if not isinstance(client_order_id, str) or len(client_order_id) > 128:
             raise ApiError(422, "client_order_id must be no more than 128 characters", 40010001)
@@ -202,7 +210,7 @@ class Broker:
             raise ApiError(422, "client_order_id must be unique", 40010001)
         return asset.symbol, side, qty, tif, client_order_id
 
-    def _check_funds(self, symbol: str, side: str, qty: int, price: Decimal) -> None:
+    def _check_funds(self, symbol: str, side: str, qty: int | Decimal, price: Decimal) -> None:
         if side == "buy":
             cost = price * qty
             buying_power = self.buying_power()
@@ -284,8 +292,8 @@ class Broker:
             self._finish(order, "expired", closing)
 
     def _fill(self, order: Order, moment: datetime, real: float) -> None:
-        ratio = order.behaviour.partial_fill_ratio
-        quantity = order.qty if ratio is None else int(math.floor(order.qty * ratio))
+        ratio = order.behaviour.partial_fill_ratio  # a partial fill is whole shares, rounded down
+        quantity = order.qty if ratio is None else int(math.floor(Decimal(order.qty) * Decimal(str(ratio))))
         if quantity <= 0:
             self._finish(order, "canceled", moment)
             return
@@ -307,7 +315,7 @@ class Broker:
         elif status == "expired":
             order.expired_at = moment
 
-    def _book(self, symbol: str, side: str, quantity: int, price: Decimal) -> None:
+    def _book(self, symbol: str, side: str, quantity: int | Decimal, price: Decimal) -> None:
         position = self.positions.setdefault(symbol, Position(symbol))
         amount = (price * quantity).quantize(CENT)
         if side == "buy":
@@ -318,6 +326,7 @@ class Broker:
             self.cash += amount
             position.cost_basis -= (position.cost_basis * quantity / position.qty).quantize(CENT)
             position.qty -= quantity
+        position.qty = whole_if_possible(position.qty)
         if position.qty == 0:
             del self.positions[symbol]
 
@@ -360,21 +369,6 @@ class Broker:
         with self.lock:
             self.settle()
             return sorted(self.positions.values(), key=lambda p: p.symbol)
-
-
-def _whole_quantity(raw) -> int:
-    """Alpaca sends qty as a string or number; the paper exchange trades whole shares."""
-    if raw is None:
-        raise ApiError(422, "qty is required", 40010001)
-    try:
-        value = Decimal(str(raw))
-    except ArithmeticError:
-        raise ApiError(422, f"invalid qty: {raw}", 40010001) from None
-    if not value.is_finite() or value <= 0:
-        raise ApiError(422, "qty must be > 0", 40010001)
-    if value != value.to_integral_value():
-        raise ApiError(422, "fractional orders are not supported by the paper exchange", 40010001)
-    return int(value)
 
 
 def order_json(order: Order) -> dict:

@@ -26,6 +26,7 @@ from flask import Flask, jsonify, request
 from .broker import ApiError
 from .clock import MarketCalendar, utc_z
 from .market import CENT, Bar, _ny_day
+from .quantities import whole_if_possible
 
 if TYPE_CHECKING:
     from .broker import Broker
@@ -278,11 +279,6 @@ class CorporateActions:
             applied = dict(self._applied)
             actions = sorted(self._actions.values(), key=lambda a: (a.ex_date, a.symbol, a.kind))
         return [{"type": a.kind, **a.alpaca_json(), "applied_at": applied.get(a.id)} for a in actions]
-
-
-def whole_if_possible(qty: Decimal):
-    """An int when the quantity is whole (the usual case), else the 9-decimal Decimal."""
-    return int(qty) if qty == qty.to_integral_value() else qty
 
 
 

@@ -161,7 +161,7 @@ def _order_routes(app: Flask, exchange: "Exchange") -> None:
                 check_wash_trade(broker, body)
             order = broker.submit(body, exchange.controls.order_behaviour())
             answer = order_json(order)
-        logger.info("order %s %s %s x%d accepted", order.client_order_id, order.side, order.symbol, order.qty)
+        logger.info("order %s %s %s x%s accepted", order.client_order_id, order.side, order.symbol, order.qty)
         return jsonify(answer)
 
     @app.get("/v2/orders")

@@ -6,9 +6,11 @@ Usage:
 
 While a ticker's cards and the broker disagree the orchestrator makes no trades on it (the wall
 shows a red banner). After checking the account (a manual sale, a split, an exchange that lost
-its state...), ``--accept-broker`` records one buy or sell of the difference on the chosen card
-at the latest price, so the cards add up to what the broker holds and trading resumes. It is
-stamped by the trading clock (``AUTOTRADER_CLOCK``: the broker's with the simulated exchange).
+its state...), ``--accept-broker`` first settles the ticker's open orders with the broker (the
+same order object the orchestrator uses; an order still open refuses the accept, so its fill is
+never counted twice), then records one buy or sell of the exact difference (a fraction of a
+share included) on the chosen card at the latest price, stamped by the trading clock, so the
+cards add up to what the broker holds and trading resumes.
 """
 from __future__ import annotations
 
@@ -16,14 +18,15 @@ import argparse
 import logging
 import os
 import sys
-from typing import Optional
+from typing import Callable, Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper, BrokerError
-from shared.clock import ClockError, ClockUnavailable, make_clock
+from shared.clock import ClockError, ClockUnavailable, make_clock, stamp
+from orchestra.exceptions import OrchestratorError
+from orchestra.trader import Trader
 from shared.config import ConfigError, Settings, load_env
-from orchestra.trader import card_positions_by_ticker, position_mismatches
-from system_databse import system_db_manager as ledger
+from system_databse import positions, system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
@@ -37,36 +40,44 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def report_lines(broker_positions: dict, conn) -> list[str]:
-    """One line per ticker that disagrees, and its cards with their shares."""
-    cards = ledger.get_all_algorithms(conn=conn)
-    totals = ledger.get_all_position_totals(conn=conn)
-    mismatches = position_mismatches(broker_positions, card_positions_by_ticker(conn, cards))
+    """One line per ticker that disagrees, its cards with their shares (a fraction included), and
+    its orders still open (they are settled before anything is accepted)."""
+    held = positions.positions(conn=conn)
+    mismatches = positions.mismatches(broker_positions, positions.by_ticker(held.values()))
     if not mismatches:
         return ["the cards agree with the broker on every ticker"]
+    cards = {card["id"]: card for card in ledger.get_all_algorithms(conn=conn)}
+    open_orders = ledger.get_open_orders(conn=conn)
     lines = []
     for m in mismatches:
         lines.append(f"{m['ticker']}: broker holds {m['broker']} shares, the cards {m['cards']}")
-        for card in (c for c in cards if c["ticker"] == m["ticker"]):
-            shares = totals.get(card["id"], {"shares": 0})["shares"]
-            lines.append(f"  card {card['id']} {card['display_name']} ({card['status']}): {shares} shares")
+        for position in (p for p in held.values() if p.ticker == m["ticker"]):
+            card = cards[position.card_id]
+            lines.append(f"  card {card['id']} {card['display_name']} ({card['status']}): {position.shares} shares")
+        for order in (o for o in open_orders if o["ticker"] == m["ticker"]):
+            lines.append(f"  order {order['client_order_id']} ({order['side']} {order['shares']}) is still "
+                         f"{order['status']}: it is settled first")
     return lines
 
 
-def accept(broker_positions: dict, conn, market, ticker: str, card_id: int, at: str) -> str:
-    """Record the broker's count of ``ticker`` on ``card_id``, stamped ``at`` (the trading clock's)."""
+def accept(broker_positions: dict, conn, market, ticker: str, card_id: int, *, trader: Trader,
+           now: Callable) -> str:
+    """Settle the ticker's open orders through the order object, then record the exact difference
+    (a fraction included) between the broker and the cards on ``card_id``."""
     card = ledger.get_algorithm(card_id, conn=conn)
     if card is None or card["ticker"] != ticker:
         raise ValueError(f"card {card_id} is not a {ticker} card")
+    trader.reconcile({ticker})  # an order the broker has finished is settled first, never counted twice
     latest = db_manager.get_latest_price(market, ticker)
     if latest is None:
         raise ValueError(f"no price for {ticker} in stocks.db to record the difference at")
-    broker = int(broker_positions.get(ticker, 0))
-    cards = card_positions_by_ticker(conn).get(ticker, 0)
-    tx = ledger.record_broker_count(card_id, broker, cards, latest["price"], at=at, conn=conn)
+    broker = broker_positions.get(ticker, 0)
+    cards = positions.by_ticker(positions.positions(conn=conn, open_orders=False).values()).get(ticker, 0)
+    tx = ledger.record_broker_count(card_id, broker, cards, latest["price"], at=stamp(now()), conn=conn)
     if tx is None:
         return f"{ticker}: the cards already add up to the broker's {broker} shares; nothing recorded"
-    side = "buy" if broker > cards else "sell"
-    return (f"card {card_id} {ticker}: recorded a {side} of {abs(broker - cards)} shares at ${latest['price']:,.2f} "
+    [row] = [t for t in ledger.get_recent_transactions(card_id, 5, conn=conn) if t["id"] == tx]
+    return (f"card {card_id} {ticker}: recorded a {row['type']} of {row['shares']} shares at ${latest['price']:,.2f} "
             f"(transaction {tx}); the cards now add up to the broker's {broker}")
 
 
@@ -79,20 +90,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         settings = Settings.from_env(os.environ)
         broker = AlpacaWrapper(settings.broker)
-        clock = make_clock(settings.daemon.clock, lambda: broker.get_clock().timestamp)
+        clock = make_clock(settings.daemon.clock, lambda: broker.get_clock().timestamp)  # the daemon's trading clock
         broker_positions = broker.get_positions()
-        at = clock.stamp() if args.accept_broker else ""
         conn = ledger.get_connection(settings.databases.system_db)
         market = db_manager.get_connection(settings.databases.stocks_db)
-    except (ConfigError, ClockError, ClockUnavailable, BrokerError, FileNotFoundError) as exc:
+    except (ConfigError, ClockError, BrokerError, FileNotFoundError, OrchestratorError) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 1
     try:
         if args.accept_broker:
-            print(accept(broker_positions, conn, market, args.ticker.strip().upper(), args.card, at))
+            trader = Trader(broker, conn, now=clock.now)
+            print(accept(broker_positions, conn, market, args.ticker.strip().upper(), args.card, trader=trader,
+                         now=clock.now))
         else:
             print("\n".join(report_lines(broker_positions, conn)))
-    except (ValueError, ledger.LedgerError) as exc:
+    except (ValueError, ledger.LedgerError, OrchestratorError, BrokerError, ClockUnavailable) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -1,11 +1,13 @@
 """A card's shares, value and P&L, always derived from its transaction history.
 
-shares          = sum(buy shares) - sum(sell shares) + shares added or removed by splits
-fractional      = a reverse split's remainder (the broker keeps it; the card cannot trade it)
+shares          = sum(buy shares) - sum(sell shares) + shares added or removed by splits (whole)
+fractional      = the rest of what is held (a reverse split's remainder, until a sell-all sells it)
 invested        = sum(buy cost) - sum(sell proceeds) - dividends received
 uninvested cash = initial_capital - invested
 current value   = (shares + fractional) * current_price + uninvested cash
 pnl             = current value - initial_capital
+
+(the definition of a position: ``system_databse.positions``)
 
 A split multiplies the shares and leaves the money alone, so at the same market value the P&L is
 unchanged; a dividend is cash the card's shares paid back to it (``corporate_action_effects``).
@@ -19,10 +21,11 @@ import math
 import sqlite3
 from typing import Any, Dict, Iterable, Optional
 
-from system_databse import system_db_manager
+from shared.shares import quantity
+from system_databse import positions, system_db_manager
 
 
-NO_TRADES = {"shares": 0, "trade_count": 0, "invested": 0.0, "fractional_shares": 0.0, "dividends": 0.0}  # totals of a card without transactions
+NO_TRADES = {"shares": 0, "trade_count": 0, "invested": 0.0, "fractional_shares": 0.0, "held": 0, "dividends": 0.0}  # totals of a card without transactions
 
 
 def to_cents(amount: float) -> float:
@@ -61,8 +64,8 @@ def calculate_current_value(algo_id: int, current_price: float, initial_capital:
 
 
 def held_shares(totals: Dict[str, Any]) -> float:
-    """Whole shares plus a reverse split's fractional remainder: what the card owns at the broker."""
-    return totals["shares"] + totals.get("fractional_shares", 0.0)
+    """Whole shares plus the fraction: what the card owns at the broker."""
+    return totals.get("held", totals["shares"])
 
 
 def calculate_pnl(current_value: float, initial_capital: float) -> float:
@@ -104,29 +107,10 @@ def get_algorithm_with_calculations(algo_id: int, current_price: Optional[float]
     return card_from_totals(algo, totals, current_price)
 
 
-def calculate_available_cash(alpaca_cash: float, running_cards_uninvested: Iterable[float]) -> Dict[str, float]:
-    """Cash free for a new card: broker cash minus what running cards still hold in reserve.
-
-    The spec's "cash - sum(initial_capital)" counts invested money twice (it has already left
-    the broker's cash), so each running card reserves only its uninvested cash. While nothing
-    is invested both formulas agree.
-    """
-    if not isinstance(alpaca_cash, (int, float)) or not math.isfinite(alpaca_cash):
-        raise ValueError(f"broker cash must be a finite number, got {alpaca_cash!r}")
-    reserved = sum(max(0.0, amount) for amount in running_cards_uninvested)
-    return {
-        "alpaca_cash": to_cents(alpaca_cash),
-        "reserved": to_cents(reserved),
-        "available_cash": to_cents(alpaca_cash - reserved),
-    }
-
-
-def running_cards_uninvested(*, conn: Optional[sqlite3.Connection] = None) -> list[float]:
-    """Each running card's uninvested cash, read in two queries for any number of cards."""
-    cards = system_db_manager.get_all_algorithms("running", conn=conn)
-    totals = system_db_manager.get_all_position_totals(conn=conn)
-    return [uninvested_cash(float(c["initial_capital"]), totals.get(c["id"], {"invested": 0.0})["invested"])
-            for c in cards]
+def available_cash(alpaca_cash: float, *, conn: Optional[sqlite3.Connection] = None) -> Dict[str, float]:
+    """Cash free for a new card: broker cash minus every card's claim on it (its uninvested cash,
+    and what its open orders will still move: ``positions.Position.claim_on_broker_cash``)."""
+    return positions.available_cash(alpaca_cash, positions.positions(conn=conn).values())
 
 
 def corporate_action_label(effect: Dict[str, Any]) -> str:
@@ -150,13 +134,9 @@ def split_adjusted(transactions: Iterable[Dict[str, Any]], effects: Iterable[Dic
     rows = []
     for t in transactions:
         factor = math.prod(ratio for at, ratio in splits if at > t["timestamp"])
-        rows.append(t if factor == 1 else {**t, "shares": whole_if_close(t["shares"] * factor),
+        rows.append(t if factor == 1 else {**t, "shares": quantity(t["shares"] * factor),
                                            "price": t["price"] / factor})
     rows += [{"id": None, "type": "dividend", "timestamp": e["effective_at"], "shares": 0, "price": 0.0,
               "cash": e["cash"]} for e in effects if e["kind"] == "cash_dividend"]
     return sorted(rows, key=lambda r: r["timestamp"])
 
-
-def whole_if_close(shares: float) -> int | float:
-    """Shares as an int when whole (to a billionth), else rounded to 9 decimals like the broker's."""
-    return int(round(shares)) if abs(shares - round(shares)) < 1e-9 else round(shares, 9)

@@ -19,16 +19,19 @@ import re
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from shared.clock import computer_stamp
 from shared.config import DatabasePaths
+from shared.shares import from_nano, to_nano
 from shared.sqlite import open_database
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 STAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+NINE_PLACES = Decimal("0.000000001")
 
 
 class LedgerError(ValueError):
@@ -112,6 +115,16 @@ def check_shares(shares: Any) -> int:
     if isinstance(shares, bool) or not isinstance(shares, int) or shares <= 0:
         raise LedgerError(f"shares must be a positive integer, got {shares!r}")
     return shares
+
+
+def check_quantity(shares: Any, what: str = "shares") -> int | float:
+    """A positive quantity of shares with nine decimals at most (the broker's precision), returned
+    as ``shared.shares`` shows it: an int when whole, else a float."""
+    if not isinstance(shares, bool) and isinstance(shares, (int, float, Decimal)):
+        exact = Decimal(str(shares))
+        if exact.is_finite() and exact > 0 and exact == exact.quantize(NINE_PLACES):
+            return from_nano(to_nano(exact))
+    raise LedgerError(f"{what} must be a positive number of shares, 9 decimals at most, got {shares!r}")
 
 
 def check_price(price: Any, what: str = "price") -> float:

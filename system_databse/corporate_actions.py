@@ -8,8 +8,15 @@ from typing import Any, Dict, Iterable, List, Optional
 from system_databse.connection import (LedgerError, atomic, check_price, ledger_stamp, rows_by_card,
                                         use_connection)
 from system_databse.connection import normalize_ticker
+from system_databse.orders import open_order_tickers
+from system_databse.transactions import EMPTY, holdings
+from shared.shares import NANO
 
 CORPORATE_ACTION_KINDS = ("forward_split", "reverse_split", "cash_dividend")
+
+
+class OrderStillOpen(LedgerError):
+    """A corporate action on a ticker whose order is still open: apply it once the order is settled."""
 _NINE_PLACES = Decimal("0.000000001")  # Alpaca reports fractional quantities to 9 decimals
 _CENT = Decimal("0.01")
 
@@ -17,14 +24,8 @@ _CENT = Decimal("0.01")
 def position_at(algo_id: int, moment: str, *, conn: Optional[sqlite3.Connection] = None) -> Decimal:
     """Shares (whole plus fractional) a card held just before ``moment``: trades and earlier actions."""
     with use_connection(conn) as c:
-        traded = c.execute(
-            "SELECT COALESCE(SUM(CASE WHEN type = 'buy' THEN shares ELSE -shares END), 0) FROM transactions"
-            " WHERE algorithm_id = ? AND timestamp < ?", (algo_id, moment)).fetchone()[0]
-        changed = c.execute(
-            "SELECT COALESCE(SUM(share_change), 0), COALESCE(SUM(fractional_change), 0.0)"
-            " FROM corporate_action_effects WHERE algorithm_id = ? AND effective_at < ?", (algo_id, moment)).fetchone()
-    fractional = Decimal(repr(round(float(changed[1]), 9))).quantize(_NINE_PLACES)
-    return Decimal(int(traded) + int(changed[0])) + fractional
+        held = holdings(c, [algo_id], before=moment).get(algo_id, EMPTY)["nano"]
+    return Decimal(held) / NANO
 
 
 def corporate_action_effect(kind: str, held: Decimal, *, old_rate: Optional[float] = None,
@@ -54,11 +55,16 @@ def record_corporate_action(action: Dict[str, Any], *, recorded_at: Optional[str
     result is the same whenever it is recorded; a (card, action) pair already recorded is left
     alone. Returns the rows written now. ``recorded_at`` is the trading clock's stamp (the
     computer's clock for a call without one).
+
+    Refused (LedgerError) while an order on the symbol is open: its fill, once settled, may belong
+    before the ex-date, and the action must see it (a buy earns the dividend, a sell does not).
     """
     symbol = normalize_ticker(action["symbol"])
     recorded = ledger_stamp(recorded_at)
     written = []
     with use_connection(conn) as c, atomic(c):
+        if symbol in open_order_tickers(conn=c):
+            raise OrderStillOpen(f"{symbol}: an order is still open; its corporate action waits until it is settled")
         cards = c.execute("SELECT id FROM algorithm_instances WHERE ticker = ? ORDER BY id", (symbol,)).fetchall()
         for card in cards:
             held = position_at(card["id"], action["effective_at"], conn=c)

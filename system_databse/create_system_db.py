@@ -35,6 +35,9 @@ def _apply(conn: sqlite3.Connection, migration: Path) -> bool:
     The record is written first, under the write lock (``BEGIN IMMEDIATE``): when two processes
     upgrade the same file at once, the second one's insert fails on the primary key before any
     of the migration runs, and it moves on. So each migration is applied exactly once.
+    Foreign keys are off while it runs, so a migration may rebuild a table (SQLite's documented
+    procedure for a change ALTER TABLE cannot make), and checked before it commits: a migration
+    that would leave a dangling reference is rolled back.
     """
     now = computer_stamp()  # bookkeeping (when this computer upgraded the file), not a ledger stamp
     name = migration.name.replace("'", "''")
@@ -42,16 +45,22 @@ def _apply(conn: sqlite3.Connection, migration: Path) -> bool:
         "BEGIN IMMEDIATE;\n"
         f"INSERT INTO schema_migrations (name, applied_at) VALUES ('{name}', '{now}');\n"
         + migration.read_text()
-        + "\nCOMMIT;"
     )
+    conn.execute("PRAGMA foreign_keys=OFF")
     try:
         conn.executescript(script)
+        dangling = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            raise sqlite3.IntegrityError(f"{migration.name} leaves {len(dangling)} dangling reference(s): {dangling[:3]}")
+        conn.execute("COMMIT")
     except sqlite3.Error:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if migration.name in _applied(conn):
             return False  # another process applied it between our look and our lock
         raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
     return True
 
 

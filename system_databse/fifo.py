@@ -124,7 +124,7 @@ def match(transactions: Iterable[Mapping[str, Any]], actions: Iterable[Mapping[s
         if "effective_at" in t and "kind" in t:
             _apply_action(t, lots, dividends)
             continue
-        shares, price = int(t["shares"]), float(t["price"])
+        shares, price = t["shares"], float(t["price"])  # a fractional sell (a liquidated remainder) too
         if t["type"] == "buy":
             lots.append(Lot(shares, price, t["timestamp"], t.get("id")))
             continue

@@ -1,164 +1,154 @@
-"""The order journal: one broker order per ticker per minute ("broker_orders") and its allocations
-to the cards ("order_allocations"). The intent is written before the order is sent; the fill,
-every card's transaction and the closing of the order in one transaction after."""
+"""The order journal's SQL: one net order per ticker per minute ("broker_orders"), its allocations
+to the cards ("order_allocations") and the events applied to it ("order_events").
+
+An order's life is a small state machine, checked here in Python on every write (never only by a
+``WHERE status IN (...)``)::
+
+    pending --> submitted --> partially_filled --> filled
+       |            |                |        \\-> cancelled (what filled is kept)
+       |            |                \\------------------^
+       \\------------+--> filled | cancelled | failed
+    crossed: the minute's decisions cancelled out between cards; nothing went to the broker
+
+Only ``orchestra.net_order`` writes an order and its transactions, each event inside one
+``atomic``; these functions are its SQL and the reads everyone else makes. Stamps are given by
+the caller (the trading clock), never read here.
+"""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
-from system_databse.connection import (LedgerError, atomic, check_price, check_shares, ledger_stamp, use_connection)
-from system_databse.transactions import get_position_totals, insert_transaction
+from shared.shares import from_nano, to_nano
+from system_databse.connection import LedgerError, atomic, check_price, check_quantity, use_connection
+from system_databse.transactions import EMPTY, holdings, insert_transaction
 
-OPEN_ORDER_STATUSES = ("pending", "submitted")
+PENDING, SUBMITTED, PARTIALLY_FILLED = "pending", "submitted", "partially_filled"
+FILLED, CANCELLED, FAILED, CROSSED = "filled", "cancelled", "failed", "crossed"
+TRANSITIONS: Dict[str, frozenset] = {
+    PENDING: frozenset({SUBMITTED, PARTIALLY_FILLED, FILLED, CANCELLED, FAILED}),
+    SUBMITTED: frozenset({SUBMITTED, PARTIALLY_FILLED, FILLED, CANCELLED, FAILED}),
+    PARTIALLY_FILLED: frozenset({PARTIALLY_FILLED, FILLED, CANCELLED}),
+    FILLED: frozenset(), CANCELLED: frozenset(), FAILED: frozenset(), CROSSED: frozenset(),
+}
+OPEN_STATES = frozenset(state for state, onward in TRANSITIONS.items() if onward)
+_OPEN_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in sorted(OPEN_STATES)))  # from the table only
 
 
-def journal_net_order(client_order_id: str, ticker: str, minute: str, side: Optional[str], shares: int,
-                      cross_price: Optional[float], allocations: List[Dict[str, Any]], *, at: Optional[str] = None,
-                      conn: Optional[sqlite3.Connection] = None) -> bool:
-    """Write one ticker's minute before anything is sent: the net order, every card's allocation,
-    and the crosses (recorded at once, at ``cross_price``). False if that id is already journaled.
+class OrderStateError(LedgerError):
+    """A write the state machine does not allow (an order moved from a state it is not in, or to
+    one its state cannot reach): nothing is written."""
 
-    Each allocation: ``algorithm_id``, ``kind`` ('order' | 'cross'), ``side``, ``shares``, ``reason``,
-    ``liquidation``. A card that is no longer running is refused (LedgerError), except for a
-    liquidation of a stopped card. ``at`` (here and in the other writers of the journal) is the
-    trading clock's stamp; the computer's clock for a call without one.
-    """
+
+def check_transition(client_order_id: str, state: str, target: str) -> None:
+    if target not in TRANSITIONS.get(state, ()):
+        raise OrderStateError(f"order {client_order_id} cannot go from {state!r} to {target!r}")
+
+
+# --------------------------------------------------------------------------- writes (net_order only)
+
+
+def insert_order(c: sqlite3.Connection, client_order_id: str, ticker: str, minute: str, side: Optional[str],
+                 shares: int | float, price: Optional[float], now: str) -> bool:
+    """The order's row, pending (or crossed when nothing goes to the broker); False if that id exists."""
     if side not in (None, "buy", "sell") or (side is None) != (shares == 0):
         raise LedgerError(f"a net order needs a side exactly when it has shares, got {side!r} {shares!r}")
-    now = ledger_stamp(at)
-    with use_connection(conn) as c, atomic(c):
-        cur = c.execute(
-            "INSERT OR IGNORE INTO broker_orders (client_order_id, ticker, minute, side, shares, cross_price, status,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (client_order_id, ticker, minute, side, shares, cross_price, "pending" if shares else "crossed", now, now))
-        if cur.rowcount != 1:
-            return False
-        crossed_at = _cross_time(c, minute, [int(p["algorithm_id"]) for p in allocations if p["kind"] == "cross"])
-        for part in allocations:
-            _journal_allocation(c, client_order_id, part, cross_price, crossed_at)
-        return True
+    shares = check_quantity(shares) if shares else 0
+    cur = c.execute(
+        "INSERT OR IGNORE INTO broker_orders (client_order_id, ticker, minute, side, shares, cross_price, status,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (client_order_id, ticker, minute, side, shares, price, PENDING if shares else CROSSED, now, now))
+    return cur.rowcount == 1
 
 
-def _cross_time(c: sqlite3.Connection, minute: str, card_ids: List[int]) -> str:
-    """When the minute's crosses are stamped: ``minute`` (the bar's close), or the newest fill of a
-    crossing card if the broker stamped that one later (a fill that came after the bar closed, as
-    in a cycle that ran late), so that every card's fills stay in time order for its FIFO lots."""
-    if not card_ids:
-        return minute
-    marks = ", ".join("?" * len(card_ids))
-    newest = c.execute(f"SELECT MAX(timestamp) FROM transactions WHERE algorithm_id IN ({marks})",
-                       card_ids).fetchone()[0]
-    return newest if newest is not None and newest > minute else minute
-
-
-def _journal_allocation(c: sqlite3.Connection, client_order_id: str, part: Dict[str, Any],
-                        cross_price: Optional[float], crossed_at: str) -> None:
-    card_id, kind, side = int(part["algorithm_id"]), part["kind"], part["side"]
-    shares = check_shares(part["shares"])
-    card = c.execute("SELECT status FROM algorithm_instances WHERE id = ?", (card_id,)).fetchone()
-    if card is None:
+def card_status(c: sqlite3.Connection, card_id: int) -> str:
+    row = c.execute("SELECT status FROM algorithm_instances WHERE id = ?", (card_id,)).fetchone()
+    if row is None:
         raise LedgerError(f"algorithm {card_id} does not exist")
-    if card["status"] != "running" and not (part.get("liquidation") and side == "sell"):
-        raise LedgerError(f"algorithm {card_id} is no longer running; its {side} is not sent")
-    tx_id = None
-    if kind == "cross":
-        price = check_price(cross_price, "cross price")
-        if side == "sell" and shares > get_position_totals(card_id, conn=c)["shares"]:
-            raise LedgerError(f"algorithm {card_id} cannot sell {shares} shares it does not hold")
-        tx_id = insert_transaction(c, card_id, side, shares, price, crossed_at)
+    return row["status"]
+
+
+def held_nano(c: sqlite3.Connection, card_id: int) -> int:
+    """What a card holds now, whole and fractional, in nano-shares (``transactions.holdings``)."""
+    return holdings(c, [card_id]).get(card_id, EMPTY)["nano"]
+
+
+def newest_fill_at(c: sqlite3.Connection, card_ids: Iterable[int]) -> Optional[str]:
+    """The newest fill stamp of any of these cards (crosses are never stamped before it)."""
+    ids = sorted({int(i) for i in card_ids})
+    if not ids:
+        return None
+    return c.execute(f"SELECT MAX(timestamp) FROM transactions WHERE algorithm_id IN ({','.join('?' * len(ids))})",
+                     ids).fetchone()[0]
+
+
+def insert_allocation(c: sqlite3.Connection, client_order_id: str, card_id: int, kind: str, side: str,
+                      shares: int | float, reason: str, transaction_id: Optional[int] = None) -> None:
+    shares = check_quantity(shares)
     c.execute(
         "INSERT INTO order_allocations (client_order_id, algorithm_id, kind, side, shares, reason, filled_shares,"
         " transaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (client_order_id, card_id, kind, side, shares, part.get("reason", ""), shares if tx_id else 0, tx_id))
+        (client_order_id, card_id, kind, side, shares, reason, shares if transaction_id else 0, transaction_id))
 
 
-def mark_order_submitted(client_order_id: str, broker_order_id: str, *, at: Optional[str] = None,
-                         conn: Optional[sqlite3.Connection] = None) -> None:
-    """The broker acknowledged the order: from now on one missing look-up never closes it."""
-    with use_connection(conn) as c, atomic(c):
-        c.execute(
-            "UPDATE broker_orders SET status = 'submitted', broker_order_id = ?, missed_lookups = 0, updated_at = ?"
-            " WHERE client_order_id = ? AND status = 'pending'",
-            (broker_order_id, ledger_stamp(at), client_order_id),
-        )
+def record_card_fill(c: sqlite3.Connection, client_order_id: str, card_id: int, side: str, shares: int | float,
+                     price: float, at: str) -> int:
+    """One card's part of the order's fill: its transaction and its allocation, never selling more
+    than the card holds (a card's position cannot go below zero, whatever the broker did)."""
+    if side == "sell" and to_nano(shares) > held_nano(c, card_id):
+        raise LedgerError(f"order {client_order_id}: card {card_id} holds {from_nano(held_nano(c, card_id))} "
+                          f"shares and cannot sell {shares}")
+    tx_id = insert_transaction(c, card_id, side, shares, check_price(price, "fill price"), at)
+    c.execute("UPDATE order_allocations SET filled_shares = ?, transaction_id = ?"
+              " WHERE client_order_id = ? AND algorithm_id = ? AND kind = 'order'",
+              (check_quantity(shares), tx_id, client_order_id, card_id))
+    return tx_id
 
 
-def record_order_fill(client_order_id: str, filled_shares: int, avg_price: Optional[float],
-                      filled_at: Optional[str], split: Dict[int, int], *, at: Optional[str] = None,
-                      conn: Optional[sqlite3.Connection] = None) -> Dict[int, int]:
-    """Record the net order's fill on every card of its side (``split``: card -> shares) and close
-    the order, in one transaction; returns card -> transaction id.
-
-    Exactly once: an order already closed returns its existing transactions and writes nothing.
-    A zero fill closes the order as failed. Stopped cards are allowed: the broker already executed.
-    ``filled_at`` is the broker's; without it the fill is stamped ``at``.
-    """
-    now = ledger_stamp(at)
-    with use_connection(conn) as c, atomic(c):
-        order = c.execute("SELECT * FROM broker_orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
-        if order is None:
-            raise LedgerError(f"no journaled order {client_order_id!r}")
-        if order["status"] not in OPEN_ORDER_STATUSES:
-            return _order_transactions(c, client_order_id)
-        if filled_shares == 0:
-            _close_order(c, client_order_id, "failed", 0, None, "broker filled nothing", now)
-            return {}
-        price = check_price(avg_price, "fill price")
-        parts = {int(r["algorithm_id"]): r for r in c.execute(
-            "SELECT * FROM order_allocations WHERE client_order_id = ? AND kind = 'order'", (client_order_id,))}
-        if sum(split.values()) != filled_shares or set(split) - set(parts) or \
-                any(shares > parts[card]["shares"] or shares < 0 for card, shares in split.items()):
-            raise LedgerError(f"order {client_order_id}: split {split} does not fit its fill of {filled_shares}")
-        for card_id, shares in sorted(split.items()):
-            if shares:
-                tx_id = insert_transaction(c, card_id, order["side"], shares, price, filled_at or now)
-                c.execute("UPDATE order_allocations SET filled_shares = ?, transaction_id = ?"
-                          " WHERE client_order_id = ? AND algorithm_id = ? AND kind = 'order'",
-                          (shares, tx_id, client_order_id, card_id))
-        _close_order(c, client_order_id, "filled", filled_shares, price, None, now)
-        return _order_transactions(c, client_order_id)
+def move_order(c: sqlite3.Connection, order: Dict[str, Any], target: str, now: str, *,
+               broker_order_id: Optional[str] = None, filled: int | float = 0, avg_price: Optional[float] = None,
+               error: Optional[str] = None, missed_lookups: Optional[int] = None) -> None:
+    """Move ``order`` (as read in this transaction) to ``target`` if the table allows it; the row
+    must still be in the state it was read in, so two writers can never both move it."""
+    check_transition(order["client_order_id"], order["status"], target)
+    cur = c.execute(
+        "UPDATE broker_orders SET status = ?, broker_order_id = COALESCE(?, broker_order_id), filled_shares = ?,"
+        " filled_avg_price = COALESCE(?, filled_avg_price), error = COALESCE(?, error),"
+        " missed_lookups = COALESCE(?, missed_lookups), updated_at = ? WHERE client_order_id = ? AND status = ?",
+        (target, broker_order_id, filled, avg_price, error, missed_lookups, now, order["client_order_id"],
+         order["status"]))
+    if cur.rowcount != 1:
+        raise OrderStateError(f"order {order['client_order_id']} is no longer {order['status']!r}")
 
 
-def mark_order_failed(client_order_id: str, error: str, *, at: Optional[str] = None,
-                      conn: Optional[sqlite3.Connection] = None) -> None:
-    """Close an open order that never executed (its crosses stay: they were never the broker's)."""
-    now = ledger_stamp(at)
-    with use_connection(conn) as c, atomic(c):
-        _close_order(c, client_order_id, "failed", 0, None, error, now)
+def add_order_event(c: sqlite3.Connection, client_order_id: str, event: str, before: Optional[str], after: str,
+                    at: str, *, filled: int | float = 0, avg_price: Optional[float] = None, detail: str = "") -> None:
+    c.execute("INSERT INTO order_events (client_order_id, event, state_before, state_after, filled_shares, avg_price,"
+              " detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+              (client_order_id, event, before, after, filled, avg_price, detail, at))
 
 
-def note_missed_lookup(client_order_id: str, *, at: Optional[str] = None,
-                       conn: Optional[sqlite3.Connection] = None) -> int:
-    """Count one look-up of an acknowledged order that the broker did not find; returns the count."""
-    with use_connection(conn) as c, atomic(c):
-        c.execute("UPDATE broker_orders SET missed_lookups = missed_lookups + 1, updated_at = ?"
-                  " WHERE client_order_id = ?", (ledger_stamp(at), client_order_id))
-        row = c.execute("SELECT missed_lookups FROM broker_orders WHERE client_order_id = ?",
-                        (client_order_id,)).fetchone()
-    return int(row["missed_lookups"]) if row else 0
+# --------------------------------------------------------------------------- reads
 
 
-def _close_order(c: sqlite3.Connection, client_order_id: str, status: str, filled: int,
-                 price: Optional[float], error: Optional[str], at: str) -> None:
-    c.execute(
-        "UPDATE broker_orders SET status = ?, filled_shares = ?, filled_avg_price = ?, error = ?, updated_at = ?"
-        " WHERE client_order_id = ? AND status IN ('pending', 'submitted')",
-        (status, filled, price, error, at, client_order_id),
-    )
-
-
-def _order_transactions(c: sqlite3.Connection, client_order_id: str) -> Dict[int, int]:
-    rows = c.execute("SELECT algorithm_id, transaction_id FROM order_allocations WHERE client_order_id = ?"
-                     " AND kind = 'order' AND transaction_id IS NOT NULL", (client_order_id,)).fetchall()
-    return {int(r["algorithm_id"]): int(r["transaction_id"]) for r in rows}
+def get_order(client_order_id: str, *, conn: Optional[sqlite3.Connection] = None) -> Optional[Dict[str, Any]]:
+    """One order with its allocations (``order`` parts and ``cross`` parts, by card), or None."""
+    with use_connection(conn) as c:
+        row = c.execute("SELECT * FROM broker_orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        if row is None:
+            return None
+        order = dict(row)
+        order["allocations"] = [dict(a) for a in c.execute(
+            "SELECT * FROM order_allocations WHERE client_order_id = ? ORDER BY kind, algorithm_id",
+            (client_order_id,))]
+    return order
 
 
 def get_open_orders(*, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
-    """Net orders still pending or submitted, oldest first, each with its 'order' allocations."""
+    """Net orders still open (``OPEN_STATES``), oldest first, each with its 'order' allocations."""
     with use_connection(conn) as c:
-        rows = c.execute("SELECT * FROM broker_orders WHERE status IN ('pending', 'submitted')"
-                         " ORDER BY created_at, rowid").fetchall()
-        orders = [dict(r) for r in rows]
+        rows = c.execute(f"SELECT * FROM broker_orders WHERE {_OPEN_SQL} ORDER BY created_at, rowid").fetchall()
+        orders = [dict(r) for r in rows if r["status"] in OPEN_STATES]
         for order in orders:
             order["allocations"] = [dict(a) for a in c.execute(
                 "SELECT * FROM order_allocations WHERE client_order_id = ? AND kind = 'order' ORDER BY algorithm_id",
@@ -166,25 +156,29 @@ def get_open_orders(*, conn: Optional[sqlite3.Connection] = None) -> List[Dict[s
     return orders
 
 
-def record_broker_count(algo_id: int, broker_shares: int, ticker_shares: int, price: float, *,
-                        at: Optional[str] = None, conn: Optional[sqlite3.Connection] = None) -> Optional[int]:
-    """The owner accepts the broker's count for a ticker on one card: one buy or sell of the
-    difference (``broker_shares - ticker_shares``, the cards' total) at ``price``, stopped cards
-    included, never below zero shares. Returns the transaction id (None: nothing to change)."""
-    difference = int(broker_shares) - int(ticker_shares)
-    if difference == 0:
-        return None
-    price = check_price(price)
-    now = ledger_stamp(at)
-    with use_connection(conn) as c, atomic(c):
-        if c.execute("SELECT 1 FROM algorithm_instances WHERE id = ?", (algo_id,)).fetchone() is None:
-            raise LedgerError(f"algorithm {algo_id} does not exist")
-        held = get_position_totals(algo_id, conn=c)["shares"]
-        if held + difference < 0:
-            raise LedgerError(f"algorithm {algo_id} holds {held} shares; it cannot give up {-difference}")
-        last = c.execute("SELECT MAX(timestamp) FROM transactions WHERE algorithm_id = ?", (algo_id,)).fetchone()[0]
-        when = max(now, last or "")  # never before the card's own trades
-        return insert_transaction(c, algo_id, "buy" if difference > 0 else "sell", abs(difference), price, when)
+def open_order_tickers(*, conn: Optional[sqlite3.Connection] = None) -> set[str]:
+    """Tickers with an order still open: no new order, no corporate action, no hand reconcile on them."""
+    with use_connection(conn) as c:
+        rows = c.execute(f"SELECT ticker, status FROM broker_orders WHERE {_OPEN_SQL}").fetchall()
+    return {r["ticker"] for r in rows if r["status"] in OPEN_STATES}
+
+
+def open_order_claims(*, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """Every card's part of every open order: card, side, shares, and the minute's price it was sent at."""
+    with use_connection(conn) as c:
+        rows = c.execute(
+            "SELECT a.algorithm_id, a.side, a.shares, o.cross_price AS price, o.status FROM order_allocations a"
+            f" JOIN broker_orders o ON o.client_order_id = a.client_order_id WHERE a.kind = 'order' AND o.{_OPEN_SQL}"
+        ).fetchall()
+    return [dict(r) for r in rows if r["status"] in OPEN_STATES]
+
+
+def get_order_events(client_order_id: str, *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+    """The events applied to one order, oldest first."""
+    with use_connection(conn) as c:
+        rows = c.execute("SELECT * FROM order_events WHERE client_order_id = ? ORDER BY id",
+                         (client_order_id,)).fetchall()
+    return [dict(r) for r in rows]
 
 
 def get_allocations(client_order_id: str, *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
@@ -221,4 +215,33 @@ def get_orders(algo_id: Optional[int] = None, *, conn: Optional[sqlite3.Connecti
             rows = c.execute(sql + " WHERE a.algorithm_id = ? ORDER BY o.created_at, o.rowid, a.kind",
                              (algo_id,)).fetchall()
     return [dict(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- accepting the broker's count
+
+
+def record_broker_count(algo_id: int, broker_shares: int | float, ticker_shares: int | float, price: float, *,
+                        at: str, conn: Optional[sqlite3.Connection] = None) -> Optional[int]:
+    """The owner accepts the broker's count for a ticker on one card: one buy or sell of the exact
+    difference (``broker_shares - ticker_shares``, the cards' total, a fraction included) at
+    ``price``, stamped ``at`` (never before the card's own fills), stopped cards included, never
+    below zero shares. Refused while an order on the ticker is open (its fill would count twice).
+    Returns the transaction id (None: nothing to change)."""
+    difference = to_nano(broker_shares) - to_nano(ticker_shares)
+    if difference == 0:
+        return None
+    price = check_price(price)
+    with use_connection(conn) as c, atomic(c):
+        card = c.execute("SELECT ticker FROM algorithm_instances WHERE id = ?", (algo_id,)).fetchone()
+        if card is None:
+            raise LedgerError(f"algorithm {algo_id} does not exist")
+        if card["ticker"] in open_order_tickers(conn=c):
+            raise LedgerError(f"an order on {card['ticker']} is still open; let the orchestrator settle it first")
+        held = held_nano(c, algo_id)
+        if held + difference < 0:
+            raise LedgerError(f"algorithm {algo_id} holds {from_nano(held)} shares; it cannot give up "
+                              f"{from_nano(-difference)}")
+        last = c.execute("SELECT MAX(timestamp) FROM transactions WHERE algorithm_id = ?", (algo_id,)).fetchone()[0]
+        return insert_transaction(c, algo_id, "buy" if difference > 0 else "sell", from_nano(abs(difference)), price,
+                                  max(at, last or ""))
 

@@ -7,7 +7,8 @@ one name:
 - ``connection``: ``get_connection``, ``atomic``, ``LedgerError`` and the shared checks;
 - ``cards``: cards created, stopped and listed, and their parameters;
 - ``transactions``: fills and their totals (shares, trade count, net invested) and history reads;
-- ``orders``: the order journal (net orders, allocations, fills, reconcile);
+- ``orders``: the order journal's SQL and its state table (``orchestra.net_order`` is its only writer);
+- ``positions``: a card's position, the one definition (imported as a module, not re-exported);
 - ``corporate_actions``: splits and dividends per card;
 - ``decisions``: each card's recent decisions, refusals and errors;
 - ``config``: configuration, the PIN, the ledger's id and heartbeats.
@@ -30,9 +31,9 @@ from system_databse.transactions import (record_buy, record_sell, get_transactio
                                          get_recent_transactions, get_position_totals,
                                          get_all_position_totals, get_transactions_between,
                                          get_ledger_versions, get_daily_trade_totals, get_recent_fills)
-from system_databse.orders import (OPEN_ORDER_STATUSES, journal_net_order, mark_order_submitted,
-                                   record_order_fill, mark_order_failed, note_missed_lookup, get_open_orders,
-                                   record_broker_count, get_allocations, get_net_orders, get_orders)
+from system_databse.orders import (OPEN_STATES, TRANSITIONS, OrderStateError, get_order,
+                                   get_open_orders, open_order_tickers, get_order_events, record_broker_count,
+                                   get_allocations, get_net_orders, get_orders)
 from system_databse.decisions import (DECISIONS_KEPT, DECISION_KINDS, record_decisions, get_decisions)
 from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effect,
                                               record_corporate_action, get_corporate_action_effects,
@@ -78,13 +79,13 @@ __all__ = [
     "get_ledger_versions",
     "get_daily_trade_totals",
     "get_recent_fills",
-    "OPEN_ORDER_STATUSES",
-    "journal_net_order",
-    "mark_order_submitted",
-    "record_order_fill",
-    "mark_order_failed",
-    "note_missed_lookup",
+    "OPEN_STATES",
+    "TRANSITIONS",
+    "OrderStateError",
+    "get_order",
     "get_open_orders",
+    "open_order_tickers",
+    "get_order_events",
     "record_broker_count",
     "get_allocations",
     "get_net_orders",

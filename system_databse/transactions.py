@@ -1,16 +1,23 @@
 """A card's fills and what they add up to (shares, trade count, net invested), and the reads of
-them the wall, the history and the exports make."""
+them the wall, the history and the exports make.
+
+Shares are summed in SQL as integer nano-shares (``shared.shares``), so a fractional sell or a
+reverse split's remainder adds up exactly; ``holdings`` is the one aggregate every position
+(``system_databse.positions``) is built from."""
 from __future__ import annotations
 
 import sqlite3
 from typing import Any, Dict, Iterable, List, Optional
 
-from system_databse.connection import (LedgerError, atomic, check_price, check_shares, ledger_stamp, rows_by_card,
-                                        use_connection)
+from shared.shares import NANO, from_nano, to_nano, whole_part
+from system_databse.connection import (LedgerError, atomic, check_price, check_quantity, check_shares, ledger_stamp,
+                                        rows_by_card, use_connection)
 
 
-def insert_transaction(c: sqlite3.Connection, algo_id: int, side: str, shares: int, price: float,
+def insert_transaction(c: sqlite3.Connection, algo_id: int, side: str, shares: int | float, price: float,
                         timestamp: str) -> int:
+    """One fill row (whole shares as an INTEGER, a fraction as a REAL of 9 decimals at most)."""
+    shares, price = check_quantity(shares), check_price(price)
     cur = c.execute(
         "INSERT INTO transactions (algorithm_id, type, shares, price, timestamp) VALUES (?, ?, ?, ?, ?)",
         (algo_id, side, shares, price, timestamp),
@@ -30,9 +37,9 @@ def _record(algo_id: int, side: str, shares: int, price: float, timestamp: Optio
         if card["status"] != "running":
             raise LedgerError(f"algorithm {algo_id} is stopped; it cannot trade")
         if side == "sell":
-            held = get_position_totals(algo_id, conn=c)["shares"]
-            if shares > held:
-                raise LedgerError(f"algorithm {algo_id} holds {held} shares; cannot sell {shares}")
+            held = holdings(c, [algo_id]).get(algo_id, EMPTY)["nano"]
+            if to_nano(shares) > held:
+                raise LedgerError(f"algorithm {algo_id} holds {from_nano(held)} shares; cannot sell {shares}")
         return insert_transaction(c, algo_id, side, shares, price, timestamp)
 
 
@@ -77,51 +84,73 @@ def get_recent_transactions(algo_id: int, limit: int, *,
     return [dict(r) for r in rows]
 
 
-_TOTALS_SQL = """
+_TRADES_SQL = f"""
 SELECT algorithm_id,
-       COALESCE(SUM(CASE WHEN type = 'buy' THEN shares ELSE -shares END), 0) AS shares,
+       COALESCE(SUM(CASE WHEN type = 'buy' THEN 1 ELSE -1 END * CAST(round(shares * {NANO}) AS INTEGER)), 0) AS nano,
        COUNT(*) AS trade_count,
        COALESCE(SUM(CASE WHEN type = 'buy' THEN shares * price ELSE -(shares * price) END), 0.0) AS invested
-FROM transactions
+FROM transactions WHERE {{cards}} {{when}} GROUP BY algorithm_id
 """
 
-
-_EFFECT_TOTALS_SQL = """
+_EFFECTS_SQL = f"""
 SELECT algorithm_id,
-       COALESCE(SUM(share_change), 0) AS share_change,
-       COALESCE(SUM(fractional_change), 0.0) AS fractional_change,
+       COALESCE(SUM(share_change), 0) * {NANO}
+           + COALESCE(SUM(CAST(round(fractional_change * {NANO}) AS INTEGER)), 0) AS nano,
        COALESCE(SUM(cash), 0.0) AS cash
-FROM corporate_action_effects
+FROM corporate_action_effects WHERE {{cards}} {{when}} GROUP BY algorithm_id
 """
 
+EMPTY = {"nano": 0, "trade_count": 0, "invested": 0.0, "dividends": 0.0}
 
-def _totals(row: Optional[sqlite3.Row], effects: Optional[sqlite3.Row]) -> Dict[str, Any]:
-    """Trades plus corporate actions: splits change shares, dividends come back as cash."""
-    shares = int(row["shares"]) if row else 0
-    invested = float(row["invested"]) if row else 0.0
-    share_change = int(effects["share_change"]) if effects else 0
-    fractional = round(float(effects["fractional_change"]), 9) if effects else 0.0
-    dividends = float(effects["cash"]) if effects else 0.0
-    return {"shares": shares + share_change, "trade_count": int(row["trade_count"]) if row else 0,
-            "invested": invested - dividends, "fractional_shares": fractional + 0.0, "dividends": dividends}
+
+def holdings(c: sqlite3.Connection, algo_ids: Optional[Iterable[int]] = None, *,
+             before: Optional[str] = None) -> Dict[int, Dict[str, Any]]:
+    """Per card, from its fills and corporate actions before ``before`` (default: all): shares held
+    in nano-shares, fill count, net cash into shares (buys - sells) and dividends received.
+
+    The one aggregate of a card's position: the wall, the checker, the guard, corporate actions,
+    exports and reconcile all start here. Cards without any row are left out (see ``EMPTY``)."""
+    if algo_ids is None:
+        cards, params = "1 = 1", []
+    else:
+        params = sorted({int(i) for i in algo_ids})
+        if not params:
+            return {}
+        cards = f"algorithm_id IN ({','.join('?' * len(params))})"  # only the ids' count shapes it
+    bound = [] if before is None else [before]  # no bound: the covering index answers alone
+    found: Dict[int, Dict[str, Any]] = {}
+    trades_when = "" if before is None else "AND timestamp < ?"
+    for row in c.execute(_TRADES_SQL.format(cards=cards, when=trades_when), [*params, *bound]):
+        found[row["algorithm_id"]] = {"nano": int(row["nano"]), "trade_count": int(row["trade_count"]),
+                                      "invested": float(row["invested"]), "dividends": 0.0}
+    effects_when = "" if before is None else "AND effective_at < ?"
+    for row in c.execute(_EFFECTS_SQL.format(cards=cards, when=effects_when), [*params, *bound]):
+        held = found.setdefault(row["algorithm_id"], dict(EMPTY))
+        held["nano"] += int(row["nano"])
+        held["dividends"] = float(row["cash"])
+    return found
+
+
+def totals_of(held: Dict[str, Any]) -> Dict[str, Any]:
+    """The totals dict the wall and the API read: ``shares`` (whole), ``fractional_shares`` (the
+    rest, e.g. a reverse split's remainder), ``held`` (both, exact), trade count, net invested
+    (buys - sells - dividends) and dividends."""
+    whole = whole_part(held["nano"])
+    return {"shares": whole, "fractional_shares": float(from_nano(held["nano"] - whole * NANO)),
+            "held": from_nano(held["nano"]), "trade_count": held["trade_count"],
+            "invested": held["invested"] - held["dividends"], "dividends": held["dividends"]}
 
 
 def get_position_totals(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> Dict[str, Any]:
-    """Shares held (whole, and a reverse split's fractional remainder), trade count and net invested
-    cash (buys - sells - dividends received) of one card, aggregated in SQL."""
+    """``totals_of`` one card (aggregated in SQL: a card with 100,000 fills is one indexed query)."""
     with use_connection(conn) as c:
-        row = c.execute(_TOTALS_SQL + " WHERE algorithm_id = ?", (algo_id,)).fetchone()
-        effects = c.execute(_EFFECT_TOTALS_SQL + " WHERE algorithm_id = ?", (algo_id,)).fetchone()
-    return _totals(row, effects)
+        return totals_of(holdings(c, [algo_id]).get(algo_id, EMPTY))
 
 
 def get_all_position_totals(*, conn: Optional[sqlite3.Connection] = None) -> Dict[int, Dict[str, Any]]:
-    """``get_position_totals`` for every card with transactions, in two grouped queries."""
+    """``get_position_totals`` for every card with fills or corporate actions, in two grouped queries."""
     with use_connection(conn) as c:
-        rows = {int(r["algorithm_id"]): r for r in c.execute(_TOTALS_SQL + " GROUP BY algorithm_id")}
-        effects = {int(r["algorithm_id"]): r for r in c.execute(_EFFECT_TOTALS_SQL + " GROUP BY algorithm_id")}
-    return {card: _totals(rows.get(card), effects.get(card)) for card in sorted(set(rows) | set(effects))}
-
+        return {card: totals_of(held) for card, held in sorted(holdings(c).items())}
 
 
 def get_transactions_between(algo_id: Optional[int] = None, start: Optional[str] = None, end: Optional[str] = None,

@@ -217,7 +217,7 @@ def test_unknown_symbol_or_too_little_cash_is_rejected(exchange, wrapper, symbol
     assert exchange.state()["orders"] == []
 
 
-@pytest.mark.parametrize("args", [("AAPL", "hold", 1), ("AAPL", "buy", 0), ("AAPL", "buy", 1.5),
+@pytest.mark.parametrize("args", [("AAPL", "hold", 1), ("AAPL", "buy", 0), ("AAPL", "buy", 1.0000000001),
                                   ("", "buy", 1), ("AAPL", "buy", True)])
 def test_malformed_orders_never_reach_the_broker(exchange, wrapper, args):
     with pytest.raises(ValueError):

@@ -69,7 +69,7 @@ def test_a_round_trip_at_a_loss_shows_a_negative_pnl_in_cents(ledger):
 def test_available_cash_equals_the_spec_formula_while_nothing_is_invested(ledger):
     ledger_db.create_algorithm("AAPL", "x", 10000, conn=ledger)
     ledger_db.create_algorithm("NVDA", "x", 20000, conn=ledger)
-    cash = calc.calculate_available_cash(50000.0, calc.running_cards_uninvested(conn=ledger))
+    cash = calc.available_cash(50000.0, conn=ledger)
     assert cash == {"alpaca_cash": 50000.0, "reserved": 30000.0, "available_cash": 20000.0}
 
 
@@ -78,7 +78,7 @@ def test_invested_money_is_not_counted_twice(ledger):
     still reserves only its $4k of uninvested cash, leaving $40k for new cards."""
     card = ledger_db.create_algorithm("AAPL", "x", 10000, conn=ledger)
     ledger_db.record_buy(card, 60, 100.0, conn=ledger)
-    cash = calc.calculate_available_cash(44000.0, calc.running_cards_uninvested(conn=ledger))
+    cash = calc.available_cash(44000.0, conn=ledger)
     assert cash == {"alpaca_cash": 44000.0, "reserved": 4000.0, "available_cash": 40000.0}
 
 
@@ -86,7 +86,7 @@ def test_a_profitable_sale_returns_its_cash_to_the_card_not_to_new_cards(ledger)
     card = ledger_db.create_algorithm("AAPL", "x", 10000, conn=ledger)
     ledger_db.record_buy(card, 60, 100.0, conn=ledger)
     ledger_db.record_sell(card, 60, 110.0, conn=ledger)  # +$600, all back in the broker's cash
-    cash = calc.calculate_available_cash(50600.0, calc.running_cards_uninvested(conn=ledger))
+    cash = calc.available_cash(50600.0, conn=ledger)
     assert cash == {"alpaca_cash": 50600.0, "reserved": 10600.0, "available_cash": 40000.0}
 
 
@@ -95,14 +95,14 @@ def test_stopped_cards_reserve_nothing_and_overspent_cards_reserve_zero(ledger):
     ledger_db.stop_algorithm(stopped, conn=ledger)
     overspent = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
     ledger_db.record_buy(overspent, 100, 150.50, conn=ledger)  # $15,050 > $10,000
-    cash = calc.calculate_available_cash(30000.0, calc.running_cards_uninvested(conn=ledger))
+    cash = calc.available_cash(30000.0, conn=ledger)
     assert cash == {"alpaca_cash": 30000.0, "reserved": 0.0, "available_cash": 30000.0}
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, "100", None])
-def test_available_cash_refuses_a_nonsense_broker_balance(bad):
+def test_available_cash_refuses_a_nonsense_broker_balance(ledger, bad):
     with pytest.raises(ValueError):
-        calc.calculate_available_cash(bad, [])
+        calc.available_cash(bad, conn=ledger)
 
 
 # --------------------------------------------------------------------------- properties

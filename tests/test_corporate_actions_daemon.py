@@ -11,7 +11,7 @@ from datetime import date
 from database import db_manager
 from database.historical_pull import DataUnavailable
 from orchestra.corporate_actions import CorporateActionKeeper
-from orchestra.trader import position_mismatches
+from system_databse.positions import mismatches as position_mismatches
 from system_databse import system_db_manager as ledger_db
 from tests.fixtures.orchestrator import REPO_ROOT
 

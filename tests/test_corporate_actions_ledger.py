@@ -65,7 +65,7 @@ def test_a_25_cent_dividend_on_100_shares_adds_25_dollars_to_that_card_only(ledg
     other = ledger_db.create_algorithm("KO", "x", 10_000, conn=ledger)
     ledger_db.record_buy(holder, 100, 62.00, timestamp="2026-11-23T15:00:00Z", conn=ledger)
     ledger_db.record_buy(other, 50, 62.10, timestamp="2026-11-24T15:00:00Z", conn=ledger)  # bought after the ex-date
-    cash_before = calc.calculate_available_cash(80_000.00, calc.running_cards_uninvested(conn=ledger))
+    cash_before = calc.available_cash(80_000.00, conn=ledger)
 
     ledger_db.record_corporate_action(dividend(0.25), conn=ledger)
 
@@ -74,7 +74,7 @@ def test_a_25_cent_dividend_on_100_shares_adds_25_dollars_to_that_card_only(ledg
     assert held["current_value"] == 10_025.00 and held["pnl"] == 25.00 and held["dividends"] == 25.00
     assert late["dividends"] == 0.00 and late["pnl"] == -5.00
     broker_cash_after = 80_000.00 + 25.00  # the broker credited the dividend to the account
-    cash_after = calc.calculate_available_cash(broker_cash_after, calc.running_cards_uninvested(conn=ledger))
+    cash_after = calc.available_cash(broker_cash_after, conn=ledger)
     assert cash_after["available_cash"] == cash_before["available_cash"]
 
 

@@ -8,6 +8,7 @@ from alpaca.trading.enums import OrderStatus
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
 from shared.config import AlpacaSettings
+from shared.clock import make_clock
 from orchestra.cycle import Cycle
 from orchestra.heartbeat import ErrorLog
 from orchestra.trader import Trader
@@ -37,7 +38,7 @@ def desk(market_hours, system_db, stocks_db, tmp_path, monkeypatch):
     ledger, market = manager.get_connection(system_db), _market(stocks_db)
     broker = AlpacaWrapper(AlpacaSettings.from_env(api.exchange.env))
     runner = CardRunner(market, ledger, directory=write_test_algorithms(tmp_path / "algorithms", ["trim"]))
-    cycle = Cycle(ledger_conn=ledger, market_conn=market, broker=broker, trader=Trader(broker, ledger),
+    cycle = Cycle(ledger_conn=ledger, market_conn=market, broker=broker, trader=Trader(broker, ledger, now=make_clock("broker", lambda: broker.get_clock().timestamp).peek),
                   errors=ErrorLog(), runner=runner)
     yield day, api, card, cycle
     ledger.close()

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestra import net_order
+from orchestra.allocation import Intent, net_ticker
+from orchestra.net_order import BrokerUpdate
 from system_databse import system_db_manager as manager
 from tests.fixtures.api import auth, get_token
 
@@ -23,11 +26,12 @@ def export(system_db, *args):
 
 
 def fill(ledger, card, side, shares, price, stamp, order):
+    """One card's order, journaled, acknowledged and filled through the order object."""
     ticker = manager.get_algorithm(card, conn=ledger)["ticker"]
-    manager.journal_net_order(order, ticker, stamp, side, shares, price, [
-        {"algorithm_id": card, "kind": "order", "side": side, "shares": shares, "reason": "test"}], conn=ledger)
-    manager.mark_order_submitted(order, f"broker-{order}", conn=ledger)
-    manager.record_order_fill(order, shares, price, stamp, {card: shares}, conn=ledger)
+    net_order.journal(ledger, net_ticker(ticker, [Intent(card, side, shares, "test")]), order, minute=stamp,
+                      price=price, now=stamp)
+    net_order.apply(ledger, order, BrokerUpdate("new", 0, None, None, f"broker-{order}"), now=stamp)
+    net_order.apply(ledger, order, BrokerUpdate("filled", shares, price, stamp, f"broker-{order}"), now=stamp)
 
 
 @pytest.fixture

@@ -54,11 +54,11 @@ ALLOWED = {  # (file, enclosing function): why the computer's clock is right the
         "config NOW is the computer's clock: token lifetimes, PIN lock-outs, caches, the heartbeat's age",
 }
 
-STAMPING = {  # ledger function -> the keyword that carries the trading clock's stamp
+STAMPING = {  # ledger function -> the keyword that carries the trading clock's stamp (the order journal's
+    # writers, orders.py's insert_order/move_order/record_card_fill, take theirs as a required argument)
     "create_algorithm": "created_at", "stop_algorithm": "stopped_at", "record_buy": "timestamp",
     "record_sell": "timestamp", "record_decisions": "recorded_at", "record_corporate_action": "recorded_at",
-    "journal_net_order": "at", "mark_order_submitted": "at", "mark_order_failed": "at",
-    "note_missed_lookup": "at", "record_order_fill": "at", "record_broker_count": "at",
+    "record_broker_count": "at",
 }
 
 

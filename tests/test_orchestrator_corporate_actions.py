@@ -79,8 +79,7 @@ def _views(conn, cards, prices):
 
 
 def _available(conn, exchange) -> float:
-    return calc.calculate_available_cash(float(exchange.state()["cash"]),
-                                         calc.running_cards_uninvested(conn=conn))["available_cash"]
+    return calc.available_cash(float(exchange.state()["cash"]), conn=conn)["available_cash"]
 
 
 def _closes(market, ticker, start, end) -> dict:

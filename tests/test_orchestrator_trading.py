@@ -16,12 +16,15 @@ from orchestra.allocation import Intent, net_ticker
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
 from shared.config import AlpacaSettings
+from shared.clock import make_clock
 from orchestra.cycle import Cycle
 from orchestra.exceptions import OperationalError
 from orchestra.heartbeat import ErrorLog
 from orchestra.trade_updates import TradeUpdates, stream_url
-from orchestra.trader import MISSED_LOOKUP_BOUND, Trader, card_positions_by_ticker, client_order_id, position_mismatches
+from orchestra import net_order
+from orchestra.trader import MISSED_LOOKUP_BOUND, Trader, client_order_id
 from system_databse import system_db_manager as manager
+from system_databse.positions import cards_by_ticker, mismatches as position_mismatches
 from tests.fixtures.exchange import start_paper_exchange
 from tests.fixtures.orchestrator import wait_until, write_test_algorithms
 
@@ -66,7 +69,7 @@ def broker(exchange):
 
 @pytest.fixture
 def trader(broker, ledger, updates):
-    return Trader(broker, ledger, updates=updates, fill_timeout=20)
+    return Trader(broker, ledger, now=exchange_clock(broker), updates=updates, fill_timeout=20)
 
 
 def closed_minute(exchange) -> datetime:
@@ -124,7 +127,7 @@ def test_three_cards_that_buy_sell_and_hold_send_one_order_for_the_net(exchange,
     assert system_db_transactions(ledger, holder) == []
     assert _exchange_orders(exchange, ticker="KO")[-1]["client_order_id"] == coid
     assert not any("wash" in (t.error or "") for t in report.trades)
-    assert broker.get_positions()["KO"] == card_positions_by_ticker(ledger)["KO"] == 10
+    assert broker.get_positions()["KO"] == cards_by_ticker(conn=ledger)["KO"] == 10
 
 
 def test_a_decision_made_twice_in_one_minute_is_sent_once(exchange, trader, ledger, minute):
@@ -181,7 +184,7 @@ def test_an_order_still_open_after_the_fill_timeout_is_cancelled_and_its_partial
         exchange, broker, ledger, updates, minute):
     card = ledger_card(ledger, "AMD")
     exchange.control(partial_fill_ratio=0.5, partial_fill_hold_seconds=600)  # stays partially filled
-    trader = Trader(broker, ledger, updates=updates, fill_timeout=1.5)
+    trader = Trader(broker, ledger, now=exchange_clock(broker), updates=updates, fill_timeout=1.5)
     [outcome] = trader.trade([net_ticker("AMD", [Intent(card["id"], "buy", 8)])], minute, {})
     [order] = _exchange_orders(exchange, outcome.client_order_id)
     assert (order["status"], order["filled_qty"]) == ("canceled", "4")
@@ -215,7 +218,7 @@ def test_a_card_stopped_while_its_cycle_runs_sends_nothing(exchange, broker, tra
 def test_reconcile_marks_an_order_the_broker_never_received_as_failed(exchange, trader, ledger, minute):
     card = ledger_card(ledger, "AAPL")
     coid = client_order_id("AAPL", minute, trader.ledger_id)
-    manager.journal_net_order(coid, "AAPL", "2026-11-23T15:00:00Z", "buy", 1, None, [_part(card, "buy", 1)], conn=ledger)
+    _journal(ledger, coid, card)
     [outcome] = trader.reconcile()
     assert (outcome.client_order_id, outcome.status) == (coid, "failed")
     assert manager.get_open_orders(conn=ledger) == []
@@ -226,20 +229,19 @@ def test_reconcile_marks_an_order_the_broker_never_received_as_failed(exchange, 
 def test_an_acknowledged_order_is_never_failed_on_a_missing_look_up(exchange, trader, ledger, minute):
     card = ledger_card(ledger, "AAPL")
     coid = client_order_id("AAPL", minute, trader.ledger_id)
-    manager.journal_net_order(coid, "AAPL", "2026-11-23T15:00:00Z", "buy", 1, None, [_part(card, "buy", 1)], conn=ledger)
-    manager.mark_order_submitted(coid, "acknowledged-id", conn=ledger)
+    _journal(ledger, coid, card)
+    net_order.apply(ledger, coid, net_order.BrokerUpdate("new", 0, None, None, "acknowledged-id"), now=NOW)
     for _ in range(MISSED_LOOKUP_BOUND - 1):
         assert trader.reconcile() == []
         assert [o["status"] for o in manager.get_open_orders(conn=ledger)] == ["submitted"]
     with pytest.raises(OperationalError, match=coid):
         trader.reconcile()
-    manager.mark_order_failed(coid, "checked by hand", conn=ledger)  # leave the shared ledger clean
 
 
 def test_reconcile_leaves_an_open_order_open_then_records_its_fill_once(exchange, broker, ledger, minute):
     card = ledger_card(ledger, "AAPL")
     exchange.control(fill_delay_seconds=2.0)
-    trader = Trader(broker, ledger, fill_timeout=0.2)
+    trader = Trader(broker, ledger, now=exchange_clock(broker), fill_timeout=0.2)
     trader._final_state = lambda result: result  # the process dies before it waited: only the journal remains
     [outcome] = trader.trade([net_ticker("AAPL", [Intent(card["id"], "buy", 4)])], minute, {})
     assert outcome.status == "open"
@@ -255,7 +257,7 @@ def test_a_position_mismatch_is_reported_and_never_traded(exchange, broker, ledg
     card = ledger_card(ledger, "NVDA")
     manager.record_buy(card["id"], 5, 100.0, conn=ledger)  # a fill the broker never made
     before = len(exchange.state()["orders"])
-    mismatches = position_mismatches(broker.get_positions(), card_positions_by_ticker(ledger))
+    mismatches = position_mismatches(broker.get_positions(), cards_by_ticker(conn=ledger))
     held = broker.get_positions().get("NVDA", 0)
     assert {"ticker": "NVDA", "broker": held, "cards": 5} in mismatches
     assert len(exchange.state()["orders"]) == before
@@ -293,8 +295,20 @@ def _cycle(ledger, market, broker, trader, tmp_path, algorithms):
     return Cycle(ledger_conn=ledger, market_conn=market, broker=broker, trader=trader, errors=errors, runner=runner)
 
 
-def _part(card, side, shares):
-    return {"algorithm_id": card["id"], "kind": "order", "side": side, "shares": shares, "reason": ""}
+NOW = "2026-11-23T15:00:00Z"
+
+
+def _journal(ledger, coid, card):
+    """A buy of 1 share journaled by a process that died before it sent it."""
+    net_order.journal(ledger, net_ticker(card["ticker"], [Intent(card["id"], "buy", 1)]), coid, minute=NOW,
+                      price=None, now=NOW)
+
+
+def exchange_clock(broker):
+    """The trading clock the daemon uses with the paper exchange: its own clock, extrapolated."""
+    clock = make_clock("broker", lambda: broker.get_clock().timestamp)
+    clock.now()  # read once now, as the daemon does before its first minute
+    return clock.peek
 
 
 def ledger_card(conn, ticker: str, algorithm: str = "buy_and_hold") -> dict:

@@ -171,8 +171,8 @@ def test_after_a_mix_of_trades_cash_and_positions_add_up_to_the_fills(paper_exch
 
 @pytest.mark.parametrize("body, message", [
     ({"symbol": "AAPL", "qty": "0", "side": "buy", "type": "market", "time_in_force": "day"}, "qty must be > 0"),
-    ({"symbol": "AAPL", "qty": "1.5", "side": "buy", "type": "market", "time_in_force": "day"},
-     "fractional orders are not supported by the paper exchange"),
+    ({"symbol": "AAPL", "qty": "1.0000000001", "side": "buy", "type": "market", "time_in_force": "day"},
+     "qty must have at most 9 decimal places"),
     ({"symbol": "AAPL", "qty": "ten", "side": "buy", "type": "market", "time_in_force": "day"}, "invalid qty: ten"),
     ({"symbol": "AAPL", "side": "buy", "type": "market", "time_in_force": "day"}, "qty is required"),
     ({"symbol": "AAPL", "qty": "1", "side": "hold", "type": "market", "time_in_force": "day"}, "invalid side"),
@@ -189,6 +189,23 @@ def test_malformed_orders_are_422_and_book_nothing(exchange, body, message):
     assert response.status_code == 422
     assert response.json() == {"code": 40010001, "message": message}
     assert exchange.state()["orders"] == []
+
+
+def test_a_fraction_trades_in_a_day_market_order_as_at_alpaca_and_is_refused_in_a_gtc_one(client, exchange):
+    """Buy 2.5 shares, sell 1.25 of them: the position is 1.25 shares and the cash moved by each fill's value."""
+    client.submit_order(market_order("AAPL", 2.5, "buy", "fraction-buy"))
+    bought = wait_for_status(client, "fraction-buy", {OrderStatus.FILLED})
+    client.submit_order(market_order("AAPL", 1.25, "sell", "fraction-sell"))
+    sold = wait_for_status(client, "fraction-sell", {OrderStatus.FILLED})
+    assert (bought.filled_qty, sold.filled_qty) == ("2.5", "1.25")
+    [position] = client.get_all_positions()
+    assert (position.symbol, position.qty) == ("AAPL", "1.25")
+    cost = (Decimal(bought.filled_avg_price) * Decimal("2.5")).quantize(Decimal("0.01"))
+    proceeds = (Decimal(sold.filled_avg_price) * Decimal("1.25")).quantize(Decimal("0.01"))
+    assert Decimal(client.get_account().cash) == Decimal("100000") - cost + proceeds
+    body = {"symbol": "AAPL", "qty": "0.25", "side": "sell", "type": "market", "time_in_force": "gtc"}
+    refused = requests.post(f"{exchange.base_url}/v2/orders", json=body, headers=exchange.headers, timeout=30)
+    assert (refused.status_code, refused.json()["message"]) == (422, "fractional orders must be DAY orders")
 
 
 def test_a_body_that_is_not_json_is_400(exchange):

@@ -62,6 +62,33 @@ def test_recreating_the_database_changes_nothing_and_loses_nothing(system_db, le
     assert ledger_db.check_pin("4321", conn=ledger)
 
 
+def test_an_order_journaled_before_the_state_machine_keeps_its_state_and_allocations(tmp_path, monkeypatch):
+    """0011 rebuilds broker_orders (new states): a journal written before it is read back unchanged."""
+    from system_databse import create_system_db as creator
+
+    path, every = tmp_path / "old.db", creator._migration_files()
+    monkeypatch.setattr(creator, "_migration_files", lambda: [m for m in every if m.name < "0011"])
+    create_system_db(path)
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("INSERT INTO algorithm_instances (display_name, algorithm_type, ticker, initial_capital, status,"
+                " created_at) VALUES ('AAPL_x', 'x', 'AAPL', 1000, 'running', '2026-01-05T14:00:00Z')")
+    old.execute("INSERT INTO broker_orders (client_order_id, ticker, minute, side, shares, status, broker_order_id,"
+                " created_at, updated_at) VALUES ('o1', 'AAPL', 'm', 'buy', 3, 'submitted', 'b-1', 't', 't')")
+    old.execute("INSERT INTO order_allocations (client_order_id, algorithm_id, kind, side, shares)"
+                " VALUES ('o1', 1, 'order', 'buy', 3)")
+    old.close()
+    monkeypatch.setattr(creator, "_migration_files", lambda: every)
+    assert "0011_order_states.sql" in create_system_db(path)
+    conn = ledger_db.get_connection(path)
+    try:
+        [order] = ledger_db.get_open_orders(conn=conn)
+        assert (order["status"], order["broker_order_id"], order["allocations"][0]["shares"]) == ("submitted", "b-1", 3)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
 def test_create_script_cli_reports_and_fails_cleanly(tmp_path, capsys):
     assert create_main(["--db", str(tmp_path / "s.db")]) == 0
     migrations = len(list(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql")))
@@ -221,113 +248,10 @@ def test_pin_can_be_changed_to_digits_only(ledger):
     assert ledger_db.check_pin("987654", conn=ledger)
 
 
-# --------------------------------------------------------------------------- order journal
+# --------------------------------------------------------------------------- order journal (tests/test_net_order.py)
 
 
-def _part(card, side, shares, kind="order", reason="", liquidation=False):
-    return {"algorithm_id": card, "kind": kind, "side": side, "shares": shares, "reason": reason,
-            "liquidation": liquidation}
-
-
-def test_a_net_order_and_its_allocations_are_journaled_then_filled_exactly_once(ledger):
-    first = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
-    second = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
-    coid, minute = "at-NVDA-202606041430-abc123", "2026-06-04T14:30:00Z"
-    parts = [_part(first, "buy", 6, reason="sma cross up"), _part(second, "buy", 4)]
-    assert ledger_db.journal_net_order(coid, "NVDA", minute, "buy", 10, 100.0, parts, conn=ledger)
-    assert not ledger_db.journal_net_order(coid, "NVDA", minute, "buy", 10, 100.0, parts, conn=ledger)  # no-op
-    ledger_db.mark_order_submitted(coid, "broker-123", conn=ledger)
-    [open_order] = ledger_db.get_open_orders(conn=ledger)
-    assert (open_order["status"], [a["shares"] for a in open_order["allocations"]]) == ("submitted", [6, 4])
-
-    txs = ledger_db.record_order_fill(coid, 7, 101.5, "2026-06-04T14:31:00Z", {first: 4, second: 3}, conn=ledger)
-    again = ledger_db.record_order_fill(coid, 7, 101.5, "2026-06-04T14:31:00Z", {first: 4, second: 3}, conn=ledger)
-    assert txs == again and set(txs) == {first, second}
-    assert [(t["type"], t["shares"], t["price"]) for t in ledger_db.get_transactions(first, conn=ledger)] == [
-        ("buy", 4, 101.5)]
-    assert ledger_db.get_transactions(second, conn=ledger)[0]["shares"] == 3
-    rows = ledger_db.get_orders(conn=ledger)
-    assert [(r["algorithm_id"], r["status"], r["shares"], r["filled_shares"], r["broker_order_id"]) for r in rows] == [
-        (first, "filled", 6, 4, "broker-123"), (second, "filled", 4, 3, "broker-123")]
-    assert ledger_db.get_open_orders(conn=ledger) == []
-
-
-def test_crosses_are_recorded_with_the_intent_and_a_fully_crossed_minute_sends_nothing(ledger):
-    buyer = ledger_db.create_algorithm("KO", "x", 10000, conn=ledger)
-    seller = ledger_db.create_algorithm("KO", "x", 10000, conn=ledger)
-    ledger_db.record_buy(seller, 5, 60.0, conn=ledger)
-    parts = [_part(buyer, "buy", 5, "cross"), _part(seller, "sell", 5, "cross")]
-    assert ledger_db.journal_net_order("at-KO-1", "KO", "2026-06-04T14:30:00Z", None, 0, 62.0, parts, conn=ledger)
-    assert ledger_db.get_open_orders(conn=ledger) == []
-    assert ledger_db.get_net_orders("KO", conn=ledger)[0]["status"] == "crossed"
-    assert ledger_db.get_position_totals(buyer, conn=ledger)["shares"] == 5
-    assert ledger_db.get_position_totals(seller, conn=ledger)["shares"] == 0
-    assert ledger_db.get_transactions(buyer, conn=ledger)[0]["price"] == 62.0
-
-
-def test_a_zero_fill_or_failure_closes_the_order_without_a_transaction(ledger):
-    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
-    for coid in ("a", "b"):
-        ledger_db.journal_net_order(coid, "NVDA", "2026-06-04T14:30:00Z", "buy", 10, 1.0, [_part(card, "buy", 10)],
-                                    conn=ledger)
-    assert ledger_db.record_order_fill("a", 0, None, None, {}, conn=ledger) == {}
-    ledger_db.mark_order_failed("b", "rejected: insufficient buying power", conn=ledger)
-    assert {o["client_order_id"]: o["status"] for o in ledger_db.get_orders(conn=ledger)} == {"a": "failed", "b": "failed"}
-    assert counts(ledger)["transactions"] == 0
-    assert ledger_db.record_order_fill("b", 10, 5.0, None, {card: 10}, conn=ledger) == {}  # closed stays closed
-
-
-def test_a_cross_after_a_late_fill_is_stamped_after_it_so_the_fifo_lots_still_add_up(ledger):
-    buyer = ledger_db.create_algorithm("AMD", "x", 50_000, conn=ledger)
-    seller = ledger_db.create_algorithm("AMD", "x", 50_000, conn=ledger)
-    ledger_db.journal_net_order("at-AMD-1", "AMD", "2026-11-23T16:00:00Z", "buy", 20, 495.0,
-                                [_part(seller, "buy", 20)], conn=ledger)
-    ledger_db.record_order_fill("at-AMD-1", 20, 495.37, "2026-11-23T16:01:07Z", {seller: 20}, conn=ledger)  # late
-    parts = [_part(buyer, "buy", 20, "cross"), _part(seller, "sell", 20, "cross")]
-    assert ledger_db.journal_net_order("at-AMD-2", "AMD", "2026-11-23T16:01:00Z", None, 0, 495.32, parts, conn=ledger)
-
-    fills = ledger_db.get_transactions_between(seller, conn=ledger)
-    assert [(t["type"], t["timestamp"]) for t in fills] == [("buy", "2026-11-23T16:01:07Z"),
-                                                            ("sell", "2026-11-23T16:01:07Z")]
-    assert ledger_db.get_transactions(buyer, conn=ledger)[0]["timestamp"] == "2026-11-23T16:01:07Z"
-    lots = fifo.match(fills, [])
-    assert (lots.shares, round(lots.realized, 2)) == (0, -1.00)
-
-
-def test_a_stopped_card_can_only_journal_its_liquidation(ledger):
-    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
-    ledger_db.record_buy(card, 10, 100.0, conn=ledger)
-    ledger_db.stop_algorithm(card, conn=ledger)
-    with pytest.raises(ledger_db.LedgerError, match="no longer running"):
-        ledger_db.journal_net_order("buy", "NVDA", "2026-06-04T14:30:00Z", "buy", 1, 1.0, [_part(card, "buy", 1)],
-                                    conn=ledger)
-    assert counts(ledger)["broker_orders"] == 0
-    ledger_db.journal_net_order("liq", "NVDA", "2026-06-04T14:30:00Z", "sell", 10, 1.0,
-                                [_part(card, "sell", 10, liquidation=True)], conn=ledger)
-    ledger_db.record_order_fill("liq", 10, 103.0, None, {card: 10}, conn=ledger)
-    assert ledger_db.get_position_totals(card, conn=ledger)["shares"] == 0
-
-
-def test_journal_refuses_unknown_cards_bad_sides_and_splits_that_do_not_fit(ledger):
-    with pytest.raises(ledger_db.LedgerError):
-        ledger_db.journal_net_order("x", "NVDA", "m", "buy", 1, 1.0, [_part(999, "buy", 1)], conn=ledger)
-    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
-    with pytest.raises(ledger_db.LedgerError):
-        ledger_db.journal_net_order("x", "NVDA", "m", "short", 1, 1.0, [_part(card, "buy", 1)], conn=ledger)
-    with pytest.raises(ledger_db.LedgerError):
-        ledger_db.record_order_fill("never-journaled", 1, 1.0, None, {card: 1}, conn=ledger)
-    assert counts(ledger)["broker_orders"] == 0
-    ledger_db.journal_net_order("y", "NVDA", "m", "buy", 2, 1.0, [_part(card, "buy", 2)], conn=ledger)
-    with pytest.raises(ledger_db.LedgerError, match="does not fit"):
-        ledger_db.record_order_fill("y", 2, 1.0, None, {card: 3}, conn=ledger)
-    assert counts(ledger)["transactions"] == 0
-
-
-def test_an_acknowledged_order_counts_missed_lookups_and_the_ledger_id_is_stable(ledger):
-    card = ledger_db.create_algorithm("NVDA", "x", 10000, conn=ledger)
-    ledger_db.journal_net_order("z", "NVDA", "m", "buy", 1, 1.0, [_part(card, "buy", 1)], conn=ledger)
-    ledger_db.mark_order_submitted("z", "b-1", conn=ledger)
-    assert [ledger_db.note_missed_lookup("z", conn=ledger) for _ in range(3)] == [1, 2, 3]
+def test_the_ledger_id_is_stable(ledger):
     first = ledger_db.get_ledger_id(conn=ledger)
     assert len(first) == 6 and ledger_db.get_ledger_id(conn=ledger) == first
 
