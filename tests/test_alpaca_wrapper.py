@@ -12,16 +12,19 @@ from orchestra.alpaca_wrapper import (
 )
 from shared.config import AlpacaSettings, ConfigError, Settings
 
+pytestmark = pytest.mark.slow(40)
+
 MONDAY_MORNING = "2026-11-23T14:35:00Z"  # 09:35 New York, a regular session
 
 
 @pytest.fixture
 def exchange(paper_exchange_factory):
+    """A fresh exchange for a story that trades on it or changes its behaviour."""
     return paper_exchange_factory(start=MONDAY_MORNING, speed=1)
 
 
-def make_wrapper(env: dict, **overrides) -> AlpacaWrapper:
-    return AlpacaWrapper(AlpacaSettings.from_env({**env, **overrides}), fill_timeout=20)
+def make_wrapper(env: dict, fill_timeout: float = 20, **overrides) -> AlpacaWrapper:
+    return AlpacaWrapper(AlpacaSettings.from_env({**env, **overrides}), fill_timeout=fill_timeout)
 
 
 @pytest.fixture
@@ -29,18 +32,24 @@ def wrapper(exchange):
     return make_wrapper(exchange.env)
 
 
+@pytest.fixture
+def untraded_wrapper(untraded_exchange):
+    """On the module's shared exchange: for the stories that never place an order."""
+    return make_wrapper(untraded_exchange.env)
+
+
 def orders_with_id(exchange, client_order_id: str) -> list[dict]:
     return [o for o in exchange.state()["orders"] if o["client_order_id"] == client_order_id]
 
 
 # --------------------------------------------------------------------- start-up and settings
-def test_start_prints_the_mode_line(exchange, capsys):
-    make_wrapper(exchange.env)
+def test_start_prints_the_mode_line(untraded_exchange, capsys):
+    make_wrapper(untraded_exchange.env)
     assert "✅ Alpaca client initialized in PAPER mode with iex feed" in capsys.readouterr().out
 
 
-def test_live_mode_and_sip_feed_are_announced(exchange, capsys):
-    make_wrapper(exchange.env, ALPACA_PAPER="False", ALPACA_FEED="sip")
+def test_live_mode_and_sip_feed_are_announced(untraded_exchange, capsys):
+    make_wrapper(untraded_exchange.env, ALPACA_PAPER="False", ALPACA_FEED="sip")
     assert "✅ Alpaca client initialized in LIVE mode with sip feed" in capsys.readouterr().out
 
 
@@ -53,23 +62,23 @@ def test_live_mode_and_sip_feed_are_announced(exchange, capsys):
     ("ALPACA_TRADING_URL", "127.0.0.1:18080"),
     ("ALPACA_TRADING_URL", "http://127.0.0.1:18080/v2"),
 ])
-def test_bad_settings_name_the_key_and_never_the_secret(exchange, key, value):
-    env = {**exchange.env, "ALPACA_SECRET": "s3cret-value-123", key: value}
+def test_bad_settings_name_the_key_and_never_the_secret(untraded_exchange, key, value):
+    env = {**untraded_exchange.env, "ALPACA_SECRET": "s3cret-value-123", key: value}
     with pytest.raises(ConfigError) as raised:
         AlpacaWrapper(Settings.from_env(env).broker)  # the settings the API and orchestrator build
     assert key in str(raised.value)
     assert "s3cret-value-123" not in str(raised.value)
 
 
-def test_wrong_keys_give_a_typed_error_without_the_secret(exchange):
-    bad = make_wrapper(exchange.env, ALPACA_SECRET="wrong-secret-999")
+def test_wrong_keys_give_a_typed_error_without_the_secret(untraded_exchange):
+    bad = make_wrapper(untraded_exchange.env, ALPACA_SECRET="wrong-secret-999")
     for call in (bad.get_account_cash, bad.get_clock, bad.get_positions, lambda: bad.validate_ticker("AAPL")):
         with pytest.raises(BrokerAuthError) as raised:
             call()
         assert "ALPACA_SECRET" in str(raised.value) and "wrong-secret-999" not in str(raised.value)
     with pytest.raises(BrokerAuthError):
         bad.submit_market_order("AAPL", "buy", 1, new_client_order_id())
-    assert exchange.state()["orders"] == []
+    assert untraded_exchange.state()["orders"] == []
 
 
 # ------------------------------------------------------------------------------ reads
@@ -84,14 +93,14 @@ def test_cash_positions_and_a_buy_agree_with_the_exchange(exchange, wrapper):
     assert float(exchange.state()["cash"]) == pytest.approx(wrapper.get_account_cash())
 
 
-def test_validate_ticker(wrapper):
-    assert wrapper.validate_ticker("AAPL") is True
-    assert wrapper.validate_ticker("nvda") is True
-    assert wrapper.validate_ticker("ZZZZ") is False
-    assert wrapper.validate_ticker("TWTR") is False  # known to the broker but inactive
-    assert wrapper.validate_ticker("") is False
-    assert wrapper.validate_ticker("BRK/B") is False
-    assert wrapper.validate_ticker("../account") is False
+def test_validate_ticker(untraded_wrapper):
+    assert untraded_wrapper.validate_ticker("AAPL") is True
+    assert untraded_wrapper.validate_ticker("nvda") is True
+    assert untraded_wrapper.validate_ticker("ZZZZ") is False
+    assert untraded_wrapper.validate_ticker("TWTR") is False  # known to the broker but inactive
+    assert untraded_wrapper.validate_ticker("") is False
+    assert untraded_wrapper.validate_ticker("BRK/B") is False
+    assert untraded_wrapper.validate_ticker("../account") is False
 
 
 def test_clock_follows_the_exchange(exchange, wrapper):
@@ -183,8 +192,9 @@ def test_partial_fill_is_a_fill_of_what_filled(exchange, wrapper):
     assert wrapper.get_positions() == {"AMD": 5}
 
 
-def test_place_market_buy_reports_a_partial_fill_and_leaves_nothing_open(exchange, wrapper):
+def test_place_market_buy_reports_a_partial_fill_and_leaves_nothing_open(exchange):
     exchange.control(partial_fill_ratio=0.4, partial_fill_hold_seconds=120)
+    wrapper = make_wrapper(exchange.env, fill_timeout=3)  # the rest would fill in 120 s: give up before
     with pytest.raises(PartialFill) as raised:
         wrapper.place_market_buy("AMD", 10)
     result = raised.value.result
@@ -211,18 +221,18 @@ def test_rejected_order_is_no_fill(exchange, wrapper):
 
 
 @pytest.mark.parametrize("symbol, shares", [("ZZZZ", 1), ("AAPL", 1_000_000)])
-def test_unknown_symbol_or_too_little_cash_is_rejected(exchange, wrapper, symbol, shares):
+def test_unknown_symbol_or_too_little_cash_is_rejected(untraded_exchange, untraded_wrapper, symbol, shares):
     with pytest.raises(OrderRejected):
-        wrapper.submit_market_order(symbol, "buy", shares, new_client_order_id())
-    assert exchange.state()["orders"] == []
+        untraded_wrapper.submit_market_order(symbol, "buy", shares, new_client_order_id())
+    assert untraded_exchange.state()["orders"] == []
 
 
 @pytest.mark.parametrize("args", [("AAPL", "hold", 1), ("AAPL", "buy", 0), ("AAPL", "buy", 1.0000000001),
                                   ("", "buy", 1), ("AAPL", "buy", True)])
-def test_malformed_orders_never_reach_the_broker(exchange, wrapper, args):
+def test_malformed_orders_never_reach_the_broker(untraded_exchange, untraded_wrapper, args):
     with pytest.raises(ValueError):
-        wrapper.submit_market_order(*args, new_client_order_id())
-    assert exchange.state()["orders"] == []
+        untraded_wrapper.submit_market_order(*args, new_client_order_id())
+    assert untraded_exchange.state()["orders"] == []
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -278,10 +288,10 @@ def test_wait_is_bounded_and_cancel_keeps_what_filled(exchange, wrapper):
     assert wrapper.get_positions() == {}
 
 
-def test_unknown_order_ids(wrapper):
-    assert wrapper.get_order_by_client_id("never-sent") is None
+def test_unknown_order_ids(untraded_wrapper):
+    assert untraded_wrapper.get_order_by_client_id("never-sent") is None
     with pytest.raises(OrderNotFound):
-        wrapper.wait_for_terminal("never-sent", timeout=1)
+        untraded_wrapper.wait_for_terminal("never-sent", timeout=1)
 
 
 def test_keys_never_reach_the_logs(exchange, caplog):

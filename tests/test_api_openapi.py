@@ -40,6 +40,8 @@ from system_databse.create_system_db import create_system_db
 from tests.fixtures.api import auth, broker_factory, get_token
 from tests.fixtures.exchange import start_paper_exchange
 
+pytestmark = pytest.mark.slow(55)
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance, negative_data_rejection, ignored_auth, unsupported_method]
 

@@ -6,7 +6,7 @@ import pytest
 from system_databse import system_db_manager
 from tests.fixtures.browser import dashboard_url, wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow(30)]
 
 
 def card(page, ticker: str):

@@ -13,7 +13,7 @@ from orchestra.cycle import CycleReport
 from system_databse import system_db_manager
 from tests.fixtures.browser import dashboard_url, stamp, wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow(35)]
 
 SIZES = [(800, 480), (1280, 720), (1920, 1080)]
 CLOSES = [round(100 + 2 * math.sin(i / 6), 2) for i in range(80)]

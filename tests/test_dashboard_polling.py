@@ -7,7 +7,7 @@ import pytest
 
 from tests.fixtures.browser import dashboard_url, stamp, wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow(45)]
 
 BANNER = "#banner"
 
@@ -62,15 +62,24 @@ def test_polling_interval_follows_the_market_flag(polling_page):
 
 def test_a_closed_market_is_checked_again_just_after_the_open(next_session, paper_exchange_factory,
                                                               live_api_factory, page_factory):
-    exchange = paper_exchange_factory(start=stamp(next_session.open - timedelta(seconds=20)), speed=1)
+    # The exchange stands 20 s before the open; the page's timers move only when the test says so.
+    exchange = paper_exchange_factory(start=stamp(next_session.open - timedelta(seconds=20)), speed=0)
     api = live_api_factory(exchange, HEARTBEAT_STALE_SECONDS=3600)
     page = page_factory(1280, 720)
+    page.clock.install()
     page.goto(dashboard_url(api, poll_open_ms=500, poll_closed_ms=600_000))   # hourly-ish when closed
     page.wait_for_selector("#status-market:has-text('MARKET CLOSED')")
     wait_until(lambda: poll_ms(page) > 0, what="the first schedule")
-    # woken for the open (time to the open + 5 s, at least the open interval), not the 10-minute interval
-    assert 500 <= poll_ms(page) < 600_000
-    page.wait_for_selector("#status-market:has-text('MARKET OPEN')", timeout=150_000)
+    # woken for the open (time to the open + 5 s), not the 10-minute closed interval
+    delay = poll_ms(page)
+    assert delay == 25_000
+    polls = int(page.evaluate("document.body.dataset.pollCount"))
+
+    switch_market(api, next_session.open + timedelta(seconds=5))
+    page.clock.fast_forward(delay - 1_000)
+    assert int(page.evaluate("document.body.dataset.pollCount")) == polls, "no poll before the wake-up time"
+    page.clock.fast_forward(1_000)
+    page.wait_for_selector("#status-market:has-text('MARKET OPEN')")
     wait_until(lambda: poll_ms(page) == 500, what="the open-market interval")
 
 

@@ -21,6 +21,13 @@ NOW = "2026-11-23T14:30:00Z"  # the exchange's clock (its default start): the pu
 
 
 @pytest.fixture
+def paper_exchange(untraded_exchange):
+    """The stories here only read bars: they share the module's exchange (the two that set its
+    clock start their own)."""
+    return untraded_exchange
+
+
+@pytest.fixture
 def settings(paper_exchange):
     return AlpacaSettings.from_env(paper_exchange.env)
 
@@ -88,9 +95,9 @@ def test_backfill_returns_exactly_the_deleted_minutes(settings, market):
     assert backfill(market, "AAPL", now="2026-11-23T14:30:00Z", settings=settings, new_ticker_days=4) == 0
 
 
-def test_backfill_fetches_the_minutes_before_the_first_streamed_bar(paper_exchange, settings, market):
+def test_backfill_fetches_the_minutes_before_the_first_streamed_bar(paper_exchange_factory, market):
     """The stream wrote 14:50 before the daemon's back-fill ran: 14:30-14:49 must still come."""
-    paper_exchange.set_clock("2026-11-23T15:00:30Z", speed=0)
+    settings = AlpacaSettings.from_env(paper_exchange_factory(start="2026-11-23T15:00:30Z", speed=0).env)
     db_manager.upsert_bars(market, [{"ticker": "NVDA", "timestamp": "2026-11-23T14:50:00Z", "open": 1.0,
                                      "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1}])
 
@@ -100,8 +107,8 @@ def test_backfill_fetches_the_minutes_before_the_first_streamed_bar(paper_exchan
     assert db_manager.find_gaps(market, "NVDA", "2026-11-23T14:30:00Z", "2026-11-23T14:59:00Z") == []
 
 
-def test_backfill_of_a_new_ticker_takes_the_last_sessions_up_to_now(paper_exchange, settings, market):
-    paper_exchange.set_clock("2026-11-23T15:00:30Z", speed=0)
+def test_backfill_of_a_new_ticker_takes_the_last_sessions_up_to_now(paper_exchange_factory, market):
+    settings = AlpacaSettings.from_env(paper_exchange_factory(start="2026-11-23T15:00:30Z", speed=0).env)
 
     filled = backfill(market, "NVDA", now="2026-11-23T15:00:30Z", settings=settings, new_ticker_days=2)
 

@@ -20,6 +20,8 @@ from alpaca.trading.enums import OrderStatus
 from tests.fixtures.exchange import market_order, start_paper_exchange, trading_client, wait_for_status
 from tests.fixtures.orchestrator import orchestrator_env, run_orchestrator, write_test_algorithms
 
+pytestmark = pytest.mark.slow(28)
+
 OPEN_MINUTE = "2026-11-23T15:00:00Z"  # a Monday, 10:00 New York
 
 
@@ -157,6 +159,10 @@ def test_a_second_trader_on_the_same_database_is_refused(desk, orchestrator_fact
 
 def test_on_the_system_clock_the_daemon_follows_real_time(tmp_path, stocks_db_template, paper_exchange_factory,
                                                           orchestrator_factory):
+    """A story about the computer's clock itself (AUTOTRADER_CLOCK=system), so it reads it: the
+    exchange runs on real time too, and the story checks whichever case the hour gives (a sleep
+    until the next open, or a cycle in market hours). It holds at any instant; the daemon has no
+    way yet to be given a pinned system clock, so each run checks only one of the two cases."""
     exchange = paper_exchange_factory(start=None, speed=1)  # the exchange runs on real time too
     system_db, stocks_db = tmp_path / "system.db", tmp_path / "stocks.db"
     create_system_db(system_db)

@@ -17,7 +17,7 @@ from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.orchestrator import wait_until, write_test_algorithms
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(30)
 
 
 class ShiftedSystemClock:

@@ -21,7 +21,7 @@ from system_databse.create_system_db import create_system_db
 from tests.fixtures.exchange import start_paper_exchange
 from tests.fixtures.orchestrator import orchestrator_env, start_orchestrator, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(32)
 
 ALGORITHMS = {
     "crash_seller": '''"""Buys 119 shares once; sells them all if the price falls below 60% of its recent high."""

@@ -16,7 +16,7 @@ from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(90)
 
 UNIT = (REPO_ROOT / "scripts" / "systemd" / "autotrader-orchestrator.service").read_text()
 STOP_TIMEOUT = float(re.search(r"^TimeoutStopSec=(\d+)", UNIT, re.M).group(1))
@@ -62,10 +62,13 @@ def stops_cleanly(daemon, logs) -> float:
 def test_sigterm_mid_cycle_while_an_order_waits_for_its_fill(desk, paper_exchange_factory, orchestrator_factory):
     conn, env_for, logs = desk
     exchange = paper_exchange_factory(start="2026-11-23T14:35:00Z", speed=60)
-    exchange.control(fill_delay_seconds=20)
+    exchange.control(fill_delay_seconds=8)
     daemon = orchestrator_factory(env_for(exchange, AUTOTRADER_FILL_TIMEOUT="30"))
     wait_until(lambda: any(e["status"] == "submitted" for e in ledger.get_orders(conn=conn)), 60, "an order in flight")
     stops_cleanly(daemon, logs)
+    output = daemon.output()
+    assert output.index("SIGTERM received") < output.index(": bought 7 shares"), "the fill came before the SIGTERM"
+    assert {e["status"] for e in ledger.get_orders(conn=conn)} == {"filled"}, "the cycle recorded its fills"
 
 
 def test_sigterm_mid_backfill_with_the_data_api_failing(desk, paper_exchange_factory, orchestrator_factory):

@@ -15,6 +15,8 @@ from websockets.sync.client import connect
 
 from tests.fixtures.exchange import SdkStream, market_order, trading_client, wait_for_status, wait_until
 
+pytestmark = pytest.mark.slow(35)
+
 UTC = timezone.utc
 CASH = Decimal("100000")
 
@@ -30,7 +32,7 @@ def client(exchange):
 
 
 def test_fill_delay_keeps_the_order_new_until_it_passes(client, exchange):
-    exchange.control(fill_delay_seconds=6)
+    exchange.control(fill_delay_seconds=3)
     client.submit_order(market_order("AAPL", 3, "buy", "slow"))
     assert client.get_order_by_client_id("slow").status == OrderStatus.NEW
     assert exchange.state()["positions"] == {}
@@ -39,7 +41,7 @@ def test_fill_delay_keeps_the_order_new_until_it_passes(client, exchange):
 
 
 def test_partial_fill_shows_partially_filled_then_cancels_the_rest(client, exchange):
-    exchange.control(partial_fill_ratio=0.4, partial_fill_hold_seconds=5)
+    exchange.control(partial_fill_ratio=0.4, partial_fill_hold_seconds=3)
     client.submit_order(market_order("MSFT", 10, "buy", "part"))
     partial = wait_for_status(client, "part", {OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELED})
     assert partial.status == OrderStatus.PARTIALLY_FILLED
@@ -107,12 +109,12 @@ def test_gateway_errors_have_no_json_body(exchange):
     {"fail_status": 404}, {"fail_path": "v2/orders"}, {"drop_streams": "yes"}, {"no_such_switch": 1}, {"clock": {"set": "2040-01-01T00:00:00Z"}},
     ["not", "an", "object"],
 ])
-def test_bad_controls_are_refused_and_change_nothing(exchange, body):
-    before = exchange.state()["controls"]
-    response = requests.post(f"{exchange.base_url}/_sim/control", json=body, timeout=30)
+def test_bad_controls_are_refused_and_change_nothing(untraded_exchange, body):
+    before = untraded_exchange.state()["controls"]
+    response = requests.post(f"{untraded_exchange.base_url}/_sim/control", json=body, timeout=30)
     assert response.status_code == 400
     assert response.json()["error"]
-    assert exchange.state()["controls"] == before
+    assert untraded_exchange.state()["controls"] == before
 
 
 def test_orders_before_the_open_wait_and_fill_at_the_opening_price(paper_exchange_factory):
@@ -167,7 +169,7 @@ def test_dropped_streams_are_cut_and_the_sdk_reconnects_with_its_subscriptions(p
 
 
 def test_silenced_stream_stays_open_but_misses_bars_while_new_connections_get_them(paper_exchange_factory):
-    exchange = paper_exchange_factory(stream_connection_limit=2)
+    exchange = paper_exchange_factory(stream_connection_limit=2, speed=120)  # a bar every 0.5 s
     received: dict[str, list[str]] = {"old": [], "new": []}
 
     def listen(name: str, stop: threading.Event, connected: threading.Event):
@@ -190,7 +192,7 @@ def test_silenced_stream_stays_open_but_misses_bars_while_new_connections_get_th
     old.start()
     old_ready.wait(30)
     wait_until(lambda: len(received["old"]) >= 2, message="bars before the silence")
-    assert exchange.control(silence_streams_seconds=6)["silenced_streams"] == 1
+    assert exchange.control(silence_streams_seconds=3)["silenced_streams"] == 1  # six simulated minutes
     assert exchange.state()["stream"]["connections"][0]["muted"] is True
     new = threading.Thread(target=listen, args=("new", stop, new_ready), daemon=True)
     new.start()

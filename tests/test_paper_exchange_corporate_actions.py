@@ -18,6 +18,12 @@ TUESDAY = "2026-11-24"
 TUESDAY_AFTER_OPEN = "2026-11-24T14:45:00Z"
 
 
+@pytest.fixture
+def paper_exchange(untraded_exchange):
+    """The refused requests here change nothing: they share the module's exchange."""
+    return untraded_exchange
+
+
 def schedule(exchange, **spec) -> requests.Response:
     return requests.post(f"{exchange.base_url}/_sim/corporate_actions", json=spec, timeout=30)
 

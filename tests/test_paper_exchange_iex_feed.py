@@ -48,7 +48,7 @@ def test_a_thin_symbol_skips_minutes_the_same_way_in_every_answer_and_sip_has_th
 
 
 def test_streamed_bars_and_corrections_match_rest_before_and_after_the_correction(paper_exchange_factory):
-    exchange = paper_exchange_factory(start="2026-11-23T15:00:00Z", speed=60, thin_symbols="KO:0.4:0.5")
+    exchange = paper_exchange_factory(start="2026-11-23T15:00:00Z", speed=240, thin_symbols="KO:0.4:0.5")
     bars, updates = [], []
     with connect(f"{exchange.stream_url}/v2/iex") as ws:
         authenticated(exchange, ws)

@@ -98,8 +98,10 @@ def test_reset_starts_a_fresh_account_on_purpose(paper_exchange_factory, tmp_pat
 
 
 def test_at_real_speed_the_clock_resumes_from_now(paper_exchange_factory, tmp_path):
+    """A story about the computer's clock: a real-speed account saved long ago (the earliest start
+    the exchange takes, so "now" is later whenever the test runs) resumes at the computer's now."""
     state = tmp_path / "exchange.db"
-    first = paper_exchange_factory(start="2026-11-23T15:00:00Z", speed=1, state=state)
+    first = paper_exchange_factory(start="2015-01-05T15:00:00Z", speed=1, state=state)
     first.stop()
     second = paper_exchange_factory(speed=1, state=state)
     assert abs((_clock_now(second) - datetime.now(timezone.utc)).total_seconds()) < 30

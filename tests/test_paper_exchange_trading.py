@@ -15,9 +15,21 @@ from tests.fixtures.exchange import market_order, trading_client, wait_for_statu
 
 
 @pytest.fixture
-def exchange(paper_exchange_factory):
-    # speed 1: prices barely move while a test runs, so fills can be compared with quotes
+def own_exchange(paper_exchange_factory):
+    """A fresh account for a story that trades. Speed 1: prices barely move while a test runs, so
+    fills can be compared with quotes."""
     return paper_exchange_factory(start="2026-11-23T15:00:00Z", speed=1)
+
+
+@pytest.fixture
+def own_client(own_exchange) -> TradingClient:
+    return trading_client(own_exchange)
+
+
+@pytest.fixture
+def exchange(untraded_exchange):
+    """The module's shared exchange, for the stories that only read or are refused."""
+    return untraded_exchange
 
 
 @pytest.fixture
@@ -53,53 +65,53 @@ def test_unknown_asset_is_a_404_with_alpacas_body(client):
     assert caught.value.message == "asset not found for NOSUCH"
 
 
-def test_market_buy_fills_and_moves_cash_into_a_position(client, exchange):
-    submitted = client.submit_order(market_order("AAPL", 10, "buy", "buy-1"))
+def test_market_buy_fills_and_moves_cash_into_a_position(own_client, own_exchange):
+    submitted = own_client.submit_order(market_order("AAPL", 10, "buy", "buy-1"))
     assert submitted.client_order_id == "buy-1"
     assert submitted.status in (OrderStatus.ACCEPTED, OrderStatus.NEW, OrderStatus.FILLED)
-    filled = wait_for_status(client, "buy-1", {OrderStatus.FILLED})
+    filled = wait_for_status(own_client, "buy-1", {OrderStatus.FILLED})
     price = Decimal(filled.filled_avg_price)
     assert Decimal(filled.filled_qty) == 10
     assert filled.filled_at is not None
-    assert client.get_order_by_id(submitted.id).status == OrderStatus.FILLED
-    account = client.get_account()
+    assert own_client.get_order_by_id(submitted.id).status == OrderStatus.FILLED
+    account = own_client.get_account()
     assert Decimal(account.cash) == Decimal("100000") - price * 10
-    [position] = client.get_all_positions()
+    [position] = own_client.get_all_positions()
     assert (position.symbol, Decimal(position.qty), Decimal(position.avg_entry_price)) == ("AAPL", 10, price)
-    assert exchange.state()["positions"]["AAPL"]["qty"] == 10
+    assert own_exchange.state()["positions"]["AAPL"]["qty"] == 10
 
 
-def test_sell_returns_cash_and_closes_the_position(client):
-    client.submit_order(market_order("MSFT", 4, "buy", "b"))
-    bought = wait_for_status(client, "b", {OrderStatus.FILLED})
-    client.submit_order(market_order("MSFT", 4, "sell", "s"))
-    sold = wait_for_status(client, "s", {OrderStatus.FILLED})
+def test_sell_returns_cash_and_closes_the_position(own_client):
+    own_client.submit_order(market_order("MSFT", 4, "buy", "b"))
+    bought = wait_for_status(own_client, "b", {OrderStatus.FILLED})
+    own_client.submit_order(market_order("MSFT", 4, "sell", "s"))
+    sold = wait_for_status(own_client, "s", {OrderStatus.FILLED})
     expected = Decimal("100000") - Decimal(bought.filled_avg_price) * 4 + Decimal(sold.filled_avg_price) * 4
-    assert Decimal(client.get_account().cash) == expected
-    assert client.get_all_positions() == []
+    assert Decimal(own_client.get_account().cash) == expected
+    assert own_client.get_all_positions() == []
 
 
-def test_orders_are_listed_newest_first_and_filtered_by_status(client):
+def test_orders_are_listed_newest_first_and_filtered_by_status(own_client):
     for n in range(3):
-        client.submit_order(market_order("SPY", 1, "buy", f"list-{n}"))
+        own_client.submit_order(market_order("SPY", 1, "buy", f"list-{n}"))
     for n in range(3):
-        wait_for_status(client, f"list-{n}", {OrderStatus.FILLED})
-    closed = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED))
+        wait_for_status(own_client, f"list-{n}", {OrderStatus.FILLED})
+    closed = own_client.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED))
     assert [o.client_order_id for o in closed] == ["list-2", "list-1", "list-0"]
-    assert client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN)) == []
+    assert own_client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN)) == []
 
 
-def test_duplicate_client_order_id_is_refused_with_422_and_changes_nothing(client, exchange):
-    client.submit_order(market_order("AAPL", 1, "buy", "same-id"))
-    wait_for_status(client, "same-id", {OrderStatus.FILLED})
-    cash_before = client.get_account().cash
+def test_duplicate_client_order_id_is_refused_with_422_and_changes_nothing(own_client, own_exchange):
+    own_client.submit_order(market_order("AAPL", 1, "buy", "same-id"))
+    wait_for_status(own_client, "same-id", {OrderStatus.FILLED})
+    cash_before = own_client.get_account().cash
     with pytest.raises(APIError) as caught:
-        client.submit_order(market_order("AAPL", 1, "buy", "same-id"))
+        own_client.submit_order(market_order("AAPL", 1, "buy", "same-id"))
     assert caught.value.status_code == 422
     assert caught.value.code == 40010001
     assert caught.value.message == "client_order_id must be unique"
-    assert client.get_account().cash == cash_before
-    assert len(exchange.state()["orders"]) == 1
+    assert own_client.get_account().cash == cash_before
+    assert len(own_exchange.state()["orders"]) == 1
 
 
 def test_buying_more_than_the_cash_allows_is_403_insufficient_buying_power(client, exchange):

@@ -109,7 +109,7 @@ def test_the_upgrade_that_loses_the_race_applies_nothing(tmp_path):
     old_ledger(db, "55501234", in_wal=False).close()
     late = _connect(db)
     assert PIN_MIGRATION not in _applied(late)
-    assert create_system_db(db) == [PIN_MIGRATION]
+    assert PIN_MIGRATION in create_system_db(db)  # with every later migration
     record = system_db_manager.get_pin(conn=system_db_manager.get_connection(db, read_only=True))
     assert _apply(late, MIGRATIONS_DIR / PIN_MIGRATION) is False
     late.close()

@@ -17,15 +17,15 @@ from database import market_calendar
 from system_databse import system_db_manager as ledger
 from tests.fixtures.orchestrator import wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(35)
 
 START = "2026-11-23T14:33:00Z"  # Monday, just after the open
 CARDS = (("AAPL", "churn"), ("MSFT", "churn"))
 
 
 @pytest.fixture
-def box(tmp_path):
-    box = Box(tmp_path / "box", START, speed=60, cash="100000")
+def box(tmp_path, stocks_db_template):
+    box = Box(tmp_path / "box", START, speed=60, cash="100000", stocks_template=stocks_db_template)
     box.create(CARDS, capital=10_000.0)
     box.start_all()
     yield box

@@ -13,7 +13,10 @@ from database.realtime_pull import RealtimeStreamer
 from shared.config import AlpacaSettings
 from tests.fixtures.exchange import wait_until as poll_until
 
-START = "2026-11-23T14:35:00Z"  # Monday morning; at speed 60 a bar per symbol every real second
+pytestmark = pytest.mark.slow(37)
+
+START = "2026-11-23T14:35:00Z"  # Monday morning
+SPEED = 300  # a bar per symbol every 0.2 real seconds; the session outlasts any test by far
 
 
 def wait_until(condition, what: str, timeout: float = 90.0):
@@ -23,7 +26,7 @@ def wait_until(condition, what: str, timeout: float = 90.0):
 
 @pytest.fixture
 def exchange(paper_exchange_factory):
-    return paper_exchange_factory(start=START, speed=60)
+    return paper_exchange_factory(start=START, speed=SPEED)
 
 
 class Reconnects:
@@ -174,13 +177,16 @@ def test_recovers_after_the_exchange_drops_the_connection(exchange, make_streame
 
 def test_recovers_when_the_connection_goes_silent_in_market_hours(exchange, make_streamer, market):
     reconnected = Reconnects()
-    streamer = make_streamer(on_reconnect=reconnected, silence_timeout=5)
+    streamer = make_streamer(on_reconnect=reconnected, silence_timeout=2)
     streamer.subscribe("AMZN")
     streamer.start()
     wait_until(lambda: db_manager.count_bars(market, "AMZN") >= 2, "bars before the silence")
     first_id = live_connections(exchange)[0]["id"]
 
-    exchange.control(silence_streams_seconds=3600)  # open but mute, the known Alpaca failure
+    # Open but mute, the known Alpaca failure. The streamer gives up on it after 2 s of silence and
+    # an unanswered ping; until the exchange reads again (15 s) it still counts the abandoned
+    # connection against its limit of one, so the streamer's first attempts are refused.
+    exchange.control(silence_streams_seconds=15)
 
     wait_until(lambda: streamer.reconnects == 1 and reconnected.calls == 1, "a reconnect after the silence")
     before = newest(market, "AMZN")
@@ -208,6 +214,11 @@ def test_silence_outside_market_hours_is_not_a_failure(exchange, make_streamer, 
     wait_until(lambda: len(asked) >= 5, "the streamer to notice the silence several times")
     assert streamer.reconnects == 0 and streamer.connected
     assert [c["id"] for c in live_connections(exchange)] == [first_id]
+
+    exchange.control(silence_streams_seconds=0)  # the feed speaks again: the same connection carries on
+    before = newest(market, "QQQ")
+    wait_until(lambda: newest(market, "QQQ") > before, "bars on the first connection after the silence")
+    assert streamer.reconnects == 0 and [c["id"] for c in live_connections(exchange)] == [first_id]
 
 
 def test_a_failing_on_reconnect_does_not_stop_the_stream(exchange, make_streamer, market):

@@ -3,12 +3,15 @@ included), stays on one connection through minutes without trades, waits out a l
 connection after a drop, and reports the tickers the feed refuses for its symbol limit."""
 from __future__ import annotations
 
+import pytest
 import requests
 
 from database import db_manager
 from database.realtime_pull import RealtimeStreamer
 from shared.config import AlpacaSettings
 from tests.fixtures.exchange import wait_until
+
+pytestmark = pytest.mark.slow(26)
 
 START = "2026-11-23T15:00:00Z"
 
@@ -34,8 +37,8 @@ def streamer_on(exchange, stocks_db, **options) -> RealtimeStreamer:
 
 def test_a_thin_ticker_stores_exactly_the_feeds_bars_and_corrections_without_reconnecting(
         paper_exchange_factory, stocks_db, market):
-    exchange = paper_exchange_factory(start=START, speed=120, thin_symbols="KO:0.4:0.3")
-    streamer = streamer_on(exchange, stocks_db, silence_timeout=0.3)  # far shorter than a minute without trades
+    exchange = paper_exchange_factory(start=START, speed=240, thin_symbols="KO:0.4:0.3")  # a minute: 0.25 s
+    streamer = streamer_on(exchange, stocks_db, silence_timeout=0.15)  # far shorter than a minute without trades
     streamer.subscribe("KO")
     streamer.start()
     try:
@@ -59,7 +62,7 @@ def test_a_thin_ticker_stores_exactly_the_feeds_bars_and_corrections_without_rec
 
 
 def test_after_a_drop_the_streamer_waits_out_the_lingering_connection(paper_exchange_factory, stocks_db, market):
-    exchange = paper_exchange_factory(start=START, speed=60, stream_linger_seconds=2)
+    exchange = paper_exchange_factory(start=START, speed=240, stream_linger_seconds=2)
     reconnected = []
     streamer = streamer_on(exchange, stocks_db, on_reconnect=lambda: reconnected.append(1))
     streamer.subscribe("AAPL")
@@ -76,7 +79,7 @@ def test_after_a_drop_the_streamer_waits_out_the_lingering_connection(paper_exch
 
 
 def test_tickers_beyond_the_feeds_symbol_limit_are_reported_as_refused(paper_exchange_factory, stocks_db, market):
-    exchange = paper_exchange_factory(start=START, speed=60, stream_symbol_limit=2)
+    exchange = paper_exchange_factory(start=START, speed=240, stream_symbol_limit=2)
     streamer = streamer_on(exchange, stocks_db)
     streamer.subscribe("AAPL")
     streamer.subscribe("MSFT")

@@ -1,5 +1,5 @@
 """The short soak: two trading days (a half day before Thanksgiving and the early close after it)
-of the real orchestrator and API on the paper exchange at 240x, with the exchange's faults,
+of the real orchestrator and API on the paper exchange at 300x, with the exchange's faults,
 SIGKILLs of the daemon and of the whole box, and a card stopped midway. Nothing may be lost,
 sent twice, miscounted or missing. The long version is the benchmark ``bench/soak.py``."""
 from __future__ import annotations
@@ -8,12 +8,12 @@ import pytest
 
 from bench.soak import Soak, SoakOptions
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(75)
 
 
-def test_two_trading_days_of_faults_and_kills_lose_nothing(tmp_path):
-    summary = Soak(SoakOptions(days=2, speed=240, seed=3, start="2026-11-25T19:00:00Z", daemon_kills=2,
-                               box_kills=1, workdir=tmp_path / "soak")).run()
+def test_two_trading_days_of_faults_and_kills_lose_nothing(tmp_path, stocks_db_template):
+    summary = Soak(SoakOptions(days=2, speed=300, seed=3, start="2026-11-25T19:00:00Z", daemon_kills=2,
+                               box_kills=1, workdir=tmp_path / "soak", stocks_template=stocks_db_template)).run()
     assert summary["trading_days"] == 2 and summary["last_day"] == "2026-11-27"
     assert summary["kills"] == {"daemon": 2, "whole_box": 1}
     assert sum(summary["faults"].values()) >= 10
