@@ -19,7 +19,7 @@ import pytest
 from system_databse import system_db_manager as ledger
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(135)
 
 START = "2026-11-23T14:20:00Z"        # Monday, ten simulated minutes before the open (30 s of real time)
 SESSION_START = "2026-11-23T14:30:00Z"

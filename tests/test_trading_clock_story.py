@@ -21,7 +21,7 @@ from system_databse import system_db_manager as ledger
 from tests.fixtures.api import auth, get_token
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(16)
 
 SPEED = 30  # a simulated minute every two seconds
 
