@@ -14,8 +14,8 @@ from typing import Any, Mapping, Optional
 
 from flask import Flask, request
 
-from api import (account_routes, algorithms_routes, auth, clock, db, errors, frontend, health_routes, inputs,
-                 json_body, openapi, preview, wall_routes)
+from api import (account_routes, algorithms_routes, auth, capital_routes, clock, db, errors, frontend, health_routes,
+                 inputs, json_body, openapi, preview, wall_routes)
 from api.broker import BrokerGateway, broker_factory
 from api.heartbeat_watch import HeartbeatWatch
 from database import db_manager
@@ -110,8 +110,8 @@ def create_app(config: Optional[Mapping[str, Any]] = None, settings: Optional[Se
                                                  or clock.build(app.config["CLOCK_KIND"], gateway))
     gateway.market_now = trading.peek
     gateway.observe_clock = getattr(trading, "observe", gateway.observe_clock)  # a broker clock stays warm
-    for blueprint in (algorithms_routes.bp, account_routes.bp, health_routes.bp, openapi.bp, wall_routes.bp,
-                      preview.bp):
+    for blueprint in (algorithms_routes.bp, account_routes.bp, capital_routes.bp, health_routes.bp, openapi.bp,
+                      wall_routes.bp, preview.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)
     app.after_request(_security_headers)

@@ -5,7 +5,7 @@ Other parts import from here:
 
     from algorithms import available_algorithms, load_algorithm_class, check_decision, decide_for_card
 """
-from algorithms._checker import ACTIONS, CheckedDecision, check_decision
+from algorithms._checker import ACTIONS, CASH_TOLERANCE, CheckedDecision, check_decision
 from algorithms._framework import (
     INTERFACE_VERSION,
     AlgorithmBase,
@@ -49,7 +49,7 @@ from algorithms._runner import (
 )
 
 __all__ = [
-    "ACTIONS", "ALGORITHMS_DIR", "DEFAULT_MAX_PRICE_AGE", "PriceAge", "check_price_age", "INTERFACE_VERSION", "AlgorithmBase", "AlgorithmError", "AlgorithmInfo",
+    "ACTIONS", "ALGORITHMS_DIR", "CASH_TOLERANCE", "DEFAULT_MAX_PRICE_AGE", "PriceAge", "check_price_age", "INTERFACE_VERSION", "AlgorithmBase", "AlgorithmError", "AlgorithmInfo",
     "AlgorithmLoadError", "BarSeries", "Bars", "CheckedDecision", "ParameterError", "ParameterSpec", "ScanResult",
     "TransactionHistory", "algorithm_path", "available_algorithms", "check_decision", "class_parameters", "decide",
     "decide_for_card", "freeze_history", "history_totals", "indicators_for_card",

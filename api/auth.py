@@ -3,8 +3,9 @@
 ``POST /api/validate-pin`` with an ``action`` trades the PIN for a random token kept only in this
 process (a restart logs everyone out, which is harmless: tokens live minutes); without one it is
 the spec's "check PIN" and answers ``{"valid": true|false}``, no token. A token is minted for one
-protected action (``add`` a card, ``stop`` a card, ``export`` the ledger): the PIN entered to add a card cannot stop
-one, so a wall left alone after an add holds no token that could sell anything. Every mutating
+protected action (``add`` a card, ``stop`` a card, ``deposit`` into or ``withdraw`` from a card, ``export`` the
+ledger): the PIN entered to add a card cannot stop one, nor the PIN entered to deposit withdraw, so a wall
+left alone after an add holds no token that could sell or take anything. Every mutating
 endpoint is wrapped in ``require_token(action)``. Wrong PINs are counted in system.db (``system_config`` key
 ``pin_lockout``), so restarting the server does not reset a lock-out; each lock-out lasts twice
 as long as the previous one until a correct PIN is entered; checks without an action count too.
@@ -39,7 +40,9 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 LOCKOUT_KEY = "pin_lockout"
-ACTIONS = ("add", "stop", "export")  # the protected flows a token can be minted for
+ACTIONS = ("add", "stop", "deposit", "withdraw", "export")  # the protected flows a token can be minted for
+REFUSED_WHEN_LIVE = {"add": "cards cannot be added", "stop": "cards cannot be stopped",
+                     "deposit": "money cannot be deposited into a card", "withdraw": "money cannot be withdrawn from a card"}
 PIN_SHAPE = re.compile(r"[0-9]{4,8}")
 PIN_COMMAND = ".venv/bin/python -m api.pin set-pin"
 
@@ -206,15 +209,15 @@ def validate_pin():
 
 def refuse_default_pin_when_live(action: str) -> None:
     """Live money is not guarded by the PIN everybody knows from the README: 403 until it is changed."""
-    if action == "export" or not current_app.config["LIVE_TRADING"]:
+    if action not in REFUSED_WHEN_LIVE or not current_app.config["LIVE_TRADING"]:
         return
     try:  # the hash of "2020" cannot be compared as text: check "2020" against the stored hash
         default = system_db_manager.pin_is_default(conn=db.system_reader())
     except system_db_manager.LedgerError:
         default = False  # no PIN at all: validate-pin already refuses every token
     if default:
-        raise ApiError(403, f"live trading: cards cannot be {'added' if action == 'add' else 'stopped'} while the "
-                            f"PIN is still the default; change it first with: {PIN_COMMAND}")
+        raise ApiError(403, f"live trading: {REFUSED_WHEN_LIVE[action]} while the PIN is still the default; "
+                            f"change it first with: {PIN_COMMAND}")
 
 
 def require_token(action: str):

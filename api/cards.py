@@ -22,9 +22,7 @@ def card_state(status: str, shares: int | float) -> str:
 
 def assemble_card(algo: Dict[str, Any], totals: Dict[str, Any], latest: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     card = card_calculations.card_from_totals(algo, totals, latest["price"] if latest else None)
-    capital = float(algo["initial_capital"])
     card["price_timestamp"] = latest["timestamp"] if latest else None
-    card["pnl_percent"] = round(card["pnl"] / capital * 100, 2) if capital else 0.0
     card["state"] = card_state(algo["status"], totals.get("held", totals["shares"]))
     return card
 

@@ -1,8 +1,8 @@
 """A card's full story for the wall's detail view, and the closed cards' record.
 
 Pure assembly over explicit connections: the card as the wall shows it, its FIFO lots and
-realized P&L (``system_databse.fifo``), its fills, its recent decisions as the daemon stored
-them, and whether it is frozen (the broker's position of its ticker disagrees with the cards') or
+realized P&L (``system_databse.fifo``), its fills, the deposits and withdrawals of its capital,
+its recent decisions as the daemon stored them, and whether it is frozen (the broker's position of its ticker disagrees with the cards') or
 stale (no new bar for a while during market hours).
 """
 from __future__ import annotations
@@ -64,6 +64,11 @@ def _action(row: Dict[str, Any]) -> Dict[str, Any]:
             "cash": row["cash"], "description": text}
 
 
+def capital_move(row: Dict[str, Any]) -> Dict[str, Any]:
+    """A deposit or withdrawal as the card's history lists it."""
+    return {"id": row["id"], "kind": row["kind"], "amount": row["amount"], "timestamp": row["timestamp"]}
+
+
 def _decision(row: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     if row is None:
         return None
@@ -110,6 +115,7 @@ def card_detail(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id:
     card.update(fifo.summary(matched_lots(system, algo_id), card["current_price"]))
     card["transactions"] = _transactions(system_db_manager.get_recent_fills(algo_id, SHOWN_FILLS, conn=system))
     card["corporate_actions"] = [_action(a) for a in reversed(actions)]
+    card["capital_moves"] = [capital_move(m) for m in reversed(system_db_manager.get_capital_moves(algo_id, conn=system))]
     card.update(decisions_block(system, algo_id))
     card["frozen"] = _frozen(card, mismatches)
     card["stale"] = _stale(card, market)

@@ -135,12 +135,11 @@ class CardRunner:
         """
         current_time = stamp(minute + MINUTE)
         results: Dict[int, Union[CardDecision, BaseException]] = {}
-        needs = self._requirements(cards, current_time, results)
+        held = positions.positions(conn=self.ledger_conn, cards=cards, open_orders=False)
+        needs = self._requirements([with_capital(card, held[int(card["id"])]) for card in cards], current_time, results)
         windows = self._windows({(card["ticker"], bars) for card, bars in needs.values()}, minute)
         fills = ledger.get_transactions_by_card(needs, conn=self.ledger_conn)
         actions = ledger.get_corporate_action_effects_by_card(needs, conn=self.ledger_conn)
-        held = positions.positions(conn=self.ledger_conn, cards=[card for card, _ in needs.values()],
-                                   open_orders=False)
         deciding = {}
         for card_id, (card, bars_needed) in needs.items():
             window = windows[(card["ticker"], bars_needed)]
@@ -244,6 +243,14 @@ def price_age(last_bar: Optional[str], minute: datetime) -> Optional[PriceAge]:
         return None
     return PriceAge(last_bar, market_calendar.market_minutes_between(last_bar, minute),
                     market_calendar.same_session(last_bar, minute))
+
+
+def with_capital(card: Mapping[str, Any], position: "positions.Position") -> Dict[str, Any]:
+    """The card as its algorithm is built with it: ``initial_capital`` is the card's capital now
+    (created with, plus deposits, minus withdrawals), so ``Algorithm(ticker, initial_capital)``,
+    ``self.uninvested_cash(history)`` (capital - net invested) and the decision check all follow
+    the money the owner moved, with the interface unchanged."""
+    return {**card, "initial_capital": position.capital}
 
 
 def algorithm_history(rows: List[dict], effects: List[dict], position: "positions.Position") -> TransactionHistory:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
+from algorithms import CASH_TOLERANCE
 from database import db_manager
 from orchestra.alpaca_wrapper import BrokerError
 from orchestra import decision_log
@@ -171,7 +172,7 @@ class Cycle:
 
         Cards are read again after every decision: a card stopped meanwhile makes no trade of its
         own; if it holds shares, its liquidation (everything, the fraction included) is its one
-        intent. A ticker whose plan cannot be made is confined to that ticker."""
+        intent; a buy its uninvested cash no longer covers (the owner withdrew meanwhile) is not sent. A ticker whose plan cannot be made is confined to that ticker."""
         cards = ledger.get_all_algorithms(conn=self.ledger_conn)
         held = positions.positions(conn=self.ledger_conn, cards=cards, open_orders=False)
         intents: Dict[str, Dict[int, Intent]] = defaultdict(dict)
@@ -187,6 +188,14 @@ class Cycle:
                                decision.action, decision.shares)
                 report.trades.append(TradeOutcome("", card_id, ticker, decision.action, decision.shares, "failed",
                                                   error="card stopped before the order was sent"))
+                continue
+            if decision.action == "buy" and card_id in held and made.price is not None and \
+                    decision.shares * made.price > held[card_id].uninvested_cash + CASH_TOLERANCE:
+                logger.warning("card %d %s: capital withdrawn while deciding; its buy of %s shares is not sent "
+                               "(uninvested cash now %s)", card_id, ticker, decision.shares,
+                               money(held[card_id].uninvested_cash))
+                report.trades.append(TradeOutcome("", card_id, ticker, decision.action, decision.shares, "failed",
+                                                  error="capital withdrawn before the order was sent"))
                 continue
             intents[ticker][card_id] = Intent(card_id, decision.action, decision.shares, decision.reason)
         for position in self._liquidations(held.values(), busy):

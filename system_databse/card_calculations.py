@@ -3,11 +3,17 @@
 shares          = sum(buy shares) - sum(sell shares) + shares added or removed by splits (whole)
 fractional      = the rest of what is held (a reverse split's remainder, until a sell-all sells it)
 invested        = sum(buy cost) - sum(sell proceeds) - dividends received
-uninvested cash = initial_capital - invested
+capital         = initial_capital + deposits - withdrawals (the allocation now)
+uninvested cash = capital - invested
 current value   = (shares + fractional) * current_price + uninvested cash
-pnl             = current value - initial_capital
+pnl             = current value - capital
+pnl %           = pnl / (initial_capital + deposits)      (on all the capital the card was given)
 
 (the definition of a position: ``system_databse.positions``)
+
+A deposit or a withdrawal moves capital, uninvested cash and value by the same amount, so the
+P&L does not move: money put in is never a gain. P&L % is taken on every dollar the card has
+been given, so a withdrawal (money given back) cannot make the same gain look bigger.
 
 A split multiplies the shares and leaves the money alone, so at the same market value the P&L is
 unchanged; a dividend is cash the card's shares paid back to it (``corporate_action_effects``).
@@ -25,7 +31,8 @@ from shared.shares import quantity
 from system_databse import positions, system_db_manager
 
 
-NO_TRADES = {"shares": 0, "trade_count": 0, "invested": 0.0, "fractional_shares": 0.0, "held": 0, "dividends": 0.0}  # totals of a card without transactions
+NO_TRADES = {"shares": 0, "trade_count": 0, "invested": 0.0, "fractional_shares": 0.0, "held": 0, "dividends": 0.0,
+             "deposits": 0.0, "withdrawals": 0.0}  # totals of a card without transactions
 
 
 def to_cents(amount: float) -> float:
@@ -72,14 +79,21 @@ def calculate_pnl(current_value: float, initial_capital: float) -> float:
     return to_cents(current_value - initial_capital)
 
 
+def pnl_percent(pnl: float, contributed: float) -> float:
+    """P&L as a percentage of all the capital a card has been given (initial capital + deposits)."""
+    return round(pnl / contributed * 100 + 0.0, 2) if contributed else 0.0
+
+
 def card_from_totals(algo: Dict[str, Any], totals: Dict[str, Any], current_price: Optional[float]) -> Dict[str, Any]:
-    """The spec's card dict: the algorithm row plus derived fields.
+    """The spec's card dict: the algorithm row plus derived fields (``capital``: the allocation
+    now, after deposits and withdrawals; ``initial_capital`` stays what the card was created with).
 
     Without a price (no bar stored yet) the shares are valued at their net cost, which keeps
     P&L at zero rather than inventing a loss.
     """
     shares, invested = totals["shares"], totals["invested"]
-    capital = float(algo["initial_capital"])
+    deposits, withdrawals = totals.get("deposits", 0.0), totals.get("withdrawals", 0.0)
+    capital = positions.capital_of(algo["initial_capital"], deposits, withdrawals)
     if current_price is None:
         value = capital
     else:
@@ -90,9 +104,13 @@ def card_from_totals(algo: Dict[str, Any], totals: Dict[str, Any], current_price
         "fractional_shares": totals.get("fractional_shares", 0.0),
         "dividends": to_cents(totals.get("dividends", 0.0)),
         "trade_count": totals["trade_count"],
+        "capital": to_cents(capital),
+        "deposits": to_cents(deposits),
+        "withdrawals": to_cents(withdrawals),
         "uninvested_cash": to_cents(uninvested_cash(capital, invested)),
         "current_value": to_cents(value),
         "pnl": calculate_pnl(value, capital),
+        "pnl_percent": pnl_percent(calculate_pnl(value, capital), float(algo["initial_capital"]) + deposits),
         "current_price": current_price,
     }
 

@@ -2,7 +2,9 @@
 
 Used by ``python -m scripts.export`` and by the API's authenticated export endpoints, so both
 give the same rows. One CSV row per fill: card, ticker, side, shares, price, value, order id,
-time (UTC). The realized report replays each card's whole history (a lot bought before the
+time (UTC); the owner's deposits into and withdrawals from a card are rows of their own in the
+same file, in time order (side ``deposit`` or ``withdrawal``, the amount as the value, no shares,
+price or order). They move no shares and realize nothing, so the realized report leaves them out. The realized report replays each card's whole history (a lot bought before the
 requested period still has its real entry price) and lists the sales whose trade date falls in
 each year on the exchange (America/New_York), with the dividends by ex-date year in their own column.
 
@@ -38,12 +40,17 @@ def day_bounds(start_day: Optional[str], end_day: Optional[str]) -> tuple[Option
 
 def transaction_rows(conn: sqlite3.Connection, card_id: Optional[int] = None, start_day: Optional[str] = None,
                      end_day: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Fills and capital moves, oldest first (a fill before a move of the same second)."""
     start, end = day_bounds(start_day, end_day)
     rows = system_db_manager.get_transactions_between(card_id, start, end, conn=conn)
-    return [{"card_id": r["algorithm_id"], "card": r["display_name"], "ticker": r["ticker"], "side": r["type"],
-             "shares": r["shares"], "price": r["price"], "value": fifo.cents(r["shares"] * r["price"]),
-             "order_id": r["broker_order_id"] or r["client_order_id"] or "", "time_utc": r["timestamp"]}
-            for r in rows]
+    fills = [{"card_id": r["algorithm_id"], "card": r["display_name"], "ticker": r["ticker"], "side": r["type"],
+              "shares": r["shares"], "price": r["price"], "value": fifo.cents(r["shares"] * r["price"]),
+              "order_id": r["broker_order_id"] or r["client_order_id"] or "", "time_utc": r["timestamp"]}
+             for r in rows]
+    moves = [{"card_id": m["algorithm_id"], "card": m["display_name"], "ticker": m["ticker"], "side": m["kind"],
+              "shares": "", "price": "", "value": fifo.cents(m["amount"]), "order_id": "", "time_utc": m["timestamp"]}
+             for m in system_db_manager.get_capital_moves(card_id, start, end, conn=conn)]
+    return sorted(fills + moves, key=lambda row: row["time_utc"])  # stable: each list keeps its own order
 
 
 def realized_rows(conn: sqlite3.Connection, card_id: Optional[int] = None, start_day: Optional[str] = None,

@@ -4,9 +4,14 @@
     whole / fraction = held split at the decimal point (a fraction: a reverse split's remainder,
                        or the rest of a sell that could not take it yet)
     invested         = Σ buy cost - Σ sell proceeds - dividends received
-    uninvested cash  = initial capital - invested                         (the only cash it may spend)
+    capital          = initial capital + Σ deposits - Σ withdrawals       (its allocation now)
+    uninvested cash  = capital - invested                                 (the only cash it may spend)
     reserved         = what its open orders have promised: shares to open sells, and the proceeds
                        of open sells and the cost of open buys at the minute's price
+    withdrawable     = uninvested cash - the cost of its open buys        (what the owner may take back)
+
+A deposit or a withdrawal (``system_databse.capital``) moves only capital and uninvested cash:
+shares, invested money and P&L (value - capital) do not move with them.
 
 The decision checker, the wall, the broker guard, corporate actions, the exports and
 ``scripts.reconcile`` read positions from here (``positions``), built on the ledger's one
@@ -34,7 +39,7 @@ class Position:
     card_id: int
     ticker: str
     running: bool
-    capital: float
+    initial_capital: float               # as the card was created
     held_nano: int = 0
     invested: float = 0.0                # buys - sells - dividends
     dividends: float = 0.0
@@ -42,6 +47,13 @@ class Position:
     selling_nano: int = 0                # shares promised to open sell orders
     buying_cost: float = 0.0             # cash promised to open buys (at the minute's price)
     selling_proceeds: float = 0.0        # cash open sells will bring (at the minute's price)
+    deposits: float = 0.0                # capital the owner added since its creation
+    withdrawals: float = 0.0             # capital the owner took back
+
+    @property
+    def capital(self) -> float:
+        """The card's allocation now: what it was created with, plus deposits, minus withdrawals."""
+        return capital_of(self.initial_capital, self.deposits, self.withdrawals)
 
     @property
     def shares(self) -> Quantity:
@@ -64,6 +76,13 @@ class Position:
     def has_shares(self) -> bool:
         return self.held_nano > 0
 
+    def withdrawable(self) -> float:
+        """What the owner may take back now: uninvested cash its open buys have not promised (a
+        withdrawal never sells; a stopped card has nothing to withdraw)."""
+        if not self.running:
+            return 0.0
+        return max(0.0, self.uninvested_cash - self.buying_cost)
+
     def claim_on_broker_cash(self) -> float:
         """What of the broker's cash belongs to this card, so a new card may not take it.
 
@@ -75,10 +94,16 @@ class Position:
         return self.buying_cost
 
 
+def capital_of(initial_capital: float, deposits: float = 0.0, withdrawals: float = 0.0) -> float:
+    """A card's capital: its initial capital plus what the owner deposited minus what was withdrawn."""
+    return float(initial_capital) + deposits - withdrawals
+
+
 def positions(*, conn: Optional[sqlite3.Connection] = None, cards: Optional[List[Mapping[str, Any]]] = None,
               open_orders: bool = True) -> Dict[int, Position]:
     """Every card's ``Position`` (``cards``: the card rows already read, to save a query), in
-    three grouped queries whatever the number of cards; ``open_orders=False`` skips the reservations."""
+    four grouped queries whatever the number of cards (fills, corporate actions, capital moves,
+    open orders); ``open_orders=False`` skips the reservations."""
     with use_connection(conn) as c:
         rows = cards if cards is not None else get_all_algorithms(conn=c)
         held = holdings(c, (card["id"] for card in rows)) if cards is not None else holdings(c)
@@ -90,7 +115,8 @@ def positions(*, conn: Optional[sqlite3.Connection] = None, cards: Optional[List
 def _position(card: Mapping[str, Any], held: Mapping[str, Any], claims: Mapping[str, Any]) -> Position:
     return Position(int(card["id"]), card["ticker"], card["status"] == "running", float(card["initial_capital"]),
                     held["nano"], held["invested"] - held["dividends"], held["dividends"], held["trade_count"],
-                    claims.get("selling_nano", 0), claims.get("buying_cost", 0.0), claims.get("selling_proceeds", 0.0))
+                    claims.get("selling_nano", 0), claims.get("buying_cost", 0.0), claims.get("selling_proceeds", 0.0),
+                    held["deposits"], held["withdrawals"])
 
 
 def claims_by_card(claims: Iterable[Dict[str, Any]]) -> Dict[int, Dict[str, Any]]:

@@ -11,6 +11,7 @@ one name:
 - ``positions``: a card's position, the one definition (imported as a module, not re-exported);
 - ``corporate_actions``: splits and dividends per card;
 - ``decisions``: each card's recent decisions, refusals and errors;
+- ``capital``: deposits into and withdrawals from a running card;
 - ``config``: configuration, the PIN, the ledger's id and heartbeats.
 
 The manager records what the broker filled; it does not police cash (the caller checks
@@ -35,6 +36,8 @@ from system_databse.orders import (OPEN_STATES, TRANSITIONS, OrderStateError, ge
                                    get_open_orders, open_order_tickers, get_order_events, record_broker_count,
                                    get_allocations, get_net_orders, get_orders)
 from system_databse.decisions import (DECISIONS_KEPT, DECISION_KINDS, record_decisions, get_decisions)
+from system_databse.capital import (CAPITAL_MOVE_KINDS, WithdrawalTooLarge, amount_cents, deposit, withdraw,
+                                    get_capital_moves)
 from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effect,
                                               record_corporate_action, get_corporate_action_effects,
                                               get_corporate_action_effects_by_card)
@@ -94,6 +97,12 @@ __all__ = [
     "DECISION_KINDS",
     "record_decisions",
     "get_decisions",
+    "CAPITAL_MOVE_KINDS",
+    "WithdrawalTooLarge",
+    "amount_cents",
+    "deposit",
+    "withdraw",
+    "get_capital_moves",
     "CORPORATE_ACTION_KINDS",
     "position_at",
     "corporate_action_effect",

@@ -100,13 +100,22 @@ SELECT algorithm_id,
 FROM corporate_action_effects WHERE {{cards}} {{when}} GROUP BY algorithm_id
 """
 
-EMPTY = {"nano": 0, "trade_count": 0, "invested": 0.0, "dividends": 0.0}
+_CAPITAL_SQL = """
+SELECT algorithm_id,
+       COALESCE(SUM(CASE WHEN kind = 'deposit' THEN amount_cents ELSE 0 END), 0) AS deposited_cents,
+       COALESCE(SUM(CASE WHEN kind = 'withdrawal' THEN amount_cents ELSE 0 END), 0) AS withdrawn_cents
+FROM capital_moves WHERE {cards} {when} GROUP BY algorithm_id
+"""
+
+EMPTY = {"nano": 0, "trade_count": 0, "invested": 0.0, "dividends": 0.0, "deposits": 0.0, "withdrawals": 0.0}
 
 
 def holdings(c: sqlite3.Connection, algo_ids: Optional[Iterable[int]] = None, *,
              before: Optional[str] = None) -> Dict[int, Dict[str, Any]]:
-    """Per card, from its fills and corporate actions before ``before`` (default: all): shares held
-    in nano-shares, fill count, net cash into shares (buys - sells) and dividends received.
+    """Per card, from its fills, corporate actions and capital moves before ``before`` (default:
+    all): shares held in nano-shares, fill count, net cash into shares (buys - sells), dividends
+    received, and the money the owner deposited and withdrew since its creation (summed in exact
+    cents).
 
     The one aggregate of a card's position: the wall, the checker, the guard, corporate actions,
     exports and reconcile all start here. Cards without any row are left out (see ``EMPTY``)."""
@@ -121,24 +130,29 @@ def holdings(c: sqlite3.Connection, algo_ids: Optional[Iterable[int]] = None, *,
     found: Dict[int, Dict[str, Any]] = {}
     trades_when = "" if before is None else "AND timestamp < ?"
     for row in c.execute(_TRADES_SQL.format(cards=cards, when=trades_when), [*params, *bound]):
-        found[row["algorithm_id"]] = {"nano": int(row["nano"]), "trade_count": int(row["trade_count"]),
-                                      "invested": float(row["invested"]), "dividends": 0.0}
+        found[row["algorithm_id"]] = {**EMPTY, "nano": int(row["nano"]), "trade_count": int(row["trade_count"]),
+                                      "invested": float(row["invested"])}
     effects_when = "" if before is None else "AND effective_at < ?"
     for row in c.execute(_EFFECTS_SQL.format(cards=cards, when=effects_when), [*params, *bound]):
         held = found.setdefault(row["algorithm_id"], dict(EMPTY))
         held["nano"] += int(row["nano"])
         held["dividends"] = float(row["cash"])
+    for row in c.execute(_CAPITAL_SQL.format(cards=cards, when=trades_when), [*params, *bound]):
+        held = found.setdefault(row["algorithm_id"], dict(EMPTY))
+        held["deposits"] = int(row["deposited_cents"]) / 100
+        held["withdrawals"] = int(row["withdrawn_cents"]) / 100
     return found
 
 
 def totals_of(held: Dict[str, Any]) -> Dict[str, Any]:
     """The totals dict the wall and the API read: ``shares`` (whole), ``fractional_shares`` (the
     rest, e.g. a reverse split's remainder), ``held`` (both, exact), trade count, net invested
-    (buys - sells - dividends) and dividends."""
+    (buys - sells - dividends), dividends, and the capital deposited and withdrawn."""
     whole = whole_part(held["nano"])
     return {"shares": whole, "fractional_shares": float(from_nano(held["nano"] - whole * NANO)),
             "held": from_nano(held["nano"]), "trade_count": held["trade_count"],
-            "invested": held["invested"] - held["dividends"], "dividends": held["dividends"]}
+            "invested": held["invested"] - held["dividends"], "dividends": held["dividends"],
+            "deposits": held["deposits"], "withdrawals": held["withdrawals"]}
 
 
 def get_position_totals(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> Dict[str, Any]:
@@ -148,7 +162,8 @@ def get_position_totals(algo_id: int, *, conn: Optional[sqlite3.Connection] = No
 
 
 def get_all_position_totals(*, conn: Optional[sqlite3.Connection] = None) -> Dict[int, Dict[str, Any]]:
-    """``get_position_totals`` for every card with fills or corporate actions, in two grouped queries."""
+    """``get_position_totals`` for every card with fills, corporate actions or capital moves, in three
+    grouped queries."""
     with use_connection(conn) as c:
         return {card: totals_of(held) for card, held in sorted(holdings(c).items())}
 

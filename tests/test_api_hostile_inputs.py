@@ -30,6 +30,8 @@ METHODS = ("get", "post", "put", "patch", "delete")
 VALID_BODIES = {
     ("POST", "/api/algorithms"): {"ticker": "NVDA", "algorithm_type": "sma_crossover", "initial_capital": 10},
     ("POST", "/api/validate-pin"): {"pin": "2021", "action": "add"},  # a valid shape; the value never reaches the check
+    ("POST", "/api/algorithms/{algo_id}/deposit"): {"amount": 10},
+    ("POST", "/api/algorithms/{algo_id}/withdraw"): {"amount": 10},
 }
 
 
@@ -118,7 +120,7 @@ def target(api_factory, api_exchange, system_db, stocks_db):
     app = api_factory(api_exchange)
     client = app.test_client()
     card_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1_000)
-    tokens = {action: get_token(client, action) for action in ("add", "stop", "export")}
+    tokens = {action: get_token(client, action) for action in ("add", "stop", "deposit", "withdraw", "export")}
     snapshot = lambda: (table_rows(system_db), _file_state(stocks_db), _bars(stocks_db))  # noqa: E731
     stocks_before = _content_hash(stocks_db)
     yield client, card_id, tokens, snapshot

@@ -157,6 +157,26 @@ def test_a_split_and_a_dividend_are_marked_on_the_card_chart_with_their_labels(m
                       ["chart-event chart-event--dividend", "dividend $25.00"]]
 
 
+def test_a_deposit_is_a_labelled_tick_on_the_card_chart_not_a_jump_in_its_line(modules):
+    result = modules("chart.js", """
+        const model = await import('/js/model.js');
+        const history = model.toHistory({
+          initial_capital: 10000, capital: 15000,
+          points: [{ timestamp: '2026-11-23T15:00:00Z', value: 10250, capital: 10000, pnl: 250, price: 105 },
+                   { timestamp: '2026-11-23T15:01:00Z', value: 15300, capital: 15000, pnl: 300, price: 106 }],
+          trades: [], corporate_actions: [],
+          capital_moves: [{ timestamp: '2026-11-23T15:00:30Z', kind: 'deposit', amount: 5000,
+                            label: 'deposit $5,000.00' }]});
+        const box = document.createElement('div');
+        box.style.cssText = 'width: 300px; height: 120px; position: relative';
+        document.body.append(box);
+        m.drawChart(box, history, { baseline: 15000 });
+        return [history.points.map((p) => p.value),
+                [...box.querySelectorAll('.chart-event')].map((g) => [g.getAttribute('class'),
+                  g.querySelector('text').textContent])];""")
+    assert result == [[15250, 15300], [["chart-event chart-event--capital", "deposit $5,000.00"]]]
+
+
 def test_a_clock_the_orchestrator_cannot_trust_is_on_the_wall_until_it_agrees(modules):
     result = modules("staleness.js", """
         const model = await import('/js/model.js');

@@ -154,3 +154,20 @@ def test_the_year_total_of_disallowed_losses_follows_the_sale_date_in_new_york(s
 def test_bad_arguments_print_one_line_and_fail(system_db, fills, args, message):
     result = export(system_db, *args)
     assert result.returncode != 0 and message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_deposits_and_withdrawals_are_rows_of_their_own_in_time_order(system_db, ledger, fills):
+    a, b = fills
+    manager.deposit(a, 2_500, at="2025-12-31T16:00:00Z", conn=ledger)
+    manager.withdraw(b, 199.99, at="2026-01-02T16:00:00Z", conn=ledger)
+    result = export(system_db, "--from", "2025-12-31", "-")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(int(r["card_id"]), r["side"], r["shares"], r["price"], r["value"], r["order_id"], r["time_utc"])
+            for r in rows] == [
+        (b, "buy", "4", "200.0", "800.0", "broker-o2", "2025-12-31T15:00:00Z"),
+        (a, "deposit", "", "", "2500.0", "", "2025-12-31T16:00:00Z"),
+        (a, "sell", "6", "101.0", "606.0", "broker-o3", "2025-12-31T20:00:00Z"),
+        (a, "sell", "4", "99.0", "396.0", "broker-o4", "2026-01-02T15:00:00Z"),
+        (b, "withdrawal", "", "", "199.99", "", "2026-01-02T16:00:00Z")]
+    realized = export(system_db, "--realized", "-").stdout
+    assert "deposit" not in realized and "withdrawal" not in realized and "2500" not in realized

@@ -58,7 +58,7 @@ STAMPING = {  # ledger function -> the keyword that carries the trading clock's 
     # writers, orders.py's insert_order/move_order/record_card_fill, take theirs as a required argument)
     "create_algorithm": "created_at", "stop_algorithm": "stopped_at", "record_buy": "timestamp",
     "record_sell": "timestamp", "record_decisions": "recorded_at", "record_corporate_action": "recorded_at",
-    "record_broker_count": "at",
+    "record_broker_count": "at", "deposit": "at", "withdraw": "at",
 }
 
 

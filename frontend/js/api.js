@@ -90,10 +90,14 @@ export function createApi({ baseUrl = '', timeoutMs = 15000, fetchImpl = window.
     availableAlgorithms: () => request('GET', '/api/available-algorithms'),
     accountCash: () => request('GET', '/api/account/cash'),
     health: () => request('GET', '/api/health'),
-    // The token serves one action only: 'add' or 'stop'.
+    // The token serves one action only: 'add', 'stop', 'deposit', 'withdraw' or 'export'.
     validatePin: (pin, action) => request('POST', '/api/validate-pin', { body: { pin, action } }),
     createAlgorithm: (fields, token) => request('POST', '/api/algorithms', { body: fields, token }),
     stopAlgorithm: (algoId, token) => request('DELETE', `/api/algorithms/${id(algoId)}`, { token }),
+    // kind 'deposit' or 'withdraw', each with a token minted for that action.
+    moveCapital: (algoId, kind, amount, token) =>
+      request('POST', `/api/algorithms/${id(algoId)}/${kind === 'withdraw' ? 'withdraw' : 'deposit'}`,
+        { body: { amount }, token }),
     startPreview: (fields) => request('POST', '/api/preview', { body: fields }),
     getPreview: (previewId) => request('GET', `/api/preview/${id(previewId)}`),
   };

@@ -1,11 +1,13 @@
-// The PIN guards each action: a token is asked for one flow (add a card, or stop one) and kept,
-// in memory only, for as long as that flow's dialog is open. forget() when the dialog closes or
-// completes, so the wall never leaves an authenticated state behind for the next passer-by.
+// The PIN guards each action: a token is asked for one flow (add a card, stop one, deposit into or
+// withdraw from one) and kept, in memory only, for as long as that flow's dialog is open. forget()
+// when the dialog closes or completes, so the wall never leaves an authenticated state behind for
+// the next passer-by.
 
 const EXPIRY_MARGIN_MS = 5_000;
 
 export function createAuth({ pinPad, now = () => Date.now() }) {
-  // One protected flow: action is 'add' or 'stop' (the server refuses the token for anything else).
+  // One protected flow: action is 'add', 'stop', 'deposit' or 'withdraw' (the server refuses the token
+  // for anything else).
   function flow(action, prompt) {
     let token = null;
     let expiresAt = 0;

@@ -65,7 +65,7 @@ function fillCard(entry, card, closing, frozen) {
   setText(parts.name, card.displayName);
   setText(parts.ticker, card.ticker);
   setText(parts.algorithm, card.algorithmType);
-  setText(parts.fields.capital, formatMoney(card.initialCapital));
+  setText(parts.fields.capital, formatMoney(card.capital));
   setText(parts.fields.shares, formatCount(card.shares));
   setText(parts.fields.trades, formatCount(card.tradeCount));
   setText(parts.fields.price, card.price === null ? 'no data' : formatMoney(card.price));
@@ -90,7 +90,7 @@ export function createCardsView({ container, empty, onStop, onOpen = () => {} })
   });
 
   function redraw(entry) {
-    const count = drawChart(entry.parts.chart, entry.history, { baseline: entry.card.initialCapital });
+    const count = drawChart(entry.parts.chart, entry.history, { baseline: entry.card.capital });
     entry.parts.chart.dataset.markers = String(count);
   }
 

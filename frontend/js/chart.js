@@ -1,5 +1,7 @@
 // A card's value since creation as a small SVG line, with a marker at each buy and sell and a
-// labelled tick at each split or dividend ("10:1 split", "dividend $25.00").
+// labelled tick at each split, dividend, deposit or withdrawal ("10:1 split", "deposit $5,000.00").
+// The value is drawn on the card's capital now (capital + the P&L at each point: model.toHistory),
+// so money the owner moved in or out is a labelled tick, not a jump.
 import { svg, h } from './dom.js';
 import { formatMoney } from './format.js';
 
@@ -80,9 +82,12 @@ function marker(trade, cx, cy) {
   return shape;
 }
 
-// A split or dividend: a dashed vertical tick across the chart with its label at the top.
+const EVENT_CLASS = { cash_dividend: 'dividend', deposit: 'capital', withdrawal: 'capital' };
+
+// A split, a dividend, a deposit or a withdrawal: a dashed vertical tick across the chart with its
+// label at the top.
 function eventMarker(event, cx, height) {
-  const kind = event.kind === 'cash_dividend' ? 'dividend' : 'split';
+  const kind = EVENT_CLASS[event.kind] || 'split';
   const group = svg('g', { class: `chart-event chart-event--${kind}` });
   group.append(svg('line', { x1: cx, x2: cx, y1: PAD.top, y2: height - PAD.bottom, class: 'chart-event-line' }));
   const anchor = cx > 60 ? 'end' : 'start';

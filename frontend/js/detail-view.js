@@ -1,5 +1,6 @@
 // A card's full story on one screen: price chart with fills and indicator lines, value and P&L
-// (realized and unrealized, FIFO), open lots, fills, the last decision and why. The card list
+// (realized and unrealized, FIFO), open lots, fills and the owner's deposits and withdrawals, the
+// last decision and why; DEPOSIT and WITHDRAW on a running card. The card list
 // stays underneath and keeps polling; BACK (or Escape) returns to it.
 import { h, setText } from './dom.js';
 import { toDetail, toChart } from './model.js';
@@ -8,7 +9,7 @@ import {
   formatMoney, formatSignedMoney, formatPercent, formatCount, formatDate, formatDayTime,
 } from './format.js';
 
-const SIDE = { buy: 'BUY', sell: 'SELL' };
+const SIDE = { buy: 'BUY', sell: 'SELL', deposit: 'DEPOSIT', withdrawal: 'WITHDRAW' };
 
 function signClass(amount) {
   if (!Number.isFinite(amount) || amount === 0) return '';
@@ -25,7 +26,8 @@ function summaryRows(d) {
     ['Shares', formatCount(d.shares), 'shares', ''],
     ['Price', d.price === null ? 'no data' : `${formatMoney(d.price)} ${d.priceAt ? formatDayTime(d.priceAt) : ''}`,
       'price', ''],
-    ['Allocation', formatMoney(d.initialCapital), 'capital', ''],
+    ['Allocation', formatMoney(d.capital), 'capital', ''],
+    ['Cash', d.uninvestedCash === null ? '—' : formatMoney(d.uninvestedCash), 'cash', ''],
     ...(d.parameters ? [['Parameters', d.parameters, 'parameters', '']] : []),
     ['Since', formatDate(d.createdAt) + (d.stoppedAt ? ` – ${formatDate(d.stoppedAt)}` : ''), 'since', ''],
   ];
@@ -68,14 +70,24 @@ function lotRows(d) {
   ]));
 }
 
+// Fills and the owner's deposits/withdrawals, newest first (a move has no shares and no price: its
+// name spans those columns).
 function transactionRows(d) {
-  if (!d.transactions.length) {
+  const rows = [
+    ...d.transactions.map((t) => ({ at: t.at, row: cells([
+      [formatDate(t.at)], [SIDE[t.type] || t.type, `side-${t.type}`], [formatCount(t.shares)], [formatMoney(t.price)],
+      [formatMoney(t.value)],
+    ]) })),
+    ...d.capitalMoves.map((m) => ({ at: m.at, row: h('tr', { dataset: { kind: m.kind } }, [
+      h('td', { text: formatDate(m.at) }),
+      h('td', { text: SIDE[m.kind], className: `side-${m.kind}`, attrs: { colspan: 3 } }),
+      h('td', { text: `${m.kind === 'deposit' ? '+' : '−'}${formatMoney(m.amount)}` }),
+    ]) })),
+  ];
+  if (!rows.length) {
     return [h('tr', {}, [h('td', { text: 'no trade yet', attrs: { colspan: 5 }, className: 'hint' })])];
   }
-  return d.transactions.map((t) => cells([
-    [formatDate(t.at)], [SIDE[t.type] || t.type, `side-${t.type}`], [formatCount(t.shares)], [formatMoney(t.price)],
-    [formatMoney(t.value)],
-  ]));
+  return rows.sort((a, b) => (b.at ? b.at.getTime() : 0) - (a.at ? a.at.getTime() : 0)).map((r) => r.row);
 }
 
 function legend(chart) {
@@ -93,7 +105,8 @@ function legend(chart) {
   return parts;
 }
 
-export function createDetailView({ api, els, onClose }) {
+// onMoveCapital(kind, detail): DEPOSIT / WITHDRAW pressed ('deposit' or 'withdraw'), on a running card.
+export function createDetailView({ api, els, onClose, onMoveCapital = () => {} }) {
   const state = {
     cardId: null, zoom: 'today', chart: null, chartKey: null, detail: null, seq: 0, loading: false, again: false,
   };
@@ -110,6 +123,7 @@ export function createDetailView({ api, els, onClose }) {
     els.events.hidden = d.events.length === 0;
     els.eventsList.replaceChildren(...d.events.map((e) => h('li', { text: `${formatDate(e.at)} ${e.text}` })));
     els.root.dataset.state = d.state;
+    els.actions.hidden = d.state !== 'running'; // a stopped card's capital cannot change
   }
 
   function redrawChart() {
@@ -184,6 +198,7 @@ export function createDetailView({ api, els, onClose }) {
     els.decisions.replaceChildren();
     els.lots.replaceChildren();
     els.transactions.replaceChildren();
+    els.actions.hidden = true; // until the card is read: only a running card takes or gives money
     setText(els.title, '');
     els.root.hidden = false;
     els.root.dataset.cardId = String(cardId);
@@ -202,6 +217,8 @@ export function createDetailView({ api, els, onClose }) {
   }
 
   els.back.addEventListener('click', close);
+  els.deposit.addEventListener('click', () => { if (state.detail) onMoveCapital('deposit', state.detail); });
+  els.withdraw.addEventListener('click', () => { if (state.detail) onMoveCapital('withdraw', state.detail); });
   els.zoom.addEventListener('click', (event) => {
     const button = event.target.closest('[data-zoom]');
     if (!button || state.cardId === null) return;

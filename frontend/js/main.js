@@ -1,4 +1,4 @@
-// Wires the dashboard together: polling loop, rendering, and the add/stop flows.
+// Wires the dashboard together: polling loop, rendering, and the add/stop/deposit/withdraw flows.
 import { SELECTORS as S, $ } from './selectors.js';
 import { createApi } from './api.js';
 import { toListing, toCash, toHealth, toHistory, toCard, toPnlSummary } from './model.js';
@@ -11,6 +11,7 @@ import { createPinPad } from './pinpad.js';
 import { createAuth } from './auth.js';
 import { createAddDialog } from './add-dialog.js';
 import { createStopDialog } from './stop-dialog.js';
+import { createCapitalDialog } from './capital-dialog.js';
 import { formatClock } from './format.js';
 import { createDetailView } from './detail-view.js';
 import { createHistoryView } from './history-view.js';
@@ -34,12 +35,13 @@ const cardsView = createCardsView({
   container: $(S.cards), empty: $(S.empty), onStop: stopCard, onOpen: (id) => detailView.open(id),
 });
 const detailView = createDetailView({
-  api, onClose: () => $(S.cards).focus(),
+  api, onClose: () => $(S.cards).focus(), onMoveCapital: moveCapital,
   els: {
     root: $(S.detail), back: $(S.detailBack), title: $(S.detailTitle), zoom: $(S.detailZoom), chart: $(S.detailChart),
     legend: $(S.detailLegend), panels: $(S.detailPanels), alerts: $(S.detailAlerts), summary: $(S.detailSummary),
     decisions: $(S.detailDecisions), lots: $(S.detailLots), transactions: $(S.detailTransactions),
-    events: $(S.detailEvents), eventsList: $(S.detailEventsList),
+    events: $(S.detailEvents), eventsList: $(S.detailEventsList), actions: $(S.detailActions),
+    deposit: $(S.detailDeposit), withdraw: $(S.detailWithdraw),
   },
 });
 const historyView = createHistoryView({
@@ -67,6 +69,14 @@ const addDialog = createAddDialog({
     params: $(S.addParams), preview: $(S.addPreview),
     previewStatus: $(S.addPreviewStatus), previewChart: $(S.addPreviewChart),
     previewFigures: $(S.addPreviewFigures), previewButton: $(S.addPreviewButton),
+  },
+});
+const capitalDialog = createCapitalDialog({
+  api, onDone: afterCapitalMove,
+  els: {
+    dialog: $(S.capitalDialog), form: $(S.capitalForm), title: $(S.capitalTitle), name: $(S.capitalName),
+    limit: $(S.capitalLimit), amount: $(S.capitalAmount), keyboard: $(S.capitalKeyboard), error: $(S.capitalError),
+    cancel: $(S.capitalCancel), submit: $(S.capitalSubmit),
   },
 });
 const stopDialog = createStopDialog({
@@ -101,7 +111,7 @@ function render() {
 }
 
 function historyKey(card) {
-  return [card.tradeCount, card.shares, card.price, card.priceAt && card.priceAt.getTime()].join('|');
+  return [card.tradeCount, card.shares, card.price, card.priceAt && card.priceAt.getTime(), card.capital].join('|');
 }
 
 async function refreshHistories(cards) {
@@ -181,6 +191,18 @@ async function stopCard(cardId) {
   view.changes += 1;
   view.closing.add(String(card.id));
   render();
+  poller.refreshNow();
+}
+
+// DEPOSIT / WITHDRAW on the detail view: the PIN for that one move, then the amount.
+async function moveCapital(kind, card) {
+  const session = auth.flow(kind, kind === 'deposit' ? 'PIN to deposit' : 'PIN to withdraw');
+  if (await session.ensure()) capitalDialog.open(card, kind, session);
+}
+
+function afterCapitalMove() {
+  view.changes += 1;
+  detailView.refresh();
   poller.refreshNow();
 }
 

@@ -11,14 +11,16 @@ function text(value) {
   return value === null || value === undefined ? '' : String(value);
 }
 
-// P&L as a fraction of the allocation: the API's percentage, else computed here.
+// P&L as a fraction of all the capital the card was given: the API's percentage, else computed here.
 function ratio(percent, pnl, capital) {
   if (percent !== null) return percent / 100;
   return pnl !== null && capital ? pnl / capital : null;
 }
 
 export function toCard(raw) {
-  const capital = num(raw.initial_capital);
+  const initialCapital = num(raw.initial_capital);
+  // The allocation now (after deposits and withdrawals); older servers sent only initial_capital.
+  const capital = num(raw.capital) ?? initialCapital;
   const pnl = num(raw.pnl);
   return {
     id: raw.id,
@@ -30,14 +32,18 @@ export function toCard(raw) {
     state: text(raw.state) || (raw.status === 'running' ? 'running' : 'closing'),
     createdAt: parseUtc(raw.created_at),
     stoppedAt: parseUtc(raw.stopped_at),
-    initialCapital: capital,
+    initialCapital,
+    capital,
+    deposits: num(raw.deposits) ?? 0,
+    withdrawals: num(raw.withdrawals) ?? 0,
+    uninvestedCash: num(raw.uninvested_cash),
     shares: num(raw.current_shares) ?? 0,
     tradeCount: num(raw.trade_count) ?? 0,
     price: num(raw.current_price),
     priceAt: parseUtc(raw.price_timestamp),
     value: num(raw.current_value),
     pnl,
-    pnlRatio: ratio(num(raw.pnl_percent), pnl, capital),
+    pnlRatio: ratio(num(raw.pnl_percent), pnl, initialCapital + (num(raw.deposits) ?? 0)),
   };
 }
 
@@ -79,23 +85,31 @@ export function toHealth(raw) {
   };
 }
 
-// /api/algorithms/<id>/history: value points, trades and splits/dividends, oldest first.
+// A point's value on today's capital: capital now + the P&L then, so a deposit or a withdrawal
+// is not drawn as a jump (the line moves only with the card's gains and losses).
+function valueOnCapital(p, capital) {
+  const pnl = num(p.pnl);
+  return pnl !== null && capital !== null ? capital + pnl : num(p.value);
+}
+
+// /api/algorithms/<id>/history: value points, trades, splits/dividends and capital moves, oldest first.
 export function toHistory(raw) {
   const body = raw || {};
   const rawPoints = body.points || [];
+  const capital = num(body.capital) ?? num(body.initial_capital);
   const points = rawPoints
-    .map((p) => ({ at: parseUtc(p.timestamp), value: num(p.value), price: num(p.price) }))
+    .map((p) => ({ at: parseUtc(p.timestamp), value: valueOnCapital(p, capital), price: num(p.price) }))
     .filter((p) => p.at && (p.value !== null || p.price !== null))
     .sort((a, b) => a.at - b.at);
   const trades = (body.trades || [])
     .map((t) => ({ at: parseUtc(t.timestamp), type: text(t.type), shares: num(t.shares), price: num(t.price) }))
     .filter((t) => t.at && (t.type === 'buy' || t.type === 'sell'))
     .sort((a, b) => a.at - b.at);
-  const events = (body.corporate_actions || [])
+  const events = [...(body.corporate_actions || []), ...(body.capital_moves || [])]
     .map((e) => ({ at: parseUtc(e.timestamp), kind: text(e.kind), label: text(e.label) }))
     .filter((e) => e.at && e.label)
     .sort((a, b) => a.at - b.at);
-  return { points, trades, events, initialCapital: num(body.initial_capital) };
+  return { points, trades, events, initialCapital: num(body.initial_capital), capital };
 }
 
 export function availableAlgorithms(raw) {
@@ -145,6 +159,10 @@ export function toDetail(raw) {
     transactions: (body.transactions || []).map((t) => ({
       at: parseUtc(t.timestamp), type: text(t.type), shares: num(t.shares), price: num(t.price), value: num(t.value),
     })),
+    // The owner's deposits and withdrawals, newest first: rows of the card's history of their own.
+    capitalMoves: (Array.isArray(body.capital_moves) ? body.capital_moves : []).map((m) => ({
+      at: parseUtc(m.timestamp), kind: text(m.kind), amount: num(m.amount),
+    })).filter((m) => m.at && (m.kind === 'deposit' || m.kind === 'withdrawal')),
     lastDecision: toDecision(body.last_decision),
     lastRefusal: toDecision(body.last_refusal),
     lastError: toDecision(body.last_error),

@@ -1,10 +1,12 @@
-// A small on-screen keyboard for the add form: the wall display has a touch screen and no keys.
+// A small on-screen keyboard for the forms: the wall display has a touch screen and no keys.
 
 const ROWS = ['1234567890', 'QWERTYUIOP', 'ASDFGHJKL.', 'ZXCVBNM-'];
+export const NUMBER_ROWS = ['123', '456', '789', '.0']; // a keypad for amounts
 const BACKSPACE = 'Backspace';
 
 // `scope` (optional): inputs added to it later (the parameters) are typed into once focused.
-export function createKeyboard(container, { inputs, scope = null }) {
+// `rows`: the keys, one string per row (BACK ends the last row).
+export function createKeyboard(container, { inputs, scope = null, rows = ROWS }) {
   let target = inputs[0];
   for (const input of inputs) input.addEventListener('focus', () => { target = input; });
   if (scope) {
@@ -13,11 +15,11 @@ export function createKeyboard(container, { inputs, scope = null }) {
     });
   }
 
-  for (const row of ROWS) {
+  for (const row of rows) {
     const line = document.createElement('div');
     line.className = 'osk-row';
     const keys = [...row];
-    if (row === ROWS[ROWS.length - 1]) keys.push(BACKSPACE);
+    if (row === rows[rows.length - 1]) keys.push(BACKSPACE);
     for (const key of keys) {
       const button = document.createElement('button');
       button.type = 'button';

@@ -114,7 +114,8 @@ export function createPinPad({ dialog, title, form, display, message, keys, api,
     event.preventDefault();
   });
 
-  // Resolves with {token, expiresIn} for `forAction` ('add' or 'stop'), or null when the person cancels.
+  // Resolves with {token, expiresIn} for `forAction` ('add', 'stop', 'deposit', 'withdraw'), or null when
+  // the person cancels.
   function request(prompt, forAction) {
     if (settle) return Promise.resolve(null);
     action = forAction;
