@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper, BrokerError
-from orchestra.clock import make_clock, stamp
+from shared.clock import ClockError, ClockUnavailable, make_clock, stamp
 from orchestra.exceptions import OrchestratorError
 from orchestra.trader import Trader
 from shared.config import ConfigError, Settings, load_env
@@ -95,7 +95,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         broker_positions = broker.get_positions()
         conn = ledger.get_connection(settings.databases.system_db)
         market = db_manager.get_connection(settings.databases.stocks_db)
-    except (ConfigError, BrokerError, FileNotFoundError, OrchestratorError) as exc:
+    except (ConfigError, ClockError, BrokerError, FileNotFoundError, OrchestratorError) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 1
     try:
@@ -104,7 +104,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(accept(conn, market, args.ticker.strip().upper(), args.card, trader=trader, now=clock.now))
         else:
             print("\n".join(report_lines(broker_positions, conn)))
-    except (ValueError, ledger.LedgerError, OrchestratorError, BrokerError) as exc:
+    except (ValueError, ledger.LedgerError, OrchestratorError, BrokerError, ClockUnavailable) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -7,8 +7,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from system_databse.connection import (LedgerError, atomic, check_price, rows_by_card,
-                                        use_connection, utc_now)
+from system_databse.connection import (LedgerError, atomic, check_price, ledger_stamp, rows_by_card,
+                                        use_connection)
 from system_databse.connection import normalize_ticker
 from system_databse.orders import open_order_tickers
 from system_databse.transactions import EMPTY, holdings
@@ -72,18 +72,21 @@ def _split_effect(before: int, after: int) -> Dict[str, Any]:
             "fractional_change": float(Decimal(after % NANO - before % NANO) / NANO), "cash": 0.0}
 
 
-def record_corporate_action(action: Dict[str, Any], *, conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
+def record_corporate_action(action: Dict[str, Any], *, recorded_at: Optional[str] = None,
+                            conn: Optional[sqlite3.Connection] = None) -> List[Dict[str, Any]]:
     """Apply one corporate action to every card holding its ticker at the ex-date open, once.
 
     ``action``: id, symbol, kind, ex_date, effective_at (UTC open of the ex-date) and old_rate/new_rate
     (splits) or rate (dividends). Holdings are taken from trades before ``effective_at``, so the
     result is the same whenever it is recorded; a (card, action) pair already recorded is left
-    alone. Returns the rows written now.
+    alone. Returns the rows written now. ``recorded_at`` is the trading clock's stamp (the
+    computer's clock for a call without one).
 
     Refused (LedgerError) while an order on the symbol is open: its fill, once settled, may belong
     before the ex-date, and the action must see it (a buy earns the dividend, a sell does not).
     """
     symbol = normalize_ticker(action["symbol"])
+    recorded = ledger_stamp(recorded_at)
     written = []
     with use_connection(conn) as c, atomic(c):
         if symbol in open_order_tickers(conn=c):
@@ -98,7 +101,7 @@ def record_corporate_action(action: Dict[str, Any], *, conn: Optional[sqlite3.Co
             row = {"algorithm_id": card, "action_id": str(action["id"]), "ticker": symbol,
                    "kind": action["kind"], "ex_date": action["ex_date"], "effective_at": action["effective_at"],
                    "old_rate": action.get("old_rate"), "new_rate": action.get("new_rate"), "rate": action.get("rate"),
-                   "shares_before": float(Decimal(held[card]) / NANO), **effect, "recorded_at": utc_now()}
+                   "shares_before": float(Decimal(held[card]) / NANO), **effect, "recorded_at": recorded}
             cur = c.execute(
                 "INSERT OR IGNORE INTO corporate_action_effects (algorithm_id, action_id, ticker, kind, ex_date,"
                 " effective_at, old_rate, new_rate, rate, shares_before, share_change, fractional_change, cash,"

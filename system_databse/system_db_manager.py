@@ -21,7 +21,7 @@ shares or prices, trades on stopped or unknown cards.
 from __future__ import annotations
 
 from system_databse.connection import (TIMESTAMP_FORMAT, TICKER_PATTERN, LedgerError, default_db_path,
-                                       utc_now, get_connection, atomic, normalize_ticker)
+                                       ledger_stamp, get_connection, atomic, normalize_ticker)
 from system_databse.config import (PIN_PATTERN, DEFAULT_PIN, get_config, set_config, get_pin, set_pin,
                                    check_pin, pin_is_default, scrub_wal,
                                    get_ledger_id, write_heartbeat, get_heartbeat)
@@ -47,7 +47,7 @@ __all__ = [
     "TICKER_PATTERN",
     "LedgerError",
     "default_db_path",
-    "utc_now",
+    "ledger_stamp",
     "get_connection",
     "atomic",
     "normalize_ticker",

@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Callable, Dict, List, Optional
 
 from orchestra.alpaca_wrapper import BrokerError, OrderRejected, OrderResult
-from orchestra.clock import stamp
+from shared.clock import stamp
 from shared.shares import NANO, from_nano, to_nano
 
 CENT = Decimal("0.01")

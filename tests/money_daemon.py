@@ -14,7 +14,7 @@ from algorithms import check_decision
 from database import db_manager
 from database.create_stocks_db import SCHEMA as STOCKS_SCHEMA
 from orchestra.card_runner import CardDecision
-from orchestra.clock import stamp
+from shared.clock import stamp
 from orchestra.corporate_actions import CorporateActionKeeper
 from orchestra.cycle import Cycle
 from orchestra.heartbeat import ErrorLog

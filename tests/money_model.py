@@ -34,7 +34,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multip
 
 from database import db_manager
 from orchestra import net_order
-from orchestra.clock import stamp
+from shared.clock import stamp
 from orchestra.net_order import BrokerUpdate, Missing
 from orchestra.trader import Trader
 from scripts import reconcile

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 
 from database import db_manager
 from orchestra.allocation import Intent, net_ticker
-from orchestra.clock import stamp
+from shared.clock import stamp
 from orchestra.trader import Trader
 from scripts import reconcile
 from system_databse import system_db_manager as ledger_db
