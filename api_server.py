@@ -10,17 +10,17 @@ import logging
 import os
 import sqlite3
 import sys
-from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
 from flask import Flask, request
 
-from api import (account_routes, algorithms_routes, auth, capital_routes, controls_routes, db, errors, frontend,
-                 health_routes, inputs, json_body, openapi, preview, wall_routes)
+from api import (account_routes, algorithms_routes, auth, capital_routes, clock, controls_routes, db, errors,
+                 frontend, health_routes, inputs, json_body, openapi, preview, wall_routes)
 from api.broker import BrokerGateway, broker_factory
 from api.heartbeat_watch import HeartbeatWatch
 from database import db_manager
 from shared import notifier, private_files
+from shared.clock import computer_now
 from shared.config import REPO_ROOT, ApiSettings, ConfigError, Settings, load_env
 from shared.logging_setup import setup_logging
 from system_databse import system_db_manager
@@ -48,7 +48,9 @@ def default_config(settings: Settings) -> dict[str, Any]:
         "ALGORITHMS_DIR": settings.daemon.algorithms_dir,
         "FRONTEND_DIR": REPO_ROOT / "frontend",
         "BROKER_FACTORY": broker_factory(settings),  # () -> BrokerReader, called on first use
-        "NOW": lambda: datetime.now(timezone.utc),
+        "NOW": computer_now,                         # liveness: token lifetimes, lock-outs, caches, heartbeat age
+        "CLOCK_KIND": settings.daemon.clock,         # the trading clock (AUTOTRADER_CLOCK): api/clock.py
+        "TRADING_CLOCK": None,                       # None: built from CLOCK_KIND (tests may pass their own)
         "LIVE_TRADING": settings.api.live_trading,   # live keys: the default PIN may not add or stop cards
         "TOKEN_TTL_SECONDS": 300,
         "PIN_MAX_ATTEMPTS": 5,
@@ -104,8 +106,12 @@ def create_app(config: Optional[Mapping[str, Any]] = None, settings: Optional[Se
     json_body.init_app(app)
     auth.init_app(app)
     app.extensions["autotrader_heartbeat_watch"] = HeartbeatWatch(app.config["NOTIFIER"])
-    app.extensions["autotrader_broker"] = BrokerGateway(
+    gateway = app.extensions["autotrader_broker"] = BrokerGateway(
         app.config["BROKER_FACTORY"], app.config["NOW"], app.config["CASH_CACHE_SECONDS"])
+    trading = app.extensions[clock.EXTENSION] = (app.config["TRADING_CLOCK"]
+                                                 or clock.build(app.config["CLOCK_KIND"], gateway))
+    gateway.market_now = trading.peek
+    gateway.observe_clock = getattr(trading, "observe", gateway.observe_clock)  # a broker clock stays warm
     for blueprint in (algorithms_routes.bp, account_routes.bp, capital_routes.bp, health_routes.bp, openapi.bp,
                       wall_routes.bp, preview.bp, controls_routes.bp):
         app.register_blueprint(blueprint)
@@ -132,8 +138,9 @@ def _broker_mode(settings: Settings) -> str:
 def announce(settings: Settings, app: Flask) -> None:
     """The start-up line (address, broker mode, databases) and a warning when bound beyond loopback."""
     api = settings.api
-    logger.info("AutoTrader API on http://%s:%d (%s; system.db %s, stocks.db %s)", api.host, api.port,
-                _broker_mode(settings), app.config["SYSTEM_DB"], app.config["STOCKS_DB"])
+    logger.info("AutoTrader API on http://%s:%d (%s; %s clock; system.db %s, stocks.db %s)", api.host, api.port,
+                _broker_mode(settings), app.extensions[clock.EXTENSION].kind, app.config["SYSTEM_DB"],
+                app.config["STOCKS_DB"])
     if not api.is_loopback:
         logger.warning("API bound to %s, beyond loopback: anyone who can reach this port sees the dashboard "
                        "and can try PINs; keep it on 127.0.0.1 unless the network is trusted", api.host)

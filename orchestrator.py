@@ -22,6 +22,7 @@ import sys
 from algorithms._params import ParameterError, split_assignment
 from shared.config import ConfigError, Settings, load_env
 from orchestra.exceptions import OperationalError, TemporaryError
+from shared.clock import ClockUnavailable
 from shared import private_files
 from shared.logging_setup import setup_logging
 
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.critical("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except TemporaryError as exc:
+    except (TemporaryError, ClockUnavailable) as exc:
         logger.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
         return 1

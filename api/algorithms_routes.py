@@ -9,7 +9,7 @@ from typing import Any, Dict
 from flask import Blueprint, current_app, jsonify
 
 from algorithms._discovery import listed_algorithms
-from api import algorithm_params, cards, controls_routes, db, history, symbol_limit
+from api import algorithm_params, cards, clock, controls_routes, db, history, symbol_limit
 from api.auth import require_token
 from api.broker import BrokerDown, BrokerGateway
 from api.errors import ApiError
@@ -136,15 +136,16 @@ def create_algorithm():
     if not _broker(gateway().validate_ticker, ticker):
         raise ApiError(422, f"{ticker} is not a tradable asset at the broker", field="ticker")
     alpaca_cash, _ = _broker(lambda: gateway().account_cash(max_age=timedelta(0)))
+    created_at = clock.stamp_or_refuse("nothing was created")  # the trading clock: the exchange's in a simulation
     writer = db.system_writer()
     with system_db_manager.atomic(writer):
         cash = card_calculations.available_cash(alpaca_cash, conn=writer)
         if capital > cash["available_cash"]:
             raise ApiError(422, f"initial_capital {capital:.2f} exceeds the available cash "
                                 f"{cash['available_cash']:.2f}", field="initial_capital", **cash)
-        algo_id = system_db_manager.create_algorithm(ticker, algo_type, capital, conn=writer)
+        algo_id = system_db_manager.create_algorithm(ticker, algo_type, capital, created_at=created_at, conn=writer)
         system_db_manager.set_algorithm_parameters(algo_id, parameters, conn=writer)
-        system_db_manager.set_card_limits(algo_id, limits, at=controls_routes.stamp_now(), conn=writer)
+        system_db_manager.set_card_limits(algo_id, limits, at=created_at, conn=writer)
     logger.info("created card %d: %s %s with %.2f %s, limits %s", algo_id, ticker, algo_type, capital,
                 parameters or "", limits)
     card = cards.one_card(writer, db.stocks_reader(), algo_id)
@@ -154,12 +155,13 @@ def create_algorithm():
 @bp.delete("/api/algorithms/<int:algo_id>")
 @require_token("stop")
 def stop_algorithm(algo_id: int):
+    stopped_at = clock.stamp_or_refuse("nothing was stopped")
     writer = db.system_writer()
     with system_db_manager.atomic(writer):
         exists = algo_id <= MAX_SQLITE_INT and system_db_manager.get_algorithm(algo_id, conn=writer) is not None
         if not exists:
             raise ApiError(404, f"algorithm {algo_id} not found")
-        stopped_now = system_db_manager.stop_algorithm(algo_id, conn=writer)
+        stopped_now = system_db_manager.stop_algorithm(algo_id, stopped_at=stopped_at, conn=writer)
     if stopped_now:
         logger.info("stopped card %d", algo_id)
     card = cards.one_card(writer, db.stocks_reader(), algo_id)

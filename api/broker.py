@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 
 from database import market_calendar
 from shared.broker_errors import BrokerError
+from shared.clock import ClockUnavailable, computer_now
 from shared.config import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ iso = market_calendar.to_utc_string  # "YYYY-MM-DDTHH:MM:SSZ" of an aware dateti
 class BrokerGateway:
     def __init__(self, factory: Callable[[], Any], now: Callable[[], datetime], cash_ttl_seconds: float):
         self._factory = factory
-        self._now = now
+        self._now = now  # the computer's clock: cache ages
+        self.market_now: Callable[[], datetime] = computer_now  # the trading clock (``api.clock``) once built
+        self.observe_clock: Callable[[datetime], Any] = lambda reading: None  # ... which learns from each reading
         self._cash_ttl = timedelta(seconds=cash_ttl_seconds)
         self._wrapper = None
         self._lock = threading.Lock()
@@ -93,6 +96,10 @@ class BrokerGateway:
         self._assets[key] = (tradable, now)
         return tradable
 
+    def broker_time(self) -> datetime:
+        """The broker's clock, asked now (the API's trading clock with ``AUTOTRADER_CLOCK=broker``)."""
+        return self._call("clock", lambda w: w.get_clock().timestamp)
+
     def market_status(self) -> dict:
         """``{"is_open", "source", "timestamp", "next_open", "next_close", "error"}``, cached per minute."""
         now = self._now()
@@ -102,12 +109,21 @@ class BrokerGateway:
                 return dict(self._market[1])
             try:
                 clock = self._call("clock", lambda w: w.get_clock())
+                self.observe_clock(clock.timestamp)
                 status = {"is_open": bool(clock.is_open), "source": "broker", "timestamp": iso(clock.timestamp),
                           "next_open": iso(clock.next_open), "next_close": iso(clock.next_close), "error": None}
             except BrokerDown as exc:
-                status = calendar_status(now, str(exc))
+                status = calendar_status(self._market_now(now), str(exc))
             self._market = (minute, status)
             return dict(status)
+
+
+    def _market_now(self, fallback: datetime) -> datetime:
+        """The trading clock (extrapolated, no request), or ``fallback`` if it was never read."""
+        try:
+            return self.market_now()
+        except ClockUnavailable:
+            return fallback
 
 
 def calendar_status(now: datetime, error: str) -> dict:

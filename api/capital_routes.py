@@ -16,13 +16,12 @@ from typing import Any, Dict
 
 from flask import Blueprint, current_app, jsonify
 
-from api import cards, db
+from api import cards, clock, db
 from api.auth import require_token
 from api.broker import BrokerDown
 from api.errors import ApiError
 from api.inputs import MAX_SQLITE_INT, refuse_unknown_fields
 from api.json_body import json_object
-from database import market_calendar
 from system_databse import card_calculations, system_db_manager
 
 logger = logging.getLogger(__name__)
@@ -57,12 +56,6 @@ def _running_card(writer, algo_id: int) -> Dict[str, Any]:
     return algo
 
 
-def _stamp() -> str:
-    """The market's time (the broker's clock, also in a simulation), else this machine's."""
-    stamp = _gateway().market_status().get("timestamp")
-    return market_calendar.to_utc_string(stamp or current_app.config["NOW"]())
-
-
 def _answer(writer, algo_id: int, move_id: int, status: int = 201):
     card = cards.one_card(writer, db.stocks_reader(), algo_id)
     [move] = [m for m in system_db_manager.get_capital_moves(algo_id, conn=writer) if m["id"] == move_id]
@@ -79,7 +72,7 @@ def deposit(algo_id: int):
         alpaca_cash, _ = _gateway().account_cash(max_age=timedelta(0))
     except BrokerDown as exc:
         raise ApiError(503, f"{exc}; nothing was deposited") from None
-    at = _stamp()
+    at = clock.stamp_or_refuse("nothing was deposited")  # the trading clock: the exchange's in a simulation
     writer = db.system_writer()
     with system_db_manager.atomic(writer):
         _running_card(writer, algo_id)
@@ -96,7 +89,7 @@ def deposit(algo_id: int):
 @require_token("withdraw")
 def withdraw(algo_id: int):
     cents = _amount(json_object())
-    at = _stamp()
+    at = clock.stamp_or_refuse("nothing was withdrawn")
     writer = db.system_writer()
     with system_db_manager.atomic(writer):
         _running_card(writer, algo_id)

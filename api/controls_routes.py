@@ -14,27 +14,29 @@ from typing import Any, Dict, Mapping, Optional
 
 from flask import Blueprint, current_app, jsonify
 
-from api import cards, db
+from api import cards, clock, db
 from api.auth import require_token
 from api.errors import ApiError
 from api.inputs import MAX_SQLITE_INT, refuse_unknown_fields
 from api.json_body import json_object
 from database import market_calendar
+from shared.clock import computer_now, stamp
 from system_databse import system_db_manager as ledger
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("controls", __name__)
 
-def stamp_now() -> str:
-    """The stamp of a pause, resume or limits change (the API's clock)."""
-    return market_calendar.to_utc_string(current_app.config["NOW"]())
+def pause_stamp() -> str:
+    """The stamp of a pause or resume: the trading clock's, or the computer's when the broker's
+    cannot be read (a pause must never wait for the broker)."""
+    return stamp(clock.now_if_known() or computer_now())
 
 
 def _market_now() -> datetime:
-    """The market's now (the broker's clock when it answers): which trading day it is."""
-    market = current_app.extensions["autotrader_broker"].market_status()
-    return market_calendar.utc_datetime(market["timestamp"]) if market.get("timestamp") else current_app.config["NOW"]()
+    """The market's now on the trading clock: which trading day it is (the computer's clock when
+    the broker's cannot be read, for a read-only figure)."""
+    return clock.now_if_known() or computer_now()
 
 
 # --------------------------------------------------------------------------- a card's limits in a request
@@ -85,7 +87,7 @@ def get_controls():
 def pause():
     refuse_unknown_fields(json_object(), ())  # the wall has no keyboard for a reason; the shell can give one
     writer = db.system_writer()
-    paused_now = ledger.pause_trading("owner", "", at=stamp_now(), conn=writer)
+    paused_now = ledger.pause_trading("owner", "", at=pause_stamp(), conn=writer)
     if paused_now:
         logger.warning("trading PAUSED by the owner from the wall")
     return jsonify({**ledger.get_pause(conn=writer), "already_paused": not paused_now})
@@ -97,7 +99,7 @@ def resume():
     refuse_unknown_fields(json_object(), ())
     writer = db.system_writer()
     before = ledger.get_pause(conn=writer)
-    resumed_now = ledger.resume_trading(at=stamp_now(), conn=writer)
+    resumed_now = ledger.resume_trading(at=pause_stamp(), conn=writer)
     if resumed_now:
         logger.warning("trading RESUMED by the owner (was paused by the %s since %s)", before["paused_by"],
                        before["since"])
@@ -123,7 +125,7 @@ def set_limits(algo_id: int):
         algo = _card_or_404(writer, algo_id)
         if algo["status"] != "running":
             raise ApiError(409, f"card {algo_id} is stopped: its limits no longer apply")
-        ledger.set_card_limits(algo_id, limits, at=stamp_now(), conn=writer)
+        ledger.set_card_limits(algo_id, limits, at=clock.stamp_or_refuse("no limit was changed"), conn=writer)
     logger.info("card %d: limits set to %s", algo_id, limits)
     return jsonify(cards.one_card(writer, db.stocks_reader(), algo_id))
 
@@ -137,7 +139,7 @@ def resume_card(algo_id: int):
         algo = _card_or_404(writer, algo_id)
         if algo["status"] != "running":
             raise ApiError(409, f"card {algo_id} is stopped: it cannot be resumed")
-        resumed_now = ledger.resume_card(algo_id, at=stamp_now(), conn=writer)
+        resumed_now = ledger.resume_card(algo_id, at=clock.stamp_or_refuse("the card was not resumed"), conn=writer)
     if resumed_now:
         logger.info("card %d resumed by the owner", algo_id)
     card = cards.one_card(writer, db.stocks_reader(), algo_id)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from api import db
+from api import clock, db
 from api.broker import iso
 from database import coverage, db_manager, market_calendar
 from system_databse import system_db_manager
@@ -51,6 +51,14 @@ def _last_bars() -> dict:
     return {t: db_manager.get_last_timestamp(db.stocks_reader(), t) for t in sorted(_running_tickers())}
 
 
+def _session_minutes() -> dict:
+    """This session's coverage per running ticker, on the trading clock ({} while it cannot be read)."""
+    market_now = clock.now_if_known()
+    if market_now is None:
+        return {}
+    return coverage.session_coverage(db.stocks_reader(), _running_tickers(), market_now)
+
+
 @bp.get("/api/health")
 def health():
     now = current_app.config["NOW"]()
@@ -71,5 +79,5 @@ def health():
         "errors_last_hour": details.get("errors_last_hour"),
         "clock_check": details.get("clock_check"),
         "last_bar": _last_bars(),
-        "session_minutes": coverage.session_coverage(db.stocks_reader(), _running_tickers(), now),
+        "session_minutes": _session_minutes(),
     })

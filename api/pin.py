@@ -14,11 +14,11 @@ import argparse
 import getpass
 import sqlite3
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, TextIO
 
 from api.auth import LockoutState, reset_lockout
+from shared.clock import computer_now
 from shared.config import load_env
 from system_databse import system_db_manager
 
@@ -66,7 +66,7 @@ def status(db_path: Optional[Path]) -> str:
         state = LockoutState.load(conn)
     finally:
         conn.close()
-    locked_for = state.seconds_left(datetime.now(timezone.utc))
+    locked_for = state.seconds_left(computer_now())  # liveness: a lock-out lasts real seconds
     lock = f"locked for {locked_for} more seconds" if locked_for else "not locked"
     return f"{state.failures} wrong PIN(s) since the last lock-out, {state.lockouts} lock-out(s); {lock}"
 

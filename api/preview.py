@@ -21,10 +21,9 @@ from typing import Any, Dict, Optional
 
 from flask import Blueprint, current_app, jsonify
 
-from api import algorithm_params
+from api import algorithm_params, clock
 from api.errors import ApiError
 from api.json_body import json_object
-from database import market_calendar
 from shared.config import REPO_ROOT
 
 logger = logging.getLogger(__name__)
@@ -163,16 +162,8 @@ def _request_from(body: Dict[str, Any]) -> Dict[str, Any]:
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise ApiError(400, f"days must be an integer from 1 to {MAX_DAYS}", field="days")
     return {"algorithm_type": algo_type, "ticker": ticker, "initial_capital": capital, "parameters": parameters,
-            "days": days, "now": _now(),
+            "days": days, "now": clock.stamp_or_refuse("no preview was started"),
             "stocks_db": str(current_app.config["STOCKS_DB"]), "algorithms_dir": folder and str(folder)}
-
-
-def _now() -> str:
-    """The broker's clock (the market's time, also in a simulation), else this machine's."""
-    from api.algorithms_routes import gateway
-
-    stamp = gateway().market_status().get("timestamp")
-    return market_calendar.to_utc_string(stamp or current_app.config["NOW"]())
 
 
 @bp.post("/api/preview")

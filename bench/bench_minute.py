@@ -32,7 +32,7 @@ from orchestra.cycle import Cycle
 from orchestra.heartbeat import ErrorLog
 from shared.request_budget import RequestBudget
 from orchestra.trade_updates import TradeUpdates, stream_url
-from orchestra.clock import make_clock
+from shared.clock import make_clock
 from orchestra.trader import Trader
 from system_databse.positions import cards_by_ticker
 from system_databse import system_db_manager as ledger

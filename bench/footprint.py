@@ -43,6 +43,7 @@ import requests
 
 from database import market_calendar
 from database.create_stocks_db import create_stocks_db
+from shared.clock import computer_now
 from system_databse import system_db_manager
 from system_databse.create_system_db import create_system_db
 
@@ -286,7 +287,7 @@ def run(args: argparse.Namespace) -> dict:
     create_stocks_db(stocks_db)
     make_cards(system_db, args.cards, args.tickers, args.capital)
     night_only = args.clock == "system"
-    if night_only and market_calendar.is_open(market_calendar.utc_now()):
+    if night_only and market_calendar.is_open(computer_now()):
         raise SystemExit("--clock system measures a real closed-market night: run it while NYSE is closed")
     procs = Processes(workdir, 1.0 if night_only else args.speed)
     result: dict = {"cards": args.cards, "tickers": args.tickers, "speed": args.speed,

@@ -4,6 +4,9 @@ Run from the repository root:
     python -m database.historical_pull AAPL NVDA --start 2026-11-02 --end 2026-11-20
     python -m database.historical_pull AAPL --backfill [--now 2026-11-23T15:00:00Z]
 
+"Now" (the last complete minute, today's splits) is the trading clock's, always passed in by the
+caller (the daemon passes its clock's; the command line ``--now``, else the computer's clock).
+
 Bars are asked for a few sessions at a time (alpaca-py follows ``next_page_token`` within each
 request), so memory stays small and a progress bar can move. Only regular-session minutes are
 stored, through ``db_manager.upsert_bars``: re-running a pull never duplicates a row.
@@ -30,6 +33,7 @@ from tqdm import tqdm
 
 from database import db_manager, market_calendar
 from shared.broker_sdk import configure_rest_client
+from shared.clock import computer_stamp
 from shared.config import AlpacaSettings, ConfigError, Settings, load_env
 
 logger = logging.getLogger(__name__)
@@ -146,17 +150,18 @@ def _require_data(client, feed: str, tickers: list[str], start: pd.Timestamp, en
                             f"{market_calendar.to_utc_string(end)}: unknown ticker, or nothing traded")
 
 
-def pull_bars(conn: sqlite3.Connection, tickers: list[str], start: str, end: str, *,
+def pull_bars(conn: sqlite3.Connection, tickers: list[str], start: str, end: str, *, now: str,
               settings: AlpacaSettings, progress: bool = False,
               sessions_per_request: int = SESSIONS_PER_REQUEST) -> int:
     """Store every regular-session minute bar of ``tickers`` in [start, end]; returns bars written.
 
-    ``start``/``end`` are dates (whole New York days) or UTC times. Raises PullError, before
+    ``start``/``end`` are dates (whole New York days) or UTC times; ``now`` (UTC, the trading clock's)
+    dates the splits the bars are adjusted for. Raises PullError, before
     writing anything, for a malformed ticker, an empty or inverted range, or a ticker the data
     API has no bars for.
     """
     symbols = _tickers(tickers)
-    lo, hi = _bound(start, end=False), _bound(end, end=True)
+    lo, hi, at = _bound(start, end=False), _bound(end, end=True), _bound(now, end=False, name="now")
     if lo > hi:
         raise PullError(f"start {start} is after end {end}")
     minutes = market_minutes(lo, hi)
@@ -166,25 +171,24 @@ def pull_bars(conn: sqlite3.Connection, tickers: list[str], start: str, end: str
     _require_data(client, settings.feed, symbols, minutes[0], minutes[-1])
     written = _store(conn, client, settings.feed, symbols, minutes, lambda s, t: True,
                      progress=progress, sessions_per_request=max(1, sessions_per_request))
-    _note_splits_reflected(conn, settings, symbols, minutes[0])
+    _note_splits_reflected(conn, settings, symbols, minutes[0], at)
     logger.info("pulled %d bars of %s from %s to %s", written, ",".join(symbols), start, end)
     return written
 
 
 def _note_splits_reflected(conn: sqlite3.Connection, settings: AlpacaSettings, symbols: list[str],
-                           start: pd.Timestamp) -> None:
+                           start: pd.Timestamp, now: pd.Timestamp) -> None:
     """The bars just pulled are adjusted for every split up to today: note those splits as applied,
     so the orchestrator does not scale these bars a second time."""
     from database import corporate_actions_pull
 
-    today = pd.Timestamp(market_calendar.utc_now()).tz_convert(NEW_YORK).date()
+    today = now.tz_convert(NEW_YORK).date()
     client = corporate_actions_pull.actions_client(settings)
     first = start.tz_convert(NEW_YORK).date()
     for action in corporate_actions_pull.fetch_corporate_actions(client, symbols, first, today):
         if action["kind"] != "cash_dividend":
             db_manager.note_split_reflected(conn, action["id"], action["symbol"], action["ex_date"],
-                                            action["old_rate"] / action["new_rate"],
-                                            market_calendar.to_utc_string(market_calendar.utc_now()))
+                                            action["old_rate"] / action["new_rate"], market_calendar.to_utc_string(now))
 
 
 def _sessions_back(at: pd.Timestamp, sessions: int) -> pd.Timestamp:
@@ -205,7 +209,7 @@ def _search_start(conn: sqlite3.Connection, symbol: str, window_start: pd.Timest
     return min(window_start, market_calendar.parse_utc(last))
 
 
-def backfill(conn: sqlite3.Connection, ticker: str, *, now: Optional[str] = None,
+def backfill(conn: sqlite3.Connection, ticker: str, *, now: str,
              settings: AlpacaSettings, new_ticker_days: int = 5,
              progress: bool = False, budget=None) -> int:
     """Fetch exactly the market minutes ``ticker`` is missing, up to the last complete minute.
@@ -215,11 +219,11 @@ def backfill(conn: sqlite3.Connection, ticker: str, *, now: Optional[str] = None
     that started before the back-fill leaves the session's start); a new ticker gets those
     sessions whole. Minutes up to the ticker's checked-through watermark are never asked for again
     (on a thin ticker an empty minute is a minute without a trade); a backfill that completes moves
-    the watermark to its end. Stored bars are never rewritten. ``now`` is a UTC time, by default the system clock (a simulation
-    passes the broker's). Returns the number of bars written.
+    the watermark to its end. Stored bars are never rewritten. ``now`` is the trading clock's UTC
+    time (the daemon's clock: the broker's in a simulation). Returns the number of bars written.
     """
     symbol = _tickers([ticker])[0]
-    at = _bound(now, end=False, name="now") if now is not None else pd.Timestamp(market_calendar.utc_now())
+    at = _bound(now, end=False, name="now")
     end = at.floor("min") - pd.Timedelta(minutes=1)
     start = _search_start(conn, symbol, _sessions_back(at, new_ticker_days))
     checked = db_manager.get_checked_through(conn, symbol)
@@ -249,19 +253,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", help="first day (YYYY-MM-DD, New York) or UTC time (...Z)")
     parser.add_argument("--end", help="last day (YYYY-MM-DD, New York) or UTC time (...Z)")
     parser.add_argument("--backfill", action="store_true", help="fill the minutes missing up to now instead")
-    parser.add_argument("--now", help="with --backfill: the current UTC time (default: system clock)")
+    parser.add_argument("--now", help="the current UTC time, the trading clock's: the last complete minute of a "
+                                      "backfill, the day splits are looked up to (default: this computer's clock)")
     parser.add_argument("--days", type=int, default=5, help="with --backfill: sessions to look back (default 5)")
     parser.add_argument("--db", help="stocks.db path (default: AUTOTRADER_STOCKS_DB or database/stocks.db)")
     return parser
 
 
 def _run(conn: sqlite3.Connection, args: argparse.Namespace, settings: AlpacaSettings) -> None:
+    now = args.now or computer_stamp()  # a person's shell: AUTOTRADER_CLOCK=system's trading clock
     if args.backfill:
         for ticker in _tickers(args.tickers):
-            filled = backfill(conn, ticker, now=args.now, settings=settings, new_ticker_days=args.days, progress=True)
+            filled = backfill(conn, ticker, now=now, settings=settings, new_ticker_days=args.days, progress=True)
             print(f"{ticker}: {filled} missing bars filled")
         return
-    written = pull_bars(conn, args.tickers, args.start, args.end, settings=settings, progress=True)
+    written = pull_bars(conn, args.tickers, args.start, args.end, now=now, settings=settings, progress=True)
     print(f"{written} bars stored for {' '.join(_tickers(args.tickers))} ({args.start} to {args.end})")
 
 

@@ -235,10 +235,6 @@ def same_session(first: str | datetime, second: str | datetime) -> bool:
     return bisect_right(opens, _seconds(first)) == bisect_right(opens, _seconds(second))
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``--write-sessions``: regenerate nyse_sessions.json from the installed exchange-calendars."""
     if (argv if argv is not None else sys.argv[1:]) != ["--write-sessions"]:

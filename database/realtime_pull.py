@@ -34,6 +34,7 @@ from alpaca.data.live.stock import StockDataStream
 
 from database import db_manager, market_calendar
 from database.bar_batch import MinuteBatch
+from shared.clock import SystemClock, computer_stamp
 from shared.config import AlpacaSettings
 
 logger = logging.getLogger(__name__)
@@ -46,22 +47,22 @@ _WS_LOGGER.setLevel(logging.INFO)
 _IDLE_SECONDS = 15.0  # the longest the stream thread sleeps between frames (it wakes at once on a frame)
 
 
-def _market_open_now() -> bool:
-    return market_calendar.is_open(market_calendar.utc_now())
-
-
 class RealtimeStreamer:
     """Keeps one stream connection alive for the wanted tickers and stores their bars."""
 
     def __init__(self, settings: AlpacaSettings, stocks_db_path: str | Path | None, *,
                  silence_timeout: float = 120.0, on_reconnect: Optional[Callable[[], None]] = None,
                  is_market_open: Optional[Callable[[], bool]] = None, backoff_base: float = 1.0,
-                 backoff_max: float = 60.0, connect_timeout: float = 10.0) -> None:
+                 backoff_max: float = 60.0, connect_timeout: float = 10.0, clock: Any = None) -> None:
+        """``clock``: the trading clock (``shared.clock``; the computer's when None). It times the
+        wait of a minute's batch for tickers without a bar and, unless ``is_market_open`` is given,
+        says whether the market is open; the connection's silence is measured in real time."""
         self._settings = settings
         self._db_path = stocks_db_path
         self._silence_timeout = float(silence_timeout)
         self._on_reconnect = on_reconnect
-        self._is_market_open = is_market_open or _market_open_now
+        self._clock = clock if clock is not None else SystemClock()
+        self._is_market_open = is_market_open or (lambda: market_calendar.is_open(self._clock.peek()))
         self._backoff_base, self._backoff_max = float(backoff_base), float(backoff_max)
         self._connect_timeout = float(connect_timeout)
         self._random = random.Random()
@@ -81,7 +82,7 @@ class RealtimeStreamer:
         self.reconnects = 0
         self.last_message_at: Optional[str] = None
         self.bars_written = 0
-        self._batch = MinuteBatch()
+        self._batch = MinuteBatch(clock=self._clock)
         self.refused: frozenset[str] = frozenset()  # tickers the feed refused (405 symbol limit exceeded)
         self.symbol_limit: Optional[int] = None  # symbols the feed held when it refused more
         self._confirmed: set[str] = set()  # bar symbols of the feed's last subscription answer
@@ -369,7 +370,7 @@ class RealtimeStreamer:
 
     async def _on_bar(self, bar: Any, updated: bool = False) -> None:
         """Queue one bar (or an updated bar, which replaces the stored one) for its minute's commit."""
-        self.last_message_at = market_calendar.to_utc_string(market_calendar.utc_now())
+        self.last_message_at = computer_stamp()  # liveness: the computer's clock, like the heartbeat
         self._session_got_data = True
         stamp = market_calendar.to_utc_string(bar.timestamp)
         if not market_calendar.is_open(stamp):

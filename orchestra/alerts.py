@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from database import db_manager, market_calendar
 from database.daily_closes import market_inputs
-from orchestra.clock import MINUTE, stamp
+from shared.clock import MINUTE, stamp
 from system_databse import daily_pnl, system_db_manager as ledger
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from algorithms import AlgorithmError, CheckedDecision, decide_for_card, require
 from algorithms import DEFAULT_MAX_PRICE_AGE, Bars, PriceAge, TransactionHistory, freeze_history
 from database import db_manager, market_calendar
 from orchestra.card_params import with_parameters
-from orchestra.clock import MINUTE, stamp
+from shared.clock import MINUTE, stamp
 from orchestra.exceptions import AlgorithmBusy, AlgorithmTimeout
 from system_databse import card_calculations, positions, system_db_manager as ledger
 

@@ -15,7 +15,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Optional
 
-from orchestra.clock import stamp
+from shared.clock import stamp
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from database import db_manager, market_calendar
-from orchestra.clock import stamp
+from shared.clock import stamp
 from shared.config import ControlSettings
 from system_databse import fifo, positions, system_db_manager as ledger
 
@@ -210,7 +210,7 @@ class Controls:
         if not ledger.trip_card(card_id, breach.limit, reason, at=at, until=breach.until, conn=self.ledger_conn):
             return None
         if liquidate:
-            ledger.stop_algorithm(card_id, conn=self.ledger_conn)
+            ledger.stop_algorithm(card_id, stopped_at=at, conn=self.ledger_conn)
         action = ("stopped and liquidated" if liquidate else
                   f"no trades until {breach.until}" if breach.until else "paused until RESUME CARD")
         logger.warning("card %d %s: limit tripped at %s: %s; %s", card_id, ticker, at, reason, action)

@@ -87,8 +87,9 @@ class CorporateActionKeeper:
     def apply(self, action: Dict[str, Any], now: datetime | str) -> Optional[Dict[str, Any]]:
         """Record one action on the cards and scale the stored bars for a split; None if nothing changed.
 
-        Raises ``OrderStillOpen`` (nothing written) while an order on its ticker is open."""
-        effects = ledger.record_corporate_action(action, conn=self.ledger_conn)
+        Raises ``OrderStillOpen`` (nothing written) while an order on its ticker is open. ``now`` is the
+        trading clock's: it stamps the cards' rows and the bars' adjustment."""
+        effects = ledger.record_corporate_action(action, recorded_at=to_utc_string(now), conn=self.ledger_conn)
         rows = None
         if action["kind"] != "cash_dividend":
             rows = db_manager.adjust_bars_for_split(

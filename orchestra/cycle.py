@@ -17,7 +17,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from algorithms import CASH_TOLERANCE
@@ -26,7 +26,7 @@ from orchestra.alpaca_wrapper import BrokerError
 from orchestra import decision_log
 from orchestra.alerts import Alerts
 from orchestra.card_runner import CardDecision, CardRunner
-from orchestra.clock import stamp
+from shared.clock import computer_now, stamp
 from orchestra import stream_gaps
 from orchestra.clock_check import ClockCheck
 from orchestra.controls import Controls, Gate, pause_text
@@ -79,7 +79,7 @@ class Cycle:
         self.backfill = backfill
         self.clock_check: Optional[ClockCheck] = None  # the daemon's, on the system clock
         self.stopping: Callable[[], bool] = lambda: False  # the daemon's stop request
-        self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # the daemon's clock
+        self.now: Callable[[], datetime] = computer_now  # the daemon sets its trading clock (``clock.peek``)
         # after the orders left open are settled, before any decision (the daemon applies the day's
         # corporate actions here, so an open order's fill is settled before a split or dividend)
         self.after_reconcile: Callable[[], None] = lambda: None
@@ -114,7 +114,7 @@ class Cycle:
         report.decide_seconds = time.monotonic() - decided
         if trading:
             self._trade(minute, busy, report, self._gate(running, minute, report))
-        decision_log.record(self.ledger_conn, report)
+        decision_log.record(self.ledger_conn, report, stamp(self.now()))
         self.alerts.after_cycle(report, minute)
         report.seconds = time.monotonic() - started
         logger.info("cycle %s: %d card(s), %d trade(s), %d order(s), %d error(s) in %.2fs%s", report.minute,

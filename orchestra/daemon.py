@@ -23,7 +23,7 @@ from database import db_manager, market_calendar
 from orchestra import systemd
 from shared import notifier
 from orchestra.card_runner import CardRunner
-from orchestra.clock import MINUTE, floor_minute, make_clock, stamp
+from shared.clock import MINUTE, ClockUnavailable, floor_minute, make_clock, stamp
 from orchestra.clock_check import ClockCheck
 from shared.config import AlpacaSettings, Settings
 from orchestra.corporate_actions import CorporateActionKeeper, default_fetch
@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_FLUSH_SECONDS = 3.0  # at exit, how long queued notifications may still take
 TICK_HEARTBEAT_SECONDS = 5.0
-SILENCE_LOOKBACK = timedelta(minutes=30)  # how far back a cycle looks for minutes the stream missed  # how often, off hours, to check whether the heartbeat changed
+SILENCE_LOOKBACK = timedelta(minutes=30)  # how far back a cycle looks for minutes the stream missed
+BAR_LOOK = timedelta(seconds=0.25)  # clock time between looks for a minute's bars
 
 
 def is_cycle_minute(minute: datetime) -> bool:
@@ -85,10 +86,11 @@ class InstanceLock:
 
 
 def _default_streamer(alpaca: AlpacaSettings, stocks_db: Path, on_reconnect: Callable[[], None],
-                      is_market_open: Callable[[], bool]) -> Any:
+                      is_market_open: Callable[[], bool], clock: Any = None) -> Any:
     from database.realtime_pull import RealtimeStreamer
 
-    return RealtimeStreamer(alpaca, stocks_db, on_reconnect=on_reconnect, is_market_open=is_market_open)
+    return RealtimeStreamer(alpaca, stocks_db, on_reconnect=on_reconnect, is_market_open=is_market_open,
+                            clock=clock)
 
 
 def _default_backfill(market_conn: sqlite3.Connection, alpaca: AlpacaSettings,
@@ -174,7 +176,7 @@ class Orchestrator:
         cycle.controls.settings = self.control_settings
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
-                                              lambda: market_calendar.is_open(self.clock.peek()))
+                                              lambda: market_calendar.is_open(self.clock.peek()), clock=self.clock)
             self.streams = cycle.streams = WebSocketManager(streamer)
         return cycle
 
@@ -208,7 +210,7 @@ class Orchestrator:
         after the orders left open are settled (a ticker whose order is still open waits)."""
         try:
             self.corporate_actions.check(self.clock.now())
-        except (sqlite3.Error, ledger.LedgerError, TemporaryError) as exc:
+        except (sqlite3.Error, ledger.LedgerError, TemporaryError, ClockUnavailable) as exc:
             self._error(f"corporate actions not applied: {exc}; trying again next cycle")
 
     def _previous_run_minute(self) -> Optional[datetime]:
@@ -255,7 +257,7 @@ class Orchestrator:
     def _step(self) -> None:
         try:
             now = self.clock.now()
-        except TemporaryError as exc:
+        except ClockUnavailable as exc:
             self._error(str(exc))
             self.stop_event.wait(5.0)
             return
@@ -289,7 +291,7 @@ class Orchestrator:
             report = self.cycle.run(minute, trading=True)
             if report.position_mismatches is not None:
                 self.mismatches = report.position_mismatches
-        except (sqlite3.Error, TemporaryError) as exc:
+        except (sqlite3.Error, TemporaryError, ClockUnavailable) as exc:
             self._error(f"cycle {stamp(minute)} failed: {exc}; trying again next minute")
         except Exception as exc:  # never let one minute kill the daemon
             logger.exception("cycle %s failed unexpectedly", stamp(minute))
@@ -341,27 +343,30 @@ class Orchestrator:
     def _wait_for_bars(self, minute: datetime) -> None:
         """Until every subscribed ticker has the bar of ``minute``, the deadline passes, or a stop.
 
-        The deadline is ``bar_wait`` seconds of the clock, and at most as many real seconds: a
-        clock that stands still (a frozen simulation) must not hold the loop, and SIGTERM, forever.
+        The deadline is ``bar_wait`` seconds of the trading clock after the minute closes, and the
+        looks in between are spaced in clock time too (a quarter of a clock second, 5 to 50 ms of
+        real time), so an exchange simulating 20 minutes a minute is waited for the same clock
+        seconds, 20 times faster. The same number of real seconds bounds the wait as well: a clock
+        that stands still (a simulation at speed 0) must not hold the cycle, its heartbeat and
+        systemd's watchdog forever; at any speed of 1 or more the clock's deadline comes first.
         """
         tickers = sorted(self.streams.active_tickers) if self.streams else []
         deadline = minute + MINUTE + timedelta(seconds=self.settings.bar_wait)
-        started = time.monotonic()
-        real_floor = started + self.settings.min_bar_wait_real
-        real_ceiling = started + max(self.settings.bar_wait, self.settings.min_bar_wait_real)
+        real_bound = time.monotonic() + self.settings.bar_wait
         wanted = stamp(minute)
         while tickers and not self.stop_event.is_set():
             tickers = [t for t in tickers if (db_manager.get_last_timestamp(self.market_conn, t) or "") < wanted]
             if not tickers:
                 return
             try:
-                late = self.clock.peek() >= deadline and time.monotonic() >= real_floor
-            except TemporaryError:
-                late = time.monotonic() >= real_floor
-            if late or time.monotonic() >= real_ceiling:
+                now: Optional[datetime] = self.clock.peek()
+            except ClockUnavailable:
+                now = None
+            if (now is not None and now >= deadline) or time.monotonic() >= real_bound:
                 logger.info("bar %s not yet in for %s; running without it", wanted, ", ".join(tickers))
                 return
-            self.stop_event.wait(0.05)
+            look = min(deadline, now + BAR_LOOK) if now is not None else None
+            self.stop_event.wait(self.clock.nap(look, now, longest=0.05) if look is not None else 0.05)
 
     def _sleep_until_next(self, now: datetime) -> None:
         wake = next_wake(now)
@@ -399,7 +404,7 @@ class Orchestrator:
         """The clock without asking the broker again (an unreachable one would stall a stop)."""
         try:
             return stamp(self.clock.peek())
-        except TemporaryError:
+        except ClockUnavailable:
             return None
 
     def heartbeat_payload(self) -> dict:
@@ -407,7 +412,7 @@ class Orchestrator:
         try:
             now = self.clock.peek()
             market_open = market_calendar.is_open(now)
-        except TemporaryError:
+        except ClockUnavailable:
             market_open = None
         stream = self.streams.status() if self.streams else {
             "connected": False, "subscriptions": [], "last_message_at": None, "reconnects": 0}

@@ -37,8 +37,9 @@ def rows_of(report: Any) -> List[Dict[str, Any]]:
     return rows
 
 
-def record(conn: sqlite3.Connection, report: Any) -> None:
+def record(conn: sqlite3.Connection, report: Any, recorded_at: str) -> None:
+    """Store the cycle's rows, stamped ``recorded_at`` (the trading clock's)."""
     try:
-        ledger.record_decisions(rows_of(report), conn=conn)
+        ledger.record_decisions(rows_of(report), recorded_at=recorded_at, conn=conn)
     except (sqlite3.Error, ledger.LedgerError, KeyError, TypeError, ValueError) as exc:
         logger.error("could not store the decisions of %s: %s", report.minute, exc)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional, Protocol
 from orchestra import net_order
 from orchestra.allocation import TickerPlan, net_ticker
 from orchestra.alpaca_wrapper import BrokerError, OrderRejected, OrderResult
-from orchestra.clock import stamp
+from shared.clock import stamp
 from orchestra.exceptions import OperationalError
 from orchestra.net_order import Applied, BrokerUpdate, Missing, Rejected
 from orchestra.trade_updates import TradeUpdates

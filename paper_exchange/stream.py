@@ -268,7 +268,20 @@ class BarPublisher:
                 await self.tick()
             except Exception:  # noqa: BLE001 - one bad tick must not stop the stream
                 logger.exception("bar publisher tick failed")
-            await asyncio.sleep(TICK_SECONDS)
+            await asyncio.sleep(self.nap())
+
+    def nap(self) -> float:
+        """Real seconds until the next minute closes (or its corrections fall due), at most a tick:
+        a minute's bars go out a few milliseconds of real time after its close at any speed, not up
+        to a tick late (50 ms is 10 simulated seconds at 200x)."""
+        clock = self.exchange.clock
+        if clock.speed <= 0:
+            return TICK_SECONDS
+        now = clock.now()
+        boundary = now.replace(second=0, microsecond=0) + BAR_LENGTH
+        correction = (now - CORRECTION_DELAY).replace(second=0, microsecond=0) + BAR_LENGTH + CORRECTION_DELAY
+        seconds = (min(boundary, correction) - now).total_seconds() / clock.speed
+        return min(TICK_SECONDS, max(0.001, seconds + 0.0005))
 
     async def tick(self) -> None:
         clock = self.exchange.clock

@@ -523,7 +523,9 @@ def read_dividends(ticker: str, start: str, end: str) -> tuple[Dividend, ...]:
     from shared.config import ConfigError, Settings
 
     first = market_calendar.parse_utc(start).tz_convert("America/New_York").date()
-    today = market_calendar.parse_utc(market_calendar.utc_now()).tz_convert("America/New_York").date()
+    from shared.clock import computer_now  # a shell tool: "today" only bounds the look-up
+
+    today = market_calendar.parse_utc(computer_now()).tz_convert("America/New_York").date()
     try:
         client = corporate_actions_pull.actions_client(Settings.from_env(os.environ).broker)
         actions = corporate_actions_pull.fetch_corporate_actions(client, [ticker], first, max(first, today))

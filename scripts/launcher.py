@@ -23,8 +23,10 @@ from urllib.parse import urlparse
 
 from database import market_calendar
 from shared import private_files
+from shared.broker_errors import BrokerError
 from shared.config import REPO_ROOT, ConfigError, Settings, load_env
 from algorithms import available_algorithms
+from scripts.services import TRADING_CLOCK_WITH_THE_EXCHANGE
 from system_databse import system_db_manager
 
 logger = logging.getLogger("launcher")
@@ -77,14 +79,15 @@ class Supervisor:
         return next((c for c in self.children if c.process and c.process.poll() is not None), None)
 
     def stop_all(self, grace: float = 30.0) -> None:
-        for child in reversed(self.children):
-            if child.process and child.process.poll() is None:
-                logger.info("stopping %s", child.name)
-                child.process.terminate()
+        """Stop the children one by one, last started first: the orchestrator finishes its cycle
+        (an order in flight settles) while the exchange it trades with still answers."""
         deadline = time.monotonic() + grace
         for child in reversed(self.children):
             if child.process is None:
                 continue
+            if child.process.poll() is None:
+                logger.info("stopping %s", child.name)
+                child.process.terminate()
             try:
                 child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -118,14 +121,24 @@ def exchange_child(settings: Settings, reset: bool = False) -> Child:
     return Child("paper exchange", argv, ready_url=f"{broker.trading_url}/v2/clock", extra_env=keys)
 
 
-def seed_demo_cards(system_db: Path) -> list[int]:
-    """Give a brand-new demo something to trade: only when the ledger has never had a card."""
+def exchange_time(settings: Settings) -> str:
+    """The paper exchange's own clock (``/v2/clock``): a saved account resumes its clock, which may be
+    hours or days from this computer's, and the demo's cards live in its sessions."""
+    from api.broker_reader import BrokerReader
+    from shared.clock import stamp
+
+    return stamp(BrokerReader(settings.broker).get_clock().timestamp)
+
+
+def seed_demo_cards(system_db: Path, created_at: str) -> list[int]:
+    """Give a brand-new demo something to trade: only when the ledger has never had a card.
+    ``created_at``: the exchange's clock, the trading clock of the demo."""
     conn = system_db_manager.get_connection(system_db)
     try:
         if system_db_manager.get_all_algorithms(conn=conn):
             return []
         known = {info.name for info in available_algorithms()}
-        return [system_db_manager.create_algorithm(ticker, algo, capital, conn=conn)
+        return [system_db_manager.create_algorithm(ticker, algo, capital, created_at=created_at, conn=conn)
                 for ticker, algo, capital in DEMO_CARDS if algo in known]
     finally:
         conn.close()
@@ -154,8 +167,19 @@ def warn_about_open_files(settings: Settings) -> None:
         print(f"WARNING: {line}", flush=True)
 
 
+def with_trading_clock(env: Mapping[str, str], settings: Settings) -> dict[str, str]:
+    """``env`` with the trading clock the processes must share: the local exchange's, when it runs."""
+    if not settings.exchange.run:
+        return dict(env)
+    if settings.daemon.clock != "broker":
+        logger.warning("AUTOTRADER_CLOCK=%s ignored: with the local paper exchange its simulated clock is the "
+                       "trading clock", settings.daemon.clock)
+    return {**env, **TRADING_CLOCK_WITH_THE_EXCHANGE}
+
+
 def run(env: Mapping[str, str], settings: Settings, reset_exchange: bool = False) -> int:
     """Start the plan's children with ``env`` (the process environment, .env included) and watch them."""
+    env = with_trading_clock(env, settings)
     warn_about_open_files(settings)
     supervisor = Supervisor(env)
     stopping = False
@@ -171,7 +195,8 @@ def run(env: Mapping[str, str], settings: Settings, reset_exchange: bool = False
             supervisor.start(child, should_stop=lambda: stopping)
             if stopping:
                 return 0
-            if child.name == "paper exchange" and (created := seed_demo_cards(settings.databases.system_db)):
+            if child.name == "paper exchange" and (
+                    created := seed_demo_cards(settings.databases.system_db, exchange_time(settings))):
                 print(f"Created {len(created)} demo cards on the paper exchange (ids {created}).", flush=True)
         print(f"AutoTrader is running. Dashboard: {settings.api.dashboard_url}  (PIN 2020 until you change it)",
               flush=True)
@@ -183,7 +208,7 @@ def run(env: Mapping[str, str], settings: Settings, reset_exchange: bool = False
                 return 1
             time.sleep(0.5)
         return 0
-    except (ConfigError, RuntimeError, OSError) as exc:
+    except (ConfigError, RuntimeError, OSError, BrokerError) as exc:
         logger.error("%s", exc)
         return 1
     finally:

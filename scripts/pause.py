@@ -19,11 +19,11 @@ import io
 import os
 import sqlite3
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, TextIO
 
 from database.market_calendar import to_utc_string
+from shared.clock import computer_stamp
 from shared.config import ConfigError, Settings, load_env
 from system_databse import system_db_manager as ledger
 
@@ -51,7 +51,7 @@ def trading_stamp(settings: Settings, err: TextIO) -> str:
                 print(f"note: the broker's clock cannot be read ({exc}); stamped with this computer's", file=err)
         except ConfigError as exc:
             print(f"note: {exc}; stamped with this computer's clock", file=err)
-    return to_utc_string(datetime.now(timezone.utc))
+    return computer_stamp()
 
 
 def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

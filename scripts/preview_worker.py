@@ -64,7 +64,7 @@ def fetch_missing(conn, ticker: str, sessions, now: str, settings, progress: Cal
         end = min(closed - np.timedelta64(1, "m"), last_complete)
         start_text, end_text = market_calendar.to_utc_string(opened), market_calendar.to_utc_string(end)
         if end >= opened and db_manager.find_gaps(conn, ticker, start_text, end_text):
-            written += pull_bars(conn, [ticker], start_text, end_text, settings=settings.broker)
+            written += pull_bars(conn, [ticker], start_text, end_text, now=now, settings=settings.broker)
         progress(done + 1, len(sessions))
     return written
 

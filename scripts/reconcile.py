@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper, BrokerError
-from orchestra.clock import make_clock, stamp
+from shared.clock import ClockError, ClockUnavailable, make_clock, stamp
 from orchestra.exceptions import OrchestratorError
 from orchestra.trader import Trader
 from shared.config import ConfigError, Settings, load_env
@@ -60,10 +60,11 @@ def report_lines(broker_positions: dict, conn) -> list[str]:
     return lines
 
 
-def accept(broker_positions: dict, conn, market, ticker: str, card_id: int, *, trader: Trader,
-           now: Callable) -> str:
+def accept(conn, market, ticker: str, card_id: int, *, trader: Trader, now: Callable) -> str:
     """Settle the ticker's open orders through the order object, then record the exact difference
-    (a fraction included) between the broker and the cards on ``card_id``."""
+    (a fraction included) between the broker and the cards on ``card_id``. The broker's count is
+    read after the orders are settled: settling one may cancel it, and the cancel may find it
+    filled (a count read before would record that fill a second time, the other way)."""
     card = ledger.get_algorithm(card_id, conn=conn)
     if card is None or card["ticker"] != ticker:
         raise ValueError(f"card {card_id} is not a {ticker} card")
@@ -71,7 +72,7 @@ def accept(broker_positions: dict, conn, market, ticker: str, card_id: int, *, t
     latest = db_manager.get_latest_price(market, ticker)
     if latest is None:
         raise ValueError(f"no price for {ticker} in stocks.db to record the difference at")
-    broker = broker_positions.get(ticker, 0)
+    broker = trader.broker.get_positions().get(ticker, 0)
     cards = positions.by_ticker(positions.positions(conn=conn, open_orders=False).values()).get(ticker, 0)
     tx = ledger.record_broker_count(card_id, broker, cards, latest["price"], at=stamp(now()), conn=conn)
     if tx is None:
@@ -94,17 +95,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         broker_positions = broker.get_positions()
         conn = ledger.get_connection(settings.databases.system_db)
         market = db_manager.get_connection(settings.databases.stocks_db)
-    except (ConfigError, BrokerError, FileNotFoundError, OrchestratorError) as exc:
+    except (ConfigError, ClockError, BrokerError, FileNotFoundError, OrchestratorError) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 1
     try:
         if args.accept_broker:
             trader = Trader(broker, conn, now=clock.now)
-            print(accept(broker_positions, conn, market, args.ticker.strip().upper(), args.card, trader=trader,
-                         now=clock.now))
+            print(accept(conn, market, args.ticker.strip().upper(), args.card, trader=trader, now=clock.now))
         else:
             print("\n".join(report_lines(broker_positions, conn)))
-    except (ValueError, ledger.LedgerError, OrchestratorError, BrokerError) as exc:
+    except (ValueError, ledger.LedgerError, OrchestratorError, BrokerError, ClockUnavailable) as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -6,7 +6,8 @@ Usage:
 
 Units are rendered from scripts/systemd/*.service with this checkout's path and the dashboard
 URL from the settings, into ~/.config/systemd/user/ by default. The paper exchange's unit is
-installed only while RUN_PAPER_EXCHANGE is true.
+installed only while RUN_PAPER_EXCHANGE is true, and then the orchestrator and the API follow its
+simulated clock (``AUTOTRADER_CLOCK=broker`` in their units, whatever .env says).
 """
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ from shared.config import REPO_ROOT, ConfigError, Settings, load_env
 TEMPLATES = REPO_ROOT / "scripts" / "systemd"
 DEFAULT_DEST = Path.home() / ".config" / "systemd" / "user"
 EXCHANGE_UNIT = "autotrader-exchange.service"
+CLOCK_UNITS = ("autotrader-orchestrator.service", "autotrader-api.service")  # they stamp the ledger
+TRADING_CLOCK_WITH_THE_EXCHANGE = {"AUTOTRADER_CLOCK": "broker"}
+
+
+def trading_clock_env(settings: Settings) -> dict[str, str]:
+    """The local paper exchange's simulated clock is the trading clock of every process that uses it
+    (a card stamped by the computer's clock would lie outside the exchange's sessions)."""
+    return dict(TRADING_CLOCK_WITH_THE_EXCHANGE) if settings.exchange.run else {}
 
 
 def wanted_units(settings: Settings) -> list[Path]:
@@ -33,9 +42,12 @@ def render_units(dest: Path, settings: Settings, repo: Path = REPO_ROOT) -> list
     """Write the units for this checkout into ``dest``; returns the files written."""
     dest.mkdir(parents=True, exist_ok=True)
     written = []
+    clock = "".join(f"Environment={k}={v}\n" for k, v in trading_clock_env(settings).items())
     for template in wanted_units(settings):
         text = (template.read_text().replace("@REPO@", str(repo))
                 .replace("@DASHBOARD_URL@", settings.api.dashboard_url))
+        if template.name in CLOCK_UNITS:
+            text = text.replace("[Service]\n", "[Service]\n" + clock, 1)
         target = dest / template.name
         target.write_text(text)
         written.append(target)

@@ -267,7 +267,6 @@ class DaemonSettings:
     fill_timeout: float = 30.0             # real seconds to wait for an order to be final
     max_price_age: int = 5                 # market minutes: a buy on an older bar is refused
     bar_wait: float = 10.0                 # clock seconds after a minute closes to wait for its bars
-    min_bar_wait_real: float = 0.5         # ... but at least this many real seconds (fast simulations)
     requests_per_minute: int = DEFAULT_PER_MINUTE  # every REST request of the process
 
     @classmethod

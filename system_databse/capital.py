@@ -15,17 +15,15 @@ a positive finite number of dollars and cents, a withdrawal above what the card 
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional
 
-from system_databse.connection import LedgerError, atomic, use_connection, utc_now
+from system_databse.connection import LedgerError, atomic, ledger_stamp, use_connection
 from system_databse import positions
 
 CAPITAL_MOVE_KINDS = ("deposit", "withdrawal")
 MAX_AMOUNT_CENTS = 10 ** 15  # ten trillion dollars: well inside SQLite's integers and a float's exact cents
-STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
 def amount_cents(amount: Any, what: str = "amount") -> int:
@@ -67,8 +65,7 @@ def withdraw(algo_id: int, amount: Any, *, at: Optional[str] = None,
 
 def _record(algo_id: int, kind: str, amount: Any, at: Optional[str], conn: Optional[sqlite3.Connection]) -> int:
     cents = amount_cents(amount)
-    if at is not None and not (isinstance(at, str) and STAMP.match(at)):
-        raise LedgerError(f"a stamp must be a UTC time YYYY-MM-DDTHH:MM:SSZ, got {at!r}")
+    at = ledger_stamp(at)  # the caller's (the trading clock's); the computer's clock without one
     with use_connection(conn) as c, atomic(c):
         card = c.execute("SELECT * FROM algorithm_instances WHERE id = ?", (algo_id,)).fetchone()
         if card is None:
@@ -81,7 +78,7 @@ def _record(algo_id: int, kind: str, amount: Any, at: Optional[str], conn: Optio
             if cents > limit:
                 raise WithdrawalTooLarge(cents, limit, position)
         cur = c.execute("INSERT INTO capital_moves (algorithm_id, kind, amount_cents, timestamp) VALUES (?, ?, ?, ?)",
-                        (algo_id, kind, cents, at or utc_now()))
+                        (algo_id, kind, cents, at))
         return int(cur.lastrowid)
 
 

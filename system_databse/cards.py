@@ -4,43 +4,48 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Dict, List, Optional
 
-from system_databse.connection import (LedgerError, as_dict, atomic, check_price, use_connection, utc_now)
-from system_databse.connection import TIMESTAMP_FORMAT, normalize_ticker
+from shared.clock import stamp
+from system_databse.connection import (LedgerError, as_dict, atomic, check_price, ledger_stamp, use_connection)
+from system_databse.connection import normalize_ticker
 
 
-def generate_display_name(ticker: str, algo_type: str, *, now: Optional[datetime] = None) -> str:
-    """``NVDA_sma_crossover_20240604_143022``, stamped in UTC."""
-    moment = now or datetime.now(timezone.utc)
-    return f"{ticker}_{algo_type}_{moment.astimezone(timezone.utc).strftime('%Y%m%d_%H%M%S')}"
+def generate_display_name(ticker: str, algo_type: str, *, now: datetime | str | None = None) -> str:
+    """``NVDA_sma_crossover_20240604_143022``, stamped in UTC at ``now`` (the card's creation: a stamp
+    or an aware datetime; the computer's clock without one)."""
+    created = ledger_stamp(now) if now is None or isinstance(now, str) else stamp(now)
+    return f"{ticker}_{algo_type}_{created[:10].replace('-', '')}_{created[11:19].replace(':', '')}"
 
 
-def create_algorithm(ticker: str, algo_type: str, initial_capital: float, *,
+def create_algorithm(ticker: str, algo_type: str, initial_capital: float, *, created_at: Optional[str] = None,
                      conn: Optional[sqlite3.Connection] = None) -> int:
-    """Insert a running card and return its id."""
+    """Insert a running card and return its id; ``created_at`` is the trading clock's stamp
+    (``connection.ledger_stamp``: the computer's clock for a call without one)."""
     symbol = normalize_ticker(ticker)
     if not isinstance(algo_type, str) or not algo_type.strip():
         raise LedgerError("algorithm type must be a non-empty string")
     capital = check_price(initial_capital, "initial_capital")
-    created = datetime.now(timezone.utc)
+    created = ledger_stamp(created_at)
     with use_connection(conn) as c, atomic(c):
         cur = c.execute(
             "INSERT INTO algorithm_instances (display_name, algorithm_type, ticker, initial_capital, status, created_at)"
             " VALUES (?, ?, ?, ?, 'running', ?)",
-            (generate_display_name(symbol, algo_type, now=created), algo_type, symbol, capital,
-             created.strftime(TIMESTAMP_FORMAT)),
+            (generate_display_name(symbol, algo_type, now=created), algo_type, symbol, capital, created),
         )
         return int(cur.lastrowid)
 
 
-def stop_algorithm(algo_id: int, *, conn: Optional[sqlite3.Connection] = None) -> bool:
-    """Soft-delete a running card; True if this call stopped it, False if unknown or already stopped."""
+def stop_algorithm(algo_id: int, *, stopped_at: Optional[str] = None,
+                   conn: Optional[sqlite3.Connection] = None) -> bool:
+    """Soft-delete a running card; True if this call stopped it, False if unknown or already stopped.
+    ``stopped_at`` is the trading clock's stamp (the computer's clock for a call without one)."""
+    stopped = ledger_stamp(stopped_at)
     with use_connection(conn) as c, atomic(c):
         cur = c.execute(
             "UPDATE algorithm_instances SET status = 'stopped', stopped_at = ? WHERE id = ? AND status = 'running'",
-            (utc_now(), algo_id),
+            (stopped, algo_id),
         )
         return cur.rowcount == 1
 

@@ -14,8 +14,9 @@ import secrets
 import sqlite3
 from typing import Any, Dict, Optional
 
+from shared.clock import computer_stamp
 from system_databse import pin_hash
-from system_databse.connection import (LedgerError, atomic, use_connection, utc_now)
+from system_databse.connection import (LedgerError, atomic, use_connection)
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +99,15 @@ def get_ledger_id(*, conn: Optional[sqlite3.Connection] = None) -> str:
 
 def write_heartbeat(component: str, payload: Dict[str, Any], *, now: Optional[str] = None,
                     conn: Optional[sqlite3.Connection] = None) -> None:
-    """Replace a component's liveness report (a JSON object; callers keep secrets out of it)."""
+    """Replace a component's liveness report (a JSON object; callers keep secrets out of it).
+
+    Liveness, not the ledger: ``now`` defaults to the computer's clock, which the API's
+    heartbeat age is measured against."""
     with use_connection(conn) as c, atomic(c):
         c.execute(
             "INSERT INTO heartbeat (component, updated_at, payload) VALUES (?, ?, ?) "
             "ON CONFLICT(component) DO UPDATE SET updated_at = excluded.updated_at, payload = excluded.payload",
-            (component, now or utc_now(), json.dumps(payload, sort_keys=True)),
+            (component, now or computer_stamp(), json.dumps(payload, sort_keys=True)),
         )
 
 

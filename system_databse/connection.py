@@ -3,6 +3,13 @@
 Every public ledger function takes an optional ``conn``; without one it opens a connection to the
 database named by ``AUTOTRADER_SYSTEM_DB`` (default: ``system.db`` beside this package) and closes
 it. Writes run inside ``atomic()`` (``BEGIN IMMEDIATE`` ... ``COMMIT``, rollback on any error).
+
+The ledger never reads a clock for what it records: every stamping function (a card created or
+stopped, a fill, a cross, the order journal, a decision, a corporate action) takes its stamp from
+the caller, as a keyword, and every production caller passes the trading clock's
+(``shared.clock``; tests/test_one_clock.py checks both). A call without one, from a shell or a
+test, is stamped by the computer's clock (``ledger_stamp``), which is the trading clock only
+under ``AUTOTRADER_CLOCK=system``.
 """
 from __future__ import annotations
 
@@ -11,17 +18,19 @@ import os
 import re
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
+from shared.clock import computer_stamp
 from shared.config import DatabasePaths
 from shared.shares import from_nano, to_nano
 from shared.sqlite import open_database
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
+STAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 NINE_PLACES = Decimal("0.000000001")
 
 
@@ -34,9 +43,18 @@ def default_db_path() -> Path:
     return DatabasePaths.from_env(os.environ).system_db
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime(TIMESTAMP_FORMAT)
-
+def ledger_stamp(at: Optional[str]) -> str:
+    """The stamp a caller gave (checked: ``YYYY-MM-DDTHH:MM:SSZ``, a real time), or for a call without
+    one (a shell, a test) the computer's clock; production callers always give the trading clock's."""
+    if at is None:
+        return computer_stamp()
+    if not isinstance(at, str) or not STAMP_PATTERN.match(at):
+        raise LedgerError(f"a stamp must be a UTC time YYYY-MM-DDTHH:MM:SSZ, got {at!r}")
+    try:
+        datetime.strptime(at, TIMESTAMP_FORMAT)
+    except ValueError:
+        raise LedgerError(f"a stamp must be a UTC time YYYY-MM-DDTHH:MM:SSZ, got {at!r}") from None
+    return at
 
 
 

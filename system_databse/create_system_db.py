@@ -9,9 +9,9 @@ import argparse
 import os
 import sqlite3
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
+from shared.clock import computer_stamp
 from system_databse import pin_hash, system_db_manager
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -39,7 +39,7 @@ def _apply(conn: sqlite3.Connection, migration: Path) -> bool:
     procedure for a change ALTER TABLE cannot make), and checked before it commits: a migration
     that would leave a dangling reference is rolled back.
     """
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = computer_stamp()  # bookkeeping (when this computer upgraded the file), not a ledger stamp
     name = migration.name.replace("'", "''")
     script = (
         "BEGIN IMMEDIATE;\n"

@@ -4,22 +4,23 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Dict, List, Optional
 
-from system_databse.connection import (atomic, use_connection, utc_now)
+from system_databse.connection import (atomic, ledger_stamp, use_connection)
 
 
 DECISIONS_KEPT = 50  # newest rows kept per card and kind ('decision', 'refused', 'error')
 DECISION_KINDS = ("decision", "refused", "error")
 
 
-def record_decisions(rows: List[Dict[str, Any]], *, keep: int = DECISIONS_KEPT,
+def record_decisions(rows: List[Dict[str, Any]], *, recorded_at: Optional[str] = None, keep: int = DECISIONS_KEPT,
                      conn: Optional[sqlite3.Connection] = None) -> None:
     """Store one minute's decisions of several cards and trim each card's older rows, in one transaction.
 
     A row: ``algorithm_id``, ``minute``, ``kind``, ``action``, ``shares``, ``requested_action``,
     ``requested_shares``, ``reason``, ``price`` and ``held_back`` (why a trade decision was not sent:
     trading paused, the card's limit tripped; None otherwise). Rows of unknown cards are skipped.
+    ``recorded_at`` is the trading clock's stamp (the computer's clock for a call without one).
     """
-    now = utc_now()
+    now = ledger_stamp(recorded_at)
     with use_connection(conn) as c, atomic(c):
         known = {r["id"] for r in c.execute("SELECT id FROM algorithm_instances")}
         touched = set()

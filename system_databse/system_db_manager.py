@@ -22,7 +22,7 @@ shares or prices, trades on stopped or unknown cards.
 from __future__ import annotations
 
 from system_databse.connection import (TIMESTAMP_FORMAT, TICKER_PATTERN, LedgerError, default_db_path,
-                                       utc_now, get_connection, atomic, normalize_ticker)
+                                       ledger_stamp, get_connection, atomic, normalize_ticker)
 from system_databse.config import (PIN_PATTERN, DEFAULT_PIN, get_config, set_config, get_pin, set_pin,
                                    check_pin, pin_is_default, scrub_wal,
                                    get_ledger_id, write_heartbeat, get_heartbeat)
@@ -43,7 +43,7 @@ from system_databse.controls import (PAUSED_BY, ON_TRIP, LIMIT_FIELDS, LIMITS, g
                                      resume_trading, orders_sent_since, check_limits, set_card_limits,
                                      get_card_limits, get_all_card_limits, trip_card, end_cooldown, resume_card,
                                      get_marks, save_marks, trades_since, newest_sales)
-from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effect,
+from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effects,
                                               record_corporate_action, get_corporate_action_effects,
                                               get_corporate_action_effects_by_card)
 
@@ -52,7 +52,7 @@ __all__ = [
     "TICKER_PATTERN",
     "LedgerError",
     "default_db_path",
-    "utc_now",
+    "ledger_stamp",
     "get_connection",
     "atomic",
     "normalize_ticker",
@@ -129,7 +129,7 @@ __all__ = [
     "get_capital_moves",
     "CORPORATE_ACTION_KINDS",
     "position_at",
-    "corporate_action_effect",
+    "corporate_action_effects",
     "record_corporate_action",
     "get_corporate_action_effects",
     "get_corporate_action_effects_by_card",

@@ -10,8 +10,8 @@ import sqlite3
 from typing import Any, Dict, Iterable, List, Optional
 
 from shared.shares import NANO, from_nano, to_nano, whole_part
-from system_databse.connection import (LedgerError, atomic, check_price, check_quantity, check_shares, rows_by_card,
-                                        use_connection, utc_now)
+from system_databse.connection import (LedgerError, atomic, check_price, check_quantity, check_shares, ledger_stamp,
+                                        rows_by_card, use_connection)
 
 
 def insert_transaction(c: sqlite3.Connection, algo_id: int, side: str, shares: int | float, price: float,
@@ -29,6 +29,7 @@ def _record(algo_id: int, side: str, shares: int, price: float, timestamp: Optio
             conn: Optional[sqlite3.Connection]) -> int:
     shares = check_shares(shares)
     price = check_price(price)
+    timestamp = ledger_stamp(timestamp)
     with use_connection(conn) as c, atomic(c):
         card = c.execute("SELECT status FROM algorithm_instances WHERE id = ?", (algo_id,)).fetchone()
         if card is None:
@@ -39,12 +40,13 @@ def _record(algo_id: int, side: str, shares: int, price: float, timestamp: Optio
             held = holdings(c, [algo_id]).get(algo_id, EMPTY)["nano"]
             if to_nano(shares) > held:
                 raise LedgerError(f"algorithm {algo_id} holds {from_nano(held)} shares; cannot sell {shares}")
-        return insert_transaction(c, algo_id, side, shares, price, timestamp or utc_now())
+        return insert_transaction(c, algo_id, side, shares, price, timestamp)
 
 
 def record_buy(algo_id: int, shares: int, price: float, *, timestamp: Optional[str] = None,
                conn: Optional[sqlite3.Connection] = None) -> int:
-    """Record a filled buy on a running card; returns the transaction id."""
+    """Record a filled buy on a running card; returns the transaction id. ``timestamp`` is the fill's
+    trading-clock stamp (the computer's clock for a call without one)."""
     return _record(algo_id, "buy", shares, price, timestamp, conn)
 
 

@@ -10,7 +10,7 @@ import pytest
 from orchestra import net_order
 from orchestra.allocation import Intent, net_ticker
 from system_databse import system_db_manager as manager
-from tests.fixtures.api import auth, get_token, table_rows
+from tests.fixtures.api import ComputerTradingClock, auth, get_token, table_rows
 
 NEW = {"ticker": "NVDA", "algorithm_type": "sma_crossover", "initial_capital": 1000}
 NO_LIMITS = {"max_drawdown_percent": None, "daily_loss_limit": None, "max_trades_per_day": None,
@@ -18,8 +18,10 @@ NO_LIMITS = {"max_drawdown_percent": None, "daily_loss_limit": None, "max_trades
 
 
 @pytest.fixture
-def client(api_factory, api_exchange):
-    return api_factory(api_exchange, CARD_LIMIT_DEFAULTS={
+def client(api_factory, api_exchange, api_clock):
+    """The API on the exchange, its trading clock the test's (as with a real broker: the computer's)."""
+    return api_factory(api_exchange, CLOCK_KIND="system", TRADING_CLOCK=ComputerTradingClock(api_clock),
+                       CARD_LIMIT_DEFAULTS={
         "max_drawdown_percent": 20.0, "daily_loss_limit": None, "max_trades_per_day": 50, "cooldown_minutes": None,
         "on_trip": "pause"}, DAILY_ORDER_LIMIT=200).test_client()
 
@@ -39,7 +41,7 @@ def test_pause_and_resume_each_need_their_own_token_and_show_on_the_wall(client,
     assert paused.status_code == 200
     body = paused.get_json()
     assert (body["paused"], body["paused_by"], body["reason"], body["already_paused"]) == (True, "owner", "", False)
-    assert body["since"] == "2026-11-23T15:00:00Z"  # the API's clock in this test
+    assert body["since"] == "2026-11-23T15:00:00Z"  # the trading clock in this test
     assert post(client, "/api/pause", "pause").get_json()["already_paused"] is True
     listing = client.get("/api/algorithms").get_json()
     assert listing["pause"]["paused"] is True and listing["pause"]["since"] == body["since"]

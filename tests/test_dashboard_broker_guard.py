@@ -8,7 +8,7 @@ from alpaca.trading.enums import OrderStatus
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
 from shared.config import AlpacaSettings
-from orchestra.clock import make_clock
+from shared.clock import make_clock
 from orchestra.cycle import Cycle
 from orchestra.heartbeat import ErrorLog
 from orchestra.trader import Trader

@@ -28,7 +28,7 @@ def store_decision(day, card_id: int, minute_index: int) -> str:
         made = CardRunner(market, system).decide(card, day.minute(minute_index))
         report = CycleReport(stamp(day.minute(minute_index)), True, decisions=[made])
         report.card_errors[card_id] = "on_data raised RuntimeError: test error"  # shown as the last error
-        decision_log.record(system, report)
+        decision_log.record(system, report, stamp(day.minute(minute_index + 1)))  # at the bar's close
         return made.decision.reason
     finally:
         system.close()

@@ -34,7 +34,7 @@ def two_days(market_hours):
     day.buy(nvda, 50, 100.00, minute=2)
     day.buy(aapl, 10, 200.00, minute=3)
     day.sell(aapl, 10, 205.00, minute=20)
-    system_db_manager.stop_algorithm(aapl)
+    day.stop_card(aapl, minute=21)
     second_open = market_calendar.next_open(day.close).to_pydatetime()
     add_bar(day, "NVDA", second_open + timedelta(minutes=5), 99.0)
     return day, api, nvda, aapl, second_open

@@ -91,8 +91,7 @@ def busy_wall(next_session, paper_exchange_factory, live_api_factory):
     closing = day.create_card("AAPL", 5_000)
     day.add_bars("AAPL", [190 + (i % 5) for i in range(30)])
     day.buy(closing, 20, 190.00, minute=4)
-    from system_databse import system_db_manager
-    system_db_manager.stop_algorithm(closing)
+    day.stop_card(closing, minute=25)
     day.create_card("GOOGL", 7_500, algorithm_type="lot_take_profit")
     day.add_bars("GOOGL", [170 + i * 0.1 for i in range(30)])
     day.create_card("META", 3_000, algorithm_type="bollinger_reversion")

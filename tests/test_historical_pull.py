@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SIX = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "SPY"]
 WEEK_START, WEEK_END = "2026-11-09", "2026-11-13"  # five full sessions
 WEEK_MINUTES = 5 * 390
+NOW = "2026-11-23T14:30:00Z"  # the exchange's clock (its default start): the pulls' "today"
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_a_week_of_six_tickers_needs_pagination_and_arrives_whole(paper_exchange
     first_page = raw_bars(paper_exchange, SIX, "2026-11-09T14:30:00Z", "2026-11-13T20:59:00Z", limit=10000)
     assert first_page["next_page_token"]  # 11,700 bars cannot come in one page
 
-    written = pull_bars(market, SIX, WEEK_START, WEEK_END, settings=settings)
+    written = pull_bars(market, SIX, WEEK_START, WEEK_END, now=NOW, settings=settings)
 
     assert written == 6 * WEEK_MINUTES
     for ticker in SIX:
@@ -58,17 +59,17 @@ def test_a_week_of_six_tickers_needs_pagination_and_arrives_whole(paper_exchange
 
 
 def test_running_a_pull_again_adds_no_rows(settings, market):
-    pull_bars(market, ["AAPL", "NVDA"], WEEK_START, WEEK_END, settings=settings)
+    pull_bars(market, ["AAPL", "NVDA"], WEEK_START, WEEK_END, now=NOW, settings=settings)
     before = total_rows(market)
 
-    again = pull_bars(market, ["AAPL", "NVDA"], WEEK_START, WEEK_END, settings=settings)
+    again = pull_bars(market, ["AAPL", "NVDA"], WEEK_START, WEEK_END, now=NOW, settings=settings)
 
     assert again == before == 2 * WEEK_MINUTES
     assert total_rows(market) == before
 
 
 def test_dates_are_whole_new_york_days_and_early_closes_are_respected(settings, market):
-    pull_bars(market, ["SPY"], "2025-11-28", "2025-11-28", settings=settings)  # day after Thanksgiving
+    pull_bars(market, ["SPY"], "2025-11-28", "2025-11-28", now=NOW, settings=settings)  # day after Thanksgiving
     bars = db_manager.get_bars_between(market, "SPY", "2025-11-28T00:00:00Z", "2025-11-29T00:00:00Z")
     assert len(bars) == 210  # 09:30 to 13:00 New York
     assert market_calendar.to_utc_string(bars.index[0]) == "2025-11-28T14:30:00Z"
@@ -76,7 +77,7 @@ def test_dates_are_whole_new_york_days_and_early_closes_are_respected(settings, 
 
 
 def test_backfill_returns_exactly_the_deleted_minutes(settings, market):
-    pull_bars(market, ["AAPL"], "2026-11-18", "2026-11-20", settings=settings)
+    pull_bars(market, ["AAPL"], "2026-11-18", "2026-11-20", now=NOW, settings=settings)
     originals = {r["timestamp"]: tuple(r) for r in market.execute("SELECT * FROM bars WHERE ticker='AAPL'")}
     holes = ["2026-11-19T15:00:00Z", "2026-11-19T15:01:00Z", "2026-11-19T18:42:00Z", "2026-11-18T14:31:00Z"]
     tail = db_manager.get_market_minutes(market, "2026-11-20T20:30:00Z", "2026-11-20T20:59:00Z")
@@ -126,7 +127,7 @@ def test_backfill_of_a_new_ticker_takes_the_last_sessions_up_to_now(paper_exchan
 ])
 def test_bad_tickers_and_ranges_change_nothing(settings, market, tickers, start, end, message):
     with pytest.raises(PullError, match=message):
-        pull_bars(market, tickers, start, end, settings=settings)
+        pull_bars(market, tickers, start, end, now=NOW, settings=settings)
     assert total_rows(market) == 0
 
 

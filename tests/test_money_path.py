@@ -19,7 +19,7 @@ from database import db_manager, historical_pull
 from orchestra.allocation import Intent, net_ticker
 from orchestra.alpaca_wrapper import AlpacaWrapper, BrokerUnavailable
 from orchestra.card_runner import CardRunner
-from orchestra.clock import stamp
+from shared.clock import stamp
 from orchestra.corporate_actions import CorporateActionKeeper, default_fetch
 from orchestra.cycle import Cycle
 from orchestra.exceptions import OperationalError

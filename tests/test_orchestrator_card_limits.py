@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from orchestra.clock import BrokerClock
+from shared.clock import BrokerClock
 from system_databse import system_db_manager as ledger
 from tests.fixtures.api import auth, get_token
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from database import db_manager, historical_pull
-from orchestra.clock import stamp
+from shared.clock import stamp
 from shared.config import AlpacaSettings
 from orchestra.daemon import next_wake
 from system_databse import system_db_manager as manager

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from orchestra.clock import BrokerClock
+from shared.clock import BrokerClock
 from orchestra.clock_check import ClockCheck
 from shared.config import Settings
 from orchestra.daemon import Orchestrator
@@ -37,6 +37,12 @@ class ShiftedSystemClock:
 
     def peek(self) -> datetime:
         return self.inner.peek() + self.offset
+
+    def rate(self) -> float:
+        return self.inner.rate()
+
+    def nap(self, target, reading=None, longest=None) -> float:
+        return self.inner.nap(target - self.offset, None if reading is None else reading - self.offset, longest)
 
     def sleep_until(self, target, stop, tick=None) -> bool:
         return self.inner.sleep_until(target - self.offset, stop, tick)

@@ -14,10 +14,10 @@ import pytest
 from database import db_manager
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
-from orchestra.clock import BrokerClock, SystemClock
+from shared.clock import BrokerClock, ClockUnavailable, SystemClock
 from shared.config import AlpacaSettings, Settings
 from orchestra.daemon import is_cycle_minute, next_wake
-from orchestra.exceptions import AlgorithmBusy, AlgorithmError, AlgorithmTimeout, TemporaryError
+from orchestra.exceptions import AlgorithmBusy, AlgorithmError, AlgorithmTimeout
 from orchestra.heartbeat import ErrorLog, HeartbeatWriter
 from shared.logging_setup import setup_logging
 from orchestra import systemd
@@ -152,7 +152,7 @@ def test_broker_clock_unreachable_is_temporary_and_falls_back_to_extrapolation()
         return utc("2026-11-23T15:00:00Z")
 
     clock = BrokerClock(fetch, monotonic=real)
-    with pytest.raises(TemporaryError, match="broker clock unavailable"):
+    with pytest.raises(ClockUnavailable, match="broker clock unavailable"):
         clock.now()
     state["up"] = True
     clock.now()

@@ -16,7 +16,7 @@ from orchestra.allocation import Intent, net_ticker
 from orchestra.alpaca_wrapper import AlpacaWrapper
 from orchestra.card_runner import CardRunner
 from shared.config import AlpacaSettings
-from orchestra.clock import make_clock
+from shared.clock import make_clock
 from orchestra.cycle import Cycle
 from orchestra.exceptions import OperationalError
 from orchestra.heartbeat import ErrorLog

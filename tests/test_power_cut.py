@@ -85,7 +85,11 @@ def test_cut_between_the_journal_intent_and_the_submit(box):
     wait_until(lambda: any(e["status"] == "filled" for e in journal(box)), 60, "a first fill")
     # every order call fails (the clock and positions still answer): the next intent goes nowhere
     box.control(fail_requests=10_000, fail_status=500, fail_path="/v2/orders")
-    pending = wait_until(lambda: next((e for e in journal(box) if e["status"] == "pending"), None), 60,
+    # an intent of a minute that closed before this may have gone out already (it is "pending" until
+    # the daemon marks it submitted): wait for one journaled after the orders started failing
+    failing_since = market_calendar.to_utc_string(box.exchange_now())
+    pending = wait_until(lambda: next((e for e in journal(box) if e["status"] == "pending"
+                                       and e["minute"] > failing_since), None), 60,
                          "an intent the broker never received")
     shown = wall(box)
     assert cut_and_restart(box) == shown

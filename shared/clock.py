@@ -1,10 +1,19 @@
-"""The daemon's one notion of "now": the system clock, or the broker's ``/v2/clock``.
+"""The one trading clock: what stamps the ledger and decides "now" for the market, in every process.
 
-``AUTOTRADER_CLOCK=system`` (default, production) reads the machine's UTC time.
-``AUTOTRADER_CLOCK=broker`` polls the broker's clock about once a second and extrapolates in
-between at the rate it observes, so an exchange running a fast simulated clock drives the whole
-loop; nothing else in the daemon changes. Both clocks sleep through ``threading.Event.wait`` so a
-stop request ends a sleep at once, and in bounded chunks so clock jumps are noticed.
+``AUTOTRADER_CLOCK=system`` (a real broker) reads the computer's UTC time, which the daemon
+checks against the broker's ``/v2/clock`` (``orchestra/clock_check.py``).
+``AUTOTRADER_CLOCK=broker`` (the embedded simulated exchange, set by ``./scripts/start``) polls
+the broker's clock about once a second and extrapolates in between at the rate it observes, so
+an exchange running a fast simulated clock drives the whole system, at whatever speed it runs.
+
+Stamped by the trading clock: a card's creation and stop, fills, crosses, the order journal,
+decisions, corporate actions, history days, the "today" of market-data pulls. Left on the
+computer's clock: liveness (heartbeat age, stale-data alarms, stream silence, log lines, PIN
+lock-outs, token lifetimes), measured with ``time.monotonic`` or ``computer_stamp``.
+
+Both clocks sleep through ``threading.Event.wait`` so a stop request ends a sleep at once, and in
+bounded chunks so clock jumps are noticed. Standard library only: the daemon, the API, the
+market-data pulls and the ledger all import it.
 """
 from __future__ import annotations
 
@@ -15,20 +24,40 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional
 
-from database.market_calendar import to_utc_string
-from orchestra.exceptions import OperationalError, TemporaryError
-
 logger = logging.getLogger(__name__)
 
 MINUTE = timedelta(minutes=1)
+STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 JUMP_SECONDS = 300.0  # a broker reading this far from the extrapolation is a jump (a simulation was set)
+
+
+class ClockError(ValueError):
+    """A clock that cannot be built or trusted: a bad ``AUTOTRADER_CLOCK``, a time without a zone."""
+
+
+class ClockUnavailable(Exception):
+    """The broker's clock could not be read (and there is no earlier reading to go on)."""
 
 
 def floor_minute(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
 
 
-stamp = to_utc_string  # ``YYYY-MM-DDTHH:MM:SSZ`` of a tz-aware datetime
+def stamp(at: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` of a tz-aware datetime (a naive one is refused)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ClockError(f"timestamp {at!r} has no time zone")
+    return at.astimezone(timezone.utc).strftime(STAMP_FORMAT)
+
+
+def computer_now() -> datetime:
+    """The computer's clock. For liveness, and the trading clock only under AUTOTRADER_CLOCK=system."""
+    return datetime.now(timezone.utc)
+
+
+def computer_stamp() -> str:
+    """The computer's clock as a stamp: heartbeats, and ledger calls made without a stamp (shell, tests)."""
+    return stamp(computer_now())
 
 
 class SystemClock:
@@ -40,9 +69,20 @@ class SystemClock:
         self.max_chunk = max_chunk
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return computer_now()
 
     peek = now
+
+    def rate(self) -> float:
+        return 1.0
+
+    def stamp(self) -> str:
+        return stamp(self.now())
+
+    def nap(self, target: datetime, reading: Optional[datetime] = None, longest: Optional[float] = None) -> float:
+        """Real seconds until ``target`` (at most ``longest``, default ``max_chunk``)."""
+        longest = self.max_chunk if longest is None else longest
+        return min(longest, max(0.005, (target - (reading or self.now())).total_seconds()))
 
     def sleep_until(self, target: datetime, stop: threading.Event,
                     tick: Optional[Callable[[], None]] = None) -> bool:
@@ -65,6 +105,7 @@ class BrokerClock:
     jump, end to end, so request latency averages out. A reading far from the extrapolation
     (the simulation's clock was set) or earlier than the last one starts a new measurement;
     until that one spans half a second, the previous rate is kept and no jump is declared.
+    Thread-safe: the API's request threads share one.
     """
 
     kind = "broker"
@@ -84,13 +125,17 @@ class BrokerClock:
     # -- reading
 
     def poll(self) -> datetime:
-        """Ask the broker now; raises TemporaryError when it cannot be reached."""
+        """Ask the broker now; raises ClockUnavailable when it cannot be reached."""
         try:
             reading = self._fetch()
         except Exception as exc:  # the wrapper's BrokerError or a network error
-            raise TemporaryError(f"broker clock unavailable: {exc}") from exc
+            raise ClockUnavailable(f"broker clock unavailable: {exc}") from exc
+        return self.observe(reading)
+
+    def observe(self, reading: datetime) -> datetime:
+        """Take a reading of the broker's clock made elsewhere just now (e.g. with its market status)."""
         if reading.tzinfo is None:
-            raise OperationalError("broker clock returned a timestamp without a time zone")
+            raise ClockUnavailable("broker clock returned a timestamp without a time zone")
         reading = reading.astimezone(timezone.utc)
         with self._lock:
             self._add_sample(self._monotonic(), reading)
@@ -123,7 +168,7 @@ class BrokerClock:
         if last is None or self._monotonic() - last[0] >= self.poll_interval:
             try:
                 return self.poll()
-            except TemporaryError:
+            except ClockUnavailable:
                 if last is None:
                     raise
                 logger.warning("broker clock unavailable; extrapolating from the last reading")
@@ -137,6 +182,9 @@ class BrokerClock:
                 return reading + timedelta(seconds=(self._monotonic() - mono) * self._rate)
         return self.poll()
 
+    def stamp(self) -> str:
+        return stamp(self.now())
+
     # -- sleeping
 
     def sleep_until(self, target: datetime, stop: threading.Event,
@@ -148,7 +196,7 @@ class BrokerClock:
         while not stop.is_set():
             try:
                 reading = self.poll()
-            except TemporaryError as exc:
+            except ClockUnavailable as exc:
                 if not self._unreachable:
                     logger.warning("%s; retrying every %gs", exc, self.poll_interval)
                 self._unreachable = True
@@ -159,21 +207,33 @@ class BrokerClock:
                 self._unreachable = False
             if reading is not None and reading >= target:
                 return True
-            rate = self.rate()
-            nap = self.poll_interval
-            if reading is not None and rate > 0:
-                nap = min(nap, max(0.01, (target - reading).total_seconds() / rate))
-            if stop.wait(nap):
+            if stop.wait(self.nap(target, reading) if reading is not None else self.poll_interval):
                 return False
             if tick:
                 tick()
         return False
+
+    def nap(self, target: datetime, reading: Optional[datetime] = None, longest: Optional[float] = None) -> float:
+        """Real seconds to wait before the clock may reach ``target`` (at most ``longest``, default the
+        poll interval): a nap sized in clock time, so a faster clock wakes sooner."""
+        longest = self.poll_interval if longest is None else longest
+        if reading is None:
+            with self._lock:
+                if not self._samples:
+                    return longest
+            reading = self.peek()
+        rate = self.rate()
+        if rate <= 0:
+            return longest
+        return min(longest, max(0.005, (target - reading).total_seconds() / rate))
 
 
 def make_clock(kind: str, fetch_broker_time: Optional[Callable[[], datetime]] = None):
     """The clock named by ``AUTOTRADER_CLOCK``; the broker kind needs a way to read the broker."""
     if kind == "system":
         return SystemClock()
+    if kind != "broker":
+        raise ClockError(f"AUTOTRADER_CLOCK must be 'system' or 'broker', got {kind!r}")
     if fetch_broker_time is None:
-        raise OperationalError("AUTOTRADER_CLOCK=broker needs a broker connection")
+        raise ClockError("AUTOTRADER_CLOCK=broker needs a broker connection")
     return BrokerClock(fetch_broker_time)
