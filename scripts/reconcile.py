@@ -60,10 +60,11 @@ def report_lines(broker_positions: dict, conn) -> list[str]:
     return lines
 
 
-def accept(broker_positions: dict, conn, market, ticker: str, card_id: int, *, trader: Trader,
-           now: Callable) -> str:
+def accept(conn, market, ticker: str, card_id: int, *, trader: Trader, now: Callable) -> str:
     """Settle the ticker's open orders through the order object, then record the exact difference
-    (a fraction included) between the broker and the cards on ``card_id``."""
+    (a fraction included) between the broker and the cards on ``card_id``. The broker's count is
+    read after the orders are settled: settling one may cancel it, and the cancel may find it
+    filled (a count read before would record that fill a second time, the other way)."""
     card = ledger.get_algorithm(card_id, conn=conn)
     if card is None or card["ticker"] != ticker:
         raise ValueError(f"card {card_id} is not a {ticker} card")
@@ -71,7 +72,7 @@ def accept(broker_positions: dict, conn, market, ticker: str, card_id: int, *, t
     latest = db_manager.get_latest_price(market, ticker)
     if latest is None:
         raise ValueError(f"no price for {ticker} in stocks.db to record the difference at")
-    broker = broker_positions.get(ticker, 0)
+    broker = trader.broker.get_positions().get(ticker, 0)
     cards = positions.by_ticker(positions.positions(conn=conn, open_orders=False).values()).get(ticker, 0)
     tx = ledger.record_broker_count(card_id, broker, cards, latest["price"], at=stamp(now()), conn=conn)
     if tx is None:
@@ -100,8 +101,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         if args.accept_broker:
             trader = Trader(broker, conn, now=clock.now)
-            print(accept(broker_positions, conn, market, args.ticker.strip().upper(), args.card, trader=trader,
-                         now=clock.now))
+            print(accept(conn, market, args.ticker.strip().upper(), args.card, trader=trader, now=clock.now))
         else:
             print("\n".join(report_lines(broker_positions, conn)))
     except (ValueError, ledger.LedgerError, OrchestratorError, BrokerError, ClockUnavailable) as exc:

@@ -1,9 +1,11 @@
 """Splits and dividends as they affected each card, applied once per (card, action)."""
 from __future__ import annotations
 
+import math
 import sqlite3
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Dict, Iterable, List, Optional
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from system_databse.connection import (LedgerError, atomic, check_price, ledger_stamp, rows_by_card,
                                         use_connection)
@@ -17,8 +19,6 @@ CORPORATE_ACTION_KINDS = ("forward_split", "reverse_split", "cash_dividend")
 
 class OrderStillOpen(LedgerError):
     """A corporate action on a ticker whose order is still open: apply it once the order is settled."""
-_NINE_PLACES = Decimal("0.000000001")  # Alpaca reports fractional quantities to 9 decimals
-_CENT = Decimal("0.01")
 
 
 def position_at(algo_id: int, moment: str, *, conn: Optional[sqlite3.Connection] = None) -> Decimal:
@@ -28,22 +28,48 @@ def position_at(algo_id: int, moment: str, *, conn: Optional[sqlite3.Connection]
     return Decimal(held) / NANO
 
 
-def corporate_action_effect(kind: str, held: Decimal, *, old_rate: Optional[float] = None,
-                            new_rate: Optional[float] = None, rate: Optional[float] = None) -> Dict[str, Any]:
-    """What one action does to ``held`` shares: the broker's arithmetic (qty x new/old to 9 decimals,
-    whole shares and the fractional remainder kept; dividend = qty x rate in cents)."""
+def corporate_action_effects(kind: str, held: Mapping[int, int], *, old_rate: Optional[float] = None,
+                             new_rate: Optional[float] = None,
+                             rate: Optional[float] = None) -> Dict[int, Dict[str, Any]]:
+    """What one action does to the cards holding its ticker (``held``: card -> nano-shares at the
+    ex-date open), as the broker applies it to the account's one position: qty x new/old to 9
+    decimals (half even), a dividend qty x rate in cents (half up). That total is shared over the
+    cards in proportion to their exact parts (largest remainder), so the cards add up to what the
+    broker holds and paid, each within a nano-share (a cent) of its exact part; rounding each card
+    alone would not (two cards of 1 share through 1:3 hold 0.666666666, the broker 0.666666667)."""
     if kind not in CORPORATE_ACTION_KINDS:
         raise LedgerError(f"unknown corporate action kind {kind!r}")
-    whole = int(held)
+    total = sum(held.values())
     if kind == "cash_dividend":
-        per_share = Decimal(repr(check_price(rate, "dividend rate")))
-        cash = (held * per_share).quantize(_CENT, rounding=ROUND_HALF_UP)
-        return {"share_change": 0, "fractional_change": 0.0, "cash": float(cash)}
-    ratio = Decimal(repr(check_price(new_rate, "new_rate"))) / Decimal(repr(check_price(old_rate, "old_rate")))
-    after = (held * ratio).quantize(_NINE_PLACES)
-    whole_after = int(after)
-    return {"share_change": whole_after - whole,
-            "fractional_change": float((after - whole_after) - (held - whole)), "cash": 0.0}
+        cents = Fraction(Decimal(repr(check_price(rate, "dividend rate")))) * 100 / NANO  # per nano-share
+        paid = math.floor(total * cents + Fraction(1, 2))  # half up
+        shared = _apportion(paid, {card: nano * cents for card, nano in held.items()})
+        return {card: {"share_change": 0, "fractional_change": 0.0, "cash": float(Decimal(c) / 100)}
+                for card, c in shared.items()}
+    new, old = (Fraction(Decimal(repr(check_price(r, name)))) for r, name in ((new_rate, "new_rate"),
+                                                                                (old_rate, "old_rate")))
+    ratio = new / old
+    after = _apportion(round(total * ratio), {card: nano * ratio for card, nano in held.items()})
+    return {card: _split_effect(held[card], after[card]) for card in held}
+
+
+def _apportion(total: int, exact: Mapping[int, Fraction]) -> Dict[int, int]:
+    """``total`` units over the cards whose exact parts (adding up to within half a unit of it) are
+    ``exact``: each its part rounded down, the units left to the largest remainders (ties: the
+    smaller card id)."""
+    parts = {card: math.floor(part) for card, part in exact.items()}
+    left = total - sum(parts.values())
+    if not 0 <= left <= len(parts):
+        raise LedgerError(f"cannot share {total} over {dict(exact)}")
+    for card in sorted(exact, key=lambda card: (parts[card] - exact[card], card))[:left]:
+        parts[card] += 1
+    return parts
+
+
+def _split_effect(before: int, after: int) -> Dict[str, Any]:
+    """A card's row for a split from ``before`` to ``after`` nano-shares: whole shares and the fraction."""
+    return {"share_change": after // NANO - before // NANO,
+            "fractional_change": float(Decimal(after % NANO - before % NANO) / NANO), "cash": 0.0}
 
 
 def record_corporate_action(action: Dict[str, Any], *, recorded_at: Optional[str] = None,
@@ -65,17 +91,17 @@ def record_corporate_action(action: Dict[str, Any], *, recorded_at: Optional[str
     with use_connection(conn) as c, atomic(c):
         if symbol in open_order_tickers(conn=c):
             raise OrderStillOpen(f"{symbol}: an order is still open; its corporate action waits until it is settled")
-        cards = c.execute("SELECT id FROM algorithm_instances WHERE ticker = ? ORDER BY id", (symbol,)).fetchall()
-        for card in cards:
-            held = position_at(card["id"], action["effective_at"], conn=c)
-            if held <= 0:
-                continue
-            effect = corporate_action_effect(action["kind"], held, old_rate=action.get("old_rate"),
-                                             new_rate=action.get("new_rate"), rate=action.get("rate"))
-            row = {"algorithm_id": card["id"], "action_id": str(action["id"]), "ticker": symbol,
+        cards = [card["id"] for card in c.execute("SELECT id FROM algorithm_instances WHERE ticker = ? ORDER BY id",
+                                                   (symbol,))]
+        before = holdings(c, cards, before=action["effective_at"])
+        held = {card: before[card]["nano"] for card in cards if before.get(card, EMPTY)["nano"] > 0}
+        effects = corporate_action_effects(action["kind"], held, old_rate=action.get("old_rate"),
+                                           new_rate=action.get("new_rate"), rate=action.get("rate"))
+        for card, effect in sorted(effects.items()):
+            row = {"algorithm_id": card, "action_id": str(action["id"]), "ticker": symbol,
                    "kind": action["kind"], "ex_date": action["ex_date"], "effective_at": action["effective_at"],
                    "old_rate": action.get("old_rate"), "new_rate": action.get("new_rate"), "rate": action.get("rate"),
-                   "shares_before": float(held), **effect, "recorded_at": recorded}
+                   "shares_before": float(Decimal(held[card]) / NANO), **effect, "recorded_at": recorded}
             cur = c.execute(
                 "INSERT OR IGNORE INTO corporate_action_effects (algorithm_id, action_id, ticker, kind, ex_date,"
                 " effective_at, old_rate, new_rate, rate, shares_before, share_change, fractional_change, cash,"

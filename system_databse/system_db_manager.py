@@ -38,7 +38,7 @@ from system_databse.orders import (OPEN_STATES, TRANSITIONS, OrderStateError, ge
 from system_databse.decisions import (DECISIONS_KEPT, DECISION_KINDS, record_decisions, get_decisions)
 from system_databse.capital import (CAPITAL_MOVE_KINDS, WithdrawalTooLarge, amount_cents, deposit, withdraw,
                                     get_capital_moves)
-from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effect,
+from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effects,
                                               record_corporate_action, get_corporate_action_effects,
                                               get_corporate_action_effects_by_card)
 
@@ -105,7 +105,7 @@ __all__ = [
     "get_capital_moves",
     "CORPORATE_ACTION_KINDS",
     "position_at",
-    "corporate_action_effect",
+    "corporate_action_effects",
     "record_corporate_action",
     "get_corporate_action_effects",
     "get_corporate_action_effects_by_card",

@@ -121,7 +121,9 @@ event = st.one_of(
        capital=st.integers(1, 1_000_000))
 def test_value_and_pnl_identities_hold_through_any_history_of_trades_splits_and_dividends(ledger, events, price,
                                                                                          capital):
-    card = ledger_db.create_algorithm("AAPL", "x", capital, conn=ledger)
+    # The examples share one ledger: each has a ticker of its own, as an action is shared over its holders.
+    symbol = f"T{len(ledger_db.get_all_algorithms(conn=ledger))}"
+    card = ledger_db.create_algorithm(symbol, "x", capital, conn=ledger)
     held, cash = Decimal(0), Decimal(capital)  # exact shares (with fraction) and exact cash of the card
     for day, (kind, first, second) in enumerate(events, start=1):
         at = f"2026-{1 + day // 28:02d}-{1 + day % 28:02d}T15:00:00Z"
@@ -135,10 +137,10 @@ def test_value_and_pnl_identities_hold_through_any_history_of_trades_splits_and_
             cash += (-1 if kind == "buy" else 1) * shares * second
         elif kind == "split":
             new, old = first
-            ledger_db.record_corporate_action({**split(new, old, f"s{day}", "AAPL", at)}, conn=ledger)
+            ledger_db.record_corporate_action({**split(new, old, f"s{day}", symbol, at)}, conn=ledger)
             held = (held * new / old).quantize(Decimal("0.000000001"))
         else:
-            ledger_db.record_corporate_action(dividend(float(first), f"d{day}", "AAPL", at), conn=ledger)
+            ledger_db.record_corporate_action(dividend(float(first), f"d{day}", symbol, at), conn=ledger)
             cash += (held * first).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
 
     view = calc.get_algorithm_with_calculations(card, float(price), conn=ledger)
