@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any
 
 from database import db_manager, market_calendar
 from database.daily_closes import market_inputs

@@ -18,8 +18,7 @@ import math
 import os
 import signal
 import sys
-from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
