@@ -14,8 +14,8 @@ from typing import Any, Mapping, Optional
 
 from flask import Flask, request
 
-from api import (account_routes, algorithms_routes, auth, capital_routes, clock, db, errors, frontend, health_routes,
-                 inputs, json_body, openapi, preview, wall_routes)
+from api import (account_routes, algorithms_routes, auth, capital_routes, clock, controls_routes, db, errors,
+                 frontend, health_routes, inputs, json_body, openapi, preview, wall_routes)
 from api.broker import BrokerGateway, broker_factory
 from api.heartbeat_watch import HeartbeatWatch
 from database import db_manager
@@ -67,6 +67,8 @@ def default_config(settings: Settings) -> dict[str, Any]:
         "PREVIEW_TIME_LIMIT_SECONDS": settings.api.preview_seconds,  # the replay's limit
         "PREVIEW_FETCH_SECONDS": 120.0,              # fetching the missing history's limit
         "PREVIEW_ENV": None,                         # extra environment for the preview process (tests)
+        "CARD_LIMIT_DEFAULTS": settings.controls.card_defaults(),  # a new card's limits unless the request says
+        "DAILY_ORDER_LIMIT": settings.controls.daily_order_limit,  # shown beside the day's orders (the daemon acts)
     }
 
 
@@ -111,7 +113,7 @@ def create_app(config: Optional[Mapping[str, Any]] = None, settings: Optional[Se
     gateway.market_now = trading.peek
     gateway.observe_clock = getattr(trading, "observe", gateway.observe_clock)  # a broker clock stays warm
     for blueprint in (algorithms_routes.bp, account_routes.bp, capital_routes.bp, health_routes.bp, openapi.bp,
-                      wall_routes.bp, preview.bp):
+                      wall_routes.bp, preview.bp, controls_routes.bp):
         app.register_blueprint(blueprint)
     frontend.init_app(app)
     app.after_request(_security_headers)

@@ -9,7 +9,7 @@ from typing import Any, Dict
 from flask import Blueprint, current_app, jsonify
 
 from algorithms._discovery import listed_algorithms
-from api import algorithm_params, cards, clock, db, history, symbol_limit
+from api import algorithm_params, cards, clock, controls_routes, db, history, symbol_limit
 from api.auth import require_token
 from api.broker import BrokerDown, BrokerGateway
 from api.errors import ApiError
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("algorithms", __name__)
 
 NEW_CARD_FIELDS = ("ticker", "algorithm_type", "initial_capital")
-OPTIONAL_CARD_FIELDS = ("parameters",)
+OPTIONAL_CARD_FIELDS = ("parameters", "limits")
 MAX_ALGORITHM_TYPE_LENGTH = 64
 DEFAULT_TRANSACTION_LIMIT = 500
 
@@ -54,6 +54,7 @@ def list_algorithms():
     market = gateway().market_status()
     return jsonify({
         "algorithms": cards.listed_cards(db.system_reader(), db.stocks_reader()),
+        "pause": system_db_manager.get_pause(conn=db.system_reader()),
         "market_open": market["is_open"],
         "market": market,
         "server_time": utc_string(current_app.config["NOW"]()),
@@ -131,6 +132,7 @@ def create_algorithm():
         raise ApiError(400, "parameters must be an object of name: value", field="parameters")
     parameters = algorithm_params.checked_values(algo_type, current_app.config["ALGORITHMS_DIR"],
                                                  body.get("parameters"))
+    limits = controls_routes.parse_limits(body.get("limits", {}), controls_routes.card_limit_defaults())
     if not _broker(gateway().validate_ticker, ticker):
         raise ApiError(422, f"{ticker} is not a tradable asset at the broker", field="ticker")
     alpaca_cash, _ = _broker(lambda: gateway().account_cash(max_age=timedelta(0)))
@@ -143,7 +145,9 @@ def create_algorithm():
                                 f"{cash['available_cash']:.2f}", field="initial_capital", **cash)
         algo_id = system_db_manager.create_algorithm(ticker, algo_type, capital, created_at=created_at, conn=writer)
         system_db_manager.set_algorithm_parameters(algo_id, parameters, conn=writer)
-    logger.info("created card %d: %s %s with %.2f %s", algo_id, ticker, algo_type, capital, parameters or "")
+        system_db_manager.set_card_limits(algo_id, limits, at=created_at, conn=writer)
+    logger.info("created card %d: %s %s with %.2f %s, limits %s", algo_id, ticker, algo_type, capital,
+                parameters or "", limits)
     card = cards.one_card(writer, db.stocks_reader(), algo_id)
     return jsonify(card), 201, {"Location": f"/api/algorithms/{algo_id}"}
 

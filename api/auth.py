@@ -4,8 +4,9 @@
 process (a restart logs everyone out, which is harmless: tokens live minutes); without one it is
 the spec's "check PIN" and answers ``{"valid": true|false}``, no token. A token is minted for one
 protected action (``add`` a card, ``stop`` a card, ``deposit`` into or ``withdraw`` from a card, ``export`` the
-ledger): the PIN entered to add a card cannot stop one, nor the PIN entered to deposit withdraw, so a wall
-left alone after an add holds no token that could sell or take anything. Every mutating
+ledger, ``pause`` or ``resume`` trading or a card, change a card's ``limits``): the PIN entered to add a card
+cannot stop one, nor the PIN entered to deposit withdraw, so a wall left alone after an add holds no token that
+could sell or take anything. Every mutating
 endpoint is wrapped in ``require_token(action)``. Wrong PINs are counted in system.db (``system_config`` key
 ``pin_lockout``), so restarting the server does not reset a lock-out; each lock-out lasts twice
 as long as the previous one until a correct PIN is entered; checks without an action count too.
@@ -40,9 +41,11 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 LOCKOUT_KEY = "pin_lockout"
-ACTIONS = ("add", "stop", "deposit", "withdraw", "export")  # the protected flows a token can be minted for
+ACTIONS = ("add", "stop", "deposit", "withdraw", "export", "pause", "resume", "limits")  # the flows a token serves
 REFUSED_WHEN_LIVE = {"add": "cards cannot be added", "stop": "cards cannot be stopped",
-                     "deposit": "money cannot be deposited into a card", "withdraw": "money cannot be withdrawn from a card"}
+                     "deposit": "money cannot be deposited into a card", "withdraw": "money cannot be withdrawn from a card",
+                     "resume": "trading cannot be resumed", "limits": "limits cannot be changed"}
+# not refused with live keys and the default PIN: export (it reads) and pause (it only stops trading)
 PIN_SHAPE = re.compile(r"[0-9]{4,8}")
 PIN_COMMAND = ".venv/bin/python -m api.pin set-pin"
 

@@ -27,6 +27,15 @@ def assemble_card(algo: Dict[str, Any], totals: Dict[str, Any], latest: Optional
     return card
 
 
+def limits_view(limits: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A card's limits as the wall shows them (None: none set), with its trip: which limit, when, why,
+    until when (a cooldown) or None (until RESUME CARD)."""
+    if limits is None:
+        return None
+    return {**{name: limits[name] for name in system_db_manager.LIMIT_FIELDS}, "on_trip": limits["on_trip"],
+            "trip": limits["trip"]}
+
+
 def listed_cards(system: sqlite3.Connection, stocks: sqlite3.Connection) -> List[Dict[str, Any]]:
     """Running cards plus stopped cards still holding shares, oldest first, in three queries + one per ticker."""
     algos = system_db_manager.get_all_algorithms(conn=system)
@@ -34,10 +43,12 @@ def listed_cards(system: sqlite3.Connection, stocks: sqlite3.Connection) -> List
     shown = [a for a in algos if a["status"] == "running" or totals.get(a["id"], card_calculations.NO_TRADES)["held"] > 0]
     prices = db_manager.get_latest_prices(stocks, (a["ticker"] for a in shown))
     parameters = system_db_manager.get_all_algorithm_parameters(conn=system)
+    limits = system_db_manager.get_all_card_limits(conn=system)
     listed = []
     for algo in shown:
         card = assemble_card(algo, totals.get(algo["id"], card_calculations.NO_TRADES), prices[algo["ticker"]])
         card["parameters"] = parameters.get(algo["id"], {})
+        card["limits"] = limits_view(limits.get(algo["id"]))
         listed.append(card)
     return listed
 
@@ -49,4 +60,5 @@ def one_card(system: sqlite3.Connection, stocks: sqlite3.Connection, algo_id: in
     totals = system_db_manager.get_position_totals(algo_id, conn=system)
     card = assemble_card(algo, totals, db_manager.get_latest_price(stocks, algo["ticker"]))
     card["parameters"] = system_db_manager.get_algorithm_parameters(algo_id, conn=system)
+    card["limits"] = limits_view(system_db_manager.get_card_limits(algo_id, conn=system))
     return card

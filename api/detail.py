@@ -73,7 +73,7 @@ def _decision(row: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     if row is None:
         return None
     return {k: row[k] for k in ("minute", "kind", "action", "shares", "requested_action", "requested_shares",
-                                "reason", "price")}
+                                "reason", "price", "held_back")}
 
 
 def decisions_block(system: sqlite3.Connection, algo_id: int) -> Dict[str, Any]:

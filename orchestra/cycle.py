@@ -2,8 +2,9 @@
 
 A cycle, in order: settle unfinished orders with the broker; read the running cards; sync the
 stream's reference counts; backfill gaps of tickers that need it (new subscriptions, after a
-stream reconnect); every card decides (pure: nothing is sent yet); per ticker the decisions and
-any stopped card's liquidation become one net order, the rest crossing between cards
+stream reconnect); every card decides (pure: nothing is sent yet); the gate (``orchestra.controls``:
+the PAUSE, the daily order limit, each card's limits) says which decisions may be sent; per ticker
+those and any stopped card's liquidation become one net order, the rest crossing between cards
 (``orchestra.allocation``), and the trader sends the tickers' orders concurrently; finally the
 broker's positions are compared with the sum of the cards'. Every failure is confined to the
 card, ticker or step it happened in; the cycle itself always finishes.
@@ -28,6 +29,7 @@ from orchestra.card_runner import CardDecision, CardRunner
 from shared.clock import computer_now, stamp
 from orchestra import stream_gaps
 from orchestra.clock_check import ClockCheck
+from orchestra.controls import Controls, Gate, pause_text
 from orchestra.exceptions import AlgorithmError
 from orchestra.heartbeat import ErrorLog
 from orchestra.allocation import Intent, TickerPlan, net_ticker
@@ -56,6 +58,8 @@ class CycleReport:
     decide_seconds: float = 0.0  # real time every card's decision took (no broker round trips)
     orders_sent: int = 0
     no_orders_because: str = "the market is closed"
+    held_back: Dict[int, str] = field(default_factory=dict)  # card -> why its trade decision was not sent
+    paused: Optional[str] = None  # why nothing was sent (the PAUSE), None while trading
 
 
 class Cycle:
@@ -84,6 +88,7 @@ class Cycle:
         self._last_mismatches: Optional[List[Dict[str, Any]]] = None
         self._broker_positions: Optional[Dict[str, int]] = None
         self.alerts = Alerts(None, ledger_conn, market_conn)  # the daemon sets alerts.notifier (NOTIFY_URL)
+        self.controls = Controls(ledger_conn, market_conn)  # the daemon sets its settings and notifier
 
     # -- the minute
 
@@ -108,7 +113,7 @@ class Cycle:
         self._decide_all(running, minute, busy, report)
         report.decide_seconds = time.monotonic() - decided
         if trading:
-            self._trade(minute, busy, report)
+            self._trade(minute, busy, report, self._gate(running, minute, report))
         decision_log.record(self.ledger_conn, report, stamp(self.now()))
         self.alerts.after_cycle(report, minute)
         report.seconds = time.monotonic() - started
@@ -116,6 +121,8 @@ class Cycle:
                     len(running), sum(1 for t in report.trades if t.status == "filled"), report.orders_sent,
                     len(report.card_errors), report.seconds,
                     "" if trading else f" (no orders: {report.no_orders_because})")
+        if report.paused:
+            logger.warning("cycle %s: %s; no orders, stopped cards wait", report.minute, report.paused)
         return report
 
     def reconcile(self) -> List[TradeOutcome]:
@@ -165,14 +172,25 @@ class Cycle:
             logger.info("card %d %s: wants to %s %d shares (last price %s; reason: %s)", card_id, ticker,
                         decision.action, decision.shares, money(made.price), decision.reason)
 
+    # -- the gate: which decisions may be sent
+
+    def _gate(self, running: List[Mapping[str, Any]], minute: datetime, report: CycleReport) -> Gate:
+        """The PAUSE, the day's order limit and each card's limits (``orchestra.controls``): the trade
+        decisions held back are still logged, with why."""
+        gate = self.controls.gate(running, report.decisions, minute, self.now())
+        report.paused, report.held_back = gate.paused, gate.held_trades(report.decisions)
+        return gate
+
     # -- trading (one net order per ticker)
 
-    def _trade(self, minute: datetime, busy: set[str], report: CycleReport) -> None:
-        """The minute's intents per ticker, netted into plans, checked, and handed to the trader.
+    def _trade(self, minute: datetime, busy: set[str], report: CycleReport, gate: Gate) -> None:
+        """The minute's intents the gate lets through, per ticker, netted into plans, checked, and
+        handed to the trader.
 
         Cards are read again after every decision: a card stopped meanwhile makes no trade of its
         own; if it holds shares, its liquidation (everything, the fraction included) is its one
-        intent; a buy its uninvested cash no longer covers (the owner withdrew meanwhile) is not sent. A ticker whose plan cannot be made is confined to that ticker."""
+        intent, unless trading is paused; a buy its uninvested cash no longer covers (the owner withdrew
+        meanwhile) is not sent. A ticker whose plan cannot be made is confined to that ticker."""
         cards = ledger.get_all_algorithms(conn=self.ledger_conn)
         held = positions.positions(conn=self.ledger_conn, cards=cards, open_orders=False)
         intents: Dict[str, Dict[int, Intent]] = defaultdict(dict)
@@ -181,7 +199,7 @@ class Cycle:
             decision, ticker, card_id = made.decision, made.card["ticker"], int(made.card["id"])
             if made.price is not None:
                 prices.setdefault(ticker, made.price)
-            if not (decision.accepted and decision.is_trade):
+            if not (decision.accepted and decision.is_trade) or card_id in report.held_back:
                 continue
             if card_id in held and not held[card_id].running:
                 logger.warning("card %d %s: stopped while deciding; its %s of %s shares is not sent", card_id, ticker,
@@ -198,7 +216,7 @@ class Cycle:
                                                   error="capital withdrawn before the order was sent"))
                 continue
             intents[ticker][card_id] = Intent(card_id, decision.action, decision.shares, decision.reason)
-        for position in self._liquidations(held.values(), busy):
+        for position in self._liquidations(held.values(), busy) if gate.liquidations else ():
             intents[position.ticker][position.card_id] = Intent(
                 position.card_id, "sell", position.shares, LIQUIDATION_REASON.format(shares=position.shares),
                 liquidation=True)
@@ -352,7 +370,8 @@ def preview(runner: CardRunner, ledger_conn: sqlite3.Connection, market_conn: sq
 
     Reads only: no orders, no writes (the caller passes read-only connections).
     """
-    lines = []
+    pause = ledger.get_pause(conn=ledger_conn)
+    lines = [f"PAUSED: {pause_text(pause)}; no order would be sent"] if pause["paused"] else []
     for card in ledger.get_all_algorithms("running", conn=ledger_conn):
         label = f"card {card['id']} {card['ticker']} {card['algorithm_type']}"
         try:

@@ -139,6 +139,7 @@ class Orchestrator:
         self.cycle: Optional[Cycle] = None
         self.heartbeat = HeartbeatWriter(self.ledger_conn)
         self.notifier = notifier.from_settings(config)  # NOTIFY_URL; disabled when empty
+        self.control_settings = config.controls  # the daily order limit (the cards' limits are in system.db)
         self.pruner = BarPruner(self.market_conn, lambda: ledger.get_all_algorithms("running", conn=self.ledger_conn),
                                 settings=config.retention, directory=settings.algorithms_dir,
                                 keep_going=lambda: not self.stop_event.is_set())
@@ -171,7 +172,8 @@ class Orchestrator:
         cycle.stopping = self.stop_event.is_set
         cycle.now = self.clock.peek
         cycle.after_reconcile = self._apply_corporate_actions  # settle open orders first, then split
-        cycle.alerts.notifier = self.notifier
+        cycle.alerts.notifier = cycle.controls.notifier = self.notifier
+        cycle.controls.settings = self.control_settings
         if with_stream:
             streamer = self._streamer_factory(self.alpaca, self.stocks_db, cycle.stream_reconnected,
                                               lambda: market_calendar.is_open(self.clock.peek()), clock=self.clock)

@@ -1,7 +1,8 @@
 """Keeps each card's recent decisions in system.db for the wall's detail view.
 
 After every cycle the daemon stores, per card, what the algorithm decided and why (its own
-reason), a refusal and the checker's reason, or the error that stopped the card; the ledger keeps
+reason) and, for a trade that was not sent, why it was held back (trading paused, a tripped
+limit), a refusal and the checker's reason, or the error that stopped the card; the ledger keeps
 the newest ``DECISIONS_KEPT`` of each kind per card. A failure here is logged and never affects
 trading: the record is for people, not for the next decision.
 """
@@ -28,6 +29,7 @@ def rows_of(report: Any) -> List[Dict[str, Any]]:
             "requested_action": str(d.requested_action) if d.requested_action is not None else None,
             "requested_shares": d.requested_shares if isinstance(d.requested_shares, int) else None,
             "reason": d.reason, "price": made.price,
+            "held_back": report.held_back.get(int(made.card["id"])) if d.is_trade else None,
         })
     for card_id, message in report.card_errors.items():
         rows.append({"algorithm_id": int(card_id), "minute": report.minute, "kind": "error",

@@ -1,5 +1,8 @@
 """Test and operations switches of the paper exchange.
 
+``price_path`` scripts one symbol's prices from a moment on (a crash, a slow slide), for stories
+about what the system does when prices move a certain way; it is not kept across restarts.
+
 Faults are off by default; Alpaca's own rules (fill latency, wash-trade rejection, the request
 budget) are on by default, and a test switches one off only when it is about something else.
 
@@ -17,6 +20,7 @@ from .broker import OrderBehaviour
 from .clock import CALENDAR_END, CALENDAR_START, parse_utc
 
 FAIL_STATUSES = (500, 502, 503, 504)
+MAX_PATH_POINTS = 1000
 
 
 class ControlError(ValueError):
@@ -48,6 +52,7 @@ class Actions:
     silence_streams_seconds: Optional[float] = None
     clock_set: Optional[datetime] = None
     clock_speed: Optional[float] = None
+    price_path: Optional[tuple] = None  # (symbol, ((moment, price), ...)); no points: the model's prices again
 
 
 class Controls:
@@ -65,7 +70,8 @@ class Controls:
         """Validate ``request`` fully, then update switches; returns the one-shot actions."""
         if not isinstance(request, dict):
             raise ControlError("control body must be a JSON object")
-        unknown = set(request) - set(Switches.__dataclass_fields__) - {"drop_streams", "silence_streams_seconds", "clock"}
+        unknown = set(request) - set(Switches.__dataclass_fields__) - {"drop_streams", "silence_streams_seconds", "clock",
+                                                                       "price_path"}
         if unknown:
             raise ControlError(f"unknown control(s): {', '.join(sorted(unknown))}")
         updates = {key: _validated(key, value) for key, value in request.items()
@@ -184,4 +190,30 @@ def _actions(request: dict) -> Actions:
                 raise ControlError(f"clock.set must lie between {CALENDAR_START} and {CALENDAR_END}")
         if clock.get("speed") is not None:
             speed = _number("clock.speed", clock["speed"], low=0.0, high=1_000_000.0)
-    return Actions(drop, silence, moment, speed)
+    return Actions(drop, silence, moment, speed, _price_path(request.get("price_path")))
+
+
+def _price_path(path: Any) -> Optional[tuple]:
+    """``{"symbol": "AAPL", "points": [["2026-11-23T15:00:00Z", 100.0], ...]}``: from the first point on,
+    the symbol's minute closes follow the points (straight lines between them, flat after the last)."""
+    if path is None:
+        return None
+    if not isinstance(path, dict) or set(path) != {"symbol", "points"}:
+        raise ControlError('price_path must be an object with "symbol" and "points"')
+    symbol, points = path["symbol"], path["points"]
+    if not isinstance(symbol, str) or not symbol.isalpha() or not symbol.isupper():
+        raise ControlError(f"price_path.symbol must be a symbol like AAPL, got {symbol!r}")
+    if not isinstance(points, list) or len(points) > MAX_PATH_POINTS:
+        raise ControlError(f"price_path.points must be a list of at most {MAX_PATH_POINTS} [time, price] pairs")
+    parsed = []
+    for point in points:
+        if not isinstance(point, list) or len(point) != 2:
+            raise ControlError(f"each price_path point must be [time, price], got {point!r}")
+        try:
+            moment = parse_utc(point[0])
+        except (ValueError, TypeError):
+            raise ControlError(f"a price_path time must be a UTC timestamp, got {point[0]!r}") from None
+        if parsed and moment <= parsed[-1][0]:
+            raise ControlError("price_path times must increase")
+        parsed.append((moment, _number("price_path price", point[1], low=0.01, high=1_000_000.0)))
+    return symbol, tuple(parsed)

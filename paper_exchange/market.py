@@ -100,10 +100,21 @@ class Market:
         self._daily = {}  # symbol -> (log opens, log closes) per session, built on first use
         self._session = lru_cache(maxsize=256)(self._build_session)  # ~25 kB per symbol-day
         self.price_factor = lambda symbol, day: 1.0  # raw price scale from corporate actions (splits)
+        self.price_paths: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # scripted prices (controls' price_path)
 
     def forget_sessions(self) -> None:
         """Drop cached sessions: a newly scheduled split changes raw prices from its ex-date on."""
         self._session.cache_clear()
+
+    def set_price_path(self, symbol: str, points) -> None:
+        """From the first point's moment on, ``symbol`` closes at the path's price (interpolated
+        between points, flat after the last); no points: the model's prices again."""
+        if points:
+            self.price_paths[symbol] = (np.array([m.timestamp() for m, _ in points]),
+                                        np.array([float(p) for _, p in points]))
+        else:
+            self.price_paths.pop(symbol, None)
+        self.forget_sessions()
 
     # ---- assets -------------------------------------------------------------------------
     def asset(self, symbol_or_id: str) -> Optional[Asset]:
@@ -218,8 +229,10 @@ class Market:
         trades = np.maximum(1, (volumes / rng.uniform(60, 140, count)).astype(np.int64))
         vwaps = np.clip(np.round((highs + lows + closes) / 3, 4), lows, highs)
         starts = opening.timestamp() + 60.0 * np.arange(count)
-        return SessionBars(starts, opens, highs, lows, closes, volumes, trades, vwaps).scaled(
+        bars = SessionBars(starts, opens, highs, lows, closes, volumes, trades, vwaps).scaled(
             self.price_factor(symbol, day))
+        path = self.price_paths.get(symbol)
+        return bars.scripted(*path) if path else bars
 
 
 @dataclass(frozen=True)
@@ -243,6 +256,20 @@ class SessionBars:
         return SessionBars(self.starts, price(self.opens), price(self.highs), price(self.lows), price(self.closes),
                            np.maximum(1, np.round(self.volumes / factor)).astype(np.int64), self.trades,
                            np.round(self.vwaps * factor, 4))
+
+    def scripted(self, times: np.ndarray, prices: np.ndarray) -> "SessionBars":
+        """Bars from ``times[0]`` on follow the path: each closes at the path's price at its start,
+        opens at the path's price a minute earlier, with no wick beyond the two."""
+        scripted = self.starts >= times[0]
+        if not scripted.any():
+            return self
+        closes, opens = self.closes.copy(), self.opens.copy()
+        closes[scripted] = np.round(np.interp(self.starts[scripted], times, prices), 2)
+        opens[scripted] = np.round(np.interp(self.starts[scripted] - 60, times, prices), 2)
+        highs = np.where(scripted, np.maximum(opens, closes), self.highs)
+        lows = np.where(scripted, np.minimum(opens, closes), self.lows)
+        vwaps = np.where(scripted, np.round((highs + lows + closes) / 3, 4), self.vwaps)
+        return SessionBars(self.starts, opens, highs, lows, closes, self.volumes, self.trades, vwaps)
 
     def bar(self, symbol: str, i: int) -> Bar:
         return Bar(symbol, datetime.fromtimestamp(self.starts[i], timezone.utc), float(self.opens[i]),

@@ -14,7 +14,7 @@ from waitress.server import create_server
 
 from .broker import Broker, Position, order_json
 from .clock import MarketCalendar, SimClock, utc_z
-from .controls import Controls
+from .controls import ControlError, Controls
 from .corporate_actions import CorporateActions
 from .iex_feed import DEFAULT_PROFILES, IexFeed, parse_profiles
 from .market import CENT, Market
@@ -227,12 +227,23 @@ class Exchange:
             "positions": positions, "orders": orders, "controls": self.controls.snapshot(),
             "stream": self.stream.snapshot(), "corporate_actions": self.corporate_actions.snapshot(),
             "feed": self.feed.snapshot(), "data_requests": list(self.data_requests),
+            "price_paths": {symbol: [[utc_z(datetime.fromtimestamp(t, timezone.utc)), float(p)] for t, p in zip(*path)]
+                            for symbol, path in self.market.price_paths.items()},
         }
 
     def apply_control(self, request) -> dict:
         """``POST /_sim/control``: switches, then one-shot actions; answers what was done."""
+        path = request.get("price_path") if isinstance(request, dict) else None
+        if isinstance(path, dict) and isinstance(path.get("symbol"), str) and not self.market.has_bars(path["symbol"]):
+            raise ControlError(f"price_path.symbol {path['symbol']!r} is not a tradable symbol of this exchange")
         actions = self.controls.apply(request)
         done: dict = {"controls": self.controls.snapshot()}
+        if actions.price_path is not None:
+            symbol, points = actions.price_path
+            self.market.set_price_path(symbol, points)
+            done["price_path"] = {"symbol": symbol, "points": len(points)}
+            logger.info("%s prices scripted from %s (%d point(s))", symbol,
+                        utc_z(points[0][0]) if points else "-", len(points))
         if actions.clock_set is not None or actions.clock_speed is not None:
             with self.broker.lock:
                 self.broker.settle()  # orders due before the jump fill at their own time

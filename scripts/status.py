@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from database import coverage, db_manager, market_calendar
 from shared.config import ConfigError, Settings, load_env
 from shared import private_files
 from scripts.launcher import answers_http, private_paths
+from scripts.pause import describe as pause_line
 from scripts.services import TEMPLATES
 from system_databse import system_db_manager
 
@@ -70,6 +72,10 @@ def card_lines(ledger, market) -> list[str]:
         total_pnl += view["pnl"]
         bar_time = view["price_timestamp"] or "no bar yet"
         closing = "  CLOSING" if view["state"] == "closing" else ""
+        trip = (view["limits"] or {}).get("trip")
+        if trip:
+            closing += f"  LIMIT TRIPPED: {trip['limit'].replace('_', ' ')} at {trip['at']}" + (
+                f" (cooling down until {trip['until']})" if trip["until"] else " (paused until RESUME CARD)")
         lines.append(f"  #{view['id']:<4} {view['display_name']:<40} {view['current_shares']:>6} sh"
                      f"  value {view['current_value']:>12,.2f}  P&L {view['pnl']:>+10,.2f}  (last bar {bar_time}){closing}")
     lines.append(f"  total P&L {total_pnl:+,.2f}")
@@ -125,6 +131,15 @@ def report(now: datetime, settings: Settings) -> list[str]:
     ledger = system_db_manager.get_connection(databases.system_db, read_only=True)
     market = db_manager.get_connection(databases.stocks_db, read_only=True)
     try:
+        try:
+            pause = system_db_manager.get_pause(conn=ledger)
+        except (sqlite3.Error, system_db_manager.LedgerError) as exc:  # a ledger not yet upgraded
+            pause = None
+            lines.append(f"pause: unknown ({exc})")
+        if pause and pause["paused"]:
+            lines[:0] = ["!" * 72, f"TRADING {pause_line(pause)}", "!" * 72]
+        elif pause:
+            lines.append(pause_line(pause))
         lines += heartbeat_lines(system_db_manager.get_heartbeat("orchestrator", conn=ledger), now)
         lines += card_lines(ledger, market)
         running = system_db_manager.get_all_algorithms("running", conn=ledger)

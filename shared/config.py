@@ -74,6 +74,23 @@ def seconds(env: Mapping[str, str], key: str, default: float, *, at_least: Optio
     return value
 
 
+def optional_count(env: Mapping[str, str], key: str) -> Optional[int]:
+    """A whole number of at least 1, or None when empty (no such limit)."""
+    return whole_number(env, key, 0, low=1) if _text(env, key) else None
+
+
+def optional_amount(env: Mapping[str, str], key: str, *, below: Optional[float] = None) -> Optional[float]:
+    """A number above 0 (and below ``below``), or None when empty (no such limit)."""
+    raw = _text(env, key)
+    if not raw:
+        return None
+    value = float(raw) if _DECIMAL.fullmatch(raw) else -1.0
+    if not value > 0 or (below is not None and not value < below):
+        bound = f"a number above 0{f' and below {below:g}' if below is not None else ''}"
+        raise ConfigError(f"{key} must be {bound} (or empty for no limit), got {raw!r}")
+    return value
+
+
 def flag(env: Mapping[str, str], key: str, default: bool) -> bool:
     raw = _text(env, key)
     if not raw:
@@ -297,6 +314,34 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class ControlSettings:
+    """Trading controls: the account's daily order limit, and the limits a new card gets unless
+    the person adding it says otherwise (None: no such limit)."""
+
+    daily_order_limit: int = 200                  # net broker orders in a trading day before trading pauses itself
+    max_drawdown_percent: Optional[float] = None  # a card's loss from its peak value, in %
+    daily_loss_limit: Optional[float] = None      # a card's loss in one trading day, in $
+    max_trades_per_day: Optional[int] = None      # a card's fills in one trading day
+    cooldown_minutes: Optional[int] = None        # no trades this long after a losing sale
+    on_trip: str = "pause"                        # 'pause' the card, or 'liquidate' (stop it and sell)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ControlSettings":
+        return cls(daily_order_limit=whole_number(env, "AUTOTRADER_DAILY_ORDER_LIMIT", 200, what=" of orders"),
+                   max_drawdown_percent=optional_amount(env, "AUTOTRADER_CARD_MAX_DRAWDOWN_PERCENT", below=100),
+                   daily_loss_limit=optional_amount(env, "AUTOTRADER_CARD_DAILY_LOSS_LIMIT"),
+                   max_trades_per_day=optional_count(env, "AUTOTRADER_CARD_MAX_TRADES_PER_DAY"),
+                   cooldown_minutes=optional_count(env, "AUTOTRADER_CARD_COOLDOWN_MINUTES"),
+                   on_trip=choice(env, "AUTOTRADER_CARD_ON_TRIP", "pause", ("pause", "liquidate")))
+
+    def card_defaults(self) -> dict:
+        """A new card's limits when the request names none (``system_databse.controls`` fields)."""
+        return {"max_drawdown_percent": self.max_drawdown_percent, "daily_loss_limit": self.daily_loss_limit,
+                "max_trades_per_day": self.max_trades_per_day, "cooldown_minutes": self.cooldown_minutes,
+                "on_trip": self.on_trip}
+
+
+@dataclass(frozen=True)
 class ExchangeLaunchSettings:
     """How ``./scripts/start`` and the services run the local paper exchange (it reads its other keys itself)."""
 
@@ -323,6 +368,7 @@ class Settings:
     daemon: DaemonSettings = DaemonSettings()
     retention: RetentionSettings = RetentionSettings()
     notify: NotifySettings = NotifySettings()
+    controls: ControlSettings = ControlSettings()
     exchange: ExchangeLaunchSettings = ExchangeLaunchSettings()
     secrets: tuple[str, ...] = field(default=(), repr=False)  # the keys' values, masked in logs and messages
     broker_settings: Optional[AlpacaSettings] = None
@@ -337,7 +383,7 @@ class Settings:
         return cls(databases=DatabasePaths.from_env(env), logs=LogSettings.from_env(env),
                    api=ApiSettings.from_env(env), daemon=DaemonSettings.from_env(env),
                    retention=RetentionSettings.from_env(env), notify=NotifySettings.from_env(env),
-                   exchange=ExchangeLaunchSettings.from_env(env),
+                   controls=ControlSettings.from_env(env), exchange=ExchangeLaunchSettings.from_env(env),
                    secrets=tuple(s for s in (_text(env, k) for k in SECRET_KEYS) if s),
                    broker_settings=broker, broker_problem=problem)
 

@@ -16,8 +16,9 @@ def record_decisions(rows: List[Dict[str, Any]], *, recorded_at: Optional[str] =
     """Store one minute's decisions of several cards and trim each card's older rows, in one transaction.
 
     A row: ``algorithm_id``, ``minute``, ``kind``, ``action``, ``shares``, ``requested_action``,
-    ``requested_shares``, ``reason``, ``price``. Rows of unknown cards are skipped. ``recorded_at``
-    is the trading clock's stamp (the computer's clock for a call without one).
+    ``requested_shares``, ``reason``, ``price`` and ``held_back`` (why a trade decision was not sent:
+    trading paused, the card's limit tripped; None otherwise). Rows of unknown cards are skipped.
+    ``recorded_at`` is the trading clock's stamp (the computer's clock for a call without one).
     """
     now = ledger_stamp(recorded_at)
     with use_connection(conn) as c, atomic(c):
@@ -28,10 +29,10 @@ def record_decisions(rows: List[Dict[str, Any]], *, recorded_at: Optional[str] =
                 continue
             c.execute(
                 "INSERT INTO card_decisions (algorithm_id, minute, kind, action, shares, requested_action,"
-                " requested_shares, reason, price, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " requested_shares, reason, price, held_back, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row["algorithm_id"], row["minute"], row["kind"], row.get("action", "hold"),
                  int(row.get("shares", 0)), row.get("requested_action"), row.get("requested_shares"),
-                 str(row.get("reason") or ""), row.get("price"), now),
+                 str(row.get("reason") or ""), row.get("price"), row.get("held_back"), now),
             )
             touched.add((row["algorithm_id"], row["kind"]))
         for algo_id, kind in touched:

@@ -12,6 +12,7 @@ one name:
 - ``corporate_actions``: splits and dividends per card;
 - ``decisions``: each card's recent decisions, refusals and errors;
 - ``capital``: deposits into and withdrawals from a running card;
+- ``controls``: the account-wide pause, each card's limits and trips, the marks they are checked against;
 - ``config``: configuration, the PIN, the ledger's id and heartbeats.
 
 The manager records what the broker filled; it does not police cash (the caller checks
@@ -38,6 +39,10 @@ from system_databse.orders import (OPEN_STATES, TRANSITIONS, OrderStateError, ge
 from system_databse.decisions import (DECISIONS_KEPT, DECISION_KINDS, record_decisions, get_decisions)
 from system_databse.capital import (CAPITAL_MOVE_KINDS, WithdrawalTooLarge, amount_cents, deposit, withdraw,
                                     get_capital_moves)
+from system_databse.controls import (PAUSED_BY, ON_TRIP, LIMIT_FIELDS, LIMITS, get_pause, pause_trading,
+                                     resume_trading, orders_sent_since, check_limits, set_card_limits,
+                                     get_card_limits, get_all_card_limits, trip_card, end_cooldown, resume_card,
+                                     get_marks, save_marks, trades_since, newest_sales)
 from system_databse.corporate_actions import (CORPORATE_ACTION_KINDS, position_at, corporate_action_effects,
                                               record_corporate_action, get_corporate_action_effects,
                                               get_corporate_action_effects_by_card)
@@ -97,6 +102,25 @@ __all__ = [
     "DECISION_KINDS",
     "record_decisions",
     "get_decisions",
+    "PAUSED_BY",
+    "ON_TRIP",
+    "LIMIT_FIELDS",
+    "LIMITS",
+    "get_pause",
+    "pause_trading",
+    "resume_trading",
+    "orders_sent_since",
+    "check_limits",
+    "set_card_limits",
+    "get_card_limits",
+    "get_all_card_limits",
+    "trip_card",
+    "end_cooldown",
+    "resume_card",
+    "get_marks",
+    "save_marks",
+    "trades_since",
+    "newest_sales",
     "CAPITAL_MOVE_KINDS",
     "WithdrawalTooLarge",
     "amount_cents",

@@ -80,7 +80,8 @@ HOSTILE_STRINGS = st.one_of(unicode_digits, mixed_digits, huge_numbers, not_numb
 nested_values = st.recursive(st.one_of(st.none(), st.booleans(), st.text(max_size=5)),
                              lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                      st.dictionaries(st.text(max_size=3), inner, max_size=3)),
-                             max_leaves=10).filter(lambda v: isinstance(v, (list, dict)))
+                             max_leaves=10).filter(lambda v: isinstance(v, (list, dict)) and v)  # {} is a valid
+# value of the optional object fields (a new card's parameters and limits: all defaults)
 HOSTILE_JSON_VALUES = st.one_of(HOSTILE_STRINGS, nested_values, st.booleans(),
                                 st.integers(min_value=10**19, max_value=10**300),
                                 st.integers(max_value=-(10**19)), st.floats(min_value=1e300, allow_infinity=False))
@@ -122,7 +123,8 @@ def target(api_factory, api_exchange, system_db, stocks_db):
     app = api_factory(api_exchange)
     client = app.test_client()
     card_id = system_db_manager.create_algorithm("NVDA", "sma_crossover", 1_000)
-    tokens = {action: get_token(client, action) for action in ("add", "stop", "deposit", "withdraw", "export")}
+    tokens = {action: get_token(client, action) for action in ("add", "stop", "deposit", "withdraw", "export", "pause",
+                                                                "resume", "limits")}
     snapshot = lambda: (table_rows(system_db), _file_state(stocks_db), _bars(stocks_db))  # noqa: E731
     stocks_before = _content_hash(stocks_db)
     yield client, card_id, tokens, snapshot

@@ -66,7 +66,8 @@ def fuzzed(tmp_path_factory, stocks_db_template):
                                      "BROKER_FACTORY": broker_factory(exchange.env), "TOKEN_TTL_SECONDS": 3600,
                                      "TESTING": True})
         client = app.test_client()
-        tokens = {action: get_token(client, action) for action in ("add", "stop", "deposit", "withdraw", "export")}
+        tokens = {action: get_token(client, action)
+                  for action in ("add", "stop", "deposit", "withdraw", "export", "pause", "resume", "limits")}
         server = create_server(app, host="127.0.0.1", port=0, threads=4)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -94,6 +95,12 @@ def action_of(method: str, path: str) -> str:
         return "export"
     if path.endswith(("/deposit", "/withdraw")):
         return path.rsplit("/", 1)[1]
+    if path == "/api/pause":
+        return "pause"
+    if path.endswith("/resume"):
+        return "resume"
+    if path.endswith("/limits"):
+        return "limits"
     return "stop" if method.upper() == "DELETE" else "add"
 
 

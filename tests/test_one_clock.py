@@ -50,6 +50,10 @@ ALLOWED = {  # (file, enclosing function): why the computer's clock is right the
         "liveness: a PIN lock-out lasts real seconds",
     ("api/broker.py", "__init__"):
         "placeholder for the market's now until create_app hands the gateway the trading clock",
+    ("api/controls_routes.py", "pause_stamp"):
+        "a PAUSE never waits for the broker: stamped by the computer's clock only when the broker's cannot be read",
+    ("api/controls_routes.py", "_market_now"):
+        "a read-only figure (which trading day the daily order count covers) when the broker's clock cannot be read",
     ("api_server.py", "default_config"):
         "config NOW is the computer's clock: token lifetimes, PIN lock-outs, caches, the heartbeat's age",
 }
@@ -58,7 +62,8 @@ STAMPING = {  # ledger function -> the keyword that carries the trading clock's 
     # writers, orders.py's insert_order/move_order/record_card_fill, take theirs as a required argument)
     "create_algorithm": "created_at", "stop_algorithm": "stopped_at", "record_buy": "timestamp",
     "record_sell": "timestamp", "record_decisions": "recorded_at", "record_corporate_action": "recorded_at",
-    "record_broker_count": "at", "deposit": "at", "withdraw": "at",
+    "record_broker_count": "at", "deposit": "at", "withdraw": "at", "pause_trading": "at", "resume_trading": "at",
+    "set_card_limits": "at", "trip_card": "at", "resume_card": "at",
 }
 
 

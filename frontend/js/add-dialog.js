@@ -2,7 +2,8 @@
 import { openModal, closeModal, setMessage } from './modal.js';
 import { formatMoney } from './format.js';
 import { h, setText } from './dom.js';
-import { availableAlgorithms, toCash } from './model.js';
+import { availableAlgorithms, toCash, toLimits, limitsBody } from './model.js';
+import { limitsSummary } from './limits.js';
 import { createKeyboard } from './osk.js';
 import { createPreview } from './preview.js';
 
@@ -66,7 +67,8 @@ export function readParameters(container) {
   return { values };
 }
 
-export function createAddDialog({ els, api, onCreated }) {
+export function createAddDialog({ els, api, onCreated, limitsDialog }) {
+  let limits = null; // the new card's limits: the defaults (.env) until LIMITS changes them
   let descriptions = new Map();
   let parameters = new Map();
   let busy = false;
@@ -86,7 +88,8 @@ export function createAddDialog({ els, api, onCreated }) {
       return;
     }
     setMessage(els.error, '');
-    preview.run(fields);
+    const { limits: _ignored, ...backtested } = fields; // the preview replays the algorithm alone
+    preview.run(backtested);
   });
   els.ticker.addEventListener('input', () => {
     const upper = els.ticker.value.toUpperCase().replace(/[^A-Z0-9.\-]/g, '');
@@ -97,6 +100,10 @@ export function createAddDialog({ els, api, onCreated }) {
     if (kept !== els.capital.value) els.capital.value = kept;
   });
   els.algorithm.addEventListener('change', chooseAlgorithm);
+  els.limitsButton.addEventListener('click', async () => {
+    const chosen = await limitsDialog.edit(limits, { title: 'Limits of the new card', onSave: async (l) => l });
+    if (chosen) showLimits(chosen);
+  });
   els.cancel.addEventListener('click', close);
   els.form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -121,8 +128,16 @@ export function createAddDialog({ els, api, onCreated }) {
     session = null;
   }
 
+  function showLimits(chosen) {
+    limits = chosen;
+    setText(els.limits, `Limits: ${limitsSummary(limits)}`);
+  }
+
   async function loadChoices() {
-    const [algos, cash] = await Promise.allSettled([api.availableAlgorithms(), api.accountCash()]);
+    const [algos, cash, controls] = await Promise.allSettled([api.availableAlgorithms(), api.accountCash(),
+      api.controls()]);
+    if (controls.status === 'fulfilled') showLimits(toLimits(controls.value.card_limit_defaults));
+    else setText(els.limits, 'Limits: the defaults');
     if (algos.status === 'fulfilled') {
       const list = availableAlgorithms(algos.value);
       descriptions = new Map(list.map((a) => [a.name, a.description]));
@@ -152,6 +167,8 @@ export function createAddDialog({ els, api, onCreated }) {
     els.keyboard.hidden = false;
     setText(els.description, '');
     setText(els.available, 'Available cash: loading…');
+    limits = null;
+    setText(els.limits, '');
     setMessage(els.error, '');
     els.submit.disabled = false;
     openModal(els.dialog, close);
@@ -170,7 +187,9 @@ export function createAddDialog({ els, api, onCreated }) {
     }
     const { problem, values } = readParameters(els.params);
     if (problem) return { problem };
-    return { fields: { ticker, algorithm_type: algorithm, initial_capital: capital, parameters: values } };
+    const fields = { ticker, algorithm_type: algorithm, initial_capital: capital, parameters: values };
+    if (limits) fields.limits = limitsBody(limits); // else the server's defaults
+    return { fields };
   }
 
   async function submit() {

@@ -90,7 +90,7 @@ export function createApi({ baseUrl = '', timeoutMs = 15000, fetchImpl = window.
     availableAlgorithms: () => request('GET', '/api/available-algorithms'),
     accountCash: () => request('GET', '/api/account/cash'),
     health: () => request('GET', '/api/health'),
-    // The token serves one action only: 'add', 'stop', 'deposit', 'withdraw' or 'export'.
+    // The token serves one action only: 'add', 'stop', 'deposit', 'withdraw', 'export', 'pause', 'resume' or 'limits'.
     validatePin: (pin, action) => request('POST', '/api/validate-pin', { body: { pin, action } }),
     createAlgorithm: (fields, token) => request('POST', '/api/algorithms', { body: fields, token }),
     stopAlgorithm: (algoId, token) => request('DELETE', `/api/algorithms/${id(algoId)}`, { token }),
@@ -98,6 +98,11 @@ export function createApi({ baseUrl = '', timeoutMs = 15000, fetchImpl = window.
     moveCapital: (algoId, kind, amount, token) =>
       request('POST', `/api/algorithms/${id(algoId)}/${kind === 'withdraw' ? 'withdraw' : 'deposit'}`,
         { body: { amount }, token }),
+    controls: () => request('GET', '/api/controls'),
+    pause: (token) => request('POST', '/api/pause', { body: {}, token }),
+    resume: (token) => request('POST', '/api/resume', { body: {}, token }),
+    setLimits: (algoId, limits, token) => request('PUT', `/api/algorithms/${id(algoId)}/limits`, { body: limits, token }),
+    resumeCard: (algoId, token) => request('POST', `/api/algorithms/${id(algoId)}/resume`, { body: {}, token }),
     startPreview: (fields) => request('POST', '/api/preview', { body: fields }),
     getPreview: (previewId) => request('GET', `/api/preview/${id(previewId)}`),
   };

@@ -2,6 +2,7 @@
 import { h, setText } from './dom.js';
 import { drawChart } from './chart.js';
 import { formatMoney, formatSignedMoney, formatPercent, formatCount, formatDate, formatDayTime } from './format.js';
+import { tripText } from './limits.js';
 
 export function pnlClass(pnl) {
   if (pnl > 0) return 'card--profit';
@@ -23,6 +24,7 @@ function buildCard(card, onStop, onOpen) {
     algorithm: h('span', { className: 'card-algorithm' }),
     closing: h('p', { className: 'card-closing', attrs: { hidden: '' } }),
     frozen: h('p', { className: 'card-frozen', text: 'frozen: broker disagrees', attrs: { hidden: '' } }),
+    tripped: h('p', { className: 'card-tripped', attrs: { hidden: '' } }),
     pnl: h('span', { className: 'card-pnl-amount', dataset: { field: 'pnl' } }),
     pnlPercent: h('span', { className: 'card-pnl-percent', dataset: { field: 'pnl-percent' } }),
     since: h('span', { className: 'chart-since' }),
@@ -42,6 +44,7 @@ function buildCard(card, onStop, onOpen) {
     ]),
     parts.closing,
     parts.frozen,
+    parts.tripped,
     h('dl', { className: 'card-fields' }, [
       ...row('Allocation', 'capital'), ...row('Shares', 'shares'), ...row('Trades', 'trades'),
       ...row('Price', 'price'), ...row('Value', 'value'),
@@ -58,6 +61,11 @@ function fillCard(entry, card, closing, frozen) {
   const { root, parts } = entry;
   root.classList.toggle('card--frozen', frozen);
   parts.frozen.hidden = !frozen;
+  const trip = card.limits && card.limits.trip;
+  root.classList.toggle('card--tripped', Boolean(trip) && !closing);
+  parts.tripped.hidden = !trip || closing;
+  setText(parts.tripped, tripText(trip));
+  parts.tripped.title = trip ? trip.reason : '';
   root.classList.remove('card--profit', 'card--loss', 'card--flat');
   root.classList.add(pnlClass(card.pnl));
   root.classList.toggle('card--closing', closing);

@@ -5,6 +5,7 @@
 import { h, setText } from './dom.js';
 import { toDetail, toChart } from './model.js';
 import { drawPriceChart, INDICATOR_STYLES } from './price-chart.js';
+import { limitsSummary } from './limits.js';
 import {
   formatMoney, formatSignedMoney, formatPercent, formatCount, formatDate, formatDayTime,
 } from './format.js';
@@ -37,16 +38,45 @@ function summaryRows(d) {
 }
 
 function decisionLine(label, decision, kind) {
-  const what = kind === 'refused'
-    ? `${decision.requestedAction.toUpperCase()} ${formatCount(decision.requestedShares)} refused`
-    : kind === 'error' ? 'ERROR'
-      : `${decision.action.toUpperCase()}${decision.shares ? ` ${formatCount(decision.shares)}` : ''}`;
-  return h('p', { className: `decision decision--${kind}`, dataset: { kind } }, [
+  const shares = decision.shares ? ` ${formatCount(decision.shares)}` : '';
+  let what = `${decision.action.toUpperCase()}${shares}`;
+  if (kind === 'refused') what = `${decision.requestedAction.toUpperCase()} ${formatCount(decision.requestedShares)} refused`;
+  else if (kind === 'error') what = 'ERROR';
+  else if (decision.heldBack) what = `would ${decision.action.toUpperCase()}${shares} — ${heldWord(decision.heldBack)}`;
+  const held = kind === 'decision' && decision.heldBack;
+  return h('p', { className: `decision decision--${held ? 'held' : kind}`, dataset: { kind, held: held ? decision.heldBack : '' } }, [
     h('span', { className: 'decision-label', text: `${label} ` }),
     h('span', { className: 'decision-minute', text: formatDayTime(decision.minute), dataset: { field: `${kind}-minute` } }),
     h('span', { className: 'decision-action', text: ` ${what}: ` }),
     h('span', { className: 'decision-reason', text: decision.reason, dataset: { field: `${kind}-reason` } }),
   ]);
+}
+
+// "paused" or "cooling down": why a trade decision was made but not sent.
+function heldWord(heldBack) {
+  return heldBack.startsWith('cooling down') ? 'cooling down' : 'paused';
+}
+
+// The card's limits, and a tripped one with when and why; RESUME CARD and CHANGE with the PIN.
+function limitsBlock(d, { onResume, onChange }) {
+  const trip = d.limits && d.limits.trip;
+  const lines = [h('p', { className: 'limits-summary', text: `Limits: ${limitsSummary(d.limits)}`, dataset: { field: 'limits' } })];
+  if (trip) {
+    const when = trip.until ? `cooling down until ${formatDayTime(trip.until)}` : `tripped ${formatDayTime(trip.at)}`;
+    lines.push(h('p', { className: 'limit-trip', dataset: { field: 'trip', limit: trip.limit } }, [
+      h('span', { className: 'limit-trip-when', text: `${when}: ` }), h('span', { text: trip.reason }),
+    ]));
+  }
+  if (d.state === 'running') {
+    const buttons = [h('button', { className: 'button', text: 'CHANGE LIMITS', attrs: { type: 'button', id: 'detail-change-limits' },
+      on: { click: () => onChange(d) } })];
+    if (trip) {
+      buttons.unshift(h('button', { className: 'button button-primary', text: 'RESUME CARD',
+        attrs: { type: 'button', id: 'detail-resume-card' }, on: { click: () => onResume(d) } }));
+    }
+    lines.push(h('div', { className: 'limits-actions' }, buttons));
+  }
+  return lines;
 }
 
 function decisionBlock(d) {
@@ -105,8 +135,10 @@ function legend(chart) {
   return parts;
 }
 
-// onMoveCapital(kind, detail): DEPOSIT / WITHDRAW pressed ('deposit' or 'withdraw'), on a running card.
-export function createDetailView({ api, els, onClose, onMoveCapital = () => {} }) {
+// onMoveCapital(kind, detail): DEPOSIT / WITHDRAW pressed ('deposit' or 'withdraw'), on a running card;
+// onResumeCard(detail), onChangeLimits(detail): RESUME CARD and CHANGE LIMITS pressed.
+export function createDetailView({ api, els, onClose, onMoveCapital = () => {}, onResumeCard = () => {},
+  onChangeLimits = () => {} }) {
   const state = {
     cardId: null, zoom: 'today', chart: null, chartKey: null, detail: null, seq: 0, loading: false, again: false,
   };
@@ -114,9 +146,12 @@ export function createDetailView({ api, els, onClose, onMoveCapital = () => {} }
   function renderDetail(d) {
     setText(els.title, `${d.ticker} · ${d.algorithmType} · #${d.id}${d.state !== 'running' ? ` · ${d.state.toUpperCase()}` : ''}`);
     els.summary.replaceChildren(...summaryRows(d));
-    const alerts = [d.frozen, d.stale].filter(Boolean);
+    const trip = d.limits && d.limits.trip;
+    const tripAlert = trip ? `${trip.until ? 'COOLING DOWN' : 'LIMIT TRIPPED'}: ${trip.reason}` : '';
+    const alerts = [tripAlert, d.frozen, d.stale].filter(Boolean);
     els.alerts.hidden = alerts.length === 0;
     setText(els.alerts, alerts.join(' · '));
+    els.limits.replaceChildren(...limitsBlock(d, { onResume: onResumeCard, onChange: onChangeLimits }));
     els.decisions.replaceChildren(...decisionBlock(d));
     els.lots.replaceChildren(...lotRows(d));
     els.transactions.replaceChildren(...transactionRows(d));
@@ -195,6 +230,7 @@ export function createDetailView({ api, els, onClose, onMoveCapital = () => {} }
     state.detail = null;
     setZoom('today');
     els.summary.replaceChildren();
+    els.limits.replaceChildren();
     els.decisions.replaceChildren();
     els.lots.replaceChildren();
     els.transactions.replaceChildren();
@@ -235,6 +271,7 @@ export function createDetailView({ api, els, onClose, onMoveCapital = () => {} }
   return {
     open,
     close,
+    current: () => state.detail,
     isOpen: () => !els.root.hidden,
     refresh: () => (els.root.hidden ? Promise.resolve() : load()),
   };

@@ -40,6 +40,24 @@ export function brokerMessages(mismatches) {
     + '(python -m scripts.reconcile).');
 }
 
+// The PAUSE banner: unmistakable, and distinct from the amber "data may be stale" one.
+export function pauseMessage(pause) {
+  if (!pause || !pause.paused) return '';
+  const by = pause.by === 'daily order limit' ? 'the daily order limit' : 'the owner';
+  const reason = pause.reason ? `: ${pause.reason}` : '';
+  return `TRADING PAUSED by ${by} since ${formatDayTime(pause.since)}${reason}. No card sends orders; `
+    + 'stopped cards wait to be sold. RESUME to trade again.';
+}
+
+export function renderPause(button, banner, pause) {
+  const paused = Boolean(pause && pause.paused);
+  setText(button, paused ? 'RESUME' : 'PAUSE');
+  button.dataset.paused = String(paused);
+  button.setAttribute('aria-label', paused ? 'Resume trading (PIN)' : 'Pause all trading (PIN)');
+  renderBanner(banner, [pauseMessage(pause)]);
+  document.body.dataset.paused = String(paused);
+}
+
 export function renderBanner(banner, messages) {
   const text = messages.join(' ');
   setText(banner, text);

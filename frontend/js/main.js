@@ -1,11 +1,12 @@
-// Wires the dashboard together: polling loop, rendering, and the add/stop/deposit/withdraw flows.
+// Wires the dashboard together: polling loop, rendering, and the add/stop/deposit/withdraw/pause/limits flows.
 import { SELECTORS as S, $ } from './selectors.js';
 import { createApi } from './api.js';
-import { toListing, toCash, toHealth, toHistory, toCard, toPnlSummary } from './model.js';
+import { toListing, toCash, toHealth, toHistory, toCard, toPnlSummary, toPause, limitsBody } from './model.js';
 import { intervalsFromQuery, nextDelay, createPoller } from './polling.js';
 import { staleReasons } from './staleness.js';
 import { createCardsView } from './cards.js';
-import { renderStatus, renderBanner, brokerMessages } from './header.js';
+import { renderStatus, renderBanner, renderPause, brokerMessages } from './header.js';
+import { createLimitsDialog } from './limits.js';
 import { enableRowScrolling } from './scroller.js';
 import { createPinPad } from './pinpad.js';
 import { createAuth } from './auth.js';
@@ -21,7 +22,7 @@ const api = createApi();
 const intervals = intervalsFromQuery(window.location.search);
 const view = {
   listing: null, cash: null, cashError: null, health: null, lastUpdate: null, pnlSummary: null,
-  failure: null, failingSince: null, closing: new Set(), historyKeys: new Map(),
+  failure: null, failingSince: null, closing: new Set(), historyKeys: new Map(), controlError: null,
   changes: 0, // bumped by every add/stop, so a listing fetched before one is not shown after it
 };
 
@@ -30,15 +31,19 @@ const header = {
   pnlSplit: $(S.pnlSplit),
 };
 const banner = $(S.banner);
+const pauseButton = $(S.pauseButton);
+const pauseBanner = $(S.pauseBanner);
 const brokerBanner = $(S.brokerBanner);
 const cardsView = createCardsView({
   container: $(S.cards), empty: $(S.empty), onStop: stopCard, onOpen: (id) => detailView.open(id),
 });
 const detailView = createDetailView({
-  api, onClose: () => $(S.cards).focus(), onMoveCapital: moveCapital,
+  api, onClose: () => $(S.cards).focus(), onMoveCapital: moveCapital, onResumeCard: resumeCard,
+  onChangeLimits: changeLimits,
   els: {
     root: $(S.detail), back: $(S.detailBack), title: $(S.detailTitle), zoom: $(S.detailZoom), chart: $(S.detailChart),
     legend: $(S.detailLegend), panels: $(S.detailPanels), alerts: $(S.detailAlerts), summary: $(S.detailSummary),
+    limits: $(S.detailLimits),
     decisions: $(S.detailDecisions), lots: $(S.detailLots), transactions: $(S.detailTransactions),
     events: $(S.detailEvents), eventsList: $(S.detailEventsList), actions: $(S.detailActions),
     deposit: $(S.detailDeposit), withdraw: $(S.detailWithdraw),
@@ -60,8 +65,16 @@ const pinPad = createPinPad({
   message: $(S.pinMessage), keys: $(S.pinKeys), api,
 });
 const auth = createAuth({ pinPad });
+const limitsDialog = createLimitsDialog({
+  els: {
+    dialog: $(S.limitsDialog), form: $(S.limitsForm), title: $(S.limitsTitle), drawdown: $(S.limitsDrawdown),
+    dailyLoss: $(S.limitsDailyLoss), trades: $(S.limitsTrades), cooldown: $(S.limitsCooldown),
+    onTrip: $(S.limitsOnTrip), keyboard: $(S.limitsKeyboard), error: $(S.limitsError), cancel: $(S.limitsCancel),
+    save: $(S.limitsSave),
+  },
+});
 const addDialog = createAddDialog({
-  api, onCreated: showNewCard,
+  api, onCreated: showNewCard, limitsDialog,
   els: {
     dialog: $(S.addDialog), form: $(S.addForm), algorithm: $(S.addAlgorithm), description: $(S.addDescription),
     ticker: $(S.addTicker), capital: $(S.addCapital), available: $(S.addAvailable), keyboard: $(S.addKeyboard),
@@ -69,6 +82,7 @@ const addDialog = createAddDialog({
     params: $(S.addParams), preview: $(S.addPreview),
     previewStatus: $(S.addPreviewStatus), previewChart: $(S.addPreviewChart),
     previewFigures: $(S.addPreviewFigures), previewButton: $(S.addPreviewButton),
+    limits: $(S.addLimits), limitsButton: $(S.addLimitsButton),
   },
 });
 const capitalDialog = createCapitalDialog({
@@ -100,7 +114,9 @@ function render() {
     cardsView.update(listing.cards, view.closing, frozen);
   }
   renderStatus(header, view);
+  if (listing) renderPause(pauseButton, pauseBanner, listing.pause);
   const messages = [];
+  if (view.controlError) messages.push(view.controlError);
   if (view.failure) {
     const since = formatClock(view.failingSince);
     messages.push(`${view.failure} Since ${since}; showing the last data received, retrying…`);
@@ -194,6 +210,61 @@ async function stopCard(cardId) {
   poller.refreshNow();
 }
 
+// PAUSE / RESUME all trading: the same button, each with its own PIN.
+async function togglePause() {
+  const paused = Boolean(view.listing && view.listing.pause && view.listing.pause.paused);
+  const session = auth.flow(paused ? 'resume' : 'pause', paused ? 'PIN to RESUME trading' : 'PIN to PAUSE all trading');
+  try {
+    const answer = await session.withToken((token) => (paused ? api.resume(token) : api.pause(token)));
+    if (answer === undefined) return;
+    view.controlError = null;
+    view.changes += 1;
+    if (view.listing) view.listing.pause = toPause(answer);
+    render();
+    poller.refreshNow();
+  } catch (error) {
+    view.controlError = `${paused ? 'RESUME' : 'PAUSE'} failed: ${error.message}`;
+    render();
+  } finally {
+    session.forget();
+  }
+}
+
+// RESUME CARD: clear a tripped limit (its PIN is asked for this one action).
+async function resumeCard(detail) {
+  const session = auth.flow('resume', `PIN to resume ${detail.ticker} #${detail.id}`);
+  try {
+    const answer = await session.withToken((token) => api.resumeCard(detail.id, token));
+    if (answer === undefined) return;
+    view.controlError = null;
+    view.changes += 1;
+    poller.refreshNow();
+    detailView.refresh();
+  } catch (error) {
+    view.controlError = `RESUME CARD failed: ${error.message}`;
+    render();
+  } finally {
+    session.forget();
+  }
+}
+
+async function changeLimits(detail) {
+  const session = auth.flow('limits', `PIN to change ${detail.ticker} #${detail.id}'s limits`);
+  try {
+    if (!(await session.ensure())) return;
+    const saved = await limitsDialog.edit(detail.limits, {
+      title: `Limits of ${detail.ticker} #${detail.id}`,
+      onSave: (limits) => session.withToken((token) => api.setLimits(detail.id, limitsBody(limits), token)),
+    });
+    if (!saved) return;
+    view.changes += 1;
+    poller.refreshNow();
+    detailView.refresh();
+  } finally {
+    session.forget();
+  }
+}
+
 // DEPOSIT / WITHDRAW on the detail view: the PIN for that one move, then the amount.
 async function moveCapital(kind, card) {
   const session = auth.flow(kind, kind === 'deposit' ? 'PIN to deposit' : 'PIN to withdraw');
@@ -212,6 +283,7 @@ async function addCard() {
 }
 
 $(S.addButton).addEventListener('click', addCard);
+pauseButton.addEventListener('click', togglePause);
 $(S.historyButton).addEventListener('click', () => historyView.open());
 enableRowScrolling($(S.cards));
 // A long press on a touch screen would open Chromium's context menu over the kiosk.

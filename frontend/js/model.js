@@ -17,6 +17,42 @@ function ratio(percent, pnl, capital) {
   return pnl !== null && capital ? pnl / capital : null;
 }
 
+// The account-wide PAUSE: while paused no card sends orders (the orchestrator still lets them decide).
+export function toPause(raw) {
+  const body = raw || {};
+  return {
+    paused: body.paused === true, since: parseUtc(body.since), by: text(body.paused_by), reason: text(body.reason),
+  };
+}
+
+// A card's limits (null when none were set) and its trip: which limit, when, why, until when.
+export function toLimits(raw) {
+  if (!raw || typeof raw !== 'object') return null;
+  const trip = raw.trip && typeof raw.trip === 'object' ? {
+    limit: text(raw.trip.limit), at: parseUtc(raw.trip.at), reason: text(raw.trip.reason),
+    until: parseUtc(raw.trip.until),
+  } : null;
+  return {
+    maxDrawdownPercent: num(raw.max_drawdown_percent), dailyLossLimit: num(raw.daily_loss_limit),
+    maxTradesPerDay: num(raw.max_trades_per_day), cooldownMinutes: num(raw.cooldown_minutes),
+    onTrip: raw.on_trip === 'liquidate' ? 'liquidate' : 'pause', trip,
+  };
+}
+
+// The API's field names, for sending limits back.
+export function limitsBody(limits) {
+  const l = limits || {};
+  return {
+    max_drawdown_percent: l.maxDrawdownPercent ?? null, daily_loss_limit: l.dailyLossLimit ?? null,
+    max_trades_per_day: l.maxTradesPerDay ?? null, cooldown_minutes: l.cooldownMinutes ?? null,
+    on_trip: l.onTrip === 'liquidate' ? 'liquidate' : 'pause',
+  };
+}
+
+export const LIMIT_NAMES = {
+  max_drawdown: 'max loss from peak', daily_loss: 'daily loss', max_trades: 'trades a day', cooldown: 'cooldown',
+};
+
 export function toCard(raw) {
   const initialCapital = num(raw.initial_capital);
   // The allocation now (after deposits and withdrawals); older servers sent only initial_capital.
@@ -44,6 +80,7 @@ export function toCard(raw) {
     value: num(raw.current_value),
     pnl,
     pnlRatio: ratio(num(raw.pnl_percent), pnl, initialCapital + (num(raw.deposits) ?? 0)),
+    limits: toLimits(raw.limits),
   };
 }
 
@@ -52,6 +89,7 @@ export function toListing(raw) {
   const market = body.market || {};
   return {
     cards: Array.isArray(body.algorithms) ? body.algorithms.map(toCard) : [],
+    pause: toPause(body.pause),
     marketOpen: body.market_open === true,
     nextOpen: parseUtc(market.next_open),
     nextClose: parseUtc(market.next_close),
@@ -140,7 +178,7 @@ function toDecision(raw) {
   return {
     minute: parseUtc(raw.minute), kind: text(raw.kind), action: text(raw.action), shares: num(raw.shares) ?? 0,
     requestedAction: text(raw.requested_action), requestedShares: num(raw.requested_shares),
-    reason: text(raw.reason), price: num(raw.price),
+    reason: text(raw.reason), price: num(raw.price), heldBack: text(raw.held_back),
   };
 }
 
