@@ -53,6 +53,9 @@ logger = logging.getLogger("soak")
 KEY, SECRET = "soak-key", "soak-secret"
 ROLES = ("exchange", "orchestrator", "api")
 COMPRESSED_TIME_BUDGET = "1000000"  # requests a minute: a day compressed into minutes is not throttled
+# The churn cards send ~300 net orders a day on purpose (the faults need traffic): the account's daily
+# order limit (200, proven on its own in test_orchestrator_pause) would pause the soak's trading midday.
+DAILY_ORDER_LIMIT = "1000000"
 # A card that trades often: buys 3 early in every 4-minute block (up to 9), sells all mid-block.
 CHURN = '''"""Soak trader: buys 3 shares in the first minutes of each 4-minute block, sells all after."""
 
@@ -150,6 +153,7 @@ class Box:
             "AUTOTRADER_ALGORITHM_TIMEOUT": "5", "AUTOTRADER_FILL_TIMEOUT": "10", "AUTOTRADER_BAR_WAIT": "5",
             "API_HOST": "127.0.0.1", "API_PORT": str(self.api_port), "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1", "PAPER_EXCHANGE_KEY": KEY, "PAPER_EXCHANGE_SECRET": SECRET,
+            "AUTOTRADER_DAILY_ORDER_LIMIT": DAILY_ORDER_LIMIT,
         })
         if self.speed > 1:  # see _compress_the_request_budget
             env["AUTOTRADER_REQUESTS_PER_MINUTE"] = COMPRESSED_TIME_BUDGET
