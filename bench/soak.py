@@ -43,7 +43,7 @@ from bench import soak_actions
 from database import db_manager, market_calendar
 from database.create_stocks_db import create_stocks_db
 from shared.config import REPO_ROOT
-from shared.shares import quantity
+from shared.shares import quantity, to_nano
 from system_databse.positions import cards_by_ticker
 from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
@@ -390,7 +390,6 @@ def summarize(box: Box, first_minute: str, last_minute: str) -> dict:
     try:
         cards = ledger.get_all_algorithms(conn=conn)
         journal_rows = ledger.get_orders(conn=conn)
-        journal = {e["client_order_id"]: e for e in journal_rows}
         ledger_positions = cards_by_ticker(conn=conn)
         effects = ledger.get_corporate_action_effects(None, conn=conn)
         transactions = sum(len(ledger.get_transactions(c["id"], conn=conn)) for c in cards)
@@ -400,14 +399,16 @@ def summarize(box: Box, first_minute: str, last_minute: str) -> dict:
     finally:
         conn.close()
         market.close()
-    filled = [o for o in orders if int(o["filled_qty"]) > 0]
+    filled = [o for o in orders if to_nano(o["filled_qty"]) > 0]
+    parts: Dict[str, list] = {}  # a net order's fill is split over its cards: one 'order' row each
+    for row in journal_rows:  # (a 'cross' row is shares moved between two cards that minute, never the broker's)
+        if row["kind"] == "order":
+            parts.setdefault(row["client_order_id"], []).append(row)
     lost = [o["client_order_id"] for o in filled
-            if journal.get(o["client_order_id"], {}).get("transaction_id") is None]
-    allocated: Dict[str, int] = {}  # a net order's fill is split over its cards: one journal row each
-    for row in journal_rows:
-        allocated[row["client_order_id"]] = allocated.get(row["client_order_id"], 0) + int(row["filled_shares"] or 0)
-    qty_mismatch = [o["client_order_id"] for o in filled if o["client_order_id"] in journal
-                    and allocated[o["client_order_id"]] != int(o["filled_qty"])]
+            if all(r["transaction_id"] is None for r in parts.get(o["client_order_id"], []))]
+    qty_mismatch = [o["client_order_id"] for o in filled if o["client_order_id"] in parts
+                    and sum(to_nano(r["filled_shares"] or 0) for r in parts[o["client_order_id"]])
+                    != to_nano(o["filled_qty"])]
     ids = [o["client_order_id"] for o in orders]
     broker = {s: quantity(p["qty"]) for s, p in state["positions"].items()}  # "10.5": a split's fraction
     per_ticker = {t: {"cards": ledger_positions.get(t, 0), "broker": broker.get(t, 0)}
