@@ -171,8 +171,12 @@ class AlpacaWrapper:
 
     def __init__(self, settings: AlpacaSettings, *, request_timeout: float = 10.0,
                  read_attempts: int = 3, submit_attempts: int = 2, fill_timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep, budget: Optional[RequestBudget] = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, budget: Optional[RequestBudget] = None,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
+        """``stopping``: true once the process is shutting down; a read that fails then is not retried
+        (with the broker unreachable, each retry held a SIGTERM up another request timeout)."""
         self.settings = settings
+        self._stopping = stopping
         try:
             client = TradingClient(self.settings.api_key, self.settings.secret, paper=self.settings.paper,
                                    url_override=self.settings.trading_url)
@@ -196,7 +200,7 @@ class AlpacaWrapper:
                 return call(*args)
             except _SDK_FAILURES as exc:
                 error = translate_error(exc, action)
-                if not isinstance(error, BrokerUnavailable) or attempt == self._read_attempts:
+                if not isinstance(error, BrokerUnavailable) or attempt == self._read_attempts or self._stopping():
                     raise error from None
                 logger.warning("%s; retry %d of %d in %.1fs", error, attempt, self._read_attempts - 1, delay)
                 self._sleep(delay)

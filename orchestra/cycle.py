@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
-from algorithms import CASH_TOLERANCE
 from database import db_manager
 from orchestra.alpaca_wrapper import BrokerError
 from orchestra import decision_log
@@ -187,10 +186,11 @@ class Cycle:
         """The minute's intents the gate lets through, per ticker, netted into plans, checked, and
         handed to the trader.
 
-        Cards are read again after every decision: a card stopped meanwhile makes no trade of its
-        own; if it holds shares, its liquidation (everything, the fraction included) is its one
-        intent, unless trading is paused; a buy its uninvested cash no longer covers (the owner withdrew
-        meanwhile) is not sent. A ticker whose plan cannot be made is confined to that ticker."""
+        Cards are read again after every decision: a card stopped meanwhile that holds shares has its
+        liquidation (everything, the fraction included) as its one intent, unless trading is paused.
+        The journal leaves out, in its own transaction, a card stopped meanwhile and a buy its free
+        cash no longer covers (the owner withdrew some). A ticker whose plan cannot be made is
+        confined to that ticker."""
         cards = ledger.get_all_algorithms(conn=self.ledger_conn)
         held = positions.positions(conn=self.ledger_conn, cards=cards, open_orders=False)
         intents: Dict[str, Dict[int, Intent]] = defaultdict(dict)
@@ -201,22 +201,12 @@ class Cycle:
                 prices.setdefault(ticker, made.price)
             if not (decision.accepted and decision.is_trade) or card_id in report.held_back:
                 continue
-            if card_id in held and not held[card_id].running:
-                logger.warning("card %d %s: stopped while deciding; its %s of %s shares is not sent", card_id, ticker,
-                               decision.action, decision.shares)
-                report.trades.append(TradeOutcome("", card_id, ticker, decision.action, decision.shares, "failed",
-                                                  error="card stopped before the order was sent"))
-                continue
-            if decision.action == "buy" and card_id in held and made.price is not None and \
-                    decision.shares * made.price > held[card_id].uninvested_cash + CASH_TOLERANCE:
-                logger.warning("card %d %s: capital withdrawn while deciding; its buy of %s shares is not sent "
-                               "(uninvested cash now %s)", card_id, ticker, decision.shares,
-                               money(held[card_id].uninvested_cash))
-                report.trades.append(TradeOutcome("", card_id, ticker, decision.action, decision.shares, "failed",
-                                                  error="capital withdrawn before the order was sent"))
-                continue
             intents[ticker][card_id] = Intent(card_id, decision.action, decision.shares, decision.reason)
         for position in self._liquidations(held.values(), busy) if gate.liquidations else ():
+            decided = intents[position.ticker].get(position.card_id)
+            if decided is not None:  # stopped while deciding: its liquidation replaces its decision
+                report.trades.append(TradeOutcome("", decided.card_id, position.ticker, decided.side, decided.shares,
+                                                  "failed", error="stopped before its order was sent"))
             intents[position.ticker][position.card_id] = Intent(
                 position.card_id, "sell", position.shares, LIQUIDATION_REASON.format(shares=position.shares),
                 liquidation=True)

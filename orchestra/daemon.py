@@ -122,7 +122,7 @@ class Orchestrator:
         if broker is None:
             from orchestra.alpaca_wrapper import AlpacaWrapper
 
-            broker = AlpacaWrapper(alpaca, budget=self.budget)
+            broker = AlpacaWrapper(alpaca, budget=self.budget, stopping=self.stop_event.is_set)
         self.broker = broker
         self.clock = clock or make_clock(settings.clock, lambda: broker.get_clock().timestamp)
         self.clock_check = (ClockCheck(lambda: broker.get_clock().timestamp, system_now=self.clock.now)

@@ -5,8 +5,9 @@ Read top to bottom, this module is the whole money path after the cards have dec
 1. ``journal``: before anything is sent, one transaction writes the order (``pending``), every
    card's part of it, and the shares that cancel out between cards (the crosses, filled at once
    at the minute's price). An order whose decisions all cancel out is ``crossed``: nothing goes to
-   the broker. A card that is no longer running is refused (``CardsStopped``), except a stopped
-   card's liquidation; a sell never exceeds what the card holds (``system_databse.positions``).
+   the broker. A card that is no longer running is left out (``CardsLeftOut``), except a stopped
+   card's liquidation, and so is a buy the card's free cash no longer covers (the owner withdrew
+   some since it decided); a sell never exceeds what the card holds (``system_databse.positions``).
 2. The trader sends the order with the deterministic ``client_order_id`` that ties the journal,
    the request and the broker's answer, waits, and hands every answer back here as an event.
 3. ``apply``: the one function that changes an order after it is journaled. Each broker event —
@@ -29,6 +30,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from algorithms import CASH_TOLERANCE
 from orchestra.allocation import TickerPlan, allocate_fill
 from orchestra.exceptions import OperationalError
 from shared.shares import Quantity, from_nano, to_nano
@@ -36,11 +38,13 @@ from system_databse import orders
 from system_databse.connection import LedgerError, atomic, check_price
 from system_databse.orders import (CANCELLED, CROSSED, FAILED, FILLED, OPEN_STATES, PARTIALLY_FILLED, PENDING,
                                    SUBMITTED, TRANSITIONS)
+from system_databse.cards import get_algorithm
+from system_databse.positions import positions
 from system_databse.transactions import insert_transaction
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BrokerUpdate", "Rejected", "Missing", "Event", "NetOrder", "Applied", "CardFill", "CardsStopped",
+__all__ = ["BrokerUpdate", "Rejected", "Missing", "Event", "NetOrder", "Applied", "CardFill", "CardsLeftOut",
            "journal", "apply", "load", "TRANSITIONS", "OPEN_STATES", "MISSED_LOOKUP_BOUND"]
 
 MISSED_LOOKUP_BOUND = 10  # look-ups of an acknowledged order the broker cannot find before a person must act
@@ -140,12 +144,30 @@ class Applied:
         return not self.order.is_open
 
 
-class CardsStopped(LedgerError):
-    """Cards stopped between their decision and the journal: their intents are refused."""
+class CardsLeftOut(LedgerError):
+    """Cards whose intent no longer holds when it is journaled (stopped since they decided, or a buy
+    their free cash no longer covers): the caller drops them and nets the rest again."""
 
-    def __init__(self, card_ids: List[int]):
-        super().__init__(f"card(s) {', '.join(map(str, card_ids))} no longer running; their orders are not sent")
-        self.card_ids = card_ids
+    def __init__(self, reasons: Mapping[int, str]):
+        self.reasons = dict(sorted(reasons.items()))
+        self.card_ids = list(self.reasons)
+        super().__init__("; ".join(f"card {card}: {why}" for card, why in self.reasons.items())
+                         + "; their orders are not sent")
+
+
+def _left_out(conn: sqlite3.Connection, plan: TickerPlan, price: Optional[float]) -> Dict[int, str]:
+    """Why each card of the plan can no longer have its intent, read in the journal's transaction."""
+    reasons = {i.card_id: "stopped before its order was sent" for i in plan.intents
+               if orders.card_status(conn, i.card_id) != "running" and not (i.liquidation and i.side == "sell")}
+    buyers = [i for i in plan.intents if i.side == "buy" and i.card_id not in reasons]
+    if price is not None and buyers:
+        free = positions(conn=conn, cards=[get_algorithm(i.card_id, conn=conn) for i in buyers])
+        for intent in buyers:
+            cost, cash = float(intent.shares) * price, free[intent.card_id].withdrawable()
+            if cost > cash + CASH_TOLERANCE:  # as the decision checker compares them
+                reasons[intent.card_id] = (f"its free cash {cash:,.2f} no longer covers the buy of {intent.shares} "
+                                           f"shares at {price:,.2f} (withdrawn since it decided)")
+    return reasons
 
 
 # --------------------------------------------------------------------------- 1. journal
@@ -161,10 +183,9 @@ def journal(conn: sqlite3.Connection, plan: TickerPlan, client_order_id: str, *,
     with atomic(conn):
         if not orders.insert_order(conn, client_order_id, plan.ticker, minute, plan.side, plan.net_shares, price, now):
             return None
-        stopped = [i.card_id for i in plan.intents
-                   if orders.card_status(conn, i.card_id) != "running" and not (i.liquidation and i.side == "sell")]
-        if stopped:
-            raise CardsStopped(stopped)
+        left_out = _left_out(conn, plan, price)
+        if left_out:
+            raise CardsLeftOut(left_out)
         newest = orders.newest_fill_at(conn, plan.crossed)
         crossed_at = newest if newest is not None and newest > minute else minute
         for card_id, shares in sorted(plan.crossed.items()):

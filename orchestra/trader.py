@@ -112,20 +112,21 @@ class Trader:
 
     def _journal(self, plan: TickerPlan, coid: str, minute: datetime, price: Optional[float],
                  outcomes: List[TradeOutcome], tradable: Tradable) -> Optional[TickerPlan]:
-        """Write the plan's order; a card stopped meanwhile is left out (its order is never sent)
-        and what is left is netted and checked again before it is journaled."""
+        """Write the plan's order; a card stopped meanwhile, or whose cash was withdrawn meanwhile, is
+        left out (its order is never sent) and what is left is netted and checked again."""
         for attempt in (1, 2):
             try:
                 order = net_order.journal(self.conn, plan, coid, minute=stamp(minute + timedelta(minutes=1)),
                                           price=price, now=stamp(self.now()))
-            except net_order.CardsStopped as exc:
+            except net_order.CardsLeftOut as exc:
                 if attempt == 2:
                     return self._not_journaled(plan, coid, exc, outcomes)
                 for dropped in (i for i in plan.intents if i.card_id in exc.card_ids):
-                    logger.warning("card %d %s: stopped before its %s of %s shares was sent; not sent",
-                                   dropped.card_id, plan.ticker, dropped.side, dropped.shares)
+                    why = exc.reasons[dropped.card_id]
+                    logger.warning("card %d %s: its %s of %s shares is not sent: %s",
+                                   dropped.card_id, plan.ticker, dropped.side, dropped.shares, why)
                     outcomes.append(_outcome(coid, plan.ticker, dropped.card_id, dropped.side, dropped.shares,
-                                             "failed", error="card stopped before the order was sent"))
+                                             "failed", error=why))
                 plan = net_ticker(plan.ticker, [i for i in plan.intents if i.card_id not in exc.card_ids])
                 if not tradable(plan):
                     return None

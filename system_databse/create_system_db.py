@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from shared.clock import computer_stamp
+from shared.config import load_env
 from system_databse import pin_hash, system_db_manager
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="path of system.db (default: AUTOTRADER_SYSTEM_DB or system_databse/system.db)")
     args = parser.parse_args(argv)
+    load_env()  # the services run this before each start: AUTOTRADER_SYSTEM_DB may be set in .env only
     path = Path(args.db) if args.db else system_db_manager.default_db_path()
     try:
         applied = create_system_db(path)

@@ -123,6 +123,16 @@ def test_reads_survive_one_5xx_but_report_a_down_broker(exchange, wrapper):
         wrapper.get_positions()
 
 
+def test_a_shutting_down_daemon_does_not_retry_a_failed_read(exchange):
+    """After SIGTERM a read that fails is given up at once: with the broker unreachable each retry
+    held the shutdown another request timeout."""
+    stopping = AlpacaWrapper(AlpacaSettings.from_env(exchange.env), stopping=lambda: True)
+    exchange.control(fail_requests=1)
+    with pytest.raises(BrokerUnavailable):
+        stopping.get_account_cash()
+    assert stopping.get_account_cash() == pytest.approx(100000.0)  # the next read finds the broker back
+
+
 def test_a_stopped_broker_is_unavailable_not_unknown(exchange, wrapper):
     exchange.stop()
     with pytest.raises(BrokerUnavailable):

@@ -115,7 +115,7 @@ def test_a_stopped_card_can_only_journal_its_liquidation_and_nobody_sells_what_i
     card = _card(ledger)
     ledger_db.record_buy(card, 10, 100.0, timestamp="2026-06-04T14:00:00Z", conn=ledger)
     ledger_db.stop_algorithm(card, conn=ledger)
-    with pytest.raises(net_order.CardsStopped) as stopped:
+    with pytest.raises(net_order.CardsLeftOut) as stopped:
         _journal(ledger, "buy", net_ticker("NVDA", [Intent(card, "buy", 1)]))
     assert stopped.value.card_ids == [card] and ledger_db.get_order("buy", conn=ledger) is None
     with pytest.raises(ledger_db.LedgerError, match="holds 10 shares and cannot sell 11"):

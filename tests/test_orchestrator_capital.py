@@ -132,6 +132,7 @@ def test_a_withdrawal_while_the_minute_decides_stops_the_buy_it_no_longer_covers
 
     assert sorted((t.card_id, t.status, t.filled_shares) for t in report.trades) == [
         (spender, "failed", 0), (other, "filled", 3)]
-    assert report.card_errors[spender] == "capital withdrawn before the order was sent"
+    assert "no longer covers the buy" in report.card_errors[spender]
+    assert "(withdrawn since it decided)" in report.card_errors[spender]
     assert ledger_db.get_transactions(spender, conn=ledger) == []
     assert (desk.broker_holds("MSFT"), desk.broker_holds("KO")) == (0, 3)

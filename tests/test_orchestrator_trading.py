@@ -23,6 +23,7 @@ from orchestra.heartbeat import ErrorLog
 from orchestra.trade_updates import TradeUpdates, stream_url
 from orchestra import net_order
 from orchestra.trader import MISSED_LOOKUP_BOUND, Trader, client_order_id
+from system_databse import positions
 from system_databse import system_db_manager as manager
 from system_databse.positions import cards_by_ticker, mismatches as position_mismatches
 from tests.fixtures.exchange import start_paper_exchange
@@ -210,9 +211,34 @@ def test_a_card_stopped_while_its_cycle_runs_sends_nothing(exchange, broker, tra
     cycle.runner.decide_all = decide_then_stop
     report = cycle.run(minute)
     assert [(t.card_id, t.status, t.error) for t in report.trades] == [
-        (card["id"], "failed", "card stopped before the order was sent")]
+        (card["id"], "failed", "stopped before its order was sent")]
     assert _exchange_orders(exchange, ticker="JPM") == []
     assert system_db_transactions(ledger, card) == []
+
+
+def test_cash_withdrawn_while_the_cycle_runs_is_never_spent(exchange, broker, trader, ledger, system_db, market,
+                                                            tmp_path, minute):
+    """The owner takes back most of a card's cash after it decided to buy with all of it: the buy
+    is not sent (the card would have spent money it no longer has), the withdrawal stands."""
+    _backfill(exchange, market, "JPM")
+    card = ledger_card(ledger, "JPM")
+    cycle = _cycle(ledger, market, broker, trader, tmp_path, ["buy_and_hold"])
+    real_decide_all = cycle.runner.decide_all
+
+    def decide_then_withdraw(cards, at):
+        made = real_decide_all(cards, at)
+        wall = manager.get_connection(system_db)
+        manager.withdraw(card["id"], 999_900, at="2026-11-23T15:00:00Z", conn=wall)
+        wall.close()
+        return made
+
+    cycle.runner.decide_all = decide_then_withdraw
+    report = cycle.run(minute)
+    [(card_id, status, error)] = [(t.card_id, t.status, t.error) for t in report.trades]
+    assert (card_id, status) == (card["id"], "failed") and "withdrawn since it decided" in error
+    assert _exchange_orders(exchange, ticker="JPM") == []
+    assert system_db_transactions(ledger, card) == []
+    assert positions.positions(conn=ledger)[card["id"]].uninvested_cash == pytest.approx(100.0)
 
 
 def test_reconcile_marks_an_order_the_broker_never_received_as_failed(exchange, trader, ledger, minute):

@@ -102,3 +102,23 @@ def test_the_orchestrator_starts_after_the_clock_is_synchronised(tmp_path):
     services.render_units(tmp_path, SETTINGS)
     unit = parse(tmp_path / "autotrader-orchestrator.service")["Unit"]
     assert "time-sync.target" in unit["After"].split()
+
+
+def test_the_orchestrator_and_the_api_bring_system_db_up_to_date_before_they_start(tmp_path):
+    """After a ``git pull`` that brings migrations, a restart of either service upgrades the ledger
+    first: the rendered ExecStartPre, run as systemd would (in the checkout), creates or upgrades
+    the file named in the environment and is a no-op the second time."""
+    written = services.render_units(tmp_path / "units", SETTINGS)
+    commands = {parse(p)["Service"].get("ExecStartPre") for p in written if p.stem in (
+        "autotrader-orchestrator", "autotrader-api")}
+    assert commands == {f"{REPO_ROOT}/.venv/bin/python -m system_databse.create_system_db"}
+    ledger_path = tmp_path / "ledger" / "system.db"
+    ledger_path.parent.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "AUTOTRADER_SYSTEM_DB": str(ledger_path)}
+    command = commands.pop().split()
+    first = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "migration(s) applied (0001" in first.stdout and ledger_path.exists()
+    again = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().endswith("0 migration(s) applied, already up to date")
