@@ -8,8 +8,9 @@ the paper exchange (``--state``, so it survives its own SIGKILLs), ``orchestrato
 ``api_server.py``. While the simulated market trades, the harness injects the exchange's faults
 (5xx bursts, answers lost after processing, dropped and silent streams, slow and partial fills,
 rejections), SIGKILLs the daemon at random moments and now and then the whole box (all three at
-once, then starts them again as the services would), stops one card midway, and polls the API as
-the wall does. Nights are skipped by setting the exchange's clock to just before the next open.
+once, then starts them again as the services would), stops one card midway, announces a split and
+a dividend on held tickers the evening before their ex-dates (``soak_actions``), and polls the API
+as the wall does. Nights are skipped by setting the exchange's clock to just before the next open.
 At the end it prints one JSON summary (see ``summarize``).
 
 The pieces (``Box``, ``Faults``, ``ApiPoller``, ``summarize``) are meant to be reused by other
@@ -38,9 +39,11 @@ from typing import Any, Dict, Optional
 
 import requests
 
+from bench import soak_actions
 from database import db_manager, market_calendar
 from database.create_stocks_db import create_stocks_db
 from shared.config import REPO_ROOT
+from shared.shares import quantity, to_nano
 from system_databse.positions import cards_by_ticker
 from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
@@ -50,6 +53,9 @@ logger = logging.getLogger("soak")
 KEY, SECRET = "soak-key", "soak-secret"
 ROLES = ("exchange", "orchestrator", "api")
 COMPRESSED_TIME_BUDGET = "1000000"  # requests a minute: a day compressed into minutes is not throttled
+# The churn cards send ~300 net orders a day on purpose (the faults need traffic): the account's daily
+# order limit (200, proven on its own in test_orchestrator_pause) would pause the soak's trading midday.
+DAILY_ORDER_LIMIT = "1000000"
 # A card that trades often: buys 3 early in every 4-minute block (up to 9), sells all mid-block.
 CHURN = '''"""Soak trader: buys 3 shares in the first minutes of each 4-minute block, sells all after."""
 
@@ -71,7 +77,7 @@ class Algorithm:
         return ("hold", 0)
 '''
 CARDS = (("AAPL", "churn"), ("MSFT", "churn"), ("NVDA", "churn"), ("NVDA", "sma_crossover"),
-         ("TSLA", "lot_take_profit"), ("KO", "bollinger_reversion"))
+         ("TSLA", "lot_take_profit"), ("KO", "bollinger_reversion")) + soak_actions.HOLDERS
 
 
 def free_port() -> int:
@@ -128,6 +134,7 @@ class Box:
         for source in (REPO_ROOT / "algorithms").glob("*.py"):
             (self.algorithms / source.name).write_bytes(source.read_bytes())
         (self.algorithms / "churn.py").write_text(CHURN)
+        (self.algorithms / "hold.py").write_text(soak_actions.HOLD)
         conn = ledger.get_connection(self.system_db)
         try:
             return [ledger.create_algorithm(t, a, capital, conn=conn) for t, a in cards]
@@ -146,6 +153,7 @@ class Box:
             "AUTOTRADER_ALGORITHM_TIMEOUT": "5", "AUTOTRADER_FILL_TIMEOUT": "10", "AUTOTRADER_BAR_WAIT": "5",
             "API_HOST": "127.0.0.1", "API_PORT": str(self.api_port), "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1", "PAPER_EXCHANGE_KEY": KEY, "PAPER_EXCHANGE_SECRET": SECRET,
+            "AUTOTRADER_DAILY_ORDER_LIMIT": DAILY_ORDER_LIMIT,
         })
         if self.speed > 1:  # see _compress_the_request_budget
             env["AUTOTRADER_REQUESTS_PER_MINUTE"] = COMPRESSED_TIME_BUDGET
@@ -249,6 +257,12 @@ class Box:
     # -- the exchange's test controls
     def control(self, **switches) -> dict:
         response = self._session.post(f"{self.base_url}/_sim/control", json=switches, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def announce(self, action: dict) -> dict:
+        """Schedule a split or dividend (``corporate_actions.py``'s spec), as the broker announces one."""
+        response = self._session.post(f"{self.base_url}/_sim/corporate_actions", json=action, timeout=30)
         response.raise_for_status()
         return response.json()
 
@@ -376,8 +390,8 @@ def summarize(box: Box, first_minute: str, last_minute: str) -> dict:
     try:
         cards = ledger.get_all_algorithms(conn=conn)
         journal_rows = ledger.get_orders(conn=conn)
-        journal = {e["client_order_id"]: e for e in journal_rows}
         ledger_positions = cards_by_ticker(conn=conn)
+        effects = ledger.get_corporate_action_effects(None, conn=conn)
         transactions = sum(len(ledger.get_transactions(c["id"], conn=conn)) for c in cards)
         tickers = sorted({c["ticker"] for c in cards})
         missing = {t: sorted(box.bar_minutes(t, first_minute, last_minute) - _stored(market, t, first_minute,
@@ -385,20 +399,23 @@ def summarize(box: Box, first_minute: str, last_minute: str) -> dict:
     finally:
         conn.close()
         market.close()
-    filled = [o for o in orders if int(o["filled_qty"]) > 0]
+    filled = [o for o in orders if to_nano(o["filled_qty"]) > 0]
+    parts: Dict[str, list] = {}  # a net order's fill is split over its cards: one 'order' row each
+    for row in journal_rows:  # (a 'cross' row is shares moved between two cards that minute, never the broker's)
+        if row["kind"] == "order":
+            parts.setdefault(row["client_order_id"], []).append(row)
     lost = [o["client_order_id"] for o in filled
-            if journal.get(o["client_order_id"], {}).get("transaction_id") is None]
-    allocated: Dict[str, int] = {}  # a net order's fill is split over its cards: one journal row each
-    for row in journal_rows:
-        allocated[row["client_order_id"]] = allocated.get(row["client_order_id"], 0) + int(row["filled_shares"] or 0)
-    qty_mismatch = [o["client_order_id"] for o in filled if o["client_order_id"] in journal
-                    and allocated[o["client_order_id"]] != int(o["filled_qty"])]
+            if all(r["transaction_id"] is None for r in parts.get(o["client_order_id"], []))]
+    qty_mismatch = [o["client_order_id"] for o in filled if o["client_order_id"] in parts
+                    and sum(to_nano(r["filled_shares"] or 0) for r in parts[o["client_order_id"]])
+                    != to_nano(o["filled_qty"])]
     ids = [o["client_order_id"] for o in orders]
-    broker = {s: p["qty"] for s, p in state["positions"].items()}
+    broker = {s: quantity(p["qty"]) for s, p in state["positions"].items()}  # "10.5": a split's fraction
     per_ticker = {t: {"cards": ledger_positions.get(t, 0), "broker": broker.get(t, 0)}
                   for t in sorted(set(broker) | set(ledger_positions))}
     return {
         "orders": len(orders), "fills": len(filled), "transactions": transactions,
+        "card_fills": sum(1 for row in journal_rows if row["transaction_id"] is not None),  # a net order: one per card
         "lost_fills": len(lost), "lost_fill_ids": lost[:10],
         "duplicate_orders": len(ids) - len(set(ids)) + _duplicate_decisions(ids),
         "fill_qty_mismatches": len(qty_mismatch),
@@ -406,6 +423,7 @@ def summarize(box: Box, first_minute: str, last_minute: str) -> dict:
         "position_mismatches": sorted(t for t, v in per_ticker.items() if v["cards"] != v["broker"]),
         "missing_bars": sum(len(v) for v in missing.values()),
         "missing_bar_examples": {t: v[:5] for t, v in missing.items() if v},
+        **soak_actions.check(state, effects),
         "tracebacks": _tracebacks(box),
     }
 
@@ -446,6 +464,7 @@ class SoakOptions:
     daemon_kills: int = 6
     box_kills: int = 2
     faults: bool = True
+    corporate_actions: bool = True  # soak_actions.plan: a split and a dividend announced mid-run
     fault_every: float = 3.0
     min_uptime: float = 8.0  # real seconds a restarted daemon runs before it may be killed again
     workdir: Optional[Path] = None
@@ -487,8 +506,12 @@ class Soak:
         days = trading_days(self.o.start, self.o.days)
         self.sessions = days
         plan = self._kill_plan(len(days))
+        actions = soak_actions.plan(days) if self.o.corporate_actions else {}
         for index, day in enumerate(days):
             opening, closing = (b.to_pydatetime() for b in market_calendar.session_bounds(day))
+            for action in actions.get(day, []):  # the evening before its ex-date, the daemon running
+                self.box.announce(action)
+                logger.info("announced %s", action)
             if index and self.box.exchange_now() < opening - timedelta(minutes=2):
                 self.box.control(clock={"set": market_calendar.to_utc_string(opening - timedelta(minutes=2))})
             if index == len(days) // 2 and self.stopped_card is None:
@@ -595,6 +618,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--kills", type=int, default=None, help="daemon SIGKILLs (default: 2 per trading day)")
     parser.add_argument("--box-kills", type=int, default=None, help="whole-box SIGKILLs (default: 1 per 5 days)")
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument("--no-corporate-actions", action="store_true",
+                        help="no 3:2 AAPL split on day 2 and no $0.25 KO dividend on day 3")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a fresh temp folder")
     args = parser.parse_args(argv)
     if args.days < 1 or args.speed <= 0:
@@ -607,7 +632,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     options = SoakOptions(days=args.days, speed=args.speed, seed=args.seed, start=args.start,
                           daemon_kills=args.kills if args.kills is not None else 2 * args.days,
                           box_kills=args.box_kills if args.box_kills is not None else max(1, args.days // 5),
-                          faults=not args.no_faults, workdir=workdir)
+                          faults=not args.no_faults, corporate_actions=not args.no_corporate_actions,
+                          workdir=workdir)
     soak = Soak(options)
     try:
         summary = soak.run()
@@ -617,7 +643,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     summary["workdir"] = str(workdir)
     print(json.dumps(summary, indent=2))
     clean = (summary["lost_fills"] == summary["duplicate_orders"] == summary["fill_qty_mismatches"] == 0
-             and not summary["position_mismatches"] and summary["missing_bars"] == 0)
+             and not summary["position_mismatches"] and summary["missing_bars"] == 0
+             and not summary["corporate_action_mismatches"])
     return 0 if clean else 1
 
 
