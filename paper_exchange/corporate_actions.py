@@ -17,7 +17,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Iterable, Optional
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 KINDS = ("forward_split", "reverse_split", "cash_dividend")
+JUST_BEFORE = timedelta(microseconds=1)
 GROUPS = {"forward_split": "forward_splits", "reverse_split": "reverse_splits", "cash_dividend": "cash_dividends"}
 ALPACA_TYPES = ("reverse_split", "forward_split", "unit_split", "cash_dividend", "stock_dividend", "spin_off",
                 "cash_merger", "stock_merger", "stock_and_cash_merger", "redemption", "name_change",
@@ -232,7 +233,9 @@ class CorporateActions:
     def apply_due(self, broker: "Broker", now: datetime, real: float) -> None:
         """Called by the broker as it settles: apply each action whose ex-date session has opened."""
         for opening, action in self._due(now):
-            broker.advance_orders(opening, real)  # what filled before the open filled at the old price
+            # what filled before the open filled at the old price; an order due at the open itself (sent
+            # after the last close) is still open when the split cancels it, as Alpaca cancels it
+            broker.advance_orders(opening - JUST_BEFORE, real)
             self._apply(broker, action, opening)
             with self._lock:
                 self._applied[action.id] = utc_z(opening)

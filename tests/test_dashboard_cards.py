@@ -95,7 +95,8 @@ def test_chart_draws_the_value_with_a_marker_per_trade(three_cards, page_factory
     day, api = three_cards
     page = page_factory(1280, 720)
     page.goto(dashboard_url(api))
-    wait_until(lambda: card(page, "AAPL").locator(".chart-line").count() == 1, what="AAPL chart")
+    for ticker in ("AAPL", "NVDA"):  # each card draws its chart when its own history arrives
+        wait_until(lambda: card(page, ticker).locator(".chart-line").count() == 1, what=f"{ticker} chart")
     aapl = card(page, "AAPL")
     assert aapl.locator(".chart-marker--buy").count() == 1
     assert aapl.locator(".chart-marker--sell").count() == 1
@@ -132,10 +133,13 @@ def test_times_are_shown_in_the_viewers_time_zone(three_cards, page_factory, zon
     page.goto(dashboard_url(api))
     page.wait_for_selector("#status-session:has-text('closes')")
 
+    market_now = datetime.fromisoformat(api.exchange.state()["clock"]["now"].replace("Z", "+00:00"))
+
     def shown(moment: datetime) -> str:
+        """As the wall shows it: the weekday unless it is the market's today in the viewer's zone."""
         local = moment.astimezone(ZoneInfo(zone))
         time_text = local.strftime("%I:%M %p").lstrip("0")
-        if local.date() == datetime.now(ZoneInfo(zone)).date():
+        if local.date() == market_now.astimezone(ZoneInfo(zone)).date():
             return time_text
         return f"{local.strftime('%a')} {time_text}"
 

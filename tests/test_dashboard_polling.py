@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Callable
+from urllib.parse import urlparse
 
 import pytest
 
@@ -16,10 +18,17 @@ def poll_ms(page) -> int:
     return int(page.evaluate("document.body.dataset.pollMs || 0"))
 
 
-def listing_request_starts(page) -> list[float]:
-    """When the page started each GET /api/algorithms, by the browser's own clock (ms)."""
-    return page.evaluate("""performance.getEntriesByType('resource')
-        .filter(e => new URL(e.name).pathname === '/api/algorithms').map(e => e.startTime)""")
+def listing_requests(page) -> Callable[[], int]:
+    """How many GET /api/algorithms the page has sent since this call, as the browser sent them
+    (Playwright's network events: the page's own performance timeline is faked with its clock)."""
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url)
+            if urlparse(request.url).path == "/api/algorithms" else None)
+
+    def count() -> int:
+        page.evaluate("0")  # a round trip delivers the events so far
+        return len(sent)
+    return count
 
 
 def switch_market(api, moment) -> None:
@@ -34,24 +43,24 @@ def polling_page(market_hours, page_factory):
     day.create_card("NVDA", 1_000)
     day.add_bars("NVDA", [100.0] * 30)
     page = page_factory(1280, 720)
-    page.add_init_script("performance.setResourceTimingBufferSize(100000)")
     return day, api, page
 
 
 def test_polling_interval_follows_the_market_flag(polling_page):
     day, api, page = polling_page
+    sent = listing_requests(page)
     page.goto(dashboard_url(api, poll_open_ms=500, poll_closed_ms=2000))
     page.wait_for_selector("#status-market:has-text('MARKET OPEN')")
     wait_until(lambda: poll_ms(page) == 500, what="the open-market interval")
-    wait_until(lambda: len(listing_request_starts(page)) >= 4, what="several quick polls")
+    wait_until(lambda: sent() >= 4, what="several quick polls")
 
     switch_market(api, day.close + timedelta(minutes=30))
     page.wait_for_selector("#status-market:has-text('MARKET CLOSED')")
     wait_until(lambda: poll_ms(page) == 2000, what="the closed-market interval")
     assert page.inner_text("#status-session").startswith("opens ")
     assert page.is_hidden(BANNER)              # old bars are no news while the market is closed
-    closed_from = len(listing_request_starts(page))
-    wait_until(lambda: len(listing_request_starts(page)) > closed_from, timeout=90, what="a closed-market poll")
+    closed_from = sent()
+    wait_until(lambda: sent() > closed_from, timeout=90, what="a closed-market poll")
     assert poll_ms(page) == 2000               # still scheduled at the closed interval, never sooner
 
     switch_market(api, day.minute(31))

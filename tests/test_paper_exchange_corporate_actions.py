@@ -11,7 +11,7 @@ from alpaca.data.enums import Adjustment
 from alpaca.data.requests import CorporateActionsRequest, StockBarsRequest
 from alpaca.data.timeframe import TimeFrame
 
-from tests.fixtures.exchange import market_order, trading_client, wait_for_status
+from tests.fixtures.exchange import market_order, trading_client, wait_for_status, wait_until
 
 MONDAY_OPEN = "2026-11-23T14:30:00Z"
 TUESDAY = "2026-11-24"
@@ -60,6 +60,25 @@ def test_a_10_for_1_split_turns_119_shares_into_1190_and_divides_the_entry_price
     assert float(after.cost_basis) == float(before.cost_basis)
     statuses = {o["client_order_id"]: o["status"] for o in exchange.state()["orders"]}
     assert statuses["queued-overnight"] == statuses["also-queued"] == "canceled"  # a split cancels open orders
+
+
+def test_an_order_queued_for_the_ex_dates_open_is_cancelled_when_the_clock_runs_through_the_open(
+        paper_exchange_factory):
+    """A sell sent after the close waits for the open of the split's ex-date. The split is applied at
+    that open before anything fills there: the order is cancelled, never filled at the divided price
+    out of the shares before the split (which left the account 3 shares short of its cards)."""
+    exchange = paper_exchange_factory(start="2026-11-23T20:50:00Z", speed=60)
+    buy(exchange, "AAPL", 10, "aapl-10")
+    client = trading_client(exchange)
+    exchange.set_clock("2026-11-23T21:00:30Z")
+    client.submit_order(market_order("AAPL", 3, "sell", "sell-at-the-open"))
+    assert schedule(exchange, symbol="AAPL", type="forward_split", ex_date=TUESDAY, new_rate=3, old_rate=2).ok
+    exchange.set_clock("2026-11-24T14:28:00Z", speed=300)  # the clock runs through the open
+    wait_until(lambda: exchange.state()["clock"]["now"] >= "2026-11-24T14:31", 30, message="the open to pass")
+
+    order = next(o for o in exchange.state()["orders"] if o["client_order_id"] == "sell-at-the-open")
+    assert (order["status"], order["filled_qty"]) == ("canceled", "0")
+    assert client.get_open_position("AAPL").qty == "15"
 
 
 def test_raw_prices_are_divided_from_the_ex_date_and_history_can_be_split_adjusted(paper_exchange_factory):

@@ -36,8 +36,16 @@ export function formatClock(date) {
   return date ? date.toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit', second: '2-digit' }) : '—';
 }
 
-// "Tue 9:30 AM", or just "9:30 AM" when it is today for the viewer.
-export function formatDayTime(date, today = new Date()) {
+// Which day "today" is: the market's (the trading clock the API reports), so a card's times read
+// the same whatever the browser's own clock says; main.js hands it over once the page has one.
+let marketToday = () => new Date();
+
+export function useMarketClock(now) {
+  marketToday = () => new Date(now());
+}
+
+// "Tue 9:30 AM", or just "9:30 AM" when it is the market's today in the viewer's zone.
+export function formatDayTime(date, today = marketToday()) {
   if (!date) return '—';
   const time = date.toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
   if (date.toDateString() === today.toDateString()) return time;

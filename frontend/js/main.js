@@ -13,7 +13,7 @@ import { createAuth } from './auth.js';
 import { createAddDialog } from './add-dialog.js';
 import { createStopDialog } from './stop-dialog.js';
 import { createCapitalDialog } from './capital-dialog.js';
-import { formatClock } from './format.js';
+import { formatClock, useMarketClock } from './format.js';
 import { createDetailView } from './detail-view.js';
 import { createHistoryView } from './history-view.js';
 import { createQuiet, quietFromQuery } from './quiet.js';
@@ -103,6 +103,7 @@ const stopDialog = createStopDialog({
 function marketNow() {
   return view.listing && view.listing.marketNow ? view.listing.marketNow.getTime() : Date.now();
 }
+useMarketClock(marketNow);
 
 function render() {
   const listing = view.listing;
