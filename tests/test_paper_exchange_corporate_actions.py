@@ -98,6 +98,16 @@ def test_raw_prices_are_divided_from_the_ex_date_and_history_can_be_split_adjust
     assert 0.08 < tuesday[0].open / monday_raw[-1].close < 0.12     # the raw cliff is a tenth
 
 
+def test_the_evening_before_the_ex_date_history_is_not_adjusted_yet(paper_exchange_factory):
+    """At 20:00 New York on Monday it is already Tuesday in UTC; the split's ex-date is a New York day."""
+    exchange = paper_exchange_factory(start="2026-11-24T01:00:00Z", speed=0)
+    assert schedule(exchange, symbol="NVDA", type="forward_split", ex_date=TUESDAY, new_rate=10, old_rate=1).ok
+    raw = minute_bars(exchange, "NVDA", "2026-11-23T20:58:00+00:00", "2026-11-23T20:59:00+00:00")
+    adjusted = minute_bars(exchange, "NVDA", "2026-11-23T20:58:00+00:00", "2026-11-23T20:59:00+00:00",
+                           Adjustment.SPLIT)
+    assert [b.close for b in adjusted] == [b.close for b in raw]
+
+
 def test_alpaca_py_reads_the_scheduled_actions_with_its_own_models(paper_exchange_factory):
     exchange = paper_exchange_factory(start=MONDAY_OPEN, speed=0)
     for spec in ({"symbol": "NVDA", "type": "forward_split", "ex_date": TUESDAY, "new_rate": 10, "old_rate": 1},
