@@ -126,11 +126,13 @@ def _as_bars(bars: Any) -> Bars:
     return Bars.from_frame(bars)  # a DataFrame from db_manager.get_last_bars
 
 
-def requirements_for_card(card: Mapping[str, Any], current_time: str, *, directory: Path | None = None) -> dict:
-    """What to fetch for this card now: ``{"bars": n}``. Raises AlgorithmError / AlgorithmLoadError."""
+def requirements_for_card(card: Mapping[str, Any], current_time: str, *, directory: Path | None = None,
+                          algorithm_class: type | None = None) -> dict:
+    """What to fetch for this card now: ``{"bars": n}``. Raises AlgorithmError / AlgorithmLoadError.
+    ``algorithm_class``: the class already loaded this minute (else it is loaded here)."""
     algorithm_type = _card_field(card, "algorithm_type")
     card_id = _safe_id(card)
-    cls = _load(algorithm_type, directory, card_id)
+    cls = algorithm_class or _load(algorithm_type, directory, card_id)
     algorithm = instantiate(cls, _card_field(card, "ticker"), _card_field(card, "initial_capital"),
                             algorithm_type=algorithm_type, card_id=card_id, params=_card_params(cls, card))
     return requirements_of(algorithm, current_time, algorithm_type=algorithm_type, card_id=card_id)
@@ -157,7 +159,8 @@ def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Seq
                     current_price: float, *, current_time: str | None = None,
                     directory: Path | None = None, bars_needed: int | None = None,
                     price_age: PriceAge | None = None,
-                    max_price_age: int = DEFAULT_MAX_PRICE_AGE) -> CheckedDecision:
+                    max_price_age: int = DEFAULT_MAX_PRICE_AGE,
+                    algorithm_class: type | None = None) -> CheckedDecision:
     """Run one card's algorithm for one minute and return the checked decision with its reason.
 
     ``card`` needs ``algorithm_type``, ``ticker``, ``initial_capital`` (``id`` for messages, and
@@ -167,12 +170,13 @@ def decide_for_card(card: Mapping[str, Any], bars: Any, transaction_history: Seq
     ``system_db_manager.get_transactions`` returns them); ``current_price`` the latest price.
     ``current_time`` defaults to the end of the newest bar; ``bars_needed`` is what
     ``requirements_for_card`` already answered for this minute (asked again when omitted);
-    ``price_age`` how old the newest bar is (a buy on a stale price is refused). Raises ``AlgorithmError`` (incl.
+    ``price_age`` how old the newest bar is (a buy on a stale price is refused); ``algorithm_class`` the
+    class already loaded this minute (else it is loaded here). Raises ``AlgorithmError`` (incl.
     ``AlgorithmLoadError``) for anything the algorithm got wrong; never trades.
     """
     algorithm_type = _card_field(card, "algorithm_type")
     card_id = _safe_id(card)
-    cls = _load(algorithm_type, directory, card_id)
+    cls = algorithm_class or _load(algorithm_type, directory, card_id)
     window = _as_bars(bars)
     if current_time is None:
         current_time = _end_of(window)

@@ -27,15 +27,14 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 import requests
 
@@ -491,15 +490,18 @@ class Soak:
         self.box.start_all()
         self.poller.start()
         try:
-            self._trade(cards)
-        finally:
-            self.poller.stop()
-        cards_before = self.poller.last_cards
-        self.faults.clear()
-        self._quiesce()
-        summary = self._summary(cards_before, time.monotonic() - started)
-        codes = self.box.stop_all()
-        summary["clean_exits"] = codes
+            try:
+                self._trade(cards)
+            finally:
+                self.poller.stop()
+            cards_before = self.poller.last_cards
+            self.faults.clear()
+            self._quiesce()
+            summary = self._summary(cards_before, time.monotonic() - started)
+        except BaseException:
+            self.box.kill(*ROLES)  # a failed run leaves no process behind
+            raise
+        summary["clean_exits"] = self.box.stop_all()
         return summary
 
     def _trade(self, cards: list[int]) -> None:

@@ -59,18 +59,19 @@ class CorporateActionKeeper:
         """Read and apply the actions of ``tickers`` (default: the watched ones) not checked today yet.
 
         Returns what was applied now: one dict per action with the card effects and bars scaled.
-        A ticker with an order still open waits (checked again next cycle): the order's fill must
-        be settled first, or the split would miss its shares and the dividend its holder.
+        On a ticker with an order still open the cards wait (checked again next cycle): the order's
+        fill must be settled first, or the split would miss its shares and the dividend its holder.
+        Its stored bars are scaled at once all the same: the data API's history is already adjusted
+        on the ex-date, and a back-fill must never mix adjusted bars with unadjusted ones.
         """
         today = new_york_day(now)
         due = sorted(t for t in (self.watched_tickers() if tickers is None else set(tickers))
                      if self._checked.get(t) != today)
-        waiting = set(due) & ledger.open_order_tickers(conn=self.ledger_conn)
-        for ticker in sorted(waiting):
-            logger.info("%s: corporate actions wait until its open order is settled", ticker)
-        due = [t for t in due if t not in waiting]
         if not due:
             return []
+        waiting = set(due) & ledger.open_order_tickers(conn=self.ledger_conn)
+        for ticker in sorted(waiting):
+            logger.info("%s: corporate actions wait for the cards until its open order is settled", ticker)
         from database.historical_pull import PullError  # with the data client, not at the daemon's import
 
         try:
@@ -80,16 +81,19 @@ class CorporateActionKeeper:
             logger.error(message)
             self._on_error(message)
             return []
-        applied = [done for done in (self.apply(action, now) for action in actions) if done]
-        self._checked.update({ticker: today for ticker in due})
+        applied = [done for done in (self.apply(action, now, on_cards=action["symbol"] not in waiting)
+                                     for action in actions) if done]
+        self._checked.update({ticker: today for ticker in due if ticker not in waiting})
         return applied
 
-    def apply(self, action: Dict[str, Any], now: datetime | str) -> Optional[Dict[str, Any]]:
-        """Record one action on the cards and scale the stored bars for a split; None if nothing changed.
+    def apply(self, action: Dict[str, Any], now: datetime | str, *, on_cards: bool = True) -> Optional[Dict[str, Any]]:
+        """Record one action on the cards (unless ``on_cards`` is false) and scale the stored bars for a
+        split; None if nothing changed.
 
         Raises ``OrderStillOpen`` (nothing written) while an order on its ticker is open. ``now`` is the
         trading clock's: it stamps the cards' rows and the bars' adjustment."""
-        effects = ledger.record_corporate_action(action, recorded_at=to_utc_string(now), conn=self.ledger_conn)
+        effects = (ledger.record_corporate_action(action, recorded_at=to_utc_string(now), conn=self.ledger_conn)
+                   if on_cards else [])
         rows = None
         if action["kind"] != "cash_dividend":
             rows = db_manager.adjust_bars_for_split(

@@ -198,7 +198,7 @@ class CorporateActions:
             raise ApiError(400, f"invalid adjustment: {adjustment}")
         if adjustment == "raw" or not bars:
             return bars
-        today = now.strftime("%Y-%m-%d")
+        today = _ny_day(now)  # the ex-date is a New York day (at 20:00 New York it is tomorrow in UTC)
         with self._lock:
             actions = [a for a in self._actions.values() if a.ex_date <= today]
         splits = [a for a in actions if a.is_split and adjustment in ("split", "all")]

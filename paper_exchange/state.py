@@ -25,6 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from .quantities import whole_if_possible
+
 logger = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -130,7 +132,8 @@ class Store:
     def fills(self) -> list[Fill]:
         with self._lock:
             rows = self._conn.execute("SELECT order_id, symbol, side, qty, price, at FROM fills ORDER BY seq").fetchall()
-        return [Fill(o, s, d, q, Decimal(p), _parse(a)) for o, s, d, q, p, a in rows]
+        # qty: whole shares, or a reverse split's fraction sold (stored as text, read back exactly)
+        return [Fill(o, s, d, whole_if_possible(Decimal(str(q))), Decimal(p), _parse(a)) for o, s, d, q, p, a in rows]
 
     # ---- writing -----------------------------------------------------------------------------
     def create_account(self, account_id: str, created_at: datetime, initial_cash: Decimal, seed: int,
@@ -155,7 +158,7 @@ class Store:
             conn.executemany("UPDATE corporate_actions SET applied_at = ? WHERE id = ?",
                              [(at, action_id) for action_id, at in applied_actions])
             conn.executemany("INSERT INTO fills (order_id, symbol, side, qty, price, at) VALUES (?, ?, ?, ?, ?, ?)",
-                             [(f.order_id, f.symbol, f.side, f.qty, str(f.price), _iso(f.at)) for f in fills])
+                             [(f.order_id, f.symbol, f.side, str(f.qty), str(f.price), _iso(f.at)) for f in fills])
 
     def save_corporate_action(self, action_id: str, spec: dict) -> None:
         with self._transaction() as conn:

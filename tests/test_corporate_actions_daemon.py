@@ -10,7 +10,10 @@ from datetime import date
 
 from database import db_manager
 from database.historical_pull import DataUnavailable
+from orchestra import net_order
+from orchestra.allocation import Intent, net_ticker
 from orchestra.corporate_actions import CorporateActionKeeper
+from orchestra.net_order import BrokerUpdate
 from system_databse.positions import mismatches as position_mismatches
 from system_databse import system_db_manager as ledger_db
 from tests.fixtures.orchestrator import REPO_ROOT
@@ -82,6 +85,32 @@ def test_a_new_tickers_backfill_waits_for_its_splits_so_adjusted_bars_never_meet
         (ticker, db_manager.get_latest_price(market, ticker)["price"])) or 0, lambda: "2026-11-24T15:00:00Z")
     backfill("NVDA")
     assert calls == [("NVDA", 14.0)]  # scaled before the backfill's adjusted bars arrive
+
+
+def test_an_open_order_holds_back_the_cards_split_but_never_the_bars_a_backfill_meets(ledger, market):
+    """On the ex-date an order on NVDA is still working: the card's split waits for its fill, but the
+    stored bars are scaled before the back-fill brings the data API's adjusted history (it once
+    brought Monday's last bar adjusted into raw bars, and the split then divided it twice)."""
+    card = ledger_db.create_algorithm("NVDA", "x", 20_000, conn=ledger)
+    ledger_db.record_buy(card, 119, 140.0, timestamp="2026-11-23T14:35:00Z", conn=ledger)
+    db_manager.upsert_bars(market, monday_bars("NVDA", 5, 140.0))
+    net_order.journal(ledger, net_ticker("NVDA", [Intent(card, "buy", 1)]), "buy-at-open",
+                      minute="2026-11-24T14:31:00Z", price=14.0, now="2026-11-24T14:31:01Z")
+    keeper = CorporateActionKeeper(ledger, market, Feed([SPLIT]))
+    calls = []
+    backfill = keeper.guard_backfill(lambda ticker: calls.append(
+        (ticker, db_manager.get_latest_price(market, ticker)["price"])) or 0, lambda: "2026-11-24T14:31:02Z")
+
+    backfill("NVDA")
+    assert calls == [("NVDA", 14.0)]                                    # scaled before the back-fill
+    assert ledger_db.get_position_totals(card, conn=ledger)["shares"] == 119  # the card waits for its order
+
+    net_order.apply(ledger, "buy-at-open", BrokerUpdate("filled", 1, 14.0, "2026-11-24T14:31:03Z"),
+                    now="2026-11-24T14:31:04Z")
+    [done] = keeper.check("2026-11-24T14:32:00Z")
+    assert (done["bars_adjusted"], [c["share_change"] for c in done["cards"]]) == (None, [1071])
+    assert ledger_db.get_position_totals(card, conn=ledger)["shares"] == 1191
+    assert set(db_manager.get_bars_between(market, "NVDA", "2026-11-23T00:00:00Z", "2026-11-24T00:00:00Z").close) == {14.0}
 
 
 def test_a_fractional_broker_position_after_a_reverse_split_is_no_mismatch():

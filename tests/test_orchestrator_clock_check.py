@@ -75,7 +75,8 @@ def test_orders_wait_while_the_system_clock_is_two_minutes_off_the_brokers(tmp_p
             return beat if check.get("in_sync") is False and beat["payload"]["last_cycle_at"] else None
 
         beat = wait_until(refusing, 60, "a cycle that refuses to trade")
-        assert beat["payload"]["clock_check"]["skew_seconds"] == pytest.approx(120, abs=3)
+        # about two minutes: at 10x a loaded machine reads the broker a few hundred ms late (a few seconds here)
+        assert beat["payload"]["clock_check"]["skew_seconds"] == pytest.approx(120, abs=10)
         wait_until(lambda: ledger.get_heartbeat("orchestrator", conn=conn)["payload"]["last_cycle_at"]
                    != beat["payload"]["last_cycle_at"], 60, "another refused cycle")
         assert exchange.state()["orders"] == [], "no order may leave on a clock nobody can trust"

@@ -1,6 +1,7 @@
 """The paper exchange schedules splits and dividends, serves them to alpaca-py and applies them at the open."""
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, datetime, timezone
 
 import pytest
@@ -98,6 +99,16 @@ def test_raw_prices_are_divided_from_the_ex_date_and_history_can_be_split_adjust
     assert 0.08 < tuesday[0].open / monday_raw[-1].close < 0.12     # the raw cliff is a tenth
 
 
+def test_the_evening_before_the_ex_date_history_is_not_adjusted_yet(paper_exchange_factory):
+    """At 20:00 New York on Monday it is already Tuesday in UTC; the split's ex-date is a New York day."""
+    exchange = paper_exchange_factory(start="2026-11-24T01:00:00Z", speed=0)
+    assert schedule(exchange, symbol="NVDA", type="forward_split", ex_date=TUESDAY, new_rate=10, old_rate=1).ok
+    raw = minute_bars(exchange, "NVDA", "2026-11-23T20:58:00+00:00", "2026-11-23T20:59:00+00:00")
+    adjusted = minute_bars(exchange, "NVDA", "2026-11-23T20:58:00+00:00", "2026-11-23T20:59:00+00:00",
+                           Adjustment.SPLIT)
+    assert [b.close for b in adjusted] == [b.close for b in raw]
+
+
 def test_alpaca_py_reads_the_scheduled_actions_with_its_own_models(paper_exchange_factory):
     exchange = paper_exchange_factory(start=MONDAY_OPEN, speed=0)
     for spec in ({"symbol": "NVDA", "type": "forward_split", "ex_date": TUESDAY, "new_rate": 10, "old_rate": 1},
@@ -134,6 +145,27 @@ def test_a_1_for_3_reverse_split_of_10_shares_leaves_3_333333333_shares(paper_ex
     client.submit_order(market_order("F", 3, "sell", "f-sell"))
     wait_for_status(client, "f-sell", {"filled"})
     assert client.get_open_position("F").qty == "0.333333333"  # the remainder stays at the broker
+
+
+def test_selling_a_reverse_splits_fraction_is_saved_to_the_nano_share(paper_exchange_factory, tmp_path):
+    """A fill of 0.333333333 shares is written to the saved account like any other (it once failed
+    to be written, and every later request answered 500) and read back exactly after a kill."""
+    state = tmp_path / "exchange.db"
+    exchange = paper_exchange_factory(start=MONDAY_OPEN, speed=60, state=state)
+    buy(exchange, "F", 10, "f-1")
+    assert schedule(exchange, symbol="F", type="reverse_split", ex_date=TUESDAY, new_rate=1, old_rate=3).ok
+    exchange.set_clock(TUESDAY_AFTER_OPEN, speed=60)
+    client = trading_client(exchange)
+    client.submit_order(market_order("F", 3.333333333, "sell", "f-all"))
+    wait_for_status(client, "f-all", {"filled"})
+    exchange_cash = exchange.state()["cash"]
+    exchange.kill()
+
+    with sqlite3.connect(state) as conn:
+        fills = conn.execute("SELECT side, qty FROM fills WHERE symbol = 'F' ORDER BY seq").fetchall()
+    assert fills == [("buy", 10), ("sell", 3.333333333)]
+    again = paper_exchange_factory(start=None, speed=0, state=state)
+    assert "F" not in again.state()["positions"] and again.state()["cash"] == exchange_cash
 
 
 def test_a_25_cent_dividend_on_100_shares_credits_25_dollars(paper_exchange_factory):
