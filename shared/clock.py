@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 JUMP_SECONDS = 300.0  # a broker reading this far from the extrapolation is a jump (a simulation was set)
+MAX_RATE = 3600.0  # no simulation runs faster than an hour a second: a faster "rate" spans a jump
 LEAP_FACTOR = 100.0  # while a new rate is measured, a reading this many times faster than the last rate is a jump
 
 
@@ -160,7 +161,13 @@ class BrokerClock:
         first_mono, first_reading = self._samples[0]
         span = mono - first_mono
         if span >= self.MIN_SPAN:
-            self._rate = max(0.0, (reading - first_reading).total_seconds() / span)
+            rate = max(0.0, (reading - first_reading).total_seconds() / span)
+            if rate > MAX_RATE:  # a jump inside the window (a fresh process has no rate to judge it by)
+                logger.info("broker clock jumped: %s after %s in %.1f real seconds", stamp(reading),
+                            stamp(first_reading), span)
+                self._samples = deque([(mono, reading)], maxlen=self._samples.maxlen)
+                return
+            self._rate = rate
             self._rate_measured = self._rate_known = True
 
     def _leap_forward(self, real: float, moved: timedelta) -> bool:

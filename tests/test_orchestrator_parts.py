@@ -152,6 +152,21 @@ def test_broker_clock_sees_a_second_jump_before_it_has_measured_the_speed_again(
     assert clock.peek() == utc("2026-11-27T14:32:15Z")
 
 
+def test_a_fresh_broker_clock_never_measures_its_speed_across_a_skipped_night():
+    real, sim = FakeTime(), {"now": utc("2026-11-25T20:59:00Z")}
+    clock = BrokerClock(lambda: sim["now"], monotonic=real)
+    clock.poll()
+    real.real += 0.3
+    sim["now"] = utc("2026-11-27T14:28:00Z")  # the night skipped before any rate was measured
+    clock.poll()
+    for _ in range(4):
+        real.real += 0.25
+        sim["now"] += timedelta(seconds=75)
+        clock.poll()
+    assert clock.rate() == pytest.approx(300.0)
+    assert clock.peek() == utc("2026-11-27T14:33:00Z")
+
+
 def test_broker_clock_learns_a_hundredfold_speed_up_right_after_a_jump():
     real, sim = FakeTime(), {"now": utc("2026-11-23T15:00:00Z")}
     clock = BrokerClock(lambda: sim["now"], monotonic=real)
