@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 MINUTE = timedelta(minutes=1)
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 JUMP_SECONDS = 300.0  # a broker reading this far from the extrapolation is a jump (a simulation was set)
+MAX_RATE = 3600.0  # no simulation runs faster than an hour a second: a faster "rate" spans a jump
+LEAP_FACTOR = 100.0  # while a new rate is measured, a reading this many times faster than the last rate is a jump
 
 
 class ClockError(ValueError):
@@ -119,6 +121,8 @@ class BrokerClock:
         self._samples: deque[tuple[float, datetime]] = deque(maxlen=16)
         self._rate = 1.0
         self._rate_measured = False
+        self._rate_known = False  # a rate was measured once: a later jump is judged against it
+        self._leapt = False
         self._unreachable = False
         self._lock = threading.Lock()
 
@@ -146,16 +150,36 @@ class BrokerClock:
             last_mono, last_reading = self._samples[-1]
             expected = last_reading + timedelta(seconds=(mono - last_mono) * self._rate)
             off = abs((reading - expected).total_seconds())
-            if off > JUMP_SECONDS and (self._rate_measured or reading < last_reading):
+            if off > JUMP_SECONDS and (self._rate_measured or reading < last_reading
+                                       or self._leap_forward(mono - last_mono, reading - last_reading)):
                 logger.info("broker clock jumped: expected about %s, reads %s", stamp(expected), stamp(reading))
                 self._samples.clear()
                 self._rate_measured = False
+            else:
+                self._leapt = False
         self._samples.append((mono, reading))
         first_mono, first_reading = self._samples[0]
         span = mono - first_mono
         if span >= self.MIN_SPAN:
-            self._rate = max(0.0, (reading - first_reading).total_seconds() / span)
-            self._rate_measured = True
+            rate = max(0.0, (reading - first_reading).total_seconds() / span)
+            if rate > MAX_RATE:  # a jump inside the window (a fresh process has no rate to judge it by)
+                logger.info("broker clock jumped: %s after %s in %.1f real seconds", stamp(reading),
+                            stamp(first_reading), span)
+                self._samples = deque([(mono, reading)], maxlen=self._samples.maxlen)
+                return
+            self._rate = rate
+            self._rate_measured = self._rate_known = True
+
+    def _leap_forward(self, real: float, moved: timedelta) -> bool:
+        """A forward jump while a new rate is still being measured (a second jump within half a
+        second: a simulation's night skipped just after a restart): the clock moved far faster than
+        any rate it ran at. Without this the new rate was measured across the jump (the soak's
+        daemon read 18:18 for 14:28 and backfilled the session's future minutes as empty). Declared
+        once in a row, so a real change of speed is measured from the next reading on."""
+        if not self._rate_known or self._leapt or real <= 0:
+            return False
+        self._leapt = moved.total_seconds() / real > LEAP_FACTOR * max(self._rate, 1.0)
+        return self._leapt
 
     def rate(self) -> float:
         """Measured clock seconds per real second (1.0 until measured)."""

@@ -106,7 +106,8 @@ def test_a_deposit_lets_a_card_buy_and_a_withdrawal_shrinks_its_first_buy(wall, 
 
     wait_until(lambda: ledger.get_transactions(f, conn=conn), 90, "the F card's first buy")
     [f_buy] = ledger.get_transactions(f, conn=conn)
-    [decided] = [d for d in _decisions(conn, f, "decision") if d["action"] == "buy"]
+    buys = lambda: [d for d in _decisions(conn, f, "decision") if d["action"] == "buy"]  # noqa: E731
+    [decided] = wait_until(buys, 30, "the minute's decisions logged")  # written as the cycle ends, after its fills
     assert "capital 1000.00, cash 1000.00" in decided["reason"]
     assert f_buy["shares"] == decided["shares"] == math.floor(1_000 / decided["price"] + 1e-9)
     assert f_buy["shares"] < math.floor(10_000 / decided["price"]), "it spent what was left, not what it was given"

@@ -128,6 +128,61 @@ def test_broker_clock_treats_a_set_clock_as_a_jump_and_keeps_its_rate():
     assert clock.rate() == pytest.approx(200.0)
 
 
+def test_broker_clock_sees_a_second_jump_before_it_has_measured_the_speed_again():
+    """A restart sets the simulation back, and a quarter second later the night is skipped: the
+    new speed must not be measured across that second jump (it read 18:18 for 14:28 and the
+    daemon took the session for over)."""
+    real, sim = FakeTime(), {"now": utc("2026-11-25T20:55:00Z")}
+    clock = BrokerClock(lambda: sim["now"], monotonic=real)
+    for _ in range(3):
+        clock.poll()
+        real.real += 0.25
+        sim["now"] += timedelta(seconds=75)  # 300x
+    sim["now"] = utc("2026-11-25T20:50:00Z")  # restarted a little behind: a jump
+    clock.poll()
+    real.real += 0.25
+    sim["now"] = utc("2026-11-27T14:28:00Z")  # the night skipped at once
+    clock.poll()
+    for _ in range(3):
+        real.real += 0.25
+        sim["now"] += timedelta(seconds=75)
+        clock.poll()
+    assert clock.rate() == pytest.approx(300.0)
+    real.real += 0.1
+    assert clock.peek() == utc("2026-11-27T14:32:15Z")
+
+
+def test_a_fresh_broker_clock_never_measures_its_speed_across_a_skipped_night():
+    real, sim = FakeTime(), {"now": utc("2026-11-25T20:59:00Z")}
+    clock = BrokerClock(lambda: sim["now"], monotonic=real)
+    clock.poll()
+    real.real += 0.3
+    sim["now"] = utc("2026-11-27T14:28:00Z")  # the night skipped before any rate was measured
+    clock.poll()
+    for _ in range(4):
+        real.real += 0.25
+        sim["now"] += timedelta(seconds=75)
+        clock.poll()
+    assert clock.rate() == pytest.approx(300.0)
+    assert clock.peek() == utc("2026-11-27T14:33:00Z")
+
+
+def test_broker_clock_learns_a_hundredfold_speed_up_right_after_a_jump():
+    real, sim = FakeTime(), {"now": utc("2026-11-23T15:00:00Z")}
+    clock = BrokerClock(lambda: sim["now"], monotonic=real)
+    for _ in range(3):
+        clock.poll()
+        real.real += 1.0
+        sim["now"] += timedelta(seconds=1)  # real time
+    sim["now"] = utc("2026-11-24T14:30:00Z")  # set forward, and from now on 1000x
+    clock.poll()
+    for _ in range(4):
+        real.real += 0.25
+        sim["now"] += timedelta(seconds=250)
+        clock.poll()
+    assert clock.rate() == pytest.approx(1000.0)
+
+
 def test_broker_clock_learns_a_new_speed_without_a_jump():
     real, sim = FakeTime(), {"now": utc("2026-11-23T15:00:00Z")}
     clock = BrokerClock(lambda: sim["now"], monotonic=real)
