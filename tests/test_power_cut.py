@@ -50,6 +50,13 @@ def wall(box) -> list[tuple]:
     return sorted((c["id"], c["current_shares"], c["trade_count"], c["current_value"], c["pnl"]) for c in cards)
 
 
+def frozen_wall(box) -> list[tuple]:
+    """The wall at the instant of the cut: the daemon (the only writer of fills and bars) is frozen
+    first, so no bar lands between this read and the cut."""
+    os.kill(box.processes["orchestrator"].pid, signal.SIGSTOP)
+    return wall(box)
+
+
 def cut_and_restart(box, down_seconds: float = 2.0) -> list[tuple]:
     """Power cut, a dark box for a moment, then exchange and API; returns the wall as it comes back."""
     box.kill(*ROLES)
@@ -93,7 +100,7 @@ def test_cut_between_the_journal_intent_and_the_submit(box):
                     None)
 
     pending = wait_until(never_received, 60, "an intent the broker never received")
-    shown = wall(box)
+    shown = frozen_wall(box)
     assert cut_and_restart(box) == shown
     orders_before = len(box.state()["orders"])
     assert pending["client_order_id"] not in {o["client_order_id"] for o in box.state()["orders"]}
@@ -129,7 +136,7 @@ def test_cut_between_the_fill_and_its_record(box):
 
 def test_cut_during_the_start_up_backfill_and_again_while_trading(box):
     wait_until(lambda: any(e["status"] == "filled" for e in journal(box)), 60, "a first fill")
-    shown = wall(box)
+    shown = frozen_wall(box)
     assert cut_and_restart(box, down_seconds=8.0) == shown  # eight simulated minutes go by unseen
     mark = len(box.output("orchestrator"))
     box.start_role("orchestrator")
