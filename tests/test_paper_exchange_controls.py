@@ -11,9 +11,9 @@ import pytest
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import OrderStatus
-from websockets.sync.client import connect
 
 from tests.fixtures.exchange import SdkStream, market_order, trading_client, wait_for_status, wait_until
+from tests.fixtures.exchange import stream_connect as connect
 
 pytestmark = pytest.mark.slow(35)
 

@@ -8,9 +8,9 @@ import json
 import time
 
 import requests
-from websockets.sync.client import connect
 
 from tests.fixtures.exchange import wait_until
+from tests.fixtures.exchange import stream_connect as connect
 
 DAY_START, DAY_END = "2026-11-23T14:30:00Z", "2026-11-23T20:59:00Z"  # one whole session
 

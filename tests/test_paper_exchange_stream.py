@@ -8,9 +8,9 @@ import msgpack
 import pytest
 import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 
 from tests.fixtures.exchange import SdkStream, wait_until
+from tests.fixtures.exchange import stream_connect as connect
 
 UTC = timezone.utc
 

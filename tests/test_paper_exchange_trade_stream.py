@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 from alpaca.trading.stream import TradingStream
-from websockets.sync.client import connect
 
 from tests.fixtures.exchange import market_order, trading_client, wait_until
+from tests.fixtures.exchange import stream_connect as connect
 
 
 @pytest.fixture
