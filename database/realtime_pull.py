@@ -4,10 +4,13 @@
 ``unsubscribe`` at any time; the wanted set is remembered and (re)applied on every connection.
 Each bar, and each "updated bar" correcting it, is upserted through ``db_manager`` on the
 thread's own connection, one transaction per minute of the stream (``bar_batch.MinuteBatch``).
-A dropped connection, or one that stays silent longer than ``silence_timeout`` while the market is open and then does not answer a ping (a known failure of
-Alpaca's stream), is replaced after a backoff with jitter; ``on_reconnect`` then lets the owner
-backfill what was missed. Silence is the connection's, not a ticker's: any frame counts, and a
-stream of thin tickers that trade every few minutes stays connected as long as it answers pings.
+A dropped connection, or one that stays silent longer than ``silence_timeout`` while the market
+is open and then does not answer a ping (a known failure of Alpaca's stream), is replaced after a
+backoff with jitter; ``on_reconnect`` then lets the owner backfill what was missed, once the feed
+has answered the new connection's subscription (a minute that closes before the feed holds it
+reaches neither the stream nor a backfill asked earlier). Silence is the connection's, not a
+ticker's: any frame counts, and a stream of thin tickers that trade every few minutes stays
+connected as long as it answers pings.
 A subscription the feed refuses for its symbol limit (405) is remembered in ``refused``.
 
 Alpaca allows one stream connection per account: nothing else in the project opens one.
@@ -75,6 +78,7 @@ class RealtimeStreamer:
         self._stopping = threading.Event()
         self._callback_thread: Optional[threading.Thread] = None
         self._reconnect_pending = False
+        self._backfill_owed = False  # reconnected: on_reconnect is due once the feed answers the subscription
         self._db: Optional[sqlite3.Connection] = None
         self._session_got_data = False
         self._ever_connected = False
@@ -210,7 +214,9 @@ class RealtimeStreamer:
                         self._settings.stream_endpoint or "Alpaca", self._settings.feed, sorted(sent) or "nothing")
             if self._ever_connected:
                 self.reconnects += 1
-                self._notify_reconnect()
+                self._backfill_owed = True
+                if not sent:  # nothing subscribed, no answer to wait for
+                    self._settle_backfill()
             self._ever_connected = True
             await self._consume(stream, sent)
         except Exception as exc:  # refused, dropped, timed out, garbled: log, back off, reconnect
@@ -288,6 +294,8 @@ class RealtimeStreamer:
         offered again one at a time, so the ones that fit still stream.
         """
         kind = message.get("T")
+        if kind in ("subscription", "error"):
+            self._settle_backfill()
         if kind == "subscription":
             self._confirmed = set(message.get("bars") or [])
             if self._awaiting in self._confirmed:
@@ -393,6 +401,11 @@ class RealtimeStreamer:
                     self.bars_written += db_manager.upsert_bars(self._db, [row])
                 except (sqlite3.Error, ValueError) as one:
                     logger.error("bar %s %s not stored: %s", row["ticker"], row["timestamp"], one)
+
+    def _settle_backfill(self) -> None:
+        if self._backfill_owed:
+            self._backfill_owed = False
+            self._notify_reconnect()
 
     def _notify_reconnect(self) -> None:
         """Run ``on_reconnect`` in its own thread (a backfill must not stall the stream); calls

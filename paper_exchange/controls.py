@@ -40,6 +40,7 @@ class Switches:
     stream_connection_limit: int = 1
     stream_symbol_limit: int = 30
     stream_linger_seconds: float = 0.0
+    stream_subscribe_delay_seconds: float = 0.0
     wash_trade_rejection: bool = True
     rate_limit_per_minute: int = 200  # per API key, trading API; 0 = off
 
@@ -125,6 +126,11 @@ class Controls:
         with self._lock:
             return self._switches.stream_linger_seconds
 
+    @property
+    def stream_subscribe_delay_seconds(self) -> float:
+        with self._lock:
+            return self._switches.stream_subscribe_delay_seconds
+
 
 def _number(key: str, value: Any, *, low: float, high: float = float("inf"), integer: bool = False):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
@@ -150,7 +156,7 @@ def _validated(key: str, value: Any) -> Any:
         return _number(key, value, low=1, high=100, integer=True)
     if key == "stream_symbol_limit":
         return _number(key, value, low=1, high=100_000, integer=True)
-    if key == "stream_linger_seconds":
+    if key in ("stream_linger_seconds", "stream_subscribe_delay_seconds"):
         return _number(key, value, low=0.0, high=3600.0)
     if key == "fail_path":
         if not isinstance(value, str) or not value.startswith("/"):

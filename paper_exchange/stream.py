@@ -209,6 +209,9 @@ class StreamServer:
         if any(not isinstance(v, list) or not all(isinstance(s, str) and s for s in v) for v in changes.values()):
             await self.send(client, [{"T": "error", "code": 400, "msg": "invalid syntax"}])
             return True
+        delay = self.exchange.controls.stream_subscribe_delay_seconds
+        if action == "subscribe" and delay:  # a busy feed: the subscription takes effect this much later
+            await asyncio.sleep(delay)
         if action == "subscribe" and _symbol_count(client, changes) > self.exchange.controls.stream_symbol_limit:
             await self.send(client, [{"T": "error", "code": 405, "msg": "symbol limit exceeded"}])
             return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import datetime
 
 import pytest
 
@@ -108,6 +109,17 @@ def _gaps(env, ticker):
         market.close()
 
 
+def _minutes_after(env, ticker, since: str) -> int:
+    """How many minutes the newest stored bar of ``ticker`` is past ``since``."""
+    market = db_manager.get_connection(env["AUTOTRADER_STOCKS_DB"])
+    try:
+        newest = db_manager.get_last_timestamp(market, ticker)
+    finally:
+        market.close()
+    moment = lambda text: datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    return int((moment(newest) - moment(since)).total_seconds() // 60)
+
+
 def test_a_stream_reconnect_backfills_the_missed_bars_before_the_next_cycle(tmp_path, stocks_db_template,
                                                                              paper_exchange_factory,
                                                                              orchestrator_factory):
@@ -122,10 +134,14 @@ def test_a_stream_reconnect_backfills_the_missed_bars_before_the_next_cycle(tmp_
                            log_dir=tmp_path / "logs")
     daemon = orchestrator_factory(env)
     daemon.wait_for(r"cycle \S+: 1 card\(s\)")
-    exchange.control(drop_streams=True)
+    # The feed takes a second (5 minutes here) to take the new connection's subscription: the
+    # backfill must cover them too.
+    exchange.control(stream_subscribe_delay_seconds=1, drop_streams=True)
     reconnected = daemon.wait_for(r"stream reconnected: backfilling AAPL")
     healed = daemon.wait_for(r"backfilled (\d+) bar\(s\) of AAPL", after=reconnected.end())
     assert int(healed.group(1)) >= 1
+    healed_through = daemon.wait_for(r"missing minutes filled \(\S+ to (\S+)\)", after=reconnected.end()).group(1)
+    wait_until(lambda: _minutes_after(env, "AAPL", healed_through) >= 5, 30, "the stream's bars again")
     daemon.wait_for(r"cycle \S+: 1 card\(s\)", after=healed.end())
     wait_until(lambda: ledger.get_heartbeat("orchestrator", conn=conn)["payload"]["stream"]["reconnects"] >= 1,
                30, "the heartbeat to count the reconnect")

@@ -175,6 +175,24 @@ def test_recovers_after_the_exchange_drops_the_connection(exchange, make_streame
     assert streamer.connected
 
 
+def test_the_owner_is_told_to_backfill_only_once_the_feed_holds_the_new_subscription(exchange, make_streamer,
+                                                                                     market):
+    """A backfill asked before the feed takes the subscription would leave the minutes between
+    the two in neither: the feed here takes 1.5 s (over 7 minutes at this speed) to answer."""
+    held_when_told = []
+    streamer = make_streamer(on_reconnect=lambda: held_when_told.append(subscribed_bars(exchange)))
+    streamer.subscribe("AAPL")
+    streamer.subscribe("TSLA")
+    streamer.start()
+    wait_until(lambda: subscribed_bars(exchange) == ["AAPL", "TSLA"], "the first subscription")
+
+    exchange.control(stream_subscribe_delay_seconds=1.5, drop_streams=True)
+
+    wait_until(lambda: held_when_told, "the owner to be told of the reconnect")
+    assert held_when_told == [["AAPL", "TSLA"]]
+    assert streamer.reconnects == 1
+
+
 def test_recovers_when_the_connection_goes_silent_in_market_hours(exchange, make_streamer, market):
     reconnected = Reconnects()
     streamer = make_streamer(on_reconnect=reconnected, silence_timeout=2)
