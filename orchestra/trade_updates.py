@@ -17,7 +17,6 @@ from typing import Callable, Dict, Optional
 from alpaca.common.enums import BaseURL
 from alpaca.trading.models import TradeUpdate
 from pydantic import ValidationError
-from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
 from orchestra.alpaca_wrapper import BrokerError, OrderResult, order_result
@@ -124,9 +123,9 @@ class TradeUpdates:
             try:
                 self._session()
                 failures = 0
-            except (OSError, WebSocketException, ValueError, TimeoutError) as exc:
+            except Exception as exc:  # whatever ends a session, the fills must keep coming: reconnect
                 failures += 1
-                logger.warning("trade updates stream: %s; reconnecting", exc)
+                logger.warning("trade updates stream: %s: %s; reconnecting", type(exc).__name__, exc)
             finally:
                 with self._cond:
                     self.connected = False
