@@ -370,7 +370,9 @@ class Orchestrator:
 
     def _sleep_until_next(self, now: datetime) -> None:
         wake = next_wake(now)
-        if wake - now > 2 * MINUTE and not self._closed_logged:
+        if wake - now > 2 * MINUTE and market_calendar.is_open(now):
+            wake = floor_minute(now) + MINUTE  # the session's last minute: complete it once it has closed
+        elif wake - now > 2 * MINUTE and not self._closed_logged:
             self._closed_logged = True
             logger.info("off hours: next cycle at %s (clock %s)", stamp(wake), stamp(now))
             self._complete_the_session(now)
@@ -379,7 +381,7 @@ class Orchestrator:
         self.clock.sleep_until(wake, self.stop_event, tick=self._tick)
 
     def _complete_the_session(self, now: datetime) -> None:
-        """Off hours begin: fetch what the stream missed of the session's last minutes.
+        """Off hours begin, the last minute closed: fetch what the stream missed of the session's last minutes.
 
         No cycle runs after the close, so a bar lost to a drop near the end (a reconnect that
         waits out the feed's connection limit, say) would wait for the next session's start-up

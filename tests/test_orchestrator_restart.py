@@ -14,7 +14,7 @@ from system_databse import system_db_manager as ledger
 from system_databse.create_system_db import create_system_db
 from tests.fixtures.orchestrator import orchestrator_env, wait_until, write_test_algorithms
 
-pytestmark = pytest.mark.slow(30)
+pytestmark = pytest.mark.slow(45)
 
 FILL_DELAY = 6.0  # real seconds the exchange keeps each order open
 
@@ -192,4 +192,29 @@ def test_a_restart_within_the_same_minute_does_not_decide_that_bar_again(tmp_pat
     assert [(t["type"], t["shares"]) for t in reversed(ledger.get_transactions(card, conn=conn))] == [
         ("buy", 5), ("buy", 5)]
     assert len(exchange.state()["orders"]) == 2
+    conn.close()
+
+
+def test_the_session_is_completed_after_its_last_minute_closes(tmp_path, stocks_db_template, paper_exchange_factory,
+                                                               orchestrator_factory):
+    """The stream goes mute for the last minutes of the early close (13:00 New York): the daemon
+    fetches them when the session is over, the last one (12:59) included, which closes with it."""
+    system_db, stocks_db = tmp_path / "system.db", tmp_path / "stocks.db"
+    create_system_db(system_db)
+    shutil.copyfile(stocks_db_template, stocks_db)
+    conn = ledger.get_connection(system_db)
+    ledger.create_algorithm("AAPL", "buy_and_hold", 10000.0, conn=conn)
+    exchange = paper_exchange_factory(start="2026-11-27T17:55:00Z", speed=60)
+    env = orchestrator_env(exchange, system_db=system_db, stocks_db=stocks_db,
+                           algorithms_dir=write_test_algorithms(tmp_path / "algorithms", ["buy_and_hold"]),
+                           log_dir=tmp_path / "logs")
+    daemon = orchestrator_factory(env)
+    first = daemon.wait_for(r"cycle \S+: 1 card\(s\)")
+    exchange.control(silence_streams_seconds=12)  # the rest of the session, and a few minutes more
+    daemon.wait_for(r"off hours: next cycle at 2026-11-30T14:31:00Z", after=first.end())
+    wait_until(lambda: ledger.get_heartbeat("orchestrator", conn=conn)["payload"].get("session_completed_at"), 30,
+               "the heartbeat written once the session was completed")
+    assert daemon.terminate() == 0
+    assert _gaps(env, "AAPL") == []
+    assert _minutes_after(env, "AAPL", "2026-11-27T17:59:00Z") == 0  # the session's last minute is in
     conn.close()
