@@ -28,11 +28,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -41,6 +39,7 @@ from typing import Dict, List, Optional
 
 import requests
 
+from bench.ports import free_port
 from database import market_calendar
 from database.create_stocks_db import create_stocks_db
 from shared.clock import computer_now
@@ -77,12 +76,6 @@ def sample(pid: int) -> Sample:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return Sample(rss, int(io["write_bytes"]), (int(fields[11]) + int(fields[12])) / ticks)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Processes:

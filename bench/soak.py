@@ -26,7 +26,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,6 +38,7 @@ from typing import Dict, Optional
 import requests
 
 from bench import soak_actions
+from bench.ports import free_port
 from database import db_manager, market_calendar
 from database.create_stocks_db import create_stocks_db
 from shared.config import REPO_ROOT
@@ -77,12 +77,6 @@ class Algorithm:
 '''
 CARDS = (("AAPL", "churn"), ("MSFT", "churn"), ("NVDA", "churn"), ("NVDA", "sma_crossover"),
          ("TSLA", "lot_take_profit"), ("KO", "bollinger_reversion")) + soak_actions.HOLDERS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_kib(pid: int) -> Optional[int]:

@@ -91,6 +91,11 @@ def _mismatches(conn):
     return (ledger.get_heartbeat("orchestrator", conn=conn) or {}).get("payload", {}).get("position_mismatches")
 
 
+def _heartbeat_payload(conn) -> dict:
+    beat = ledger.get_heartbeat("orchestrator", conn=conn)
+    return beat["payload"] if beat else {}
+
+
 @pytest.fixture(scope="module")
 def split_day(tmp_path_factory, stocks_db_template):
     """One simulated Monday-to-Tuesday run shared by the tests below (the restart test runs last)."""
@@ -126,6 +131,10 @@ def split_day(tmp_path_factory, stocks_db_template):
         wait_until(lambda: all(ledger.get_position_totals(c, conn=conn)["shares"] for c in cards.values()), 120,
                    "every card to buy on Monday")
         exchange.set_clock("2026-11-23T21:05:00Z", speed=0)  # after the close
+        # The daemon completes Monday's bars after the close, as it does hours before the night
+        # turns into the ex-date; the jump below must not cut into that backfill.
+        wait_until(lambda: (_heartbeat_payload(conn).get("session_completed_at") or "") >= "2026-11-23T21:00:00Z",
+                   60, "Monday's session to be completed")
         before = {"views": _views(conn, cards, {"nvda": 90.00, "f": 9.00, "ko": 66.00}), "available": _available(conn, exchange),
                   "monday_bars": _closes(market, "NVDA", "2026-11-23T14:30:00Z", "2026-11-23T21:00:00Z")}
 
